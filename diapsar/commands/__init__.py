@@ -1,0 +1,1 @@
+"""Subcommands of the ``diapsar`` command (one module each, discovered by ``diapsar.cli``)."""

@@ -1,0 +1,1 @@
+"""Input/output layer: SAFE products, orbit files, DEM tiles, rasters; no processing here."""

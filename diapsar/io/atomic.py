@@ -1,0 +1,44 @@
+"""Write outputs under a temporary name and rename on success, so nothing is left half-written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it to ``final`` when the block succeeds.
+
+    Works for files and directories. On failure the temporary is removed and ``final`` is untouched.
+    """
+    final = Path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {final.parent}: {exc.strerror or exc}") from None
+    if not os.access(final.parent, os.W_OK):
+        raise OutputError(f"output folder {final.parent} is not writable")
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        yield tmp
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists() or tmp.is_symlink():
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+        # GDAL side-car files written next to a temporary raster
+        for side in (tmp.with_name(tmp.name + ".aux.xml"),):
+            with contextlib.suppress(OSError):
+                side.unlink()

@@ -188,6 +188,10 @@ class SwathMetadata:
     annotation_name: str = ""  # file name of the annotation XML
     measurement_name: str = ""  # file name of the measurement TIFF (may be absent on disk)
     footprint_wkt: str = ""  # lon/lat polygon of the image corners
+    # timing extras (reader fills them; defaults keep older constructors valid)
+    ascending_node_time_s: float = float("nan")  # imageInformation/ascendingNodeTime
+    pri_s: float = 0.0  # downlink pulse repetition interval (s)
+    pixel_value: str = "Complex"  # imageInformation/pixelValue: "Complex" (SLC) or "Detected" (GRD)
 
     @property
     def wavelength_m(self) -> float:

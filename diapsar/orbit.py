@@ -1,23 +1,29 @@
 """Satellite orbit: interpolation of ECEF state vectors (annotation or EOF file).
 
-Interpolation model (chosen with the leave-one-out test of ``tests/test_21_orbit.py``, figures in its output):
+Interpolation model (chosen with the leave-one-out test of ``tests/test_21_orbit.py`` and the geolocation
+test of ``tests/test_20_geometry.py``; figures in their output):
 
-- Positions only are interpolated, with a piecewise Lagrange polynomial of degree 9 (10 nodes: the 5 state
-  vectors before and the 5 after the wanted time, the window sliding inwards at the ends of the list).
-  Velocity and acceleration are the derivatives of that same polynomial.
-- The velocities written by ESA are *not* used. In the stripmap and EW annotations they differ from the time
-  derivative of the positions by 1-2 cm/s, which moves the zero-Doppler time of a ground point by up to a
-  few tenths of a line; a position-only model keeps position, velocity and acceleration consistent, which is
-  what the zero-Doppler Newton iteration needs. A cubic Hermite on positions + velocities inherits that noise.
+- Positions and velocities are each interpolated with a piecewise Lagrange polynomial of degree 9 (10 nodes:
+  the 5 state vectors before and the 5 after the wanted time, the window sliding inwards at the ends of the
+  list). Acceleration is the derivative of the velocity polynomial.
+- By default (``velocity="annotated"``) the velocity is that of the given state vectors, *not* the time
+  derivative of the positions. In the stripmap and EW annotations (and some S1B IW ones) ESA's velocities
+  differ from the derivative of its positions by 1-2 cm/s; ESA's own zero-Doppler geolocation (the
+  geolocationGrid azimuth times) follows the annotated velocities: solving (P - S(t)).V(t) = 0 with V from the
+  derivative of the positions leaves offsets of +0.234 line (S3 stripmap), -0.092 line (EW1) and ~0.006-0.009
+  line (S1B IW 2021), with the annotated velocities the residuals drop to <= 0.002 line everywhere. That is
+  the explanation of the "constant SM/EW azimuth offset": the zero-Doppler plane is defined by the annotated
+  velocity vector. ``velocity="derived"`` (velocity samples = derivative of the position polynomial) is kept
+  for comparison and for orbit sources without meaningful velocities.
 - Leave-one-out on real 10 s state vectors (a point removed, i.e. a 20 s gap, a harsher case than any real
-  interpolation) gives sub-millimetre position errors for degree 7-11 Lagrange windows, where a cubic Hermite
-  reaches centimetres and a natural cubic spline decimetres at the ends; degree 9 is a good middle: less
-  Runge-like edge sensitivity than 11, smaller error than 7.
+  interpolation) gives sub-millimetre position errors for degree 7-11 windows, where a cubic Hermite on
+  positions + velocities reaches centimetres; degree 9 keeps a margin without the edge sensitivity of higher
+  degrees.
 
-The polynomial of each interval between two state vectors is stored in Newton divided-difference form
-(``coefficients``: (n_intervals, n_nodes, 3), ``nodes``: (n_intervals, n_nodes), times relative to
-``time_s[0]``), evaluated by a nested (Horner-like) scheme that gives value, first and second derivative
-together; the numba kernels of ``diapsar.geometry`` take these arrays directly.
+Each interval between two state vectors stores its polynomial in Newton divided-difference form
+(``coefficients``: (n_intervals, n_nodes, 6) = position x,y,z then velocity x,y,z; ``nodes``:
+(n_intervals, n_nodes); times relative to ``t_ref_s``), evaluated by a nested Horner-like scheme; the numba
+kernels of ``diapsar.geometry`` take these arrays directly (``Orbit.kernel_args``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,16 @@ def _divided_differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return c
 
 
+def _newton_derivative(x: np.ndarray, c: np.ndarray, t: float) -> np.ndarray:
+    """Derivative at t of the Newton-form polynomial with nodes x (m,) and coefficients c (m, 3)."""
+    p = c[-1].copy()
+    dp = np.zeros(3)
+    for j in range(x.shape[0] - 2, -1, -1):
+        dp = dp * (t - x[j]) + p
+        p = p * (t - x[j]) + c[j]
+    return dp
+
+
 class Orbit:
     """Interpolated orbit of one acquisition.
 
@@ -48,7 +64,7 @@ class Orbit:
     kernels use (see module docstring).
     """
 
-    def __init__(self, sv: StateVectors, n_nodes: int = DEFAULT_NODES):
+    def __init__(self, sv: StateVectors, n_nodes: int = DEFAULT_NODES, velocity: str = "annotated"):
         t = np.asarray(sv.time_s, dtype=np.float64)
         p = np.asarray(sv.position_m, dtype=np.float64).reshape(-1, 3)
         v = np.asarray(sv.velocity_m_s, dtype=np.float64).reshape(-1, 3)
@@ -66,6 +82,9 @@ class Orbit:
         self.time_s = t
         self.position_m = p
         self.velocity_m_s = v
+        if velocity not in ("annotated", "derived"):
+            raise OrbitError(f"orbit velocity model must be 'annotated' or 'derived', not {velocity!r}")
+        self.velocity_model = velocity
         self.n_nodes = int(min(n_nodes, t.shape[0]))
         self.t_ref_s = float(t[0])
         self.nodes, self.coefficients = self._tables()
@@ -75,13 +94,22 @@ class Orbit:
         n, m = t.shape[0], self.n_nodes
         n_int = max(n - 1, 1)
         nodes = np.empty((n_int, m))
-        coef = np.empty((n_int, m, 3))
+        coef = np.empty((n_int, m, 6))
         left = (m - 1) // 2  # nodes before the interval start (interval [i, i+1] -> nodes i-left .. i-left+m-1)
-        for i in range(n_int):
-            s = min(max(i - left, 0), n - m)
-            x = t[s:s + m]
-            nodes[i] = x
-            coef[i] = _divided_differences(x, self.position_m[s:s + m])
+        starts = [min(max(i - left, 0), n - m) for i in range(n_int)]
+        for i, s in enumerate(starts):
+            nodes[i] = t[s:s + m]
+            coef[i, :, :3] = _divided_differences(nodes[i], self.position_m[s:s + m])
+        if self.velocity_model == "derived":
+            # velocity samples = derivative of the position polynomial at the state-vector epochs
+            vel = np.empty_like(self.position_m)
+            for k in range(n):
+                i = min(k, n_int - 1)
+                vel[k] = _newton_derivative(nodes[i], coef[i, :, :3], t[k])
+        else:
+            vel = self.velocity_m_s
+        for i, s in enumerate(starts):
+            coef[i, :, 3:] = _divided_differences(nodes[i], vel[s:s + m])
         return nodes, coef
 
     @property
@@ -151,21 +179,26 @@ def find_interval(tg, t):
 
 @numba.njit(cache=True)
 def interp_pva(t, tg, nodes, coef, out):
-    """Position, velocity, acceleration at t (relative to t_ref) into out[0:3], out[3:6], out[6:9]."""
+    """Position, velocity, acceleration at t (relative to t_ref) into out[0:3], out[3:6], out[6:9].
+
+    Position: value of the position polynomial; velocity: value of the velocity polynomial (coefficients
+    3:6); acceleration: derivative of the velocity polynomial. With the velocity model "derived" the velocity
+    polynomial interpolates the position derivative, so the three stay consistent.
+    """
     i = find_interval(tg, t)
     m = nodes.shape[1]
     for k in range(3):
         p = coef[i, m - 1, k]
-        dp = 0.0
-        ddp = 0.0
+        v = coef[i, m - 1, 3 + k]
+        dv = 0.0
         for j in range(m - 2, -1, -1):
             d = t - nodes[i, j]
-            ddp = ddp * d + 2.0 * dp
-            dp = dp * d + p
             p = p * d + coef[i, j, k]
+            dv = dv * d + v
+            v = v * d + coef[i, j, 3 + k]
         out[k] = p
-        out[3 + k] = dp
-        out[6 + k] = ddp
+        out[3 + k] = v
+        out[6 + k] = dv
 
 
 @numba.njit(cache=True)

@@ -1,0 +1,88 @@
+"""``SAR_MultiSlc.py``: command line of the MultiSlc chain (flags override the JSON configuration)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..cli import guarded
+
+PROG = "SAR_MultiSlc.py"
+
+EPILOG = """\
+examples:
+  SAR_MultiSlc.py --demo /tmp/diapsar-demo            simulate a StripMap stack and process it
+  SAR_MultiSlc.py config.json                          run with the configuration as written
+  SAR_MultiSlc.py config.json -d 20200101 -f 20200301 -e 20200113 -m 20200107 -o yes -ml 4 4
+"""
+
+
+def _yes_no(text: str) -> str:
+    t = text.strip().lower()
+    if t not in ("yes", "no", "true", "false"):
+        raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+    return t
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="DInSAR chain of one master and its slaves (DiapOTB SAR_MultiSlc): multilook, DEM "
+                    "projection, deformation grid, coregistration, interferograms, ortho, filtering.")
+    p.add_argument("config", nargs="?", help="JSON configuration (see config/multislc.schema.json)")
+    p.add_argument("--demo", metavar="OUTDIR", help="simulate a StripMap stack (volcano with a deformation "
+                   "bump) and run the chain on it into OUTDIR")
+    p.add_argument("-d", dest="start_date", metavar="YYYYMMDD", help="first date (Global.in.Start_Date)")
+    p.add_argument("-f", dest="end_date", metavar="YYYYMMDD", help="last date (Global.in.End_Date)")
+    p.add_argument("-e", dest="exclude", metavar="YYYYMMDD", nargs="+", help="dates to exclude")
+    p.add_argument("-m", dest="master", metavar="MASTER",
+                   help="master image: measurement file name, product name or date YYYYMMDD")
+    p.add_argument("-b", dest="bursts", metavar="FIRST-LAST", help="IW: master bursts, 0-based (e.g. 0-8)")
+    p.add_argument("-roi", dest="roi", metavar=("ULX", "ULY", "LRX", "LRY"), nargs=4, type=float,
+                   help="region of interest in lon/lat degrees")
+    p.add_argument("-i", dest="interferogram", type=_yes_no, metavar="yes|no",
+                   help="compute interferograms (default yes)")
+    p.add_argument("-o", dest="ortho", type=_yes_no, metavar="yes|no", help="orthorectify the interferograms")
+    p.add_argument("-l", dest="light", type=_yes_no, metavar="yes|no",
+                   help="light mode: keep only the final products (default yes)")
+    p.add_argument("-ram", dest="ram_mb", type=int, metavar="MB", help="memory budget in MB (default 4000)")
+    p.add_argument("-spacingxy", dest="spacingxy_deg", type=float, metavar="DEG",
+                   help="ortho pixel spacing in degrees (default 0.0001)")
+    p.add_argument("-ml", dest="ml", type=int, nargs=2, metavar=("RG", "AZ"),
+                   help="multilook factors range azimuth")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"diapsar {__version__}")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    if args.demo:
+        from .demo import run_demo
+
+        return run_demo(args.demo, ram_mb=args.ram_mb)
+    if not args.config:
+        raise ConfigError("give a configuration file (or --demo OUTDIR)")
+    from ..config import apply_overrides, load_config
+    from .multislc import run_chain
+
+    cfg = load_config(args.config)
+    cfg = apply_overrides(cfg, start_date=args.start_date, end_date=args.end_date, exclude=args.exclude,
+                          master=args.master, bursts=args.bursts, roi=args.roi, interferogram=args.interferogram,
+                          ortho=args.ortho, light=args.light, ram_mb=args.ram_mb, spacingxy_deg=args.spacingxy_deg,
+                          ml=args.ml)
+    run_chain(cfg)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    return guarded(PROG, lambda: _run(args), debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Windowed sums: non-overlapping block means (multilook), running box sums, interferogram cell sums.
+
+All kernels take strips (blocks of rows) and return float64/complex128 accumulations so that long sums keep
+their precision; callers cast to float32 when writing.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, parallel=True)
+def block_mean_power_complex(x: np.ndarray, f_az: int, f_r: int) -> np.ndarray:
+    """Mean of |x|² over non-overlapping ``f_az`` × ``f_r`` blocks; output ⌊Na/f_az⌋ × ⌊Nr/f_r⌋ (float64)."""
+    na = x.shape[0] // f_az
+    nr = x.shape[1] // f_r
+    out = np.zeros((na, nr), dtype=np.float64)
+    inv = 1.0 / (f_az * f_r)
+    for i in numba.prange(na):
+        for a in range(i * f_az, (i + 1) * f_az):
+            for j in range(nr):
+                acc = 0.0
+                for c in range(j * f_r, (j + 1) * f_r):
+                    v = x[a, c]
+                    acc += v.real * v.real + v.imag * v.imag
+                out[i, j] += acc
+        for j in range(nr):
+            out[i, j] *= inv
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def block_mean_power_real(x: np.ndarray, f_az: int, f_r: int) -> np.ndarray:
+    """Mean of x² over non-overlapping ``f_az`` × ``f_r`` blocks (real input); float64 output."""
+    na = x.shape[0] // f_az
+    nr = x.shape[1] // f_r
+    out = np.zeros((na, nr), dtype=np.float64)
+    inv = 1.0 / (f_az * f_r)
+    for i in numba.prange(na):
+        for a in range(i * f_az, (i + 1) * f_az):
+            for j in range(nr):
+                acc = 0.0
+                for c in range(j * f_r, (j + 1) * f_r):
+                    v = np.float64(x[a, c])
+                    acc += v * v
+                out[i, j] += acc
+        for j in range(nr):
+            out[i, j] *= inv
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def box_sum(x: np.ndarray, half_az: int, half_r: int) -> np.ndarray:
+    """Sliding sum over a (2·half_az+1) × (2·half_r+1) window centred on each pixel (float64).
+
+    The window is clipped at the array edges (pixels outside count as zero). Running sums make the cost
+    independent of the window size.
+    """
+    na, nr = x.shape
+    rows = np.zeros((na, nr), dtype=np.float64)
+    for a in numba.prange(na):
+        acc = 0.0
+        for c in range(min(half_r, nr)):
+            acc += x[a, c]
+        for c in range(nr):
+            hi = c + half_r
+            if hi < nr:
+                acc += x[a, hi]
+            lo = c - half_r - 1
+            if lo >= 0:
+                acc -= x[a, lo]
+            rows[a, c] = acc
+    out = np.zeros((na, nr), dtype=np.float64)
+    # column pass, split over column chunks so that prange has work
+    n_chunks = max(1, min(64, nr // 64))
+    for k in numba.prange(n_chunks):
+        c0 = k * nr // n_chunks
+        c1 = (k + 1) * nr // n_chunks
+        acc = np.zeros(c1 - c0, dtype=np.float64)
+        for a in range(min(half_az, na)):
+            for c in range(c0, c1):
+                acc[c - c0] += rows[a, c]
+        for a in range(na):
+            hi = a + half_az
+            lo = a - half_az - 1
+            for c in range(c0, c1):
+                if hi < na:
+                    acc[c - c0] += rows[hi, c]
+                if lo >= 0:
+                    acc[c - c0] -= rows[lo, c]
+                out[a, c] = acc[c - c0]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.ndarray, use_phase: bool,
+                            f_r: int, margin_r: int, n_cells: int):
+    """Per strip row and range cell j, sums over columns [j·f_r − margin_r, (j+1)·f_r + margin_r) ∩ image.
+
+    Returns (I, Pm, Ps, n_valid, n_total): I = Σ M·conj(S)·exp(−jφ), Pm = Σ|M|², Ps = Σ|S|² over valid
+    pixels (M ≠ 0, S ≠ 0, φ finite), n_valid their number, n_total the (clipped) window size.
+    """
+    na, nr = master.shape
+    ifg = np.zeros((na, n_cells), dtype=np.complex128)
+    pm = np.zeros((na, n_cells), dtype=np.float64)
+    ps = np.zeros((na, n_cells), dtype=np.float64)
+    nv = np.zeros((na, n_cells), dtype=np.float64)
+    nt = np.zeros((na, n_cells), dtype=np.float64)
+    for a in numba.prange(na):
+        # prefix sums along the row (index c+1 holds the sum of columns < c+1)
+        cre = np.zeros(nr + 1)
+        cim = np.zeros(nr + 1)
+        cpm = np.zeros(nr + 1)
+        cps = np.zeros(nr + 1)
+        cnv = np.zeros(nr + 1)
+        for c in range(nr):
+            m = master[a, c]
+            s = slave[a, c]
+            pre = 0.0
+            pim = 0.0
+            qm = 0.0
+            qs = 0.0
+            ok = 0.0
+            mr = np.float64(m.real)
+            mi = np.float64(m.imag)
+            sr = np.float64(s.real)
+            si = np.float64(s.imag)
+            valid = (mr != 0.0 or mi != 0.0) and (sr != 0.0 or si != 0.0)
+            ph = 0.0
+            if use_phase:
+                ph = np.float64(phase[a, c])
+                if not np.isfinite(ph):
+                    valid = False
+            if valid:
+                # M·conj(S)
+                xr = mr * sr + mi * si
+                xi = mi * sr - mr * si
+                if use_phase:
+                    cs = np.cos(ph)
+                    sn = np.sin(ph)
+                    # (xr + j xi)·(cos φ − j sin φ)
+                    pre = xr * cs + xi * sn
+                    pim = xi * cs - xr * sn
+                else:
+                    pre = xr
+                    pim = xi
+                qm = mr * mr + mi * mi
+                qs = sr * sr + si * si
+                ok = 1.0
+            cre[c + 1] = cre[c] + pre
+            cim[c + 1] = cim[c] + pim
+            cpm[c + 1] = cpm[c] + qm
+            cps[c + 1] = cps[c] + qs
+            cnv[c + 1] = cnv[c] + ok
+        for j in range(n_cells):
+            lo = max(0, j * f_r - margin_r)
+            hi = min(nr, (j + 1) * f_r + margin_r)
+            ifg[a, j] = complex(cre[hi] - cre[lo], cim[hi] - cim[lo])
+            pm[a, j] = cpm[hi] - cpm[lo]
+            ps[a, j] = cps[hi] - cps[lo]
+            nv[a, j] = cnv[hi] - cnv[lo]
+            nt[a, j] = hi - lo
+    return ifg, pm, ps, nv, nt
+
+
+@numba.njit(cache=True, parallel=True)
+def sum_row_windows(x: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """out[i] = Σ x[starts[i]:stops[i]] along axis 0 (windows may overlap); works for real or complex x."""
+    n_out = starts.shape[0]
+    out = np.zeros((n_out, x.shape[1]), dtype=x.dtype)
+    for i in numba.prange(n_out):
+        for a in range(starts[i], stops[i]):
+            for j in range(x.shape[1]):
+                out[i, j] += x[a, j]
+    return out

@@ -367,6 +367,14 @@ class Product:
             self._cache[key] = meta
         return self._cache[key]
 
+    def has_member(self, rel: str) -> bool:
+        """Whether the file ``rel`` (path relative to the SAFE root) exists in the product."""
+        return self._source.exists(rel)
+
+    def read_member(self, rel: str) -> bytes:
+        """Bytes of the file ``rel`` (path relative to the SAFE root), from a folder or a zip."""
+        return self._source.read(rel)
+
     def all_swaths(self) -> list[SwathMetadata]:
         return [self.swath(s, p) for s, p in self.images]
 

@@ -1,0 +1,419 @@
+"""Cut a window out of a Sentinel-1 product and write it as a smaller, valid SAFE that ``open_product`` opens.
+
+Rules (the crop keeps every annotation consistent with its pixels):
+
+- Window = (line0, sample0, nlines, nsamples) in the full swath image (0-based). Samples are cut as asked.
+- Stripmap / GRD: lines are cut as asked; ``productFirstLineUtcTime`` moves by ``line0 * azimuthTimeInterval``.
+- IW / EW (TOPS): the line range is **widened to whole bursts**: every burst the window touches is kept
+  entirely, so the burst records (azimuth time, ANX time, sensing time, burst ID, lines per burst) stay exact
+  and the kept bursts remain stacked ``linesPerBurst`` lines apart. First/last valid samples are re-based
+  on the new first sample (clipped; ``-1`` where a line has no valid sample left) and byte offsets point at
+  the first line of each burst in the new TIFF.
+- ``slantRangeTime`` moves by ``sample0 / rangeSamplingRate``; ``numberOfLines/Samples``,
+  ``samplesPerBurst`` and the product start/stop times are updated.
+- Geolocation grid, calibration vectors and noise range vectors are re-based (line - line0, pixel - sample0)
+  and reduced to the grid lines/pixels inside the window plus the nearest one on each side, so every pixel
+  of the crop stays inside the kept grid (points just outside the window keep negative or too-large indices).
+- Noise azimuth blocks are clipped to the window and re-based; blocks outside it are dropped.
+- The measurement is written as an uncompressed CInt16 (SLC) or UInt16 (GRD) GeoTIFF with the kept
+  geolocation points as GCPs; ``manifest.safe`` is rewritten with the files actually written.
+
+Everything is written under a temporary name and renamed at the end (``atomic_path``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ProductError, SelectionError
+from ..timeutil import seconds_to_iso
+from .annotation import STRIPMAP_BEAMS
+from .atomic import atomic_path
+from .blocks import row_blocks, rows_per_block
+from .safe import Product, open_product
+
+
+def _bracket(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Sorted unique values inside [lo, hi] plus the nearest one below lo and above hi."""
+    u = np.unique(np.asarray(values))
+    if u.size == 0:
+        return u
+    i0 = max(int(np.searchsorted(u, lo, side="right")) - 1, 0)
+    i1 = min(int(np.searchsorted(u, hi, side="left")), u.size - 1)
+    return u[i0:i1 + 1]
+
+
+def _ints(arr) -> str:
+    return " ".join(str(int(v)) for v in arr)
+
+
+def _set(parent: ET.Element, path: str, value: str) -> None:
+    el = parent.find(path)
+    if el is not None:
+        el.text = value
+
+
+def _time(seconds: float) -> str:
+    return seconds_to_iso(seconds, 6)
+
+
+def plan_window(meta, line0: int, sample0: int, nlines: int, nsamples: int) -> tuple[int, int, int, int]:
+    """The window actually written: checked against the image, TOPS lines widened to whole bursts."""
+    n_l, n_s = meta.number_of_lines, meta.number_of_samples
+    if nlines <= 0 or nsamples <= 0:
+        raise SelectionError(f"crop window must have positive size, got {nlines} lines x {nsamples} samples")
+    if line0 < 0 or sample0 < 0 or line0 + nlines > n_l or sample0 + nsamples > n_s:
+        raise SelectionError(
+            f"crop window lines {line0}..{line0 + nlines - 1}, samples {sample0}..{sample0 + nsamples - 1} "
+            f"is outside {meta.swath} {meta.polarisation} ({n_l} lines x {n_s} samples)")
+    if meta.is_tops:
+        lpb = meta.lines_per_burst
+        b0 = line0 // lpb
+        b1 = min((line0 + nlines - 1) // lpb, len(meta.bursts) - 1)
+        return b0 * lpb, sample0, (b1 - b0 + 1) * lpb, nsamples
+    return line0, sample0, nlines, nsamples
+
+
+# ----------------------------------------------------------------------------------------------------------
+# annotation rewriting
+
+def _crop_geolocation(root: ET.Element, l0: int, s0: int, nl: int, ns: int) -> list[tuple[int, int, float, float, float]]:
+    lst = root.find("geolocationGrid/geolocationGridPointList")
+    if lst is None:
+        return []
+    pts = list(lst)
+    if not pts:
+        return []
+    lines = np.array([int(p.findtext("line")) for p in pts])
+    pixels = np.array([int(p.findtext("pixel")) for p in pts])
+    keep_l = set(_bracket(lines, l0, l0 + nl - 1).tolist())
+    keep_p = set(_bracket(pixels, s0, s0 + ns - 1).tolist())
+    gcps = []
+    for p, ln, px in zip(pts, lines, pixels):
+        if ln in keep_l and px in keep_p:
+            _set(p, "line", str(int(ln - l0)))
+            _set(p, "pixel", str(int(px - s0)))
+            gcps.append((int(ln - l0), int(px - s0), float(p.findtext("longitude")),
+                         float(p.findtext("latitude")), float(p.findtext("height"))))
+        else:
+            lst.remove(p)
+    lst.set("count", str(len(lst)))
+    return gcps
+
+
+def _crop_vectors(root: ET.Element, list_path: str, value_tags: tuple[str, ...],
+                  l0: int, s0: int, nl: int, ns: int) -> None:
+    """Calibration / noise range vectors: keep bracketing lines, re-base lines and pixels."""
+    lst = root.find(list_path)
+    if lst is None:
+        return
+    vecs = list(lst)
+    if not vecs:
+        return
+    lines = np.array([int(v.findtext("line")) for v in vecs])
+    keep = set(_bracket(lines, l0, l0 + nl - 1).tolist())
+    for v, ln in zip(vecs, lines):
+        if ln not in keep:
+            lst.remove(v)
+            continue
+        _set(v, "line", str(int(ln - l0)))
+        pix_el = v.find("pixel")
+        pix = np.array(pix_el.text.split(), dtype=np.int64) if pix_el is not None and pix_el.text else np.zeros(0, int)
+        kp = _bracket(pix, s0, s0 + ns - 1)
+        sel = np.isin(pix, kp)
+        pix_el.text = _ints(pix[sel] - s0)
+        pix_el.set("count", str(int(sel.sum())))
+        for tag in value_tags:
+            el = v.find(tag)
+            if el is None or not el.text:
+                continue
+            vals = el.text.split()
+            if len(vals) != pix.size:
+                raise ProductError(f"<{tag}> of a vector at line {ln} has {len(vals)} values for {pix.size} pixels")
+            el.text = " ".join(np.array(vals)[sel].tolist())
+            el.set("count", str(int(sel.sum())))
+    lst.set("count", str(len(lst)))
+
+
+def _crop_noise_azimuth(root: ET.Element, l0: int, s0: int, nl: int, ns: int) -> None:
+    lst = root.find("noiseAzimuthVectorList")
+    if lst is None:
+        return
+    for b in list(lst):
+        fl, ll = int(b.findtext("firstAzimuthLine")), int(b.findtext("lastAzimuthLine"))
+        fs, ls = int(b.findtext("firstRangeSample")), int(b.findtext("lastRangeSample"))
+        if ll < l0 or fl > l0 + nl - 1 or ls < s0 or fs > s0 + ns - 1:
+            lst.remove(b)
+            continue
+        _set(b, "firstAzimuthLine", str(max(fl, l0) - l0))
+        _set(b, "lastAzimuthLine", str(min(ll, l0 + nl - 1) - l0))
+        _set(b, "firstRangeSample", str(max(fs, s0) - s0))
+        _set(b, "lastRangeSample", str(min(ls, s0 + ns - 1) - s0))
+        line_el, lut_el = b.find("line"), b.find("noiseAzimuthLut")
+        if line_el is not None and line_el.text:
+            lines = np.array(line_el.text.split(), dtype=np.int64)
+            sel = np.isin(lines, _bracket(lines, l0, l0 + nl - 1))
+            line_el.text = _ints(lines[sel] - l0)
+            line_el.set("count", str(int(sel.sum())))
+            if lut_el is not None and lut_el.text:
+                lut_el.text = " ".join(np.array(lut_el.text.split())[sel].tolist())
+                lut_el.set("count", str(int(sel.sum())))
+    lst.set("count", str(len(lst)))
+
+
+def _set_header_times(root: ET.Element, start: float, stop: float) -> None:
+    _set(root, "adsHeader/startTime", _time(start))
+    _set(root, "adsHeader/stopTime", _time(stop))
+
+
+def crop_annotation_xml(data: bytes, meta, window: tuple[int, int, int, int],
+                        tiff_line_offsets: list[int] | None = None) -> tuple[bytes, list, float, float]:
+    """Rewrite a product annotation for ``window`` (already planned). Returns (xml, gcps, first, last time)."""
+    l0, s0, nl, ns = window
+    root = ET.fromstring(data)
+    ii = root.find("imageAnnotation/imageInformation")
+    ati = meta.azimuth_time_interval_s
+    if meta.is_tops:
+        lpb = meta.lines_per_burst
+        b0, b1 = l0 // lpb, (l0 + nl - 1) // lpb
+        first = meta.bursts[b0].azimuth_time_s
+        last = meta.bursts[b1].azimuth_time_s + (lpb - 1) * ati
+        lst = root.find("swathTiming/burstList")
+        for k, b in enumerate(list(lst)):
+            if k < b0 or k > b1:
+                lst.remove(b)
+                continue
+            src = meta.bursts[k]
+            fvs, lvs = src.first_valid_sample, src.last_valid_sample
+            ok = (fvs >= 0) & (lvs >= s0) & (fvs <= s0 + ns - 1)
+            nf = np.where(ok, np.clip(fvs - s0, 0, ns - 1), -1)
+            nlv = np.where(ok, np.clip(lvs - s0, 0, ns - 1), -1)
+            b.find("firstValidSample").text = _ints(nf)
+            b.find("lastValidSample").text = _ints(nlv)
+            if tiff_line_offsets is not None:
+                _set(b, "byteOffset", str(int(tiff_line_offsets[k - b0])))
+        lst.set("count", str(len(lst)))
+        _set(root, "swathTiming/samplesPerBurst", str(ns))
+    else:
+        first = meta.first_line_time_s + l0 * ati
+        last = first + (nl - 1) * ati
+    _set(ii, "productFirstLineUtcTime", _time(first))
+    _set(ii, "productLastLineUtcTime", _time(last))
+    _set(ii, "numberOfLines", str(nl))
+    _set(ii, "numberOfSamples", str(ns))
+    _set(ii, "slantRangeTime", repr(meta.slant_range_time_s + s0 / meta.range_sampling_rate_hz))
+    _set_header_times(root, first, last)
+    gcps = _crop_geolocation(root, l0, s0, nl, ns)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True), gcps, first, last
+
+
+def crop_calibration_xml(data: bytes, window, first: float, last: float) -> bytes:
+    l0, s0, nl, ns = window
+    root = ET.fromstring(data)
+    _set_header_times(root, first, last)
+    _crop_vectors(root, "calibrationVectorList", ("sigmaNought", "betaNought", "gamma", "dn"), l0, s0, nl, ns)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def crop_noise_xml(data: bytes, window, first: float, last: float) -> bytes:
+    l0, s0, nl, ns = window
+    root = ET.fromstring(data)
+    _set_header_times(root, first, last)
+    if root.find("noiseRangeVectorList") is not None:
+        _crop_vectors(root, "noiseRangeVectorList", ("noiseRangeLut",), l0, s0, nl, ns)
+    else:
+        _crop_vectors(root, "noiseVectorList", ("noiseLut",), l0, s0, nl, ns)
+    _crop_noise_azimuth(root, l0, s0, nl, ns)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# measurement and manifest
+
+def _write_measurement(product: Product, swath: str, pol: str, window, out: Path, gcps, ram_mb: float) -> list[int]:
+    """Copy the window into a GeoTIFF; return the byte offset of every line (for burst byteOffset)."""
+    import rasterio
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+    from rasterio.errors import NotGeoreferencedWarning
+
+    l0, s0, nl, ns = window
+    reader = product.measurement(swath, pol)
+    complex_data = reader.is_complex
+    dtype = "complex_int16" if complex_data else "uint16"
+    profile = dict(driver="GTiff", width=ns, height=nl, count=1, dtype=dtype, blockysize=1, tiled=False,
+                   interleave="band")
+    if gcps:
+        profile["gcps"] = [GroundControlPoint(row=r, col=c, x=lon, y=lat, z=h) for r, c, lon, lat, h in gcps]
+        profile["crs"] = CRS.from_epsg(4326)
+    rows = rows_per_block(ns, 16, ram_mb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(out, "w", **profile) as dst:
+            if gcps:
+                dst.gcps = (profile["gcps"], profile["crs"])
+            for blk in row_blocks(nl, rows):
+                data = reader.read((l0 + blk.row0, s0, blk.rows, ns))
+                if complex_data:
+                    re_ = np.clip(np.rint(data.real), -32768, 32767)
+                    im_ = np.clip(np.rint(data.imag), -32768, 32767)
+                    data = (re_ + 1j * im_).astype(np.complex64)
+                else:
+                    data = np.clip(np.rint(data), 0, 65535).astype(np.uint16)
+                dst.write(data, 1, window=rasterio.windows.Window(0, blk.row0, ns, blk.rows))
+        with rasterio.open(out) as ds:
+            offsets = [int(ds.get_tag_item(f"BLOCK_OFFSET_0_{r}", "TIFF", bidx=1) or 0) for r in range(0, nl)]
+    return offsets
+
+
+def _manifest_xml(product: Product, meta, files: list[str], first: float, last: float, footprint_wkt: str) -> bytes:
+    """A small manifest.safe in the ESA XFDU layout with the facts ``parse_manifest`` reads."""
+    ns = {
+        "xfdu": "urn:ccsds:schema:xfdu:1", "safe": "http://www.esa.int/safe/sentinel-1.0",
+        "s1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1",
+        "s1sarl1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1",
+        "gml": "http://www.opengis.net/gml",
+    }
+    for k, v in ns.items():
+        ET.register_namespace(k, v)
+
+    def q(prefix, tag):
+        return f"{{{ns[prefix]}}}{tag}"
+
+    root = ET.Element(q("xfdu", "XFDU"), {"version": "esa/safe/sentinel-1.0/sentinel-1/sar/level-1/slc/standard/iwdp"})
+    ET.SubElement(root, "informationPackageMap")
+    meta_sec = ET.SubElement(root, "metadataSection")
+
+    def wrap(ident):
+        mo = ET.SubElement(meta_sec, "metadataObject", {"ID": ident, "classification": "DESCRIPTION",
+                                                        "category": "DMD"})
+        md = ET.SubElement(mo, "metadataWrap", {"mimeType": "text/xml", "vocabularyName": "SAFE",
+                                                "textInfo": ident})
+        return ET.SubElement(md, "xmlData")
+
+    x = wrap("acquisitionPeriod")
+    ap = ET.SubElement(x, q("safe", "acquisitionPeriod"))
+    ET.SubElement(ap, q("safe", "startTime")).text = _time(first)
+    ET.SubElement(ap, q("safe", "stopTime")).text = _time(last)
+    x = wrap("platform")
+    pf = ET.SubElement(x, q("safe", "platform"))
+    ET.SubElement(pf, q("safe", "familyName")).text = "SENTINEL-1"
+    ET.SubElement(pf, q("safe", "number")).text = product.mission[-1]
+    ins = ET.SubElement(pf, q("safe", "instrument"))
+    ET.SubElement(ins, q("safe", "familyName"), {"abbreviation": "SAR"}).text = "Synthetic Aperture Radar"
+    ext = ET.SubElement(ET.SubElement(ins, q("safe", "extension")), q("s1sarl1", "instrumentMode"))
+    ET.SubElement(ext, q("s1sarl1", "mode")).text = meta.swath if meta.swath in STRIPMAP_BEAMS else meta.mode
+    ET.SubElement(ext, q("s1sarl1", "swath")).text = meta.swath
+    x = wrap("measurementOrbitReference")
+    orb = ET.SubElement(x, q("safe", "orbitReference"))
+    ET.SubElement(orb, q("safe", "orbitNumber"), {"type": "start"}).text = str(meta.absolute_orbit)
+    ET.SubElement(orb, q("safe", "orbitNumber"), {"type": "stop"}).text = str(meta.absolute_orbit)
+    ET.SubElement(orb, q("safe", "relativeOrbitNumber"), {"type": "start"}).text = str(meta.relative_orbit)
+    ET.SubElement(orb, q("safe", "relativeOrbitNumber"), {"type": "stop"}).text = str(meta.relative_orbit)
+    oe = ET.SubElement(ET.SubElement(orb, q("safe", "extension")), q("s1", "orbitProperties"))
+    ET.SubElement(oe, q("s1", "pass")).text = meta.pass_direction.upper()
+    x = wrap("generalProductInformation")
+    gpi = ET.SubElement(x, q("s1sarl1", "standAloneProductInformation"))
+    ET.SubElement(gpi, q("s1sarl1", "productType")).text = product.product_type
+    for pol in sorted({posixpath.basename(f).split("-")[3].upper() for f in files if f.startswith("measurement/")}):
+        ET.SubElement(gpi, q("s1sarl1", "transmitterReceiverPolarisation")).text = pol
+    if footprint_wkt:
+        from shapely import wkt as swkt
+
+        ring = list(swkt.loads(footprint_wkt).exterior.coords)[:-1]
+        x = wrap("measurementFrameSet")
+        fr = ET.SubElement(ET.SubElement(ET.SubElement(x, q("safe", "frameSet")), q("safe", "frame")),
+                           q("safe", "footPrint"), {"srsName": "http://www.opengis.net/gml/srs/epsg.xml#4326"})
+        ET.SubElement(fr, q("gml", "coordinates")).text = " ".join(f"{lat:.6f},{lon:.6f}" for lon, lat in ring)
+    data_sec = ET.SubElement(root, "dataObjectSection")
+    for i, f in enumerate(files):
+        do = ET.SubElement(data_sec, "dataObject", {"ID": f"file{i}", "repID": f.split("/")[0]})
+        bo = ET.SubElement(do, "byteStream", {"mimeType": "application/octet-stream"})
+        ET.SubElement(bo, "fileLocation", {"locatorType": "URL", "href": "./" + f})
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# entry point
+
+def crop_product(product: Product | str | Path, out: str | Path, line0: int, sample0: int, nlines: int,
+                 nsamples: int, swath: str | None = None, polarisations: list[str] | None = None,
+                 ram_mb: float = 256.0) -> Path:
+    """Write the window of one swath (all its polarisations with pixels, or ``polarisations``) as a SAFE.
+
+    ``out`` is the SAFE folder to create when it ends with ``.SAFE``, otherwise the folder that receives
+    ``<product name>.SAFE``. Returns the SAFE path. See the module doc for the rules.
+    """
+    if not isinstance(product, Product):
+        product = open_product(product)
+    ref = product.swath(swath, None if not polarisations else polarisations[0])
+    sw = ref.swath
+    pols = [p.upper() for p in polarisations] if polarisations else [p for s, p in product.images if s == sw]
+    for p in pols:
+        product.files(sw, p)  # SelectionError naming what exists
+    if not polarisations:
+        with_pixels = [p for p in pols if product.has_pixels(sw, p)]
+        pols = with_pixels or pols
+    for p in pols:
+        if not product.has_pixels(sw, p):
+            rel = product.files(sw, p).measurement
+            raise ProductError(f"cannot crop {product.name} {sw} {p}: measurement {rel} is missing or empty "
+                               "(0 bytes); only products with pixels can be cropped")
+    window = plan_window(ref, line0, sample0, nlines, nsamples)
+    out = Path(out)
+    safe_dir = out if out.name.upper().endswith(".SAFE") else out / f"{product.name}.SAFE"
+    with atomic_path(safe_dir) as tmp:
+        (tmp / "annotation" / "calibration").mkdir(parents=True)
+        (tmp / "measurement").mkdir()
+        written: list[str] = []
+        first = last = None
+        for p in pols:
+            meta = product.swath(sw, p)
+            if (meta.number_of_lines, meta.number_of_samples) != (ref.number_of_lines, ref.number_of_samples):
+                raise ProductError(f"{product.name}: {sw} {p} and {sw} {ref.polarisation} differ in size")
+            files = product.files(sw, p)
+            ann_name = posixpath.basename(files.annotation)
+            stem = ann_name[:-4]
+            # first pass for the geolocation points (GCPs of the TIFF), then the TIFF, then burst offsets
+            _, gcps, _, _ = crop_annotation_xml(product.read_member(files.annotation), meta, window)
+            tif_rel = f"measurement/{stem}.tiff"
+            offsets = _write_measurement(product, sw, p, window, tmp / tif_rel, gcps, ram_mb)
+            burst_offsets = None
+            if meta.is_tops:
+                burst_offsets = [offsets[k * meta.lines_per_burst] for k in range(window[2] // meta.lines_per_burst)]
+            xml, _, first, last = crop_annotation_xml(product.read_member(files.annotation), meta, window,
+                                                      burst_offsets)
+            (tmp / "annotation" / ann_name).write_bytes(xml)
+            written += [f"annotation/{ann_name}", tif_rel]
+            if product.has_member(files.calibration):
+                rel = f"annotation/calibration/calibration-{ann_name}"
+                (tmp / rel).write_bytes(crop_calibration_xml(product.read_member(files.calibration), window,
+                                                             first, last))
+                written.append(rel)
+            if product.has_member(files.noise):
+                rel = f"annotation/calibration/noise-{ann_name}"
+                (tmp / rel).write_bytes(crop_noise_xml(product.read_member(files.noise), window, first, last))
+                written.append(rel)
+        # footprint from the cropped annotation itself
+        from .annotation import parse_annotation
+
+        cropped = parse_annotation((tmp / written[0]).read_bytes(), posixpath.basename(written[0]))
+        (tmp / "manifest.safe").write_bytes(_manifest_xml(product, ref, written, first, last, cropped.footprint_wkt))
+    return safe_dir
+
+
+def window_times(meta, window) -> tuple[float, float]:
+    """First and last line time of a planned window (as written by ``crop_product``)."""
+    l0, _, nl, _ = window
+    if meta.is_tops:
+        lpb = meta.lines_per_burst
+        return (meta.bursts[l0 // lpb].azimuth_time_s,
+                meta.bursts[(l0 + nl - 1) // lpb].azimuth_time_s + (lpb - 1) * meta.azimuth_time_interval_s)
+    return (meta.first_line_time_s + l0 * meta.azimuth_time_interval_s,
+            meta.first_line_time_s + (l0 + nl - 1) * meta.azimuth_time_interval_s)
+

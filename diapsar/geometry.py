@@ -559,14 +559,17 @@ class RadarGrid:
     def burst_of_time(self, t) -> np.ndarray:
         """Burst used for azimuth time t: the *latest* burst whose first line is not after t.
 
-        This is the rule of ESA's geolocation grid: its row at line k * linesPerBurst carries the azimuth time
-        of burst k's first line (which lies in the overlap with burst k-1), i.e. in an overlap the later
-        burst is used (checked on every IW/EW annotation in the test data, tests/test_20_geometry.py).
-        Times before the first burst map to burst 0.
+        This is the rule of ESA's geolocation grid: its row at line k * linesPerBurst lies in the overlap of
+        bursts k-1 and k and carries (within about +/-0.15 line) the azimuth time of burst k's first line, so
+        in an overlap the later burst is used. The comparison allows half a line of tolerance, because the
+        grid times of those rows fall up to 0.14 line *before* burst k's azimuthTime in IW1/IW2 (checked on
+        every IW/EW annotation of the test data, tests/test_20_geometry.py). Times before the first burst map
+        to burst 0, after the last burst to the last one.
         """
         if not self.is_tops:
             raise SelectionError("burst_of_time: stripmap image has no bursts")
-        b = np.searchsorted(self.burst_times_s, np.asarray(t, dtype=np.float64), side="right") - 1
+        starts = self.burst_times_s - 0.5 * self.azimuth_time_interval_s
+        b = np.searchsorted(starts, np.asarray(t, dtype=np.float64), side="right") - 1
         return np.clip(b, 0, self.n_bursts - 1)
 
     def line_to_time(self, line) -> np.ndarray:

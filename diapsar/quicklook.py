@@ -8,8 +8,8 @@ multilooked within the RAM budget; only the multilooked grid is held in memory.
 Multilook rules (one output cell = ``ml_rg`` x ``ml_az`` input pixels, trailing partial cells dropped as in
 DiapOTB's SARMultiLook):
 
-- complex SLC: mean of ``|s|**2`` over the cell; amplitude = sqrt of it; cells whose power is 0 (S1 zero fill)
-  are no data;
+- complex SLC: mean of ``|s|**2`` over the non-zero samples of the cell (S1 zero fill is no data);
+  amplitude = sqrt of it; a cell without any non-zero sample is no data;
 - amplitude band: sqrt of the mean of the squared amplitude over valid pixels;
 - phase band: angle of the mean complex exponential, weighted by the amplitude when there is one (averaging
   raw angles would be wrong across the +/- pi wrap);
@@ -322,7 +322,7 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
             den = np.where(valid, n_valid, 1.0)
             bands: dict[str, np.ndarray] = {}
             if kind == "slc":
-                bands["amplitude"] = np.sqrt(acc["power"] / (ml_rg * ml_az))
+                bands["amplitude"] = np.sqrt(acc["power"] / den)
             for r, a in acc.items():
                 if r == "amplitude2":
                     bands["amplitude"] = np.sqrt(a / den)
@@ -445,6 +445,13 @@ def _figure(shape: tuple[int, int], aspect: float = 1.0, colorbar: bool = True):
     return fig
 
 
+def _auto_what(mlk: Multilooked) -> str:
+    for what in ("phase", "amplitude", "coherence"):
+        if what in mlk.bands:
+            return what
+    return "value"
+
+
 def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", title: str | None = None,
            db: bool = False, aspect: float = 1.0) -> Path:
     """Render a multilooked image to PNG.
@@ -460,14 +467,7 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
 
     b = mlk.bands
     if what == "auto":
-        if "phase" in b:
-            what = "phase"
-        elif "amplitude" in b:
-            what = "amplitude"
-        elif "coherence" in b:
-            what = "coherence"
-        else:
-            what = "value"
+        what = _auto_what(mlk)
     if what not in ("amplitude", "phase", "coherence", "isdata", "value"):
         raise ConfigError(f"unknown rendering {what!r}")
     if what in ("amplitude", "phase", "coherence", "isdata") and what not in b:
@@ -624,9 +624,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         out_png = Path.cwd() / f"{src.stem}_ml{ml_rg}x{ml_az}{f'_band{band}' if band else ''}.png"
     title = f"{PurePosixPath(src.display).name}  ML {ml_rg}x{ml_az}" + (f"  band {band}" if band else "")
-    render(mlk, out_png, what=what, title=f"{title}  ({what if what != 'auto' else mlk.kind})", db=args.db,
-           aspect=aspect)
-    print(f"wrote {out_png} ({mlk.shape[1]} x {mlk.shape[0]} cells from {mlk.source_shape[1]} x "
+    shown = _auto_what(mlk) if what == "auto" else what
+    render(mlk, out_png, what=shown, title=f"{title}  ({shown})", db=args.db, aspect=aspect)
+    print(f"wrote {out_png} ({shown}, {mlk.shape[1]} x {mlk.shape[0]} cells from {mlk.source_shape[1]} x "
           f"{mlk.source_shape[0]} pixels, ML {ml_rg} x {ml_az})")
     if args.geotiff:
         tif = out_png.with_suffix(".tif")

@@ -1,0 +1,292 @@
+"""QuickMlView.py and diapsar.quicklook: streaming multilook, input forms, rendering, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+import warnings
+import zipfile
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+import rasterio
+from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
+
+from diapsar.errors import ConfigError, ProductError, SelectionError
+from diapsar.quicklook import multilook_image, render, resolve_image, s1_mode
+
+REPO = Path(__file__).resolve().parents[1]
+SAFE = "S1A_IW_SLC__1SDV_20220918T074920_20220918T074947_045056_056232_62D6.SAFE"
+MEAS = "s1a-iw3-slc-vv-20220918t074921-20220918t074946-045056-056232-006"
+ANNOTATION = """<?xml version="1.0" encoding="UTF-8"?>
+<product><imageAnnotation><imageInformation>
+<rangePixelSpacing>2.329562e+00</rangePixelSpacing><azimuthPixelSpacing>1.394053e+01</azimuthPixelSpacing>
+<incidenceAngleMidSwath>4.0e+01</incidenceAngleMidSwath>
+</imageInformation></imageAnnotation></product>
+"""
+
+
+def _quiet_open(path, mode="r", **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        return rasterio.open(path, mode, **kw)
+
+
+def _slc(rows: int, cols: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    s = (rng.integers(-300, 300, (rows, cols)) + 1j * rng.integers(-300, 300, (rows, cols))).astype(np.complex64)
+    s[:, :7] = 0  # zero fill as at the swath edges
+    return s
+
+
+def _write_cint16(path: Path, s: np.ndarray, gcps: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows, cols = s.shape
+    with _quiet_open(path, "w", driver="GTiff", dtype="complex_int16", count=1, width=cols, height=rows) as dst:
+        dst.write(s, 1)
+        if gcps:
+            dst.gcps = ([GroundControlPoint(row=r, col=c, x=-27.2 + 1e-4 * c, y=38.7 + 1e-4 * r, z=10.0)
+                         for r in (0, rows) for c in (0, cols)], CRS.from_epsg(4326))
+    return path
+
+
+def _reference_ml_amplitude(s: np.ndarray, rg: int, az: int) -> np.ndarray:
+    """sqrt of the mean power of the non-zero samples of each cell (NaN for an all-zero cell)."""
+    r, c = (s.shape[0] // az) * az, (s.shape[1] // rg) * rg
+    p = (np.abs(s[:r, :c].astype(np.complex128)) ** 2).reshape(r // az, az, c // rg, rg)
+    n = (p > 0).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore"):
+        return np.sqrt(p.sum(axis=(1, 3)) / n)
+
+
+def _make_safe(root: Path, n_meas: int = 1, rows: int = 120, cols: int = 300) -> Path:
+    safe = root / SAFE
+    for k in range(n_meas):
+        name = MEAS if k == 0 else MEAS.replace("-vv-", "-vh-").replace("-006", "-003")
+        _write_cint16(safe / "measurement" / f"{name}.tiff", _slc(rows, cols, seed=k))
+        (safe / "annotation").mkdir(parents=True, exist_ok=True)
+        (safe / "annotation" / f"{name}.xml").write_text(ANNOTATION)
+    return safe
+
+
+def _zip_safe(safe: Path, zpath: Path) -> Path:
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_STORED) as zf:
+        for f in sorted(safe.rglob("*")):
+            zf.write(f, f.relative_to(safe.parent).as_posix())
+    return zpath
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "QuickMlView.py"), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+# ------------------------------------------------------------------------------------------------ multilook
+@pytest.mark.parametrize("ram_mb", [512.0, 0.05])  # one strip, and many strips of whole cells
+def test_slc_multilook_matches_reference(tmp_path, ram_mb):
+    s = _slc(203, 157)
+    tif = _write_cint16(tmp_path / "slc.tif", s)
+    mlk = multilook_image(resolve_image(tif), 5, 3, ram_mb=ram_mb)
+    ref = _reference_ml_amplitude(s, 5, 3)
+    assert mlk.kind == "slc" and mlk.shape == ref.shape == (67, 31)
+    # 7 zero-filled columns: the first 5-column cell is empty (no data), the second one half full
+    np.testing.assert_allclose(mlk.bands["amplitude"], ref, rtol=1e-5)
+    assert np.isnan(mlk.bands["amplitude"][:, 0]).all() and not mlk.valid[:, 0].any()
+    assert np.isfinite(mlk.bands["amplitude"][:, 1:]).all()
+    two = np.sqrt((np.abs(s[:3, 7:10].astype(np.complex128)) ** 2).mean())
+    assert mlk.bands["amplitude"][0, 1] == pytest.approx(two, rel=1e-5)
+
+
+def _write_ifg(path: Path, amp, phase, coh, isdata, descriptions=True):
+    rows, cols = amp.shape
+    with _quiet_open(path, "w", driver="GTiff", dtype="float32", count=4, width=cols, height=rows) as dst:
+        for i, b in enumerate((amp, phase, coh, isdata), start=1):
+            dst.write(b.astype(np.float32), i)
+            if descriptions:
+                dst.set_band_description(i, ("amplitude", "phase", "coherence", "isData")[i - 1])
+    return path
+
+
+@pytest.mark.parametrize("descriptions", [True, False])
+def test_interferogram_multilook_phase_coherence_isdata(tmp_path, descriptions):
+    rows, cols = 40, 60
+    amp = np.full((rows, cols), 2.0)
+    amp[:, 1::2] = 1.0
+    phase = np.full((rows, cols), np.pi - 0.1)
+    phase[:, 1::2] = -np.pi + 0.1  # across the wrap: the right mean is +-pi, a raw mean would give 0
+    coh = np.tile(np.linspace(0.1, 0.9, cols), (rows, 1))
+    isdata = np.ones((rows, cols))
+    isdata[:4, :] = 0  # first row of 4x4 cells invalid
+    isdata[4:8, :2] = 0  # half of the first cell of the second row invalid
+    coh[:4, :] = 123.0  # garbage under isData = 0 must not leak
+    tif = _write_ifg(tmp_path / "ifg.tif", amp, phase, coh, isdata, descriptions)
+    mlk = multilook_image(resolve_image(tif), 4, 4, ram_mb=0.02)
+    assert mlk.kind == "interferogram" and mlk.shape == (10, 15)
+    b = mlk.bands
+    assert set(b) == {"amplitude", "phase", "coherence", "isdata"}
+    assert np.isnan(b["phase"][0]).all() and not mlk.valid[0].any()
+    assert np.all(np.abs(np.abs(b["phase"][1:]) - np.pi) < 0.1)  # amplitude-weighted: nearer +pi-0.1
+    expect_w = np.angle(2 * np.exp(1j * (np.pi - 0.1)) + np.exp(1j * (-np.pi + 0.1)))
+    np.testing.assert_allclose(b["phase"][2:, 1:], expect_w, atol=1e-5)
+    np.testing.assert_allclose(b["amplitude"][2, 3], np.sqrt((4 + 1) / 2), rtol=1e-6)
+    ref_coh = coh[4:, :].reshape(9, 4, 15, 4).mean(axis=(1, 3))
+    np.testing.assert_allclose(b["coherence"][1:, 1:], ref_coh[:, 1:], rtol=1e-5)
+    np.testing.assert_allclose(b["coherence"][1, 0], coh[4:8, 2:4].mean(), rtol=1e-5)  # valid half only
+    assert b["isdata"][1, 0] == pytest.approx(0.5) and b["isdata"][0, 0] == 0.0 and b["isdata"][5, 5] == 1.0
+
+
+def test_multilook_stays_within_memory_budget(tmp_path):
+    rows, cols = 2400, 4000  # 9.6 M complex samples: 77 MB as complex64
+    tif = tmp_path / "big.tif"
+    with _quiet_open(tif, "w", driver="GTiff", dtype="complex_int16", count=1, width=cols, height=rows) as dst:
+        for r0 in range(0, rows, 400):
+            dst.write(_slc(400, cols, seed=r0), 1, window=((r0, r0 + 400), (0, cols)))
+    tracemalloc.start()
+    try:
+        mlk = multilook_image(resolve_image(tif), 20, 4, ram_mb=8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert mlk.shape == (600, 200)
+    assert peak < 12 * 2**20, f"peak Python/numpy memory {peak / 2**20:.1f} MB over an 8 MB budget"
+    with _quiet_open(tif) as ds:
+        strip = ds.read(1, window=((800, 804), (0, cols)))
+    np.testing.assert_allclose(mlk.bands["amplitude"][200], _reference_ml_amplitude(strip, 20, 4)[0], rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def test_input_forms_safe_folder_zip_and_path_inside_zip(tmp_path):
+    safe = _make_safe(tmp_path / "data")
+    z = _zip_safe(safe, tmp_path / (SAFE.replace(".SAFE", ".zip")))
+    direct = resolve_image(safe / "measurement" / f"{MEAS}.tiff")
+    from_folder = resolve_image(safe)
+    from_zip = resolve_image(z)
+    inside = resolve_image(f"{z}/{SAFE}/measurement/{MEAS}.tiff")
+    assert from_folder.gdal_path == direct.gdal_path
+    assert from_zip.gdal_path.startswith("/vsizip/") and inside.gdal_path == from_zip.gdal_path
+    a = multilook_image(direct, 6, 2).bands["amplitude"]
+    b = multilook_image(inside, 6, 2).bands["amplitude"]
+    np.testing.assert_array_equal(a, b)
+    assert s1_mode(MEAS) == "iw" and s1_mode("s1a-s3-slc-vv-2021") == "sm" and s1_mode("x") is None
+
+
+def test_input_errors_are_specific(tmp_path):
+    safe = _make_safe(tmp_path / "data", n_meas=2)
+    with pytest.raises(SelectionError, match="2 measurement images.*vh"):
+        resolve_image(safe)
+    z = _zip_safe(safe, tmp_path / "two.zip")
+    with pytest.raises(SelectionError, match="2 measurement images"):
+        resolve_image(z)
+    with pytest.raises(ProductError, match="nope.tiff is not in"):
+        resolve_image(f"{z}/{SAFE}/measurement/nope.tiff")
+    with pytest.raises(ProductError, match="does not exist"):
+        resolve_image(tmp_path / "missing.tif")
+    junk = tmp_path / "junk.tif"
+    junk.write_text("not a raster")
+    from diapsar.quicklook import open_raster
+
+    with pytest.raises(ProductError, match="cannot read image"):
+        open_raster(str(junk), str(junk))
+    tif = _write_cint16(tmp_path / "s.tif", _slc(20, 30))
+    with pytest.raises(ConfigError, match="larger than the image"):
+        multilook_image(resolve_image(tif), 40, 1)
+    with pytest.raises(SelectionError, match="band 2 is out of range"):
+        multilook_image(resolve_image(tif), 1, 1, band=2)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def test_cli_real_slc_crop(s1_data, tmp_path):
+    crop = sorted((s1_data / "terceira_iw3_20220918_real_crop").glob("*.tiff"))
+    assert crop, "real crop missing"
+    res = _cli("-in", str(crop[0]), "-ml", "4", "2", "-out", "crop.png", "--geotiff", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "wrote" in res.stdout and "350 x 300 cells" in res.stdout
+    img = mpimg.imread(tmp_path / "crop.png")
+    assert img.shape[0] > 300 and float(img[..., :3].std()) > 0.1
+    with _quiet_open(tmp_path / "crop.tif") as ds:
+        ml = ds.read(1)
+        assert ds.descriptions == ("amplitude",) and ds.tags()["multilook_range"] == "4"
+    with _quiet_open(crop[0]) as ds:
+        ref = _reference_ml_amplitude(ds.read(1), 4, 2)
+    np.testing.assert_allclose(ml, ref, rtol=1e-5)
+    # land (upper part) is brighter than the sea (lower part) in this crop of Terceira
+    assert np.nanmedian(ml[:100]) > 3 * np.nanmedian(ml[-100:])
+
+
+def test_cli_safe_zip_default_ml_geotiff_gcps(tmp_path):
+    safe = _make_safe(tmp_path / "data", rows=160, cols=400)
+    z = _zip_safe(safe, tmp_path / SAFE.replace(".SAFE", ".zip"))
+    res = _cli("-in", f"{z}/{SAFE}/measurement/{MEAS}.tiff", "--geotiff", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "ML 20 x 4" in res.stdout  # IW default
+    assert "ground cell about 72 m (range) x 56 m (azimuth)" in res.stdout  # 20*2.33/sin(40), 4*13.94
+    out = tmp_path / f"{MEAS}_ml20x4.tif"
+    with _quiet_open(out) as ds:
+        assert (ds.width, ds.height) == (20, 40)
+        gcps, crs = ds.gcps
+    assert crs.to_epsg() == 4326
+    corner = max(gcps, key=lambda g: (g.row, g.col))
+    assert (corner.row, corner.col) == (40.0, 20.0) and corner.x == pytest.approx(-27.2 + 1e-4 * 400)
+    assert (tmp_path / f"{MEAS}_ml20x4.png").is_file()
+
+
+def test_cli_interferogram_bands_and_renderings(tmp_path):
+    rows, cols = 80, 120
+    y, x = np.mgrid[0:rows, 0:cols]
+    amp = 1 + x / cols
+    phase = np.angle(np.exp(1j * 0.3 * x))
+    coh = y / rows
+    isdata = (x > 10).astype(np.float32)
+    tif = _write_ifg(tmp_path / "interferogram.tif", amp, phase, coh, isdata)
+    for band, expect in (("", "phase"), ("1", "amplitude"), ("2", "phase"), ("3", "coherence")):
+        args = ["-in", str(tif), "-ml", "2", "2", "-out", f"b{band or 0}.png"] + (["--band", band] if band else [])
+        res = _cli(*args, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert f"({expect}, 60 x 40 cells" in res.stdout
+        img = mpimg.imread(tmp_path / f"b{band or 0}.png")
+        assert img.shape[1] >= 480
+    # coloured phase, gray coherence (inside the image area, left half of the figure)
+    ph = mpimg.imread(tmp_path / "b2.png")[..., :3]
+    co = mpimg.imread(tmp_path / "b3.png")[..., :3]
+    mid = slice(ph.shape[0] // 3, 2 * ph.shape[0] // 3)
+    assert float(np.abs(ph[mid, 100:400, 0] - ph[mid, 100:400, 2]).max()) > 0.3
+    assert float(np.abs(co[mid, 120:400, 0] - co[mid, 120:400, 2]).max()) < 0.02
+
+
+def test_render_masks_no_data(tmp_path):
+    tif = _write_ifg(tmp_path / "i.tif", np.ones((50, 50)), np.zeros((50, 50)), np.full((50, 50), 0.5),
+                     np.zeros((50, 50)))
+    mlk = multilook_image(resolve_image(tif), 1, 1)
+    assert not mlk.valid.any()
+    out = render(mlk, tmp_path / "coh.png", what="coherence")
+    img = mpimg.imread(out)[..., :3]
+    teal = np.array([0x2A, 0x7F, 0x8F]) / 255.0
+    assert (np.abs(img - teal).sum(axis=-1) < 0.02).sum() > 1000  # no-data shown in the no-data colour
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-in", "missing.tif", "-ml", "2", "2"], "does not exist"),
+    (["-in", "junk.tif", "-ml", "2", "2"], "cannot read image"),
+    (["-in", "ok.tif", "-ml", "0", "2"], "multilook factor range must be an integer >= 1"),
+    (["-in", "ok.tif", "-ml", "2", "-1"], "multilook factor azimuth must be an integer >= 1"),
+    (["-in", "ok.tif", "-ml", "x", "2"], "-ml RG must be an integer"),
+    (["-in", "ok.tif", "-ml", "2", "2", "--band", "2"], "band 2 is out of range: ok.tif has 1 band(s)"),
+    (["-in", "ok.tif", "-ml", "2", "2", "--band", "0"], "band 0 is out of range"),
+    (["-in", "ok.tif", "-ml", "200", "2"], "larger than the image"),
+    (["-in", "two.zip", "-ml", "2", "2"], "holds 2 measurement images"),
+    (["-in", "ok.tif", "-ml", "2", "2", "-out", "x.jpg"], "-out must name a .png file"),
+])
+def test_cli_bad_input_one_line(tmp_path, args, message):
+    (tmp_path / "junk.tif").write_text("not a raster")
+    _write_cint16(tmp_path / "ok.tif", _slc(20, 30))
+    _zip_safe(_make_safe(tmp_path / "data", n_meas=2, rows=10, cols=10), tmp_path / "two.zip")
+    res = _cli(*args, cwd=tmp_path)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("QuickMlView.py: error:") and message in lines[0], lines[0]
+    assert "Traceback" not in res.stderr and not list(tmp_path.glob("*.png"))

@@ -1,0 +1,172 @@
+"""Orthorectification of master multilook (ML) geometry products onto a map grid (WGS84 lon/lat or any EPSG).
+
+Inverse mapping, as OTB's OrthoRectification with a DEM: for each output cell centre (x, y) the lon/lat is
+found (pyproj for a projected grid), the ellipsoidal height is read from the scene DEM (bilinear), the point
+is projected into the master by zero-Doppler geo2rdr, and its master full-resolution (line, sample) turned into
+fractional ML coordinates u = (line - line0 - (ml_azi - 1)/2) / ml_azi (cell centres, see
+``diapsar.cartesian_mean``). The ML image is then sampled there: bilinear for amplitude-like bands, bilinear
+on the unit phasor for phase bands, nearest for masks. Cells whose ML position is outside the image or whose
+nearest ML cell has isData = 0 are no-data.
+
+Pure functions on arrays; the chain streams the output grid by row blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from .dem_projection import DemPatch, radar_coordinates
+from .errors import ConfigError
+from .geometry import llh_to_ecef
+from .metadata import SwathMetadata
+from .orbit import Orbit
+
+
+@dataclass(frozen=True)
+class OrthoGrid:
+    """Output grid: GDAL geotransform (x0, dx, 0, y0, 0, -dy) in the units of ``epsg``, size in cells."""
+
+    epsg: int
+    transform: tuple[float, float, float, float, float, float]
+    width: int
+    height: int
+
+    def xy(self, row0: int, row1: int) -> tuple[np.ndarray, np.ndarray]:
+        x0, dx, _, y0, _, dy = self.transform
+        x = x0 + (np.arange(self.width) + 0.5) * dx
+        y = y0 + (np.arange(row0, row1) + 0.5) * dy
+        return np.meshgrid(x, y)
+
+    def lonlat(self, row0: int, row1: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.xy(row0, row1)
+        if self.epsg == 4326:
+            return x, y
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(self.epsg, 4326, always_xy=True)
+        lon, lat = tr.transform(x, y)
+        return np.asarray(lon), np.asarray(lat)
+
+
+def make_grid(lon: np.ndarray, lat: np.ndarray, spacing_deg: float, epsg: int = 4326) -> OrthoGrid:
+    """Grid covering the lon/lat points (e.g. the ground perimeter of the scene), snapped to the spacing.
+
+    For a projected ``epsg`` the spacing in degrees is converted to metres along the meridian at the centre
+    (1 deg of latitude ~ 111 km, WGS84) so that -spacingxy keeps its meaning.
+    """
+    lon = np.asarray(lon, dtype=np.float64).ravel()
+    lat = np.asarray(lat, dtype=np.float64).ravel()
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        raise ConfigError("orthorectification: the scene has no ground point")
+    lon, lat = lon[ok], lat[ok]
+    if epsg == 4326:
+        x, y, step = lon, lat, float(spacing_deg)
+    else:
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs(4326, epsg, always_xy=True)
+        x, y = (np.asarray(v) for v in tr.transform(lon, lat))
+        phi = math.radians(float(np.mean(lat)))
+        # WGS84 meridian arc length of one degree of latitude (m) at latitude phi
+        a, e2 = 6378137.0, 0.00669437999014
+        m_per_deg = math.pi / 180 * a * (1 - e2) / (1 - e2 * math.sin(phi) ** 2) ** 1.5
+        step = float(spacing_deg) * m_per_deg
+    x0 = math.floor(x.min() / step) * step
+    y0 = math.ceil(y.max() / step) * step
+    width = int(math.ceil((x.max() - x0) / step)) + 1
+    height = int(math.ceil((y0 - y.min()) / step)) + 1
+    return OrthoGrid(epsg=int(epsg), transform=(x0, step, 0.0, y0, 0.0, -step), width=width, height=height)
+
+
+def ml_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, master: SwathMetadata, orbit: Orbit,
+                   ml_azi: int, ml_ran: int, line_offset: int = 0,
+                   sample_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional ML (row, col) of the output cells of rows [row0, row1); NaN off the DEM or the orbit."""
+    lon, lat = grid.lonlat(row0, row1)
+    h = dem.height_at(lon, lat)
+    xyz = llh_to_ecef(lat, lon, np.where(np.isfinite(h), h, 0.0))
+    xyz[~np.isfinite(h)] = np.nan
+    line, pixel, _ = radar_coordinates(master, orbit, xyz)
+    u = (line - line_offset - (ml_azi - 1) / 2.0) / ml_azi
+    v = (pixel - sample_offset - (ml_ran - 1) / 2.0) / ml_ran
+    return u, v
+
+
+@numba.njit(cache=True)
+def _sample(img, row0, u, v, kind, nodata, out):
+    """Sample img (rows of a window starting at ML row ``row0``) at (u, v); kind 0 bilinear, 1 nearest,
+    2 phase (bilinear on the phasor)."""
+    n, m = img.shape
+    for i in range(u.shape[0]):
+        for j in range(u.shape[1]):
+            uu = u[i, j] - row0
+            vv = v[i, j]
+            if not (np.isfinite(uu) and np.isfinite(vv)) or uu < -0.5 or vv < -0.5 or uu > n - 0.5 \
+                    or vv > m - 0.5:
+                out[i, j] = nodata
+                continue
+            if kind == 1:
+                out[i, j] = img[min(int(np.floor(uu + 0.5)), n - 1), min(int(np.floor(vv + 0.5)), m - 1)]
+                continue
+            uc = min(max(uu, 0.0), n - 1.0)
+            vc = min(max(vv, 0.0), m - 1.0)
+            r0 = min(int(np.floor(uc)), max(n - 2, 0))
+            c0 = min(int(np.floor(vc)), max(m - 2, 0))
+            r1 = min(r0 + 1, n - 1)
+            c1 = min(c0 + 1, m - 1)
+            tr = uc - r0
+            tc = vc - c0
+            w00 = (1 - tr) * (1 - tc)
+            w01 = (1 - tr) * tc
+            w10 = tr * (1 - tc)
+            w11 = tr * tc
+            if kind == 0:
+                out[i, j] = w00 * img[r0, c0] + w01 * img[r0, c1] + w10 * img[r1, c0] + w11 * img[r1, c1]
+            else:
+                re = (w00 * math.cos(img[r0, c0]) + w01 * math.cos(img[r0, c1]) + w10 * math.cos(img[r1, c0])
+                      + w11 * math.cos(img[r1, c1]))
+                im = (w00 * math.sin(img[r0, c0]) + w01 * math.sin(img[r0, c1]) + w10 * math.sin(img[r1, c0])
+                      + w11 * math.sin(img[r1, c1]))
+                out[i, j] = math.atan2(im, re)
+
+
+KINDS = {"bilinear": 0, "nearest": 1, "phase": 2}
+
+
+def sample(image: np.ndarray, row0: int, u: np.ndarray, v: np.ndarray, kind: str = "bilinear",
+           nodata: float = np.nan) -> np.ndarray:
+    """Sample a 2-D ML window whose first row is ML row ``row0`` at fractional (u, v); float32."""
+    out = np.empty(u.shape, dtype=np.float64)
+    _sample(np.ascontiguousarray(image, dtype=np.float64), int(row0), np.ascontiguousarray(u, dtype=np.float64),
+            np.ascontiguousarray(v, dtype=np.float64), KINDS[kind], float(nodata), out)
+    return out.astype(np.float32)
+
+
+def ortho_bands(bands: np.ndarray, row0: int, u: np.ndarray, v: np.ndarray, kinds: list[str],
+                isdata_band: int | None = None) -> np.ndarray:
+    """Orthorectify a (nb, rows, cols) ML window: each band with its kind; cells whose nearest ML cell has
+    isData 0 (band ``isdata_band``) get NaN in the value bands and 0 in the isData band."""
+    out = np.stack([sample(bands[k], row0, u, v, kinds[k], nodata=(0.0 if k == isdata_band else np.nan))
+                    for k in range(bands.shape[0])])
+    if isdata_band is not None:
+        bad = out[isdata_band] < 0.5
+        for k in range(bands.shape[0]):
+            if k != isdata_band:
+                out[k][bad] = np.nan
+        out[isdata_band][bad] = 0.0
+    return out
+
+
+def needed_rows(u: np.ndarray, n_rows: int) -> tuple[int, int] | None:
+    """ML rows [r0, r1) a block of ML coordinates needs (with the bilinear neighbour); None if none."""
+    ok = np.isfinite(u)
+    if not ok.any():
+        return None
+    r0 = max(0, int(np.floor(np.nanmin(u))) - 1)
+    r1 = min(n_rows, int(np.ceil(np.nanmax(u))) + 2)
+    return (r0, r1) if r1 > r0 else None

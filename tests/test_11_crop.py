@@ -1,0 +1,180 @@
+"""Product crop: a window written as a smaller SAFE whose metadata stay consistent with the original."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+
+from diapsar.cli import main
+from diapsar.errors import ProductError, SelectionError
+from diapsar.io.crop import crop_product, plan_window
+from diapsar.io.safe import open_product
+
+S1B_IW = "format_coverage/S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.SAFE"
+S3_SM = "format_coverage/S1A_S3_SLC__1SDV_20210401T152855_20210401T152914_037258_04638E_6001.SAFE"
+EW = "format_coverage/S1A_EW_SLC__1SDH_20210403T122536_20210403T122630_037286_046484_8152.SAFE"
+GRD = "rome_iw_grd_metadata/S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371.SAFE"
+SITKA = "sitka_iw3_single_burst_pair_20180628_20190705/S1B_IW_SLC__1SSV_20180628T151555_20180628T151555_011575_015476_33AD.SAFE"
+
+
+def _check_grid(orig, crop, l0, s0):
+    """Every kept geolocation point is an original point moved by (l0, s0), with the same geometry."""
+    g, og = crop.geolocation_grid, orig.geolocation_grid
+    assert g.line.size >= 4
+    for i in range(g.line.size):
+        j = np.nonzero((og.line == g.line[i] + l0) & (og.pixel == g.pixel[i] + s0))[0]
+        assert j.size == 1
+        assert og.latitude_deg[j[0]] == g.latitude_deg[i] and og.longitude_deg[j[0]] == g.longitude_deg[i]
+        assert og.azimuth_time_s[j[0]] == g.azimuth_time_s[i]
+        assert og.slant_range_time_s[j[0]] == g.slant_range_time_s[i]
+    # the kept points enclose the crop
+    assert g.line.min() <= 0 and g.line.max() >= crop.number_of_lines - 1
+    assert g.pixel.min() <= 0 and g.pixel.max() >= crop.number_of_samples - 1
+
+
+def _check_common(orig, crop, l0, s0, nl, ns):
+    assert (crop.number_of_lines, crop.number_of_samples) == (nl, ns)
+    assert crop.slant_range_time_s == pytest.approx(float(orig.sample_to_range_time(s0)), abs=1e-15)
+    if orig.is_tops:  # burst-stacked lines: the time of a burst's first line is the burst azimuth time
+        assert crop.first_line_time_s == pytest.approx(orig.bursts[l0 // orig.lines_per_burst].azimuth_time_s,
+                                                       abs=2e-6)
+    else:
+        assert crop.first_line_time_s == pytest.approx(
+            orig.first_line_time_s + l0 * orig.azimuth_time_interval_s, abs=2e-6)
+    assert (crop.mission, crop.mode, crop.swath, crop.polarisation) == (
+        orig.mission, orig.mode, orig.swath, orig.polarisation)
+    assert crop.relative_orbit == orig.relative_orbit and crop.absolute_orbit == orig.absolute_orbit
+    assert np.array_equal(crop.orbit.position_m, orig.orbit.position_m)
+    assert len(crop.dc_estimates) == len(orig.dc_estimates) and len(crop.fm_rates) == len(orig.fm_rates)
+    _check_grid(orig, crop, l0, s0)
+
+
+def _check_vectors(orig_cal, crop_cal, l0, s0):
+    for k in range(crop_cal.line.size):
+        j = int(np.nonzero(orig_cal.line == crop_cal.line[k] + l0)[0][0])
+        sel = np.isin(orig_cal.pixel[j], crop_cal.pixel[k] + s0)
+        assert np.array_equal(orig_cal.pixel[j][sel] - s0, crop_cal.pixel[k])
+        assert np.array_equal(orig_cal.sigma_nought[j][sel], crop_cal.sigma_nought[k])
+
+
+def test_iw_crop_keeps_whole_bursts_and_consistent_metadata(s1_data, tmp_path):
+    src = open_product(s1_data / S1B_IW)
+    out = crop_product(src, tmp_path, 2000, 5000, 100, 800, swath="IW1")
+    assert out.name == src.name + ".SAFE"
+    crop = open_product(out)
+    assert crop.images == [("IW1", "VV"), ("IW1", "VH")] and crop.missing_files == []
+    orig = src.swath("IW1", "VV")
+    m = crop.swath("IW1", "VV")
+    lpb = orig.lines_per_burst
+    assert plan_window(orig, 2000, 5000, 100, 800) == (lpb, 5000, lpb, 800)
+    _check_common(orig, m, lpb, 5000, lpb, 800)
+    assert len(m.bursts) == 1 and m.lines_per_burst == lpb and m.samples_per_burst == 800
+    b, ob = m.bursts[0], orig.bursts[1]
+    assert (b.azimuth_time_s, b.azimuth_anx_time_s, b.sensing_time_s, b.burst_id) == (
+        ob.azimuth_time_s, ob.azimuth_anx_time_s, ob.sensing_time_s, ob.burst_id)
+    assert m.first_line_time_s == ob.azimuth_time_s
+    valid = ob.first_valid_sample >= 0
+    assert np.array_equal(b.first_valid_sample >= 0, valid)
+    assert np.array_equal(b.first_valid_sample[valid], np.clip(ob.first_valid_sample[valid] - 5000, 0, 799))
+    assert np.array_equal(b.last_valid_sample[valid], np.clip(ob.last_valid_sample[valid] - 5000, 0, 799))
+    _check_vectors(orig.calibration, m.calibration, lpb, 5000)
+    blk = m.noise.azimuth_blocks[0]
+    assert (blk.first_azimuth_line, blk.last_azimuth_line, blk.first_range_sample, blk.last_range_sample) == (
+        0, lpb - 1, 0, 799)
+    a = crop.read("IW1", "VV", 0, 0, lpb, 800)
+    assert np.array_equal(a, src.read("IW1", "VV", lpb, 5000, lpb, 800))
+    with rasterio.open(crop.measurement_path("IW1", "VV")) as ds:
+        assert ds.dtypes[0] == "complex_int16" and len(ds.gcps[0]) == m.geolocation_grid.line.size
+
+
+def test_crop_of_crop_pixels_and_burst_byte_offsets(s1_data, tmp_path):
+    """Two-burst crop, filled with a known pattern, then cropped again: pixels and byteOffsets check out."""
+    src = open_product(s1_data / S1B_IW)
+    first = open_product(crop_product(src, tmp_path / "a", 1400, 300, 200, 600, swath="IW1", polarisations=["VV"]))
+    m1 = first.swath()
+    lpb = m1.lines_per_burst
+    assert len(m1.bursts) == 2 and m1.number_of_lines == 2 * lpb
+    assert m1.bursts[1].byte_offset > m1.bursts[0].byte_offset
+    # fill the first crop with line/sample codes
+    path = first.measurement_path()
+    lines, samples = np.mgrid[0:m1.number_of_lines, 0:600]
+    pattern = (lines % 32000 + 1j * samples).astype(np.complex64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path, "r+") as ds:
+            ds.write(pattern, 1)
+    first = open_product(first.path)
+    out2 = crop_product(first, tmp_path / "b" / "second.SAFE", 10, 100, lpb + 50, 250)
+    second = open_product(out2)
+    m2 = second.swath()
+    assert out2.name == "second.SAFE" and len(m2.bursts) == 2
+    assert np.array_equal(second.read(None, None, 0, 0, 2 * lpb, 250), pattern[:, 100:350])
+    raw = (out2 / "measurement" / m2.measurement_name).read_bytes()
+    for k, b in enumerate(m2.bursts):
+        re0, im0 = struct.unpack_from("<hh", raw, b.byte_offset)
+        assert (re0, im0) == (k * lpb, 100)  # first pixel of the burst's first line
+    _check_common(m1, m2, 0, 100, 2 * lpb, 250)
+    assert [b.burst_id for b in m2.bursts] == [b.burst_id for b in m1.bursts]
+
+
+def test_stripmap_crop_cuts_lines_exactly(s1_data, tmp_path):
+    src = open_product(s1_data / S3_SM)
+    orig = src.swath()
+    out = crop_product(src, tmp_path, 5000, 3000, 700, 900)
+    crop = open_product(out)
+    m = crop.swath()
+    _check_common(orig, m, 5000, 3000, 700, 900)
+    assert m.last_line_time_s - m.first_line_time_s == pytest.approx(699 * orig.azimuth_time_interval_s, abs=2e-6)
+    assert crop.mode == "SM" and crop.relative_orbit == src.relative_orbit
+    assert np.array_equal(crop.read(None, None, 0, 0, 700, 900), src.read(None, None, 5000, 3000, 700, 900))
+    _check_vectors(orig.calibration, m.calibration, 5000, 3000)
+
+
+def test_ew_and_grd_crops(s1_data, tmp_path):
+    ew = open_product(s1_data / EW)
+    o = ew.swath("EW1", "HH")
+    lpb = o.lines_per_burst
+    out = crop_product(ew, tmp_path / "ew", 3 * lpb - 10, 100, 20, 300)
+    m = open_product(out).swath()
+    assert len(m.bursts) == 2 and [b.burst_id for b in m.bursts] == [o.bursts[2].burst_id, o.bursts[3].burst_id]
+    _check_common(o, m, 2 * lpb, 100, 2 * lpb, 300)
+    grd = open_product(s1_data / GRD)
+    out = crop_product(grd, tmp_path / "grd", 100, 200, 300, 400)
+    g = open_product(out)
+    assert g.product_type == "GRD" and g.read(None, None, 0, 0, 3, 3).dtype == np.float32
+    with rasterio.open(g.measurement_path()) as ds:
+        assert ds.dtypes[0] == "uint16"
+    assert len(g.swath().srgr) == len(grd.swath().srgr)
+    _check_common(grd.swath(), g.swath(), 100, 200, 300, 400)
+
+
+def test_crop_refuses_products_without_pixels_and_bad_windows(s1_data, tmp_path, capsys):
+    with pytest.raises(ProductError, match="only products with pixels can be cropped"):
+        crop_product(s1_data / SITKA, tmp_path, 0, 0, 10, 10)
+    rc = main(["crop", str(s1_data / SITKA), "--window", "0", "0", "10", "10", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and "0 bytes" in err
+    with pytest.raises(SelectionError, match="outside"):
+        crop_product(s1_data / S3_SM, tmp_path / "y", 36800, 0, 200, 10)
+    with pytest.raises(SelectionError, match="no HH image .available: S3 VH"):
+        crop_product(s1_data / S3_SM, tmp_path / "y", 0, 0, 20, 10, polarisations=["HH"])
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_crop_command_end_to_end(s1_data, tmp_path, capsys):
+    tif = next((s1_data / S3_SM / "measurement").glob("*.tiff"))
+    rc = main(["crop", str(tif), "--window", "10", "20", "30", "40", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "30 lines x 40 samples" in out
+    safe = next(tmp_path.glob("*.SAFE"))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+    assert main(["info", str(safe), "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)
+    assert info["images"][0]["lines"] == 30 and info["images"][0]["pixels"] is True
+    assert info["missing_files"] == [] and info["footprint_wkt"].startswith("POLYGON")

@@ -199,6 +199,24 @@ def test_name_variants_and_geotiff_tiles(terceira_dem, tmp_path):
     assert (nw_corner == -32768).all()          # N39W029 was not asked for: no data there
 
 
+def test_mixed_resolution_tiles(terceira_dem, tmp_path):
+    """A 1" tile next to a 3" tile: the VRT takes the finest pixel; the 3" tile is resampled (nearest)."""
+    coarse, _ = _read_tile(terceira_dem / "N39W028.SRTMGL3.hgt.zip")
+    fine = (np.arange(3601 * 3601, dtype=np.int32).reshape(3601, 3601) % 30000).astype(np.int16)
+    fine_path = tmp_path / "N38W028.tif"
+    tr = rasterio.Affine(1 / 3600, 0, -28 - 0.5 / 3600, 0, -1 / 3600, 39 + 0.5 / 3600)
+    with rasterio.open(fine_path, "w", driver="GTiff", width=3601, height=3601, count=1, dtype="int16",
+                       crs="EPSG:4326", transform=tr, nodata=-32768) as out:
+        out.write(fine, 1)
+    vrt = build_dem_vrt([terceira_dem / "N39W028.SRTMGL3.hgt.zip", fine_path], tmp_path / "mix.vrt")
+    with rasterio.open(vrt) as ds:
+        assert abs(ds.transform.a - 1 / 3600) < 1e-15 and (ds.width, ds.height) == (3603, 7202)
+        # the 1" tile starts one 1" pixel east of the 3" tile's edge, 3601 rows down
+        assert np.array_equal(ds.read(1, window=Window(1, 3601, 3601, 3601)), fine)
+        top = ds.read(1, window=Window(0, 0, 3600, 3600))
+    assert np.array_equal(top[::3, ::3], coarse[:1200, :1200]) and np.array_equal(top[2::3, 2::3], top[::3, ::3])
+
+
 def test_missing_tiles_error_names_them(terceira_dem):
     with pytest.raises(DemError) as exc:
         find_tiles(terceira_dem, (-29.6, 38.2, -27.2, 39.5))
@@ -224,6 +242,10 @@ def test_fill_missing_with_sea(terceira_dem, tmp_path):
     # without the option the same request fails
     with pytest.raises(DemError, match="N38W030.hgt"):
         build_scene_dem(terceira_dem, box(-29.5, 38.3, -28.2, 38.8), tmp_path / "x.vrt")
+    # sea tiles written earlier beside a VRT are never taken as real tiles of a folder
+    shutil.copy(terceira_dem / "N38W029.SRTMGL3.hgt.zip", tmp_path / "run")
+    with pytest.raises(DemError, match="N38W030.hgt"):
+        find_tiles(tmp_path / "run", (-29.5, 38.3, -28.2, 38.8))
 
 
 # ---- tile index vector files --------------------------------------------------------------------------------------

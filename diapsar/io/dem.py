@@ -180,6 +180,8 @@ def _zip_member(zpath: Path) -> str:
 
 def _is_tile_name(name: str) -> bool:
     low = name.lower()
+    if low.endswith("_sea.tif"):  # zero tiles written by fill_missing: never taken as real tiles
+        return False
     if low.endswith(".zip"):
         low = low[:-4]
         return low.endswith(RASTER_SUFFIXES) or parse_cell(name) is not None

@@ -218,3 +218,18 @@ def _interp_many(t, tg, nodes, coef):
             v[i, k] = buf[3 + k]
             a[i, k] = buf[6 + k]
     return p, v, a
+
+
+def orbit_for(meta, orbit_files=None, margin_s: float = 60.0, fallback_to_annotation: bool = False) -> Orbit:
+    """Orbit of one swath: from orbit files (an EOF path, folder or list) when given, else its annotation.
+
+    With ``orbit_files`` the best covering file is used (``diapsar.io.eof.select_orbit_file``); when none
+    covers the acquisition, OrbitError, or the annotation vectors if ``fallback_to_annotation``.
+    """
+    if orbit_files is None or (isinstance(orbit_files, (list, tuple)) and not orbit_files):
+        return Orbit(meta.orbit)
+    from .io.eof import select_orbit_file
+
+    sv = select_orbit_file(orbit_files, meta.mission, meta.start_time_s, meta.stop_time_s, margin_s,
+                           fallback=meta.orbit if fallback_to_annotation else None)
+    return Orbit(sv)

@@ -244,3 +244,65 @@ def test_geo2rdr_outside_orbit_gives_nan(annotations):
     a2, t2 = geo2rdr(full, g.latitude_deg, g.longitude_deg, g.height_m, t_guess_s=g.azimuth_time_s.mean())
     np.testing.assert_allclose(a1, a2, atol=1e-8)
     np.testing.assert_allclose(t1, t2, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------------ diapsar geo2rdr (CLI)
+
+def _run_cli(argv, capsys):
+    from diapsar.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_geo2rdr_command_reproduces_grid(s1_data, tmp_path, capsys):
+    from diapsar.timeutil import iso_to_seconds
+
+    folder = s1_data / "terceira_iw3_20220918_real_crop"
+    xml = next(folder.glob("s1a-iw3-*.xml"))
+    meta = open_annotation(xml)
+    g = meta.geolocation_grid
+    sel = np.arange(0, g.line.size, 7)
+    csv_path = tmp_path / "points.csv"
+    rows = ["lat,lon,h"] + [f"{g.latitude_deg[i]:.15g},{g.longitude_deg[i]:.15g},{g.height_m[i]:.15g}" for i in sel]
+    csv_path.write_text("\n".join(rows) + "\n")
+    for extra in ([], ["--orbit", str(folder)]):
+        code, out, err = _run_cli(["geo2rdr", str(xml), "--llh", str(csv_path), *extra], capsys)
+        assert code == 0, err
+        lines = out.strip().splitlines()
+        assert lines[0] == "line,pixel,azimuth_time,slant_range_time"
+        assert len(lines) == sel.size + 1
+        vals = [r.split(",") for r in lines[1:]]
+        line = np.array([float(v[0]) for v in vals])
+        pixel = np.array([float(v[1]) for v in vals])
+        az = np.array([iso_to_seconds(v[2]) for v in vals])
+        tau = np.array([float(v[3]) for v in vals])
+        assert all(len(v[2]) == 26 and v[2][10] == "T" for v in vals)  # YYYY-MM-DDTHH:MM:SS.ffffff
+        assert np.abs(line - g.line[sel]).max() < 0.3  # ESA grid lines are integers, times within 0.15 line
+        assert np.abs(pixel - g.pixel[sel]).max() < 0.01
+        assert np.abs(az - g.azimuth_time_s[sel]).max() / meta.azimuth_time_interval_s < 0.01
+        assert np.abs(tau - g.slant_range_time_s[sel]).max() * meta.range_sampling_rate_hz < 0.01
+
+
+def test_geo2rdr_command_errors(s1_data, tmp_path, capsys):
+    xml = next((s1_data / "terceira_iw3_20220918_real_crop").glob("s1a-iw3-*.xml"))
+    cases = {
+        "noheader.csv": "38.7,-27.2,0\n",
+        "nonnumeric.csv": "lat,lon,h\n38.7,abc,0\n",
+        "short.csv": "lat,lon,h\n38.7,-27.2\n",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        code, out, err = _run_cli(["geo2rdr", str(xml), "--llh", str(tmp_path / name)], capsys)
+        assert code != 0 and out == ""
+        assert len(err.strip().splitlines()) == 1 and name in err, err
+    good = tmp_path / "good.csv"
+    good.write_text("lat,lon,h\n38.7,-27.2,0\n")
+    orbits = s1_data / "zipped_safe_annotations" / "orbits"
+    code, out, err = _run_cli(["geo2rdr", str(xml), "--orbit", str(orbits), "--llh", str(good)], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "covers the acquisition" in err
+    bad_eof = tmp_path / "S1A_OPER_AUX_POEORB_OPOD_20221008T080000_V20220917T225942_20220919T005942.EOF"
+    bad_eof.write_bytes(b"\x00\x01garbage")
+    code, out, err = _run_cli(["geo2rdr", str(xml), "--orbit", str(bad_eof), "--llh", str(good)], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "not readable" in err, err

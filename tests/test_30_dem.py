@@ -91,19 +91,35 @@ def test_geoid_grid_equals_points_and_poles():
     assert abs(geoid_undulation(-90.0, 0.0) - (-29.53)) < 0.01
 
 
-def test_geoid_user_file_envi_grd(tmp_path):
-    """A user geoid grid (ENVI .grd + .hdr like OTB's egm96.grd) gives the same values as the shipped one."""
+OTB_EGM96_HDR = """ENVI
+samples = 1441
+lines   = 721
+bands   = 1
+header offset = 24
+file type = ENVI Standard
+data type = 4
+interleave = bsq
+byte order = 1
+map info = {Geographic Lat/Lon, 1, 1,-0.125, 90.125, 0.25, 0.25,WGS-84}
+"""
+
+
+def test_geoid_user_file_otb_egm96_grd(tmp_path):
+    """A geoid laid out as OTB's egm96.grd (+ .hdr): big-endian float32 after a 24-byte header, 1441 columns
+    from 0 to 360 E (first column repeated), read by GDAL's ENVI driver, gives the shipped grid's values."""
     with rasterio.open(default_geoid_path()) as ds:
-        values = ds.read(1).astype(np.float32) * np.float32(ds.scales[0])
-        transform = ds.transform
+        values = ds.read(1).astype(np.float64) * ds.scales[0]
+    east = np.roll(values, -720, axis=1)                 # columns from 0 E instead of 180 W
+    east = np.concatenate([east, east[:, :1]], axis=1)   # 1441 columns: 360 E repeats 0 E
     grd = tmp_path / "egm96.grd"
-    with rasterio.open(grd, "w", driver="ENVI", width=values.shape[1], height=values.shape[0], count=1,
-                       dtype="float32", crs="EPSG:4326", transform=transform) as out:
-        out.write(values, 1)
-    assert grd.with_suffix(".hdr").exists()
+    grd.write_bytes(b"\0" * 24 + east.astype(">f4").tobytes())
+    (tmp_path / "egm96.grd.hdr").write_text(OTB_EGM96_HDR)
+    g = Geoid(grd)
+    assert (g.width, g.height, g.period) == (1441, 721, 1440)
     lat = np.array([p[0] for p in NGA_OUTINTPT])
     lon = np.array([p[1] for p in NGA_OUTINTPT])
-    assert np.allclose(geoid_undulation(lat, lon, geoid=grd), geoid_undulation(lat, lon), atol=1e-5)
+    for lon_q in (lon, lon - 360.0):
+        assert np.allclose(geoid_undulation(lat, lon_q, geoid=grd), geoid_undulation(lat, lon), atol=1e-5)
 
 
 def test_geoid_regional_plane_is_exact_and_bounded(tmp_path):

@@ -587,7 +587,8 @@ def read_dem(path: str | os.PathLike, bbox=None, ellipsoidal: bool = True,
     Returns ``(heights, geotransform, crs)``: float32 array (NaN where the DEM has no data), the GDAL
     geotransform tuple ``(x0, dx, 0, y0, 0, -dy)`` of the returned window (pixel corners), and the horizontal
     CRS (rasterio ``CRS``). The window holds every pixel whose area meets ``bbox`` plus one pixel of margin
-    on each side (clipped to the DEM), so bilinear interpolation anywhere in ``bbox`` has its neighbours.
+    on each side, so bilinear interpolation anywhere in ``bbox`` has its neighbours; it is clipped to the DEM
+    (with a warning) when ``bbox`` reaches beyond it, and a ``bbox`` outside the DEM is a ``DemError``.
     With ``ellipsoidal`` the geoid undulation is added: heights above the WGS84 ellipsoid
     (``geoid``: None = shipped EGM96 grid, or a GDAL-readable geoid file).
     """
@@ -618,6 +619,10 @@ def read_dem(path: str | os.PathLike, bbox=None, ellipsoidal: bool = True,
                     raise DemError(f"DEM {p} (lon {b.left:.4f}..{b.right:.4f}, lat {b.bottom:.4f}..{b.top:.4f}) "
                                    f"does not cover lon {lonmin:.4f}..{lonmax:.4f}, lat {latmin:.4f}..{latmax:.4f}")
                 win = Window(c0, r0, c1 - c0, r1 - r0)
+                b = ds.bounds
+                if lonmin < b.left or lonmax > b.right or latmin < b.bottom or latmax > b.top:
+                    log.warning("DEM %s covers only part of lon %.4f..%.4f, lat %.4f..%.4f: window clipped",
+                                p, lonmin, lonmax, latmin, latmax)
             raw = ds.read(1, window=win)
             nodata = ds.nodata
             wtr = ds.window_transform(win)

@@ -178,3 +178,60 @@ def test_crop_command_end_to_end(s1_data, tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["images"][0]["lines"] == 30 and info["images"][0]["pixels"] is True
     assert info["missing_files"] == [] and info["footprint_wkt"].startswith("POLYGON")
+
+
+def _same(a, b, path="meta"):
+    """Recursive comparison of metadata structures (times to the microsecond written in the XML)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            if f.name in ("byte_offset", "annotation_name", "measurement_name", "product_name"):
+                continue
+            _same(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for k, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{k}]")
+    elif isinstance(a, np.ndarray):
+        assert a.shape == b.shape, path
+        if a.dtype.kind == "f":
+            assert np.allclose(a, b, rtol=1e-12, atol=1e-6, equal_nan=True), path
+        else:
+            assert np.array_equal(a, b), path
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-12, abs=1.5e-6) or (np.isnan(a) and np.isnan(b)), path
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _same(a[k], b[k], f"{path}[{k}]")
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("rel, window", [(S1B_IW, (2000, 5000, 100, 800)), (S3_SM, (5000, 3000, 700, 900)),
+                                         (EW, (2000, 100, 1000, 300)), (GRD, (100, 200, 300, 400))])
+def test_window_metadata_equals_the_written_crop(s1_data, tmp_path, rel, window):
+    from diapsar.io.crop import window_metadata
+
+    src = open_product(s1_data / rel)
+    orig = src.swath()
+    expected = window_metadata(orig, *window)
+    written = open_product(crop_product(src, tmp_path, *window, polarisations=[orig.polarisation])).swath()
+    _same(expected, written)
+    assert expected.footprint_wkt == written.footprint_wkt
+
+
+def test_zipped_safe_with_pixels_is_read_and_cropped_without_extraction(s1_data, tmp_path):
+    import shutil
+
+    src = open_product(s1_data / S3_SM)
+    safe = crop_product(src, tmp_path / "a", 100, 200, 64, 48)
+    archive = shutil.make_archive(str(tmp_path / "zipped" / safe.stem), "zip", root_dir=safe.parent,
+                                  base_dir=safe.name)
+    z = open_product(archive)
+    assert z.measurement_path().startswith("/vsizip/") and z.missing_files == []
+    assert np.array_equal(z.read(None, None, 5, 6, 20, 30), src.read(None, None, 105, 206, 20, 30))
+    again = open_product(crop_product(z, tmp_path / "b", 5, 6, 20, 30))
+    assert np.array_equal(again.read(None, None, 0, 0, 20, 30), src.read(None, None, 105, 206, 20, 30))
+    assert not list((tmp_path / "zipped").glob("*.SAFE"))  # nothing was extracted

@@ -417,3 +417,86 @@ def window_times(meta, window) -> tuple[float, float]:
     return (meta.first_line_time_s + l0 * meta.azimuth_time_interval_s,
             meta.first_line_time_s + (l0 + nl - 1) * meta.azimuth_time_interval_s)
 
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the same window on the metadata structures (no file written)
+
+def _bracket_mask(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.isin(values, _bracket(values, lo, hi))
+
+
+def _window_vectors(line, pixel, columns, l0, s0, nl, ns):
+    keep = np.nonzero(_bracket_mask(line, l0, l0 + nl - 1))[0]
+    new_pixel, new_cols = [], [[] for _ in columns]
+    for k in keep:
+        sel = _bracket_mask(pixel[k], s0, s0 + ns - 1)
+        new_pixel.append(pixel[k][sel] - s0)
+        for c, col in enumerate(columns):
+            new_cols[c].append(col[k][sel])
+    return keep, new_pixel, new_cols
+
+
+def window_metadata(meta, line0: int, sample0: int, nlines: int, nsamples: int):
+    """``SwathMetadata`` of a window, by the same rules as ``crop_product`` (TOPS lines widened to bursts).
+
+    Use it to process a window of a product in place; the metadata equal those of the SAFE ``crop_product``
+    writes for the same window, except burst byte offsets (0 here: no file).
+    """
+    import dataclasses
+
+    from ..metadata import (
+        CalibrationVectors,
+        GeolocationGrid,
+        NoiseAzimuthBlock,
+        NoiseRangeVectors,
+        NoiseVectors,
+    )
+    from .annotation import footprint_from_grid
+
+    l0, s0, nl, ns = plan_window(meta, line0, sample0, nlines, nsamples)
+    first, last = window_times(meta, (l0, s0, nl, ns))
+    bursts = []
+    if meta.is_tops:
+        lpb = meta.lines_per_burst
+        for k in range(l0 // lpb, (l0 + nl - 1) // lpb + 1):
+            b = meta.bursts[k]
+            ok = (b.first_valid_sample >= 0) & (b.last_valid_sample >= s0) & (b.first_valid_sample <= s0 + ns - 1)
+            bursts.append(dataclasses.replace(
+                b, index=len(bursts), first_line=len(bursts) * lpb, byte_offset=0,
+                first_valid_sample=np.where(ok, np.clip(b.first_valid_sample - s0, 0, ns - 1), -1),
+                last_valid_sample=np.where(ok, np.clip(b.last_valid_sample - s0, 0, ns - 1), -1)))
+    g = meta.geolocation_grid
+    sel = _bracket_mask(g.line, l0, l0 + nl - 1) & _bracket_mask(g.pixel, s0, s0 + ns - 1)
+    grid = GeolocationGrid(**{f.name: getattr(g, f.name)[sel] for f in dataclasses.fields(GeolocationGrid)})
+    grid.line = grid.line - l0
+    grid.pixel = grid.pixel - s0
+    cal = meta.calibration
+    if cal is not None:
+        keep, pix, (sig, bet, gam, dn) = _window_vectors(
+            cal.line, cal.pixel, (cal.sigma_nought, cal.beta_nought, cal.gamma, cal.dn), l0, s0, nl, ns)
+        cal = CalibrationVectors(cal.azimuth_time_s[keep], cal.line[keep] - l0, pix, sig, bet, gam, dn,
+                                 cal.absolute_calibration_constant)
+    noise = meta.noise
+    if noise is not None:
+        rv = noise.range_vectors
+        if rv is not None:
+            keep, pix, (vals,) = _window_vectors(rv.line, rv.pixel, (rv.values,), l0, s0, nl, ns)
+            rv = NoiseRangeVectors(rv.azimuth_time_s[keep], rv.line[keep] - l0, pix, vals)
+        blocks = []
+        for b in noise.azimuth_blocks:
+            if (b.last_azimuth_line < l0 or b.first_azimuth_line > l0 + nl - 1
+                    or b.last_range_sample < s0 or b.first_range_sample > s0 + ns - 1):
+                continue
+            m = _bracket_mask(b.line, l0, l0 + nl - 1)
+            blocks.append(NoiseAzimuthBlock(
+                b.swath, max(b.first_azimuth_line, l0) - l0, max(b.first_range_sample, s0) - s0,
+                min(b.last_azimuth_line, l0 + nl - 1) - l0, min(b.last_range_sample, s0 + ns - 1) - s0,
+                b.line[m] - l0, b.values[m]))
+        noise = NoiseVectors(rv, blocks)
+    return dataclasses.replace(
+        meta, number_of_lines=nl, number_of_samples=ns,
+        slant_range_time_s=meta.slant_range_time_s + s0 / meta.range_sampling_rate_hz,
+        first_line_time_s=first, last_line_time_s=last, start_time_s=first, stop_time_s=last,
+        samples_per_burst=ns if meta.is_tops else meta.samples_per_burst, bursts=bursts,
+        geolocation_grid=grid, calibration=cal, noise=noise, footprint_wkt=footprint_from_grid(grid))

@@ -53,7 +53,7 @@ DEFAULT_ML = {"iw": (20, 4), "ew": (6, 4), "sm": (8, 8), "wv": (4, 4)}
 # Longest side (pixels) of a quicklook when no multilook factors are given for a non-SLC raster.
 AUTO_MAX_SIZE = 2000
 
-_S1_NAME = re.compile(r"^s1[abcd]-(iw[1-3]|ew[1-5]|s[1-6]|wv[12])-slc-(hh|hv|vh|vv)-", re.IGNORECASE)
+_S1_NAME = re.compile(r"^s1[abcd]-(iw[1-3]|ew[1-5]|s[1-6]|wv[12])-slc-(hh|hv|vh|vv)(?:[-_.]|$)", re.IGNORECASE)
 
 
 # ----------------------------------------------------------------------------------------------- input paths
@@ -119,6 +119,12 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
         ann = None
         if p.parent.name == "measurement":
             ann = ("file", str(p.parent.parent / "annotation" / (p.stem + ".xml")))
+        elif _S1_NAME.match(p.stem):
+            # a crop kept beside its annotation: one XML of the same mission, swath, product and polarisation
+            prefix = _S1_NAME.match(p.stem).group(0).rstrip("-_.").lower()
+            xmls = [x for x in p.parent.glob("*.xml") if x.name.lower().startswith(prefix)]
+            if len(xmls) == 1:
+                ann = ("file", str(xmls[0]))
         return ImageSource(str(p), str(p), p.stem, ann)
     # A path through a zip file: find the first existing component that is a zip.
     parts = p.parts
@@ -137,6 +143,15 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
                 raise ProductError(f"{member} is not in {head}{hint}")
             return ImageSource(f"/vsizip/{head.resolve()}/{member}", text, PurePosixPath(member).stem,
                                ("zip", f"{head.resolve()}::{_annotation_for(member)}"))
+    if any(ch in text for ch in "*?["):  # a quoted pattern such as SAFE/measurement/*vv*.tiff
+        import glob
+
+        hits = sorted(glob.glob(text))
+        if len(hits) == 1:
+            return resolve_image(hits[0])
+        if hits:
+            raise SelectionError(f"{text} matches {len(hits)} files, pass one of them: "
+                                 f"{', '.join(Path(h).name for h in hits)}")
     raise ProductError(f"input image {text} does not exist")
 
 
@@ -509,7 +524,9 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         ax.set_facecolor("#2a7f8f")  # no-data cells show this teal, outside the gray scale
         sm = ax.imshow(np.ma.masked_invalid(b["coherence"]), cmap=cmap, vmin=0.0, vmax=1.0, **im_kw)
         cb_label = "coherence"
-        default_title = "coherence" + (" (teal: no data)" if not mlk.valid.all() else "")
+        default_title = "coherence"
+        if not mlk.valid.all():
+            fig.text(0.84, 0.03, "■ no data", color="#2a7f8f", fontsize=8, ha="left", va="bottom")
     elif what == "isdata":
         sm = ax.imshow(b["isdata"], cmap="gray", vmin=0.0, vmax=1.0, **im_kw)
         cb_label = "valid fraction"
@@ -550,8 +567,15 @@ def _db_of_values(vals: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ CLI
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes end as one line on stderr (exit 2), like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser(prog: str = "QuickMlView.py") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog=prog, description="Multilook an image (SLC, interferogram, ortho product, any raster) and render "
         "a PNG quicklook: amplitude in dB, wrapped phase, coherence.")
     p.add_argument("-in", dest="image", required=True, metavar="IMAGE",

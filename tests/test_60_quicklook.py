@@ -279,9 +279,14 @@ def test_render_masks_no_data(tmp_path):
     (["-in", "ok.tif", "-ml", "200", "2"], "larger than the image"),
     (["-in", "two.zip", "-ml", "2", "2"], "holds 2 measurement images"),
     (["-in", "ok.tif", "-ml", "2", "2", "-out", "x.jpg"], "-out must name a .png file"),
+    (["-in", "empty.tiff", "-ml", "2", "2"], "cannot read image empty.tiff"),
+    (["-in", "ok.tif", "-ml", "2"], "argument -ml: expected 2 arguments"),
+    (["-ml", "2", "2"], "the following arguments are required: -in"),
+    (["-in", "*.tif", "-ml", "2", "2"], "*.tif matches 2 files, pass one of them: junk.tif, ok.tif"),
 ])
 def test_cli_bad_input_one_line(tmp_path, args, message):
     (tmp_path / "junk.tif").write_text("not a raster")
+    (tmp_path / "empty.tiff").write_bytes(b"")  # as the 0-byte measurement files of metadata-only SAFEs
     _write_cint16(tmp_path / "ok.tif", _slc(20, 30))
     _zip_safe(_make_safe(tmp_path / "data", n_meas=2, rows=10, cols=10), tmp_path / "two.zip")
     res = _cli(*args, cwd=tmp_path)

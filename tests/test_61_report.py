@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
-from rasterio.transform import from_origin
 
 from diapsar.report import BASELINE_PLOT, QUICKLOOK_NAMES, write_pair_quicklooks, write_report
 
@@ -73,7 +73,7 @@ def make_simulated_run(out: Path, with_ortho: bool = True, quicklooks: bool = Tr
         if with_ortho and k == 0:
             ortho = "interferogram_ortho.tif"
             _write_ifg(folder / ortho, [np.flipud(b) for b in bands], crs=CRS.from_epsg(4326),
-                       transform=from_origin(-27.35, 38.75, 0.0002, 0.0002))
+                       transform=Affine(0.0002, 0.0, -27.35, 0.0, -0.0002, 38.75))
         qls = {"amplitude": None, "phase": None, "coherence": None, "ortho": None}
         if quicklooks:
             qls = write_pair_quicklooks(folder, folder / "interferogram.tif", ml=(1, 1),

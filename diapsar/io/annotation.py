@@ -229,7 +229,9 @@ def parse_annotation(data: bytes, name: str = "annotation", relative_orbit_numbe
     ga = r.node("generalAnnotation")
     pinfo = r.node("productInformation", ga)
     ii = r.node("imageAnnotation/imageInformation")
-    st = r.node("swathTiming")
+    st = root.find("swathTiming")  # always present in ESA products; optional for hand-made stripmap files
+    if st is None:
+        st = ET.Element("swathTiming")
 
     # orbit
     orbits = r.node("orbitList", ga).findall("orbit")

@@ -198,11 +198,18 @@ def _cached(path: str) -> Geoid:
     return Geoid(path)
 
 
+BUILTIN_NAMES = ("", "egm96", "builtin", "default")
+
+
 def load_geoid(geoid: str | os.PathLike | Geoid | None = None) -> Geoid:
-    """The geoid model: ``None`` for the shipped EGM96 grid, a GDAL-readable file path, or a ``Geoid``."""
+    """The geoid model: ``None`` (or "egm96", "builtin", "default") for the shipped EGM96 grid, a
+    GDAL-readable file path, or a ``Geoid``."""
     if isinstance(geoid, Geoid):
         return geoid
-    path = default_geoid_path() if geoid is None or str(geoid) == "" else Path(geoid)
+    if geoid is None or (isinstance(geoid, str) and geoid.strip().lower() in BUILTIN_NAMES):
+        path = default_geoid_path()
+    else:
+        path = Path(geoid)
     return _cached(str(path.resolve()))
 
 

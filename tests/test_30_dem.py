@@ -327,6 +327,11 @@ def test_read_dem_ellipsoidal_terceira(terceira_dem, tmp_path):
     n = geoid_undulation(lat, lon)
     assert np.allclose(ell[rows, cols] - ortho[rows, cols], n, atol=1e-3)
     assert 50 < n.min() and n.max() < 60
+    # config spellings of the geoid: the shipped EGM96 grid, or none (DEM already ellipsoidal)
+    assert np.array_equal(read_dem(vrt, bbox, geoid="EGM96")[0], ell)
+    assert np.array_equal(read_dem(vrt, bbox, geoid="none")[0], ortho)
+    with pytest.raises(DemError, match="geoid file .*missing.grd does not exist"):
+        read_dem(vrt, bbox, geoid=tmp_path / "missing.grd")
 
 
 def test_rome_geotiff_found_and_read(rome_tif, tmp_path):

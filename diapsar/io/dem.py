@@ -590,7 +590,8 @@ def read_dem(path: str | os.PathLike, bbox=None, ellipsoidal: bool = True,
     on each side, so bilinear interpolation anywhere in ``bbox`` has its neighbours; it is clipped to the DEM
     (with a warning) when ``bbox`` reaches beyond it, and a ``bbox`` outside the DEM is a ``DemError``.
     With ``ellipsoidal`` the geoid undulation is added: heights above the WGS84 ellipsoid
-    (``geoid``: None = shipped EGM96 grid, or a GDAL-readable geoid file).
+    (``geoid``: None or "egm96" = shipped EGM96 grid, a GDAL-readable geoid file, or "none" for a DEM that
+    already holds ellipsoidal heights: nothing is added).
     """
     from ..geoid import load_geoid
 
@@ -633,6 +634,8 @@ def read_dem(path: str | os.PathLike, bbox=None, ellipsoidal: bool = True,
         heights[raw == nodata] = np.nan
     hcrs = _horizontal(crs)
     out_crs = CRS.from_wkt(hcrs.to_wkt()) if hcrs is not None else CRS.from_epsg(4326)
+    if isinstance(geoid, str) and geoid.strip().lower() == "none":
+        ellipsoidal = False
     if ellipsoidal:
         model = load_geoid(geoid)
         if geoid is None and crs is not None and "EGM2008" in crs.to_wkt().upper():

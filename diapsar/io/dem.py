@@ -10,6 +10,7 @@ Tiles accepted in the folder (searched recursively):
   located by opening them and reading their bounds.
 
 A cell code names the **south-west** corner of a 1 x 1 degree cell (SRTM and Copernicus conventions).
+Areas are in WGS84 longitude/latitude degrees; an area crossing the antimeridian is not supported.
 
 Optionally the tiles are selected through a footprint vector file (shapefile, GeoPackage, anything OGR
 reads), as DiapOTB (``srtm.shp``, attribute ``FILE`` = ``N43E001.hgt``) and S1Tiling (``srtm_tiles.gpkg``,

@@ -242,3 +242,19 @@ def test_zipped_safe_with_pixels_is_read_and_cropped_without_extraction(s1_data,
     again = open_product(crop_product(z, tmp_path / "b", 5, 6, 20, 30))
     assert np.array_equal(again.read(None, None, 0, 0, 20, 30), pattern[5:25, 6:36])
     assert not list((tmp_path / "zipped").glob("*.SAFE"))  # nothing was extracted
+
+
+def test_crop_never_replaces_its_own_source(s1_data, tmp_path):
+    import shutil
+
+    from diapsar.errors import OutputError
+
+    safe = crop_product(s1_data / S3_SM, tmp_path / "a", 0, 0, 40, 30)
+    copy = tmp_path / "copy.SAFE"
+    shutil.copytree(safe, copy)
+    before = sorted(p.name for p in copy.rglob("*"))
+    with pytest.raises(OutputError, match="would replace the product"):
+        crop_product(copy, copy, 0, 0, 10, 10)
+    with pytest.raises(OutputError, match="would replace the product"):
+        crop_product(copy, tmp_path, 0, 0, 10, 10)  # <out>/<name>.SAFE is the source itself
+    assert sorted(p.name for p in copy.rglob("*")) == before

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ProductError, SelectionError
+from ..errors import OutputError, ProductError, SelectionError
 from ..timeutil import seconds_to_iso
 from .annotation import STRIPMAP_BEAMS
 from .atomic import atomic_path
@@ -367,6 +367,9 @@ def crop_product(product: Product | str | Path, out: str | Path, line0: int, sam
     window = plan_window(ref, line0, sample0, nlines, nsamples)
     out = Path(out)
     safe_dir = out if out.name.upper().endswith(".SAFE") else out / f"{product.name}.SAFE"
+    src, dst = Path(product.path).resolve(), safe_dir.resolve()
+    if src == dst or dst in src.parents:
+        raise OutputError(f"crop output {safe_dir} would replace the product being cropped ({product.path})")
     with atomic_path(safe_dir) as tmp:
         (tmp / "annotation" / "calibration").mkdir(parents=True)
         (tmp / "measurement").mkdir()

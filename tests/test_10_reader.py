@@ -301,3 +301,18 @@ def test_bad_inputs_give_one_line(s1_data, tmp_path, capsys):
                               "--swath", "IW3"])
     assert "no IW3 image" in err and "available" in err
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_safe_without_manifest_and_annotation_inside_a_safe(s1_data, tmp_path):
+    src = s1_data / S1B_IW
+    plain = tmp_path / "no_manifest.SAFE"
+    shutil.copytree(src / "annotation", plain / "annotation")
+    p = open_product(plain)  # name does not follow the ESA pattern: identity from the annotation header
+    assert p.manifest is None and p.missing_files == []
+    assert (p.mission, p.mode, p.product_type, p.relative_orbit) == ("S1B", "IW", "SLC", 168)
+    ref = open_product(src)
+    assert p.start_time_s == ref.swath().start_time_s and p.images == ref.images
+    assert p.footprint_wkt.startswith("POLYGON")
+    ann = next((s1_data / MOROCCO / "annotation").glob("s1a-iw1-slc-vv-*.xml"))
+    m = open_annotation(ann)
+    assert m.calibration is not None and m.noise is not None and m.product_name == MOROCCO.split("/")[1][:-5]

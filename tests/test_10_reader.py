@@ -316,3 +316,16 @@ def test_safe_without_manifest_and_annotation_inside_a_safe(s1_data, tmp_path):
     ann = next((s1_data / MOROCCO / "annotation").glob("s1a-iw1-slc-vv-*.xml"))
     m = open_annotation(ann)
     assert m.calibration is not None and m.noise is not None and m.product_name == MOROCCO.split("/")[1][:-5]
+
+
+def test_annotation_with_a_free_name_is_found_by_its_header(s1_data, tmp_path):
+    src = s1_data / S3_SM
+    safe = tmp_path / "simulated.SAFE"
+    (safe / "annotation").mkdir(parents=True)
+    (safe / "measurement").mkdir()
+    ann = next((src / "annotation").glob("s1a-*.xml"))
+    shutil.copy(ann, safe / "annotation" / "swath.xml")
+    shutil.copy(next((src / "measurement").glob("*.tiff")), safe / "measurement" / "swath.tiff")
+    p = open_product(safe)
+    assert p.images == [("S3", "VH")] and p.has_pixels()
+    assert p.read(None, None, 0, 0, 2, 2).shape == (2, 2)

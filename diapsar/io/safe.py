@@ -450,15 +450,39 @@ class Product:
 # ----------------------------------------------------------------------------------------------------------
 # opening
 
+def _header_of(data: bytes) -> tuple[str, str] | None:
+    """(swath, polarisation) from the adsHeader of a product annotation, None for other XML files."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return None
+    if root.tag.rsplit("}", 1)[-1] != "product":
+        return None
+    sw, pol = root.findtext("adsHeader/swath"), root.findtext("adsHeader/polarisation")
+    return (sw.strip().upper(), pol.strip().upper()) if sw and pol else None
+
+
 def _annotation_images(source: _Source, files: list[str]) -> list[ImageFiles]:
+    """Images named like ESA annotations; otherwise any ``annotation/*.xml`` whose root is ``<product>``."""
     out = []
+    others = []
     for rel in files:
-        d = posixpath.dirname(rel)
-        if d != "annotation":
+        if posixpath.dirname(rel) != "annotation" or not rel.lower().endswith(".xml"):
             continue
         img = _image_from_annotation_path(rel)
         if img is not None:
             out.append(img)
+        else:
+            others.append(rel)
+    if not out:
+        for rel in others:
+            head = _header_of(source.read(rel))
+            if head is None:
+                continue
+            base = posixpath.basename(rel)
+            out.append(ImageFiles(head[0], head[1], rel, f"measurement/{base[:-4]}.tiff",
+                                  f"annotation/calibration/calibration-{base}",
+                                  f"annotation/calibration/noise-{base}"))
     return out
 
 

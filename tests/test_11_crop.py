@@ -38,7 +38,8 @@ def _check_grid(orig, crop, l0, s0):
 
 def _check_common(orig, crop, l0, s0, nl, ns):
     assert (crop.number_of_lines, crop.number_of_samples) == (nl, ns)
-    assert crop.slant_range_time_s == pytest.approx(float(orig.sample_to_range_time(s0)), abs=1e-15)
+    if orig.product_type != "GRD":
+        assert crop.slant_range_time_s == pytest.approx(float(orig.sample_to_range_time(s0)), abs=1e-15)
     if orig.is_tops:  # burst-stacked lines: the time of a burst's first line is the burst azimuth time
         assert crop.first_line_time_s == pytest.approx(orig.bursts[l0 // orig.lines_per_burst].azimuth_time_s,
                                                        abs=2e-6)
@@ -149,6 +150,20 @@ def test_ew_and_grd_crops(s1_data, tmp_path):
     with rasterio.open(g.measurement_path()) as ds:
         assert ds.dtypes[0] == "uint16"
     assert len(g.swath().srgr) == len(grd.swath().srgr)
+    # ground range of the new first pixel is 0 again: the slant range there equals the old one at 200 pixels
+    from diapsar.metadata import SPEED_OF_LIGHT_M_S
+
+    for new, old in zip(g.swath().srgr, grd.swath().srgr):
+        gr_old = 200 * grd.swath().range_pixel_spacing_m
+        sr_old = np.polynomial.polynomial.polyval(gr_old - old["gr0_m"], old["grsr_coefficients"])
+        sr_new = np.polynomial.polynomial.polyval(0.0 - new["gr0_m"], new["grsr_coefficients"])
+        assert sr_new == pytest.approx(sr_old, abs=1e-6)
+        back = np.polynomial.polynomial.polyval(sr_new - new["sr0_m"], new["srgr_coefficients"])
+        assert back == pytest.approx(0.0, abs=0.05)  # slant->ground polynomial inverts to ground range 0
+    near = min(grd.swath().srgr, key=lambda c: abs(c["azimuth_time_s"] - g.swath().first_line_time_s))
+    sr = np.polynomial.polynomial.polyval(200 * grd.swath().range_pixel_spacing_m - near["gr0_m"],
+                                          near["grsr_coefficients"])
+    assert g.swath().slant_range_time_s == pytest.approx(2 * sr / SPEED_OF_LIGHT_M_S, abs=1e-12)
     _check_common(grd.swath(), g.swath(), 100, 200, 300, 400)
 
 

@@ -9,7 +9,9 @@ Rules (the crop keeps every annotation consistent with its pixels):
   and the kept bursts remain stacked ``linesPerBurst`` lines apart. First/last valid samples are re-based
   on the new first sample (clipped; ``-1`` where a line has no valid sample left) and byte offsets point at
   the first line of each burst in the new TIFF.
-- ``slantRangeTime`` moves by ``sample0 / rangeSamplingRate``; ``numberOfLines/Samples``,
+- ``slantRangeTime`` moves by ``sample0 / rangeSamplingRate`` (GRD: the slant range of the new first pixel
+  from the ground-to-slant polynomial nearest the first line, whose ground range origin ``gr0`` and
+  slant-to-ground constant term move by ``sample0 * rangePixelSpacing``); ``numberOfLines/Samples``,
   ``samplesPerBurst`` and the product start/stop times are updated.
 - Geolocation grid, calibration vectors and noise range vectors are re-based (line - line0, pixel - sample0)
   and reduced to the grid lines/pixels inside the window plus the nearest one on each side, so every pixel
@@ -60,6 +62,31 @@ def _set(parent: ET.Element, path: str, value: str) -> None:
 
 def _time(seconds: float) -> str:
     return seconds_to_iso(seconds, 6)
+
+
+def _first_range_time(meta, s0: int, first_time: float) -> float:
+    """Two-way slant range time of sample ``s0`` (SLC: linear; GRD: through the grsr polynomial)."""
+    if meta.product_type != "GRD" or not meta.srgr:
+        return meta.slant_range_time_s + s0 / meta.range_sampling_rate_hz
+    from ..metadata import SPEED_OF_LIGHT_M_S
+
+    cc = min(meta.srgr, key=lambda c: abs(c["azimuth_time_s"] - first_time))
+    gr = s0 * meta.range_pixel_spacing_m - cc["gr0_m"]
+    return 2.0 * float(np.polynomial.polynomial.polyval(gr, cc["grsr_coefficients"])) / SPEED_OF_LIGHT_M_S
+
+
+def _shift_srgr(entries: list[dict], shift_m: float) -> list[dict]:
+    """GRD conversion records for an image whose first pixel moved ``shift_m`` metres in ground range."""
+    out = []
+    for c in entries:
+        c = dict(c)
+        c["gr0_m"] = c["gr0_m"] - shift_m
+        sg = list(c["srgr_coefficients"])
+        if sg:
+            sg[0] = sg[0] - shift_m
+        c["srgr_coefficients"] = sg
+        out.append(c)
+    return out
 
 
 def plan_window(meta, line0: int, sample0: int, nlines: int, nsamples: int) -> tuple[int, int, int, int]:
@@ -206,7 +233,15 @@ def crop_annotation_xml(data: bytes, meta, window: tuple[int, int, int, int],
     _set(ii, "productLastLineUtcTime", _time(last))
     _set(ii, "numberOfLines", str(nl))
     _set(ii, "numberOfSamples", str(ns))
-    _set(ii, "slantRangeTime", repr(meta.slant_range_time_s + s0 / meta.range_sampling_rate_hz))
+    _set(ii, "slantRangeTime", repr(_first_range_time(meta, s0, first)))
+    if meta.product_type == "GRD" and s0:
+        shift = s0 * meta.range_pixel_spacing_m
+        for cc in root.findall("coordinateConversion/coordinateConversionList/coordinateConversion"):
+            _set(cc, "gr0", repr(float(cc.findtext("gr0")) - shift))
+            el = cc.find("srgrCoefficients")
+            coeffs = el.text.split()
+            coeffs[0] = repr(float(coeffs[0]) - shift)
+            el.text = " ".join(coeffs)
     _set_header_times(root, first, last)
     gcps = _crop_geolocation(root, l0, s0, nl, ns)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True), gcps, first, last
@@ -499,7 +534,8 @@ def window_metadata(meta, line0: int, sample0: int, nlines: int, nsamples: int):
         noise = NoiseVectors(rv, blocks)
     return dataclasses.replace(
         meta, number_of_lines=nl, number_of_samples=ns,
-        slant_range_time_s=meta.slant_range_time_s + s0 / meta.range_sampling_rate_hz,
+        slant_range_time_s=_first_range_time(meta, s0, first),
+        srgr=_shift_srgr(meta.srgr, s0 * meta.range_pixel_spacing_m) if meta.product_type == "GRD" else meta.srgr,
         first_line_time_s=first, last_line_time_s=last, start_time_s=first, stop_time_s=last,
         samples_per_burst=ns if meta.is_tops else meta.samples_per_burst, bursts=bursts,
         geolocation_grid=grid, calibration=cal, noise=noise, footprint_wkt=footprint_from_grid(grid))

@@ -273,3 +273,28 @@ def test_crop_never_replaces_its_own_source(s1_data, tmp_path):
     with pytest.raises(OutputError, match="would replace the product"):
         crop_product(copy, tmp_path, 0, 0, 10, 10)  # <out>/<name>.SAFE is the source itself
     assert sorted(p.name for p in copy.rglob("*")) == before
+
+
+def test_truncated_zip_and_truncated_tiff_give_one_line(s1_data, tmp_path, capsys):
+    import shutil
+
+    src = s1_data / "zipped_safe_annotations" / "S1A_IW_SLC__1SDV_20221016T015043_20221016T015111_045461_056FC0_6681.zip"
+    cut = tmp_path / src.name
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    rc = main(["info", str(cut)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and "zip" in err
+    # a measurement cut in the middle: the header opens, the lost lines cannot be read
+    safe = crop_product(s1_data / S3_SM, tmp_path / "a", 0, 0, 400, 300)
+    tif = next((safe / "measurement").glob("*.tiff"))
+    data = tif.read_bytes()
+    tif.write_bytes(data[: len(data) // 2])
+    p = open_product(safe)
+    assert p.read(None, None, 0, 0, 10, 300).shape == (10, 300)
+    with pytest.raises(ProductError, match="cannot read window"):
+        p.read(None, None, 350, 0, 40, 300)
+    rc = main(["crop", str(safe), "--window", "0", "0", "400", "300", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+    shutil.rmtree(safe)

@@ -104,7 +104,9 @@ class MeasurementReader:
                 return (iq[0] + 1j * iq[1]).astype(np.complex64)
             data = ds.read(1, window=rw)
         except Exception as exc:  # noqa: BLE001 - GDAL decoding errors of a damaged file
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            cause = exc.__cause__ or exc.__context__
+            text = str(cause) if cause is not None and str(cause) else str(exc)
+            msg = (text.splitlines()[0] if text else type(exc).__name__) + " (file damaged or truncated?)"
             raise ProductError(f"measurement {self.name}: cannot read window {line0},{sample0} "
                                f"{nlines}x{nsamples}: {msg}") from None
         if np.iscomplexobj(data):

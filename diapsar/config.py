@@ -115,6 +115,7 @@ class MultiSlcConfig:
     grid_step_azimut: int = 150
     grid_threshold: float = 0.3
     grid_gap: float = 1000.0
+    grid_advantage: str = "dem"
     interferogram_gain: float = 0.1
     activate_interferogram: bool = True
     esd_iter: int = 2
@@ -286,6 +287,7 @@ def from_dict(raw: dict, base_dir: str | Path = ".", source: str = "") -> MultiS
         grid_step_azimut=int(din.get("GridStep_azimut", 150)),
         grid_threshold=float(din.get("Grid_Threshold", 0.3)),
         grid_gap=float(din.get("Grid_Gap", 1000)),
+        grid_advantage=din.get("Grid_Advantage", "dem"),
         interferogram_gain=float(din.get("Interferogram_gain", 0.1)),
         activate_interferogram=to_bool(din.get("Activate_Interferogram", "yes"),
                                        "DIn_SAR.parameter.Activate_Interferogram"),

@@ -13,6 +13,7 @@ terrain without deformation (checked in tests/test_90_chain_sm.py against the si
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .dem_projection import radar_coordinates
@@ -41,3 +42,44 @@ def topographic_phase(xyz: np.ndarray, master: SwathMetadata, master_orbit: Orbi
 def wrap(phase: np.ndarray) -> np.ndarray:
     """Phase wrapped to (-pi, pi]."""
     return np.angle(np.exp(1j * np.asarray(phase)))
+
+
+@numba.njit(cache=True, parallel=True)
+def _upsample(phi, ml_row0, line0, n_lines, n_cols, ml_azi, ml_ran, out):
+    n, m = phi.shape
+    ca = (ml_azi - 1) / 2.0
+    cr = (ml_ran - 1) / 2.0
+    for i in numba.prange(n_lines):
+        u = (line0 + i - ca) / ml_azi - ml_row0
+        r0 = min(max(int(np.floor(u)), 0), max(n - 2, 0))
+        r1 = min(r0 + 1, n - 1)
+        tr = u - r0 if n > 1 else 0.0
+        for j in range(n_cols):
+            v = (j - cr) / ml_ran
+            c0 = min(max(int(np.floor(v)), 0), max(m - 2, 0))
+            c1 = min(c0 + 1, m - 1)
+            tc = v - c0 if m > 1 else 0.0
+            out[i, j] = ((1 - tr) * ((1 - tc) * phi[r0, c0] + tc * phi[r0, c1])
+                         + tr * ((1 - tc) * phi[r1, c0] + tc * phi[r1, c1]))
+
+
+def upsample_phase(phase_ml: np.ndarray, ml_row0: int, line0: int, n_lines: int, n_cols: int, ml_azi: int,
+                   ml_ran: int) -> np.ndarray:
+    """Full-resolution phase of lines [line0, line0 + n_lines) x columns [0, n_cols) of the processed window
+    from an (unwrapped, smooth) ML phase whose first row is ML row ``ml_row0``: bilinear between ML cell centres,
+    linear extrapolation over the outer half cells. NaN cells propagate to their neighbourhood."""
+    out = np.empty((n_lines, n_cols), dtype=np.float64)
+    _upsample(np.ascontiguousarray(phase_ml, dtype=np.float64), int(ml_row0), int(line0), int(n_lines), int(n_cols),
+              int(ml_azi), int(ml_ran), out)
+    return out
+
+
+def ml_rows_for_lines(line0: int, line1: int, ml_azi: int, n_ml_rows: int) -> tuple[int, int]:
+    """ML rows [r0, r1) that ``upsample_phase`` needs for full-resolution lines [line0, line1)."""
+    ca = (ml_azi - 1) / 2.0
+    r0 = int(np.floor((line0 - ca) / ml_azi)) - 1
+    r1 = int(np.floor((line1 - 1 - ca) / ml_azi)) + 3
+    r0, r1 = max(0, r0), min(n_ml_rows, r1)
+    if r1 - r0 < 2:
+        r0, r1 = max(0, min(r0, n_ml_rows - 2)), min(n_ml_rows, max(r1, 2))
+    return r0, r1

@@ -1,0 +1,364 @@
+"""The DIn_SAR and Post_Processing sub-chains of one master/slave pair (called by ``multislc.run_pair``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SelectionError
+from ..io.blocks import row_blocks, rows_per_block
+from ..log import get_logger, progress
+from .products import Steps, open_writer, raster_shape, read_raster, write_raster
+
+log = get_logger("multislc")
+
+IFG_DESCRIPTIONS = ("amplitude", "phase", "coherence", "isData")
+# interferogram margins (DiapOTB SARInterferogram -marginran 1 -marginazi 1): each ML cell is estimated on its
+# window grown by one pixel on every side
+MARGIN_RAN = 1
+MARGIN_AZI = 1
+
+
+def _done(steps: Steps, name: str, params: dict, files: list[str], date: str) -> bool:
+    if steps.complete(name, params, files):
+        log.info("%s: %s already done", date, name)
+        return True
+    return False
+
+
+def _slave_window(ctx, slave, dem_grid: np.ndarray):
+    """Slave lines/samples facing the master window, origin shifted by a whole number of ML cells so that the
+    slave multilook grid matches the master's; returns (Window, offset_lines, offset_samples)."""
+    from .multislc import Window
+
+    win = ctx.window
+    off_a = int(np.round(np.nanmedian(dem_grid[1]) / win.ml_azi)) * win.ml_azi
+    off_r = int(np.round(np.nanmedian(dem_grid[0]) / win.ml_ran)) * win.ml_ran
+    # the origin stays a whole number of ML cells away from the master's (Python's % is non-negative)
+    l0 = win.line0 + off_a
+    s0 = win.sample0 + off_r
+    l0 = l0 if l0 >= 0 else l0 % win.ml_azi
+    s0 = s0 if s0 >= 0 else s0 % win.ml_ran
+    n_l = min(win.n_lines, slave.meta.number_of_lines - l0)
+    n_s = min(win.n_samples, slave.meta.number_of_samples - s0)
+    n_l -= n_l % win.ml_azi
+    n_s -= n_s % win.ml_ran
+    if n_l < 4 * win.ml_azi or n_s < 4 * win.ml_ran:
+        raise SelectionError(f"slave {slave.image.measurement_name} does not overlap the master window")
+    return Window(l0, s0, n_l, n_s, win.ml_azi, win.ml_ran), l0 - win.line0, s0 - win.sample0
+
+
+def step_grid(ctx, slave, pair_dir: Path, timings: dict) -> tuple[np.ndarray, dict]:
+    """DEM deformation grid from the geometry, refined by correlation of the ML amplitudes (SARFineDeformationGrid)."""
+    from ..deformation_grid import fine_deformation_grid
+    from ..dem_projection import dem_deformation_grid
+    from .multislc import GRID, MASTER_ML, SLAVE_ML, step_multilook_doppler
+
+    cfg, win, m = ctx.cfg, ctx.window, ctx.master
+    steps = Steps(pair_dir)
+    t0 = time.perf_counter()
+    dem_grid = dem_deformation_grid(m.meta, m.orbit, slave.meta, slave.orbit, ctx.dem, cfg.grid_step_azimut,
+                                    cfg.grid_step_range, win.line0, win.sample0, win.n_lines, win.n_samples)
+    timings["dem_grid"] = round(time.perf_counter() - t0, 3)
+    swin, off_l, off_s = _slave_window(ctx, slave, dem_grid)
+    dop = step_multilook_doppler(slave, pair_dir, swin, cfg, SLAVE_ML, timings)
+    params = {"window": win.as_dict(), "slave_window": swin.as_dict(), "steps": [cfg.grid_step_range,
+              cfg.grid_step_azimut], "threshold": cfg.grid_threshold, "gap": cfg.grid_gap,
+              "advantage": cfg.grid_advantage, "slave": slave.image.measurement_name}
+    stats: dict = {"slave_doppler0_cycles_per_line": dop["cycles_per_line"]}
+    if _done(steps, "deformation_grid", params, [GRID], slave.date):
+        grid = read_raster(pair_dir / GRID, [1, 2]).astype(np.float64)
+        stats.update(steps.done["deformation_grid"].get("stats", {}))
+        return grid, stats
+    t0 = time.perf_counter()
+    master_ml = read_raster(ctx.master_dir / MASTER_ML, 1)
+    slave_ml = read_raster(pair_dir / SLAVE_ML, 1)
+    rel = dem_grid.copy()
+    rel[0] -= off_s
+    rel[1] -= off_l
+    fine = fine_deformation_grid(master_ml, slave_ml, rel, cfg.ml_ran, cfg.ml_azi, cfg.grid_step_range,
+                                 cfg.grid_step_azimut, slc_shape=(win.n_lines, win.n_samples),
+                                 threshold=cfg.grid_threshold, gap=cfg.grid_gap, advantage=cfg.grid_advantage)
+    fine[0] += off_s
+    fine[1] += off_l
+    corr = fine - dem_grid
+    stats.update({"grid_nodes": list(fine.shape[1:]),
+                  "grid_minus_dem_range_px": round(float(np.mean(corr[0])), 4),
+                  "grid_minus_dem_azimuth_px": round(float(np.mean(corr[1])), 4)})
+    write_raster(pair_dir / GRID, np.concatenate([fine, dem_grid]).astype(np.float64),
+                 descriptions=["shift_range", "shift_azimuth", "dem_shift_range", "dem_shift_azimuth"],
+                 tags={"step_range": cfg.grid_step_range, "step_azimuth": cfg.grid_step_azimut,
+                       "first_line": win.line0, "first_sample": win.sample0})
+    dt = time.perf_counter() - t0
+    timings["deformation_grid"] = round(timings["dem_grid"] + dt, 3)
+    steps.record("deformation_grid", params, [GRID], dt, stats=stats)
+    log.info("%s: deformation grid %dx%d nodes, correlation correction of the DEM grid %.3f px range, %.3f px "
+             "azimuth (%.1f s)", slave.date, fine.shape[2], fine.shape[1], stats["grid_minus_dem_range_px"],
+             stats["grid_minus_dem_azimuth_px"], dt)
+    return fine, stats
+
+
+def step_topographic_phase(ctx, slave, pair_dir: Path, timings: dict) -> None:
+    """SARTopographicPhase on the ML grid: phi_topo of every cartesian-mean point with the slave orbit."""
+    from ..topographic_phase import topographic_phase
+    from .multislc import CARTESIAN_MEAN, TOPO
+
+    win = ctx.window
+    steps = Steps(pair_dir)
+    params = {"window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi], "slave": slave.image.measurement_name}
+    if _done(steps, "topographic_phase", params, [TOPO], slave.date):
+        return
+    t0 = time.perf_counter()
+    rows_ml, cols_ml = win.ml_shape
+    rows = rows_per_block(cols_ml, 8 * 30, ctx.ram_mb)
+    ml_line = np.arange(rows_ml) * win.ml_azi + (win.ml_azi - 1) / 2.0 + win.line0
+    with open_writer(pair_dir / TOPO, cols_ml, rows_ml, 1, "float64", descriptions=["topographic_phase"]) as w:
+        for b in row_blocks(rows_ml, rows):
+            cm = read_raster(ctx.master_dir / CARTESIAN_MEAN, [1, 2, 3, 4], rows=(b.row0, b.row1))
+            xyz = np.moveaxis(cm[:3], 0, -1)
+            xyz[cm[3] < 0.5] = np.nan
+            lines = np.broadcast_to(ml_line[b.row0:b.row1, None], (b.rows, cols_ml))
+            tp = topographic_phase(xyz, ctx.master.meta, ctx.master.orbit, slave.meta, slave.orbit, lines)
+            w.write(b.row0, tp["phase"])
+    dt = time.perf_counter() - t0
+    timings["topographic_phase"] = round(dt, 3)
+    steps.record("topographic_phase", params, [TOPO], dt)
+
+
+def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles: float,
+                                      timings: dict) -> None:
+    """SARCoRegistration + SARInterferogram in one pass over master row blocks (the coregistered slave is kept
+    on disk only in full mode)."""
+    from ..coregistration import coregister_block, slave_lines_needed
+    from ..interferogram import interferogram_block
+    from ..topographic_phase import ml_rows_for_lines, upsample_phase
+    from .multislc import COREG, IFG, TOPO
+
+    cfg, win, m = ctx.cfg, ctx.window, ctx.master
+    steps = Steps(pair_dir)
+    keep_coreg = not cfg.clean
+    files = [IFG] + ([COREG] if keep_coreg else [])
+    params = {"window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi], "gain": cfg.interferogram_gain,
+              "grid": float(np.sum(grid)), "doppler": doppler_cycles, "slave": slave.image.measurement_name,
+              "keep_coreg": keep_coreg}
+    if _done(steps, "interferogram", params, files, slave.date):
+        return
+    rows_ml, cols_ml = win.ml_shape
+    n_slave_l, n_slave_s = slave.meta.number_of_lines, slave.meta.number_of_samples
+    # grid in the frame of the resampler: master window row/col -> slave full-image line/sample
+    cgrid = grid.copy()
+    cgrid[0] += win.sample0
+    cgrid[1] += win.line0
+    # ~ bytes per pixel of a block: master, coregistered slave, slave strip (c64), phase (f64), temporaries
+    rows = rows_per_block(max(win.n_samples, n_slave_s), 64, ctx.ram_mb, multiple=win.ml_azi,
+                          minimum=win.ml_azi)
+    halo = MARGIN_AZI
+    t_coreg = t_ifg = 0.0
+    ifg_writer = open_writer(pair_dir / IFG, cols_ml, rows_ml, 4, "float32", descriptions=IFG_DESCRIPTIONS,
+                             gcps=ctx.gcps, tags={"master": m.image.measurement_name,
+                                                  "slave": slave.image.measurement_name,
+                                                  "ml_range": win.ml_ran, "ml_azimuth": win.ml_azi,
+                                                  "first_line": win.line0, "first_sample": win.sample0})
+    coreg_writer = (open_writer(pair_dir / COREG, win.n_samples, win.n_lines, 1, "complex64",
+                                descriptions=["coregistered slave"]) if keep_coreg else None)
+    with ifg_writer as wi:
+        wc = coreg_writer.__enter__() if coreg_writer else None
+        try:
+            for b in progress(list(row_blocks(win.n_lines, rows, halo)), f"{slave.date} coregistration+interferogram"):
+                t0 = time.perf_counter()
+                n = b.read1 - b.read0
+                l0, l1 = slave_lines_needed(cgrid, cfg.grid_step_range, cfg.grid_step_azimut, b.read0, b.read1,
+                                            win.n_samples, n_slave_l)
+                if l1 > l0:
+                    strip = slave.read(l0, 0, l1 - l0, n_slave_s)
+                    coreg = coregister_block(strip, l0, n_slave_l, cgrid, cfg.grid_step_range,
+                                             cfg.grid_step_azimut, b.read0, b.read1, win.n_samples,
+                                             doppler_cycles=doppler_cycles)
+                else:
+                    coreg = np.zeros((n, win.n_samples), dtype=np.complex64)
+                if wc is not None:
+                    wc.write(b.row0, coreg[b.inner])
+                t1 = time.perf_counter()
+                mst = m.read(win.line0 + b.read0, win.sample0, n, win.n_samples)
+                r0, r1 = ml_rows_for_lines(b.read0, b.read1, win.ml_azi, rows_ml)
+                phi_ml = read_raster(pair_dir / TOPO, 1, rows=(r0, r1))
+                phi = upsample_phase(phi_ml, r0, b.read0, n, win.n_samples, win.ml_azi, win.ml_ran)
+                ifg = interferogram_block(mst, coreg, phi, win.ml_ran, win.ml_azi, b.row0 - b.read0, b.rows,
+                                          MARGIN_RAN, MARGIN_AZI, cfg.interferogram_gain)
+                wi.write(b.row0 // win.ml_azi, ifg)
+                t2 = time.perf_counter()
+                t_coreg += t1 - t0
+                t_ifg += t2 - t1
+        finally:
+            if coreg_writer is not None:
+                import sys
+
+                coreg_writer.__exit__(*sys.exc_info())
+    timings["coregistration"] = round(t_coreg, 3)
+    timings["interferogram"] = round(t_ifg, 3)
+    steps.record("interferogram", params, files, t_coreg + t_ifg)
+    log.info("%s: coregistration %.1f s, interferogram %.1f s", slave.date, t_coreg, t_ifg)
+
+
+def step_filtering(ctx, slave, pair_dir: Path, timings: dict) -> str:
+    """Goldstein phase filtering of the interferogram -> interferogram_filtered.tif."""
+    from ..filtering import filter_interferogram_file
+    from .multislc import IFG, IFG_FILTERED
+
+    cfg = ctx.cfg
+    steps = Steps(pair_dir)
+    params = {"alpha": cfg.filtering_alpha, "ml": [cfg.filtered_ml_ran, cfg.filtered_ml_azi]}
+    if not _done(steps, "filtering", params, [IFG_FILTERED], slave.date):
+        t0 = time.perf_counter()
+        filter_interferogram_file(pair_dir / IFG, pair_dir / IFG_FILTERED, alpha=cfg.filtering_alpha,
+                                  ml_range=cfg.filtered_ml_ran, ml_azimuth=cfg.filtered_ml_azi,
+                                  ram_mb=ctx.ram_mb)
+        dt = time.perf_counter() - t0
+        timings["filtering"] = round(dt, 3)
+        steps.record("filtering", params, [IFG_FILTERED], dt)
+    return IFG_FILTERED
+
+
+def step_ortho(ctx, slave, pair_dir: Path, src_name: str, dst_name: str, timings: dict,
+               ml_extra: tuple[int, int] = (1, 1)) -> str:
+    """Orthorectify an ML-geometry 4-band interferogram onto the ortho grid (EPSG, spacing of the config)."""
+    from .. import ortho
+
+    cfg, win, m = ctx.cfg, ctx.window, ctx.master
+    steps = Steps(pair_dir)
+    ml_azi, ml_ran = win.ml_azi * ml_extra[1], win.ml_ran * ml_extra[0]
+    params = {"spacing": cfg.spacingxy_deg, "epsg": cfg.ortho_epsg, "src": src_name, "ml": [ml_ran, ml_azi],
+              "window": win.as_dict()}
+    if _done(steps, f"ortho:{dst_name}", params, [dst_name], slave.date):
+        return dst_name
+    t0 = time.perf_counter()
+    grid = ortho_grid(ctx)
+    count, n_rows, _ = raster_shape(pair_dir / src_name)
+    kinds = ["bilinear", "phase", "bilinear", "nearest"][:count]
+    rows = rows_per_block(grid.width, 8 * 12, ctx.ram_mb)
+    with open_writer(pair_dir / dst_name, grid.width, grid.height, count, "float32",
+                     descriptions=IFG_DESCRIPTIONS[:count], transform=grid.transform,
+                     crs=f"EPSG:{grid.epsg}", nodata=np.nan) as w:
+        for b in row_blocks(grid.height, rows):
+            u, v = ortho.ml_coordinates(grid, b.row0, b.row1, ctx.dem, m.meta, m.orbit, ml_azi, ml_ran,
+                                        win.line0, win.sample0)
+            need = ortho.needed_rows(u, n_rows)
+            if need is None:
+                out = np.full((count, b.rows, grid.width), np.nan, dtype=np.float32)
+                if count == 4:
+                    out[3] = 0
+            else:
+                bands = read_raster(pair_dir / src_name, None, rows=need)
+                out = ortho.ortho_bands(bands, need[0], u, v, kinds, isdata_band=3 if count == 4 else None)
+            w.write(b.row0, out)
+    dt = time.perf_counter() - t0
+    timings[f"ortho:{dst_name}"] = round(dt, 3)
+    steps.record(f"ortho:{dst_name}", params, [dst_name], dt)
+    log.info("%s: %s %dx%d (EPSG:%d, spacing %g) in %.1f s", slave.date, dst_name, grid.width, grid.height,
+             grid.epsg, grid.transform[1], dt)
+    return dst_name
+
+
+def ortho_grid(ctx):
+    """The output map grid covering the master window's ground footprint (cached on the context)."""
+    from .. import ortho
+    from ..geometry import ecef_to_llh
+    from .multislc import CARTESIAN_MEAN
+
+    if getattr(ctx, "_ortho_grid", None) is None:
+        rows_ml, cols_ml = ctx.window.ml_shape
+        lon, lat = [], []
+        for r in (0, rows_ml - 1):
+            cm = read_raster(ctx.master_dir / CARTESIAN_MEAN, [1, 2, 3, 4], rows=(r, r + 1))[:, 0]
+            la, lo, _ = ecef_to_llh(np.moveaxis(cm[:3], 0, -1)[cm[3] > 0.5])
+            lon.append(lo)
+            lat.append(la)
+        for c in (0, cols_ml - 1):
+            cm = read_raster(ctx.master_dir / CARTESIAN_MEAN, [1, 2, 3, 4], cols=(c, c + 1))[:, :, 0]
+            la, lo, _ = ecef_to_llh(np.moveaxis(cm[:3], 0, -1)[cm[3] > 0.5])
+            lon.append(lo)
+            lat.append(la)
+        ctx._ortho_grid = ortho.make_grid(np.concatenate(lon), np.concatenate(lat), ctx.cfg.spacingxy_deg,
+                                          ctx.cfg.ortho_epsg)
+    return ctx._ortho_grid
+
+
+def process_pair(ctx, slave, pair_dir: Path, timings: dict) -> dict:
+    """Run the pair's steps in order; returns {"products": {...}, extra pair.json fields}."""
+    from .multislc import (
+        COREG,
+        GRID,
+        IFG,
+        IFG_FILTERED_ORTHO,
+        IFG_ORTHO,
+        SLAVE_ML,
+        TOPO,
+        remove_intermediates,
+    )
+
+    cfg = ctx.cfg
+    products: dict = {"interferogram": None, "ortho": None, "filtered": None, "filtered_ortho": None,
+                      "coregistered_slave": None, "deformation_grid": None}
+    grid, stats = step_grid(ctx, slave, pair_dir, timings)
+    step_topographic_phase(ctx, slave, pair_dir, timings)
+    if not cfg.activate_interferogram:
+        # DiapOTB: no interferogram -> the chain stops after coregistration, whose product is then kept
+        ctx_clean, cfg.clean = cfg.clean, False
+        try:
+            step_coregistration_only(ctx, slave, pair_dir, grid, stats["slave_doppler0_cycles_per_line"], timings)
+        finally:
+            cfg.clean = ctx_clean
+        products.update(coregistered_slave=COREG, deformation_grid=GRID)
+        return {"products": products, "grid": stats}
+    step_coregistration_interferogram(ctx, slave, pair_dir, grid, stats["slave_doppler0_cycles_per_line"],
+                                      timings)
+    products["interferogram"] = IFG
+    if cfg.activate_filtering:
+        products["filtered"] = step_filtering(ctx, slave, pair_dir, timings)
+    if cfg.activate_ortho:
+        products["ortho"] = step_ortho(ctx, slave, pair_dir, IFG, IFG_ORTHO, timings)
+        if products["filtered"]:
+            products["filtered_ortho"] = step_ortho(ctx, slave, pair_dir, products["filtered"], IFG_FILTERED_ORTHO,
+                                                    timings, (cfg.filtered_ml_ran, cfg.filtered_ml_azi))
+    if cfg.clean:
+        remove_intermediates(pair_dir, [SLAVE_ML, GRID, TOPO, COREG, cfg.doppler_file])
+    else:
+        products.update(coregistered_slave=COREG, deformation_grid=GRID, topographic_phase=TOPO,
+                        slave_ml_amplitude=SLAVE_ML)
+    return {"products": products, "grid": stats}
+
+
+def step_coregistration_only(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles: float,
+                             timings: dict) -> None:
+    """SARCoRegistration alone (Activate_Interferogram = no): slave_coregistered.tif."""
+    from ..coregistration import coregister_block, slave_lines_needed
+    from .multislc import COREG
+
+    cfg, win = ctx.cfg, ctx.window
+    steps = Steps(pair_dir)
+    params = {"window": win.as_dict(), "grid": float(np.sum(grid)), "doppler": doppler_cycles}
+    if _done(steps, "coregistration", params, [COREG], slave.date):
+        return
+    t0 = time.perf_counter()
+    cgrid = grid.copy()
+    cgrid[0] += win.sample0
+    cgrid[1] += win.line0
+    n_l, n_s = slave.meta.number_of_lines, slave.meta.number_of_samples
+    rows = rows_per_block(max(win.n_samples, n_s), 32, ctx.ram_mb)
+    with open_writer(pair_dir / COREG, win.n_samples, win.n_lines, 1, "complex64",
+                     descriptions=["coregistered slave"]) as w:
+        for b in row_blocks(win.n_lines, rows):
+            l0, l1 = slave_lines_needed(cgrid, cfg.grid_step_range, cfg.grid_step_azimut, b.row0, b.row1,
+                                        win.n_samples, n_l)
+            if l1 > l0:
+                strip = slave.read(l0, 0, l1 - l0, n_s)
+                out = coregister_block(strip, l0, n_l, cgrid, cfg.grid_step_range, cfg.grid_step_azimut, b.row0,
+                                       b.row1, win.n_samples, doppler_cycles=doppler_cycles)
+            else:
+                out = np.zeros((b.rows, win.n_samples), dtype=np.complex64)
+            w.write(b.row0, out)
+    dt = time.perf_counter() - t0
+    timings["coregistration"] = round(dt, 3)
+    steps.record("coregistration", params, [COREG], dt)

@@ -1,0 +1,156 @@
+"""Raster and sidecar I/O of the chain: GeoTIFFs written block by block under a temporary name, GCPs for SAR
+geometry products, step-completion records for resuming a run."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from ..errors import OutputError, ProductError
+from ..io.atomic import atomic_path
+
+GTIFF_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
+                 "predictor": 1, "BIGTIFF": "IF_SAFER"}
+
+
+class BlockWriter:
+    """An open GeoTIFF being written by row blocks (see ``open_writer``)."""
+
+    def __init__(self, ds):
+        self.ds = ds
+
+    def write(self, row0: int, data: np.ndarray) -> None:
+        """Write a (bands, rows, cols) or (rows, cols) block whose first row is ``row0``."""
+        a = data if data.ndim == 3 else data[None]
+        self.ds.write(a.astype(self.ds.dtypes[0], copy=False),
+                      window=Window(0, row0, a.shape[2], a.shape[1]))
+
+
+@contextlib.contextmanager
+def open_writer(path: str | os.PathLike, width: int, height: int, count: int, dtype: str,
+                descriptions: Sequence[str] = (), nodata: float | None = None, transform=None, crs=None,
+                gcps: list[GroundControlPoint] | None = None, tags: dict | None = None) -> Iterator[BlockWriter]:
+    """Create ``path`` (under a temporary name, renamed on success) and yield a BlockWriter."""
+    profile = dict(GTIFF_OPTIONS, width=int(width), height=int(height), count=int(count), dtype=dtype)
+    if width < 256 or height < 256:
+        profile.update(tiled=False)
+        profile.pop("blockxsize")
+        profile.pop("blockysize")
+    if np.dtype(dtype).kind == "f":
+        profile["predictor"] = 1
+    if nodata is not None:
+        profile["nodata"] = nodata
+    if transform is not None:
+        profile["transform"] = rasterio.Affine.from_gdal(*transform) if len(transform) == 6 else transform
+        profile["crs"] = CRS.from_user_input(crs or "EPSG:4326")
+    with atomic_path(path) as tmp:
+        try:
+            ds = rasterio.open(tmp, "w", **profile)
+        except rasterio.errors.RasterioError as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        try:
+            for k, d in enumerate(descriptions):
+                ds.set_band_description(k + 1, d)
+            if gcps:
+                ds.gcps = (gcps, CRS.from_epsg(4326))
+            if tags:
+                ds.update_tags(**{k: str(v) for k, v in tags.items()})
+            yield BlockWriter(ds)
+        finally:
+            ds.close()
+
+
+def write_raster(path: str | os.PathLike, data: np.ndarray, **kw) -> Path:
+    """Write a whole (bands, rows, cols) or (rows, cols) array."""
+    a = data if data.ndim == 3 else data[None]
+    with open_writer(path, a.shape[2], a.shape[1], a.shape[0], str(a.dtype), **kw) as w:
+        w.write(0, a)
+    return Path(path)
+
+
+def read_raster(path: str | os.PathLike, bands: Sequence[int] | int | None = None, rows: tuple[int, int] | None = None,
+                cols: tuple[int, int] | None = None) -> np.ndarray:
+    """Read bands (1-based) of a window of rows/cols of a raster."""
+    try:
+        with rasterio.open(path) as ds:
+            r0, r1 = rows if rows is not None else (0, ds.height)
+            c0, c1 = cols if cols is not None else (0, ds.width)
+            return ds.read(bands, window=Window(c0, r0, c1 - c0, r1 - r0))
+    except rasterio.errors.RasterioError as exc:
+        raise ProductError(f"cannot read {path}: {exc}") from None
+
+
+def raster_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    with rasterio.open(path) as ds:
+        return ds.count, ds.height, ds.width
+
+
+def gcps_from_xyz(xyz: np.ndarray, isdata: np.ndarray, row0: int = 0, n: int = 12) -> list[GroundControlPoint]:
+    """Up to n x n GCPs (lon/lat/h) at ML cell centres from a cartesian-mean block (rows, cols, 3)."""
+    from ..geometry import ecef_to_llh
+
+    rows, cols = isdata.shape
+    out = []
+    for i in np.unique(np.linspace(0, rows - 1, n).round().astype(int)):
+        for j in np.unique(np.linspace(0, cols - 1, n).round().astype(int)):
+            if not isdata[i, j]:
+                continue
+            lat, lon, h = ecef_to_llh(xyz[i, j])
+            out.append(GroundControlPoint(row=row0 + i + 0.5, col=j + 0.5, x=float(lon), y=float(lat), z=float(h),
+                                          id=f"{row0 + i}_{j}"))
+    return out
+
+
+def write_json(path: str | os.PathLike, content: dict) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(content, indent=2, default=_plain) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def _plain(v):
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, tuple):
+        return list(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=_plain).encode()).hexdigest()[:16]
+
+
+class Steps:
+    """Completion record of the steps of one folder (``.steps.json``): a step is skipped on a new run when its
+    outputs exist and were made with the same parameters."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / ".steps.json"
+        try:
+            self.done = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.done = {}
+
+    def complete(self, step: str, params: dict, files: Sequence[str]) -> bool:
+        rec = self.done.get(step)
+        return bool(rec and rec.get("params") == params_hash(params)
+                    and all((self.folder / f).exists() for f in files))
+
+    def record(self, step: str, params: dict, files: Sequence[str], seconds: float, **extra) -> None:
+        self.done[step] = {"params": params_hash(params), "files": list(files), "seconds": round(seconds, 3),
+                           **extra}
+        write_json(self.path, self.done)

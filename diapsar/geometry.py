@@ -48,18 +48,37 @@ def _llh_to_ecef_1(lat_deg, lon_deg, h):
 
 @numba.njit(cache=True)
 def _ecef_to_llh_1(x, y, z):
-    """Bowring's initial parametric latitude, then two fixed-point refinements: < 1e-9 m near the Earth."""
+    """Bowring's parametric-latitude iteration (two steps, no trigonometry inside the loop).
+
+    Bowring (1976), "Transformation from spatial to geographical coordinates", Survey Review 23(181); two
+    steps are accurate to better than 1e-12 rad / 1e-6 m from the Earth's surface to orbit heights
+    (tests/test_20_geometry.py compares with PROJ).
+    """
     p = math.hypot(x, y)
     lon = math.atan2(y, x)
-    beta = math.atan2(z * WGS84_A, p * WGS84_B)
-    lat = 0.0
-    for _ in range(3):
-        sb = math.sin(beta)
-        cb = math.cos(beta)
-        lat = math.atan2(z + WGS84_EP2 * WGS84_B * sb * sb * sb, p - WGS84_E2 * WGS84_A * cb * cb * cb)
-        beta = math.atan2((1.0 - WGS84_F) * math.sin(lat), math.cos(lat))
-    s = math.sin(lat)
-    c = math.cos(lat)
+    # (sin, cos) of the parametric latitude beta, start: tan(beta) = z a / (p b)
+    u = z * WGS84_A
+    w = p * WGS84_B
+    r = math.hypot(u, w)
+    if r == 0.0:
+        return 0.0, lon, -WGS84_A
+    sb = u / r
+    cb = w / r
+    num = 0.0
+    den = 1.0
+    for _ in range(2):
+        num = z + WGS84_EP2 * WGS84_B * sb * sb * sb
+        den = p - WGS84_E2 * WGS84_A * cb * cb * cb
+        # tan(beta) = (1 - f) tan(lat)
+        u = (1.0 - WGS84_F) * num
+        w = den
+        r = math.hypot(u, w)
+        sb = u / r
+        cb = w / r
+    r = math.hypot(num, den)
+    s = num / r
+    c = den / r
+    lat = math.atan2(num, den)
     n = WGS84_A / math.sqrt(1.0 - WGS84_E2 * s * s)
     # robust everywhere (no division by cos(lat))
     h = p * c + z * s - WGS84_A * WGS84_A / n
@@ -409,27 +428,48 @@ def _dem_height(dem, x0, dx, y0, dy, lon, lat):
 @numba.njit(cache=True)
 def _rdr2geo_dem_kernel(az, tau, dem, x0, dx, y0, dy, h_start, right, tg, nodes, coef, t_ref,
                         lat_out, lon_out, h_out):
+    """Per point: solve g(h) = DEM(P(h)) - h = 0 along the range/zero-Doppler circle.
+
+    Secant steps (fixed-point steps to start and whenever the secant is unusable), halved when |g| grows;
+    warm start (height and position) from the previous point when it is a neighbour in time and range.
+    """
     buf = np.empty(9)
     jac = np.empty((3, 3))
     rhs = np.empty(3)
     p0 = np.empty(3)
     t_lo = tg[0]
     t_hi = tg[tg.shape[0] - 1]
+    prev_ok = False
+    prev_t = 0.0
+    prev_tau = 0.0
+    prev_h = h_start
+    px = 0.0
+    py = 0.0
+    pz = 0.0
     for i in range(az.shape[0]):
         lat_out[i] = np.nan
         lon_out[i] = np.nan
         h_out[i] = np.nan
         t = az[i] - t_ref
         if not (t >= t_lo and t <= t_hi and np.isfinite(tau[i])):
+            prev_ok = False
             continue
         interp_pva(t, tg, nodes, coef, buf)
         rng = 0.5 * _C * tau[i]
-        h = h_start
-        p0[0] = np.nan
+        if prev_ok and abs(t - prev_t) < 0.5 and abs(tau[i] - prev_tau) < 1e-5:
+            h = prev_h
+            p0[0] = px
+            p0[1] = py
+            p0[2] = pz
+        else:
+            h = h_start
+            p0[0] = np.nan
+        h_old = np.nan
+        g_old = np.nan
         done = False
         lat = np.nan
         lon = np.nan
-        for it in range(60):
+        for _ in range(60):
             x, y, z, ok = _rdr2geo_1(buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], rng, h, right, p0,
                                      jac, rhs)
             if not ok:
@@ -441,23 +481,32 @@ def _rdr2geo_dem_kernel(az, tau, dem, x0, dx, y0, dy, h_start, right, tg, nodes,
             hd = _dem_height(dem, x0, dx, y0, dy, lon, lat)
             if not np.isfinite(hd):
                 break
-            if abs(hd - h) < 1e-3:
-                h = hd
+            g = hd - h
+            if abs(g) < 1e-3:
                 done = True
                 break
-            # plain fixed point first; damped when it oscillates (steep slopes facing the radar)
-            if it < 10:
-                h = hd
+            if np.isfinite(g_old) and abs(g) > abs(g_old):
+                # diverging (steep slope facing the radar): go back halfway
+                h = 0.5 * (h + h_old)
+                continue
+            if np.isfinite(g_old) and g != g_old:
+                h_new = h - g * (h - h_old) / (g - g_old)
             else:
-                h = 0.5 * (h + hd)
+                h_new = hd
+            h_old = h
+            g_old = g
+            h = h_new
+        prev_ok = done
         if done:
-            x, y, z, ok = _rdr2geo_1(buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], rng, h, right, p0,
-                                     jac, rhs)
-            if ok:
-                lat, lon, hh = _ecef_to_llh_1(x, y, z)
-                lat_out[i] = lat
-                lon_out[i] = lon
-                h_out[i] = hh
+            lat_out[i] = lat
+            lon_out[i] = lon
+            h_out[i] = h
+            prev_t = t
+            prev_tau = tau[i]
+            prev_h = h
+            px = p0[0]
+            py = p0[1]
+            pz = p0[2]
 
 
 def rdr2geo_dem(orbit: Orbit, azimuth_time_s, range_time_s, dem, dem_transform, look_side="RIGHT",
@@ -466,7 +515,7 @@ def rdr2geo_dem(orbit: Orbit, azimuth_time_s, range_time_s, dem, dem_transform, 
 
     ``dem`` is a 2-D array of ellipsoidal heights on a regular lon/lat grid (NaN = no data) and
     ``dem_transform`` its GDAL geotransform (x0, dx, 0, y0, 0, dy) in degrees, pixel-is-area. The height is
-    iterated (ray/surface intersection by fixed point, damped after 10 steps) until it moves by < 1 mm.
+    iterated (secant on DEM(P(h)) - h, see the kernel) until the point is within 1 mm of the DEM surface.
     NaN where the DEM does not cover the point, has no data, or the iteration does not converge.
     """
     d = np.ascontiguousarray(np.asarray(dem, dtype=np.float64))

@@ -204,6 +204,22 @@ def _geo2rdr_kernel(lat, lon, h, tguess, use_guess, tg, nodes, coef, node_pos, n
         rg[i] = 2.0 * r / _C
 
 
+@numba.njit(cache=True)
+def _geo2rdr_ecef_kernel(xyz, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg):
+    buf = np.empty(9)
+    for i in range(xyz.shape[0]):
+        px = xyz[i, 0]
+        py = xyz[i, 1]
+        pz = xyz[i, 2]
+        if use_guess and np.isfinite(tguess[i]):
+            t0 = tguess[i] - t_ref
+        else:
+            t0 = _coarse_zero_doppler(px, py, pz, tg, node_pos, node_vel)
+        t, r = _zero_doppler(px, py, pz, t0, tg, nodes, coef, buf)
+        az[i] = t + t_ref
+        rg[i] = 2.0 * r / _C
+
+
 def _node_state(orbit: Orbit) -> tuple[np.ndarray, np.ndarray]:
     """Positions and (interpolated, position-derived) velocities at the state-vector epochs, cached."""
     cached = getattr(orbit, "_node_state_cache", None)
@@ -237,9 +253,22 @@ def geo2rdr(orbit: Orbit, lat_deg, lon_deg, h_m, t_guess_s=None) -> tuple[np.nda
 
 
 def geo2rdr_ecef(orbit: Orbit, xyz, t_guess_s=None) -> tuple[np.ndarray, np.ndarray]:
-    """geo2rdr for ECEF points (..., 3)."""
-    lat, lon, h = ecef_to_llh(xyz)
-    return geo2rdr(orbit, lat, lon, h, t_guess_s)
+    """geo2rdr for ECEF points (..., 3): zero-Doppler azimuth time and two-way range time."""
+    a = np.asarray(xyz, dtype=np.float64)
+    shape = a.shape[:-1]
+    flat = np.ascontiguousarray(a.reshape(-1, 3))
+    if t_guess_s is None:
+        guess = np.empty(0)
+        use = False
+    else:
+        guess = np.ascontiguousarray(np.broadcast_to(np.asarray(t_guess_s, dtype=np.float64), shape).reshape(-1))
+        use = True
+    az = np.empty(flat.shape[0])
+    rg = np.empty(flat.shape[0])
+    tg, nodes, coef, t_ref = orbit.kernel_args
+    npos, nvel = _node_state(orbit)
+    _geo2rdr_ecef_kernel(flat, guess, use, tg, nodes, coef, npos, nvel, t_ref, az, rg)
+    return az.reshape(shape), rg.reshape(shape)
 
 
 # ----------------------------------------------------------------------------------------------- rdr2geo
@@ -636,7 +665,15 @@ class RadarGrid:
         return self.burst_first_lines[b] + (t - self.burst_times_s[b]) / self.azimuth_time_interval_s
 
 
+# Scalar numba kernels for other numba code (simulator, chain kernels): the orbit arrays are
+# ``Orbit.kernel_args`` = (tg, nodes, coef, t_ref); times inside kernels are relative to t_ref.
+llh_to_ecef_1 = _llh_to_ecef_1  # (lat_deg, lon_deg, h) -> (x, y, z)
+ecef_to_llh_1 = _ecef_to_llh_1  # (x, y, z) -> (lat_deg, lon_deg, h)
+zero_doppler_1 = _zero_doppler  # (px, py, pz, t_start, tg, nodes, coef, buf(9)) -> (t_rel, range_m)
+rdr2geo_1 = _rdr2geo_1  # (sx, sy, sz, vx, vy, vz, range_m, h, right, p0(3), jac(3,3), rhs(3)) -> (x, y, z, ok)
+
 __all__ = [
+    "ecef_to_llh_1", "interp_pva", "llh_to_ecef_1", "rdr2geo_1", "zero_doppler_1",
     "WGS84_A", "WGS84_B", "WGS84_E2", "RadarGrid", "ecef_to_llh", "find_interval", "geo2rdr", "geo2rdr_ecef",
     "llh_to_ecef", "rdr2geo", "rdr2geo_dem", "rdr2geo_ecef",
 ]

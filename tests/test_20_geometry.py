@@ -306,3 +306,19 @@ def test_geo2rdr_command_errors(s1_data, tmp_path, capsys):
     bad_eof.write_bytes(b"\x00\x01garbage")
     code, out, err = _run_cli(["geo2rdr", str(xml), "--orbit", str(bad_eof), "--llh", str(good)], capsys)
     assert code != 0 and len(err.strip().splitlines()) == 1 and "not readable" in err, err
+
+
+def test_geo2rdr_ecef_matches_geo2rdr(annotations):
+    from diapsar.geometry import geo2rdr_ecef
+
+    meta = annotations[-1][1]
+    g = meta.geolocation_grid
+    orbit = Orbit(meta.orbit)
+    a1, t1 = geo2rdr(orbit, g.latitude_deg, g.longitude_deg, g.height_m)
+    xyz = llh_to_ecef(g.latitude_deg, g.longitude_deg, g.height_m).reshape(-1, 7, 3)
+    a2, t2 = geo2rdr_ecef(orbit, xyz)
+    assert a2.shape == xyz.shape[:-1]
+    np.testing.assert_allclose(a2.ravel(), a1, atol=1e-8)
+    np.testing.assert_allclose(t2.ravel(), t1, atol=1e-15)
+    a3, _ = geo2rdr_ecef(orbit, xyz, t_guess_s=float(g.azimuth_time_s.mean()))
+    np.testing.assert_allclose(a3.ravel(), a1, atol=1e-8)

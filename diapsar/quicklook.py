@@ -21,6 +21,7 @@ DiapOTB's SARMultiLook):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -195,16 +196,23 @@ def s1_mode(stem: str) -> str | None:
 # ------------------------------------------------------------------------------------------------ multilook
 @dataclass
 class Multilooked:
-    """The multilooked grid of an image: one array per band role, plus a validity mask."""
+    """A multilooked image held in memory: one array per band role, plus a validity mask.
+
+    The held grid is the multilooked grid itself, or, when it has more cells than a quicklook can show (or than
+    the RAM budget holds), that grid averaged again by ``reduction`` = (rows, cols) whole factors.
+    """
 
     kind: str  # "slc", "interferogram", "raster"
-    ml: tuple[int, int]  # (range/columns, azimuth/rows)
-    shape: tuple[int, int]  # (rows, cols) of the multilooked grid
+    ml: tuple[int, int]  # asked factors (range/columns, azimuth/rows)
+    shape: tuple[int, int]  # (rows, cols) of the held grid
     bands: dict[str, np.ndarray] = field(default_factory=dict)  # role -> float32 (rows, cols), NaN = no data
     valid: np.ndarray | None = None  # bool (rows, cols)
     descriptions: dict[str, str] = field(default_factory=dict)
-    profile: dict = field(default_factory=dict)  # georeferencing for --geotiff
+    profile: dict = field(default_factory=dict)  # georeferencing of the multilooked grid
     source_shape: tuple[int, int] = (0, 0)
+    ml_shape: tuple[int, int] = (0, 0)  # (rows, cols) of the multilooked grid
+    reduction: tuple[int, int] = (1, 1)
+    cell_aspect: float = 1.0  # on-screen height/width of one multilooked cell
 
 
 def _role(desc: str | None) -> str | None:
@@ -255,11 +263,101 @@ def check_ml(ml_rg: int, ml_az: int) -> None:
             raise ConfigError(f"multilook factor {name} must be an integer >= 1 (got {v})")
 
 
+def _strip_cells(data: dict[str, np.ndarray], kind: str, nodata, ml_az: int, ml_rg: int,
+                 out_roles: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Final multilooked values of the cells of one strip (NaN where a cell has no valid pixel)."""
+    bands: dict[str, np.ndarray] = {}
+    if kind == "slc":
+        s = data["slc"]
+        power = s.real.astype(np.float32) ** 2
+        power += s.imag.astype(np.float32) ** 2
+        n = _cell_sum((power > 0).astype(np.float32), ml_az, ml_rg)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bands["amplitude"] = np.sqrt(_cell_sum(power, ml_az, ml_rg) / n)
+    else:
+        ok = np.ones(next(iter(data.values())).shape, bool)
+        for r, a in data.items():
+            ok &= np.isfinite(a)
+            if nodata is not None and not np.isnan(nodata):
+                ok &= a != nodata
+            if r == "isdata":
+                ok &= a > 0
+        n = _cell_sum(ok.astype(np.float32), ml_az, ml_rg)
+        den = np.maximum(n, 1.0)
+        amp = data.get("amplitude")
+        for r, a in data.items():
+            if r not in out_roles or r == "isdata":
+                continue
+            a = np.where(ok, a, 0).astype(np.float32)
+            if r == "phase":
+                w = np.where(ok, amp, 0).astype(np.float32) if amp is not None else ok.astype(np.float32)
+                bands[r] = np.arctan2(_cell_sum(w * np.sin(a), ml_az, ml_rg), _cell_sum(w * np.cos(a), ml_az, ml_rg))
+            elif r == "amplitude":
+                bands[r] = np.sqrt(_cell_sum(a * a, ml_az, ml_rg) / den)
+            else:
+                bands[r] = _cell_sum(a, ml_az, ml_rg) / den
+        if "isdata" in out_roles:
+            bands["isdata"] = n / (ml_rg * ml_az)
+    valid = n > 0
+    for r in list(bands):
+        v = bands[r].astype(np.float32)
+        if r != "isdata":
+            v[~valid] = np.nan
+        bands[r] = v
+    return bands, valid
+
+
+def _reduce_cells(bands: dict[str, np.ndarray], valid: np.ndarray, k_r: int, k_c: int
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Average multilooked cells again by k_r x k_c (phase as amplitude-weighted complex mean)."""
+    if k_r == 1 and k_c == 1:
+        return bands, valid
+    rows, cols = valid.shape
+    r, c = rows // k_r, cols // k_c
+
+    def cells(a: np.ndarray) -> np.ndarray:
+        return a[: r * k_r, : c * k_c].reshape(r, k_r, c, k_c)
+
+    v = cells(valid)
+    n = v.sum(axis=(1, 3))
+    den = np.maximum(n, 1)
+    out: dict[str, np.ndarray] = {}
+    amp = bands.get("amplitude")
+    for role, a in bands.items():
+        a = cells(a)
+        if role == "isdata":
+            out[role] = a.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+            continue
+        z = np.where(v, a, 0.0)
+        if role == "amplitude":
+            m = np.sqrt((z * z).sum(axis=(1, 3)) / den)
+        elif role == "phase":
+            w = np.where(v, cells(amp), 0.0) if amp is not None else v.astype(np.float32)
+            m = np.arctan2((w * np.sin(z)).sum(axis=(1, 3)), (w * np.cos(z)).sum(axis=(1, 3)))
+        else:
+            m = z.sum(axis=(1, 3)) / den
+        out[role] = np.where(n > 0, m, np.nan).astype(np.float32)
+    return out, n > 0
+
+
+def _map_cell_aspect(transform, crs) -> float:
+    """On-screen height/width of one pixel of a map grid (degrees of longitude shrink with latitude)."""
+    aspect = abs(transform.e) / abs(transform.a)
+    if crs is not None and crs.is_geographic:
+        aspect /= max(math.cos(math.radians(transform.f)), 0.05)
+    return aspect
+
+
 def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None = None,
-                    ram_mb: float = 512.0) -> Multilooked:
+                    ram_mb: float = 512.0, for_display: bool = False, sar_aspect: float = 1.0,
+                    geotiff: str | os.PathLike | None = None) -> Multilooked:
     """Multilook the image ``src`` by ``ml_rg`` columns x ``ml_az`` rows, streaming under ``ram_mb``.
 
-    ``band`` (1-based) restricts the reading to one band (plus the isData band of an interferogram).
+    ``band`` (1-based) restricts the reading to one band (plus the isData band of an interferogram, and the
+    amplitude that weights a phase band). ``geotiff``: also write the full multilooked grid there (float32,
+    NaN = no data, georeferenced like the input), strip by strip. ``for_display``: hold only as many cells as
+    a quicklook figure shows (see ``figure_size``); in any case the held grid is reduced to fit half the
+    budget. ``sar_aspect``: ground azimuth/range size of one multilooked cell in radar geometry.
     """
     import rasterio
     from affine import Affine
@@ -267,7 +365,7 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
     from rasterio.windows import Window
 
     check_ml(ml_rg, ml_az)
-    cache_mb = int(max(16, min(256, ram_mb // 4)))
+    cache_mb = int(max(8, min(256, ram_mb // 8)))
     with rasterio.Env(GDAL_CACHEMAX=cache_mb), open_raster(src.gdal_path, src.display) as ds:
         h, w, count = ds.height, ds.width, ds.count
         is_complex = "complex" in ds.dtypes[0]
@@ -279,126 +377,123 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
             raise ConfigError(f"multilook factors {ml_rg} x {ml_az} are larger than the image "
                               f"{src.display} ({w} x {h} pixels)")
         if is_complex:
-            kind, read_idx = "slc", [band or 1]
+            kind, read_idx, read_roles, out_roles = "slc", [band or 1], ["slc"], ["amplitude"]
         elif "phase" in roles or "coherence" in roles:
             kind = "interferogram"
             read_idx = [band] if band else [i + 1 for i in range(count)]
-            if band and "isdata" in roles and roles[band - 1] != "isdata":
-                read_idx.append(roles.index("isdata") + 1)
             if band and roles[band - 1] == "phase" and "amplitude" in roles:
                 read_idx.append(roles.index("amplitude") + 1)
+            if band and "isdata" in roles and roles[band - 1] != "isdata":
+                read_idx.append(roles.index("isdata") + 1)
+            read_roles = [roles[i - 1] for i in read_idx]
+            out_roles = [r for r in read_roles if r != "isdata" or band is None or roles[band - 1] == "isdata"]
         else:
             kind, read_idx = "raster", [band or 1]
-        read_roles = [roles[i - 1] if not (kind == "slc") else "slc" for i in read_idx]
-        nodata = ds.nodata
-        # bytes per input pixel for all buffers of a strip (read + temporaries), with margin
-        bpp = 8 * len(read_idx) + 48 if not is_complex else 40
-        rows = rows_per_block(w, bpp, ram_mb, multiple=ml_az, minimum=ml_az)
-        acc: dict[str, np.ndarray] = {}
-        n_valid = np.zeros((out_r, out_c), np.float64)
-        used_rows, used_cols = out_r * ml_az, out_c * ml_rg
-        for blk in row_blocks(used_rows, rows):
-            win = Window(0, blk.row0, used_cols, blk.rows)
-            data = {r: ds.read(i, window=win) for r, i in zip(read_roles, read_idx, strict=True)}
-            o0, o1 = blk.row0 // ml_az, blk.row1 // ml_az
-            if kind == "slc":
-                s = data["slc"]
-                power = s.real.astype(np.float32) ** 2 + s.imag.astype(np.float32) ** 2
-                ok = power > 0
-                acc.setdefault("power", np.zeros((out_r, out_c)))[o0:o1] = _cell_sum(power, ml_az, ml_rg)
-                n_valid[o0:o1] = _cell_sum(ok.astype(np.float32), ml_az, ml_rg)
-                continue
-            ok = np.ones(data[read_roles[0]].shape, bool)
-            for r, a in data.items():
-                ok &= np.isfinite(a)
-                if nodata is not None and not np.isnan(nodata):
-                    ok &= a != nodata
-                if r == "isdata":
-                    ok &= a > 0
-            n_valid[o0:o1] = _cell_sum(ok.astype(np.float32), ml_az, ml_rg)
-            amp = data.get("amplitude")
-            for r, a in data.items():
-                if r == "isdata":
-                    continue
-                a = np.where(ok, a, 0).astype(np.float32)
-                if r == "phase":
-                    wgt = np.where(ok, amp, 0).astype(np.float32) if amp is not None else ok.astype(np.float32)
-                    acc.setdefault("phase_re", np.zeros((out_r, out_c)))[o0:o1] = \
-                        _cell_sum(wgt * np.cos(a), ml_az, ml_rg)
-                    acc.setdefault("phase_im", np.zeros((out_r, out_c)))[o0:o1] = \
-                        _cell_sum(wgt * np.sin(a), ml_az, ml_rg)
-                elif r == "amplitude":
-                    acc.setdefault("amplitude2", np.zeros((out_r, out_c)))[o0:o1] = _cell_sum(a * a, ml_az, ml_rg)
-                else:
-                    acc.setdefault(r, np.zeros((out_r, out_c)))[o0:o1] = _cell_sum(a, ml_az, ml_rg)
+            read_roles = out_roles = [roles[read_idx[0] - 1]]
+        order = [r for r in ("amplitude", "phase", "coherence", "isdata") if r in out_roles]
+        out_roles = order + [r for r in out_roles if r not in order]
+        descs = {r: (ds.descriptions[i - 1] or r) for r, i in zip(read_roles, read_idx, strict=True)
+                 if r in out_roles}
+        if kind == "slc":
+            descs = {"amplitude": "amplitude"}
 
-        valid = n_valid > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            den = np.where(valid, n_valid, 1.0)
-            bands: dict[str, np.ndarray] = {}
-            if kind == "slc":
-                bands["amplitude"] = np.sqrt(acc["power"] / den)
-            for r, a in acc.items():
-                if r == "amplitude2":
-                    bands["amplitude"] = np.sqrt(a / den)
-                elif r == "phase_re":
-                    bands["phase"] = np.arctan2(acc["phase_im"], a)
-                elif r in ("phase_im", "power"):
-                    continue
-                else:
-                    bands[r] = a / den
-            if "isdata" in read_roles:
-                bands["isdata"] = n_valid / (ml_rg * ml_az)
-        for r in list(bands):
-            b = bands[r].astype(np.float32)
-            if r != "isdata":
-                b[~valid] = np.nan
-            bands[r] = b
-        if band is not None:
-            asked = read_roles[0]
-            bands = {k: v for k, v in bands.items() if k == asked or (asked == "phase" and k == "amplitude")}
         # georeferencing of the multilooked grid
         profile: dict = {}
-        scale = Affine.scale(ml_rg, ml_az)
+        cell_aspect = sar_aspect
         if ds.crs is not None and not ds.transform.is_identity:
-            profile = {"crs": ds.crs, "transform": ds.transform @ scale}
+            profile = {"crs": ds.crs, "transform": ds.transform @ Affine.scale(ml_rg, ml_az)}
+            cell_aspect = _map_cell_aspect(profile["transform"], ds.crs)
         else:
             gcps, gcrs = ds.gcps
             if gcps:
                 profile = {"gcps": [GroundControlPoint(row=g.row / ml_az, col=g.col / ml_rg, x=g.x, y=g.y, z=g.z,
                                                        id=g.id, info=g.info) for g in gcps], "gcps_crs": gcrs}
-        descs = {r: (ds.descriptions[i - 1] or r) for r, i in zip(read_roles, read_idx, strict=True)}
-    return Multilooked(kind, (ml_rg, ml_az), (out_r, out_c), bands, valid, descs, profile, (h, w))
+
+        # held grid: display size and half of the memory budget
+        k_r = k_c = 1
+        if for_display:
+            img_w, img_h = figure_size((out_r, out_c), cell_aspect)
+            k_r, k_c = max(1, out_r // int(img_h)), max(1, out_c // int(img_w))
+        held_bytes = (4 * len(out_roles) + 1) * 4  # per cell, with temporaries
+        max_cells = ram_mb * 2**20 * 0.5 / held_bytes
+        cells = (out_r // k_r) * (out_c // k_c)
+        if cells > max_cells:
+            m = math.ceil(math.sqrt(cells / max_cells))
+            k_r, k_c = k_r * m, k_c * m
+        if out_r // k_r < 1 or out_c // k_c < 1:
+            raise ConfigError(f"-ram {ram_mb:g} MB is too small to hold the multilooked image")
+        held_r, held_c = out_r // k_r, out_c // k_c
+        nodata = ds.nodata
+        # bytes per input pixel for all buffers of a strip (read + temporaries), with margin
+        bpp = 40 if is_complex else 8 * len(read_idx) + 48
+        rows = rows_per_block(w, bpp, ram_mb * 0.5, multiple=ml_az * k_r, minimum=ml_az * k_r)
+        bands: dict[str, np.ndarray] = {r: np.full((held_r, held_c), np.nan, np.float32) for r in out_roles}
+        valid = np.zeros((held_r, held_c), bool)
+        used_rows, used_cols = out_r * ml_az, out_c * ml_rg
+
+        writer = _GeoTiffStrips(geotiff, out_roles, descs, (out_r, out_c), profile, (ml_rg, ml_az), kind) \
+            if geotiff is not None else contextlib.nullcontext()
+        with writer as dst:
+            for blk in row_blocks(used_rows, rows):
+                win = Window(0, blk.row0, used_cols, blk.rows)
+                data = {r: ds.read(i, window=win) for r, i in zip(read_roles, read_idx, strict=True)}
+                strip, ok = _strip_cells(data, kind, nodata, ml_az, ml_rg, out_roles)
+                del data
+                o0 = blk.row0 // ml_az
+                if dst is not None:
+                    dst.write(strip, o0)
+                strip, ok = _reduce_cells(strip, ok, k_r, k_c)
+                h0 = o0 // k_r
+                h1 = min(held_r, h0 + ok.shape[0])
+                for r in out_roles:
+                    bands[r][h0:h1] = strip[r][: h1 - h0]
+                valid[h0:h1] = ok[: h1 - h0]
+    return Multilooked(kind, (ml_rg, ml_az), (held_r, held_c), bands, valid, descs, profile, (h, w),
+                       (out_r, out_c), (k_r, k_c), cell_aspect)
 
 
-def write_geotiff(mlk: Multilooked, out_path: str | os.PathLike) -> Path:
-    """Write the multilooked bands as float32 GeoTIFF (NaN where no data), georeferenced like the input."""
-    import rasterio
+class _GeoTiffStrips:
+    """Float32 GeoTIFF of the multilooked grid, written strip by strip under a temporary name."""
 
-    order = [r for r in ("amplitude", "phase", "coherence", "isdata") if r in mlk.bands]
-    order += [r for r in mlk.bands if r not in order]
-    out_path = Path(out_path)
-    prof = {"driver": "GTiff", "dtype": "float32", "count": len(order), "height": mlk.shape[0],
-            "width": mlk.shape[1], "nodata": float("nan"), "compress": "deflate", "tiled": True,
-            "blockxsize": 256, "blockysize": 256}
-    if mlk.shape[0] < 256 or mlk.shape[1] < 256:
-        prof.update(tiled=False)
-        prof.pop("blockxsize")
-        prof.pop("blockysize")
-    if "transform" in mlk.profile:
-        prof.update(crs=mlk.profile["crs"], transform=mlk.profile["transform"])
-    from rasterio.errors import NotGeoreferencedWarning
+    def __init__(self, path, roles, descs, shape, profile, ml, kind):
+        self.path, self.roles, self.descs, self.shape = Path(path), roles, descs, shape
+        self.profile, self.ml, self.kind = profile, ml, kind
 
-    with atomic_path(out_path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(tmp, "w", **prof) as dst:
-            for i, r in enumerate(order, start=1):
-                dst.write(mlk.bands[r], i)
-                dst.set_band_description(i, r if r != "isdata" else "isData")
-            if "gcps" in mlk.profile:
-                dst.gcps = (mlk.profile["gcps"], mlk.profile["gcps_crs"])
-            dst.update_tags(multilook_range=mlk.ml[0], multilook_azimuth=mlk.ml[1], kind=mlk.kind)
-    return out_path
+    def __enter__(self):
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        rows, cols = self.shape
+        prof = {"driver": "GTiff", "dtype": "float32", "count": len(self.roles), "height": rows, "width": cols,
+                "nodata": float("nan"), "compress": "deflate", "tiled": True, "blockxsize": 256,
+                "blockysize": 256, "BIGTIFF": "IF_SAFER"}
+        if rows < 256 or cols < 256:
+            prof.update(tiled=False, blockysize=1)
+            prof.pop("blockxsize")
+        if "transform" in self.profile:
+            prof.update(crs=self.profile["crs"], transform=self.profile["transform"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self._ds = rasterio.open(tmp, "w", **prof)
+        for i, r in enumerate(self.roles, start=1):
+            self._ds.set_band_description(i, "isData" if r == "isdata" else self.descs.get(r, r))
+        if "gcps" in self.profile:
+            self._ds.gcps = (self.profile["gcps"], self.profile["gcps_crs"])
+        self._ds.update_tags(multilook_range=self.ml[0], multilook_azimuth=self.ml[1], kind=self.kind)
+        return self
+
+    def write(self, strip: dict[str, np.ndarray], row0: int) -> None:
+        from rasterio.windows import Window
+
+        n = next(iter(strip.values())).shape[0]
+        for i, r in enumerate(self.roles, start=1):
+            self._ds.write(strip[r], i, window=Window(0, row0, self.shape[1], n))
+
+    def __exit__(self, exc_type, exc, tb):
+        self._ds.close()
+        return self._atomic.__exit__(exc_type, exc, tb)
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -440,24 +535,43 @@ def phase_rgba(phase: np.ndarray, amplitude: np.ndarray | None = None) -> np.nda
     return rgba
 
 
-def _figure(shape: tuple[int, int], aspect: float = 1.0, colorbar: bool = True):
+def figure_size(shape: tuple[int, int], aspect: float = 1.0) -> tuple[float, float]:
+    """(width, height) in screen pixels of the image area of a quicklook of ``shape`` cells.
+
+    About one screen pixel per cell, the width kept within 480..1400 px and the height below 1600 px;
+    ``aspect`` is the on-screen height/width of one cell.
+    """
+    rows, cols = shape
+    disp_w, disp_h = float(cols), rows * aspect
+    f = min(max(disp_w, 480.0), 1400.0) / disp_w
+    img_w, img_h = disp_w * f, max(disp_h * f, 60.0)
+    if img_h > 1600:
+        img_w, img_h = img_w * 1600 / img_h, 1600.0
+    return max(img_w, 60.0), img_h
+
+
+def _figure(img_size: tuple[float, float], colorbar: bool = True):
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
-    rows, cols = shape
-    disp_w, disp_h = cols, rows * aspect
-    # Show about one screen pixel per cell, within 480..1400 px of image width at 100 dpi.
-    target = min(max(disp_w, 480.0), 1400.0)
-    f = target / disp_w
-    img_w, img_h = disp_w * f, max(disp_h * f, 60.0)
-    if img_h > 1600:
-        f2 = 1600 / img_h
-        img_w, img_h = img_w * f2, 1600
+    img_w, img_h = img_size
     extra_w = 130 if colorbar else 40
-    fig = Figure(figsize=((img_w + extra_w) / 100, (img_h + 80) / 100), dpi=100)
-    return fig
+    return Figure(figsize=((img_w + extra_w) / 100, (img_h + 80) / 100), dpi=100)
+
+
+def _reduce_for_display(mlk: Multilooked, max_rows: int, max_cols: int) -> tuple[Multilooked, tuple[int, int]]:
+    """Average the held grid again by whole factors when it has at least twice the cells the figure shows."""
+    rows, cols = mlk.shape
+    k_r, k_c = max(1, rows // max(max_rows, 1)), max(1, cols // max(max_cols, 1))
+    if k_r == 1 and k_c == 1:
+        return mlk, (1, 1)
+    bands, valid = _reduce_cells(mlk.bands, mlk.valid, k_r, k_c)
+    red = Multilooked(mlk.kind, mlk.ml, valid.shape, bands, valid, mlk.descriptions, mlk.profile,
+                      mlk.source_shape, mlk.ml_shape, (mlk.reduction[0] * k_r, mlk.reduction[1] * k_c),
+                      mlk.cell_aspect)
+    return red, (k_r, k_c)
 
 
 def _auto_what(mlk: Multilooked) -> str:
@@ -468,13 +582,13 @@ def _auto_what(mlk: Multilooked) -> str:
 
 
 def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", title: str | None = None,
-           db: bool = False, aspect: float = 1.0) -> Path:
+           db: bool = False, aspect: float | None = None) -> Path:
     """Render a multilooked image to PNG.
 
     ``what``: ``amplitude`` (dB, 2-98 % stretch), ``phase`` (hsv, brightness from the amplitude when present),
     ``coherence`` (gray 0-1 with colour bar), ``isdata``, ``value`` (first band, linear or dB 2-98 % stretch) or
     ``auto`` (SLC: amplitude; interferogram: phase modulated by amplitude; other: value).
-    ``aspect``: displayed height/width of one cell (ground azimuth size / ground range size).
+    ``aspect``: on-screen height/width of one multilooked cell (default: ``mlk.cell_aspect``).
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -487,26 +601,31 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         raise ConfigError(f"unknown rendering {what!r}")
     if what in ("amplitude", "phase", "coherence", "isdata") and what not in b:
         raise SelectionError(f"the image has no {what} band (bands: {', '.join(b)})")
-    im_kw: dict = {"interpolation": "nearest", "aspect": aspect}
     geo = None
-    if "transform" in mlk.profile:  # map geometry: axes in map units, true cell aspect
-        t = mlk.profile["transform"]
-        rows, cols = mlk.shape
-        x0, y0 = t.c, t.f
-        x1, y1 = x0 + t.a * cols, y0 + t.e * rows
-        data_aspect = 1.0
+    cell_aspect = mlk.cell_aspect if aspect is None else aspect  # on-screen height/width of one ML cell
+    data_aspect = cell_aspect  # on-screen height/width of one axis unit
+    t = mlk.profile.get("transform")
+    if t is not None:  # map geometry: axes in map units
         crs = mlk.profile.get("crs")
-        if crs is not None and crs.is_geographic:
-            data_aspect = 1.0 / max(math.cos(math.radians(0.5 * (y0 + y1))), 0.05)
-            geo = ("longitude (deg)", "latitude (deg)")
-        else:
-            geo = ("x (m)", "y (m)")
-        im_kw = {"interpolation": "nearest", "aspect": data_aspect,
-                 "extent": (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))}
-        aspect = data_aspect * abs(t.e) / abs(t.a)
+        geo = ("longitude (deg)", "latitude (deg)") if crs is not None and crs.is_geographic else ("x (m)", "y (m)")
+        data_aspect = cell_aspect * abs(t.a) / abs(t.e)
+    ml_shape = mlk.ml_shape if mlk.ml_shape != (0, 0) else mlk.shape
+    img_size = figure_size(ml_shape, cell_aspect)
+    fig = _figure(img_size)
+    # Cells beyond the figure's pixels cannot be seen: average them first (bounded rendering memory).
+    red, _ = _reduce_for_display(mlk, int(img_size[1]), int(img_size[0]))
+    b = red.bands
+    rows, cols = red.shape
+    k_r, k_c = red.reduction
+    im_kw: dict = {"interpolation": "nearest", "aspect": data_aspect}
+    if t is not None:
+        x0, y0 = t.c, t.f
+        x1, y1 = x0 + t.a * cols * k_c, y0 + t.e * rows * k_r
+        im_kw["extent"] = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
         if t.e > 0:
             im_kw["origin"] = "lower"
-    fig = _figure(mlk.shape, aspect)
+    else:  # radar geometry: axes count the cells of the multilooked grid
+        im_kw["extent"] = (0, cols * k_c, rows * k_r, 0)
     ax = fig.add_axes((0.09, 0.08, 0.72, 0.82))
     ax.set_facecolor("#000000")
     if geo:
@@ -525,7 +644,7 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         sm = ax.imshow(np.ma.masked_invalid(b["coherence"]), cmap=cmap, vmin=0.0, vmax=1.0, **im_kw)
         cb_label = "coherence"
         default_title = "coherence"
-        if not mlk.valid.all():
+        if not red.valid.all():
             fig.text(0.84, 0.03, "■ no data", color="#2a7f8f", fontsize=8, ha="left", va="bottom")
     elif what == "isdata":
         sm = ax.imshow(b["isdata"], cmap="gray", vmin=0.0, vmax=1.0, **im_kw)
@@ -619,15 +738,20 @@ def run(args: argparse.Namespace) -> int:
     with open_raster(src.gdal_path, src.display) as ds:
         is_complex = "complex" in ds.dtypes[0]
         shape = (ds.height, ds.width)
-        count = ds.count
-    if band is not None and band > count:
-        raise SelectionError(f"band {band} is out of range: {src.display} has {count} band(s)")
+        roles = band_roles(ds.count, ds.descriptions, is_complex)
+    if band is not None and band > len(roles):
+        raise SelectionError(f"band {band} is out of range: {src.display} has {len(roles)} band(s)")
     if args.ml is None:
         ml_rg, ml_az = _default_ml(src, "slc" if is_complex else "raster", shape)
     else:
         ml_rg, ml_az = (_parse_int(args.ml[0], "-ml RG"), _parse_int(args.ml[1], "-ml AZ"))
         check_ml(ml_rg, ml_az)
-    mlk = multilook_image(src, ml_rg, ml_az, band=band, ram_mb=args.ram)
+    if args.out:
+        out_png = Path(args.out)
+        if out_png.suffix.lower() != ".png":
+            raise ConfigError(f"-out must name a .png file (got {args.out})")
+    else:
+        out_png = Path.cwd() / f"{src.stem}_ml{ml_rg}x{ml_az}{f'_band{band}' if band else ''}.png"
     spacing = _annotation_spacing(src)
     aspect = 1.0
     if spacing:
@@ -636,26 +760,23 @@ def run(args: argparse.Namespace) -> int:
         aspect = g_az / g_rg
         print(f"ground cell about {g_rg:.0f} m (range) x {g_az:.0f} m (azimuth) "
               f"at {spacing['incidence_deg']:.1f} deg incidence")
+    tif = out_png.with_suffix(".tif") if args.geotiff else None
+    mlk = multilook_image(src, ml_rg, ml_az, band=band, ram_mb=args.ram, for_display=True, sar_aspect=aspect,
+                          geotiff=tif)
     what = "auto"
     if band is not None:
-        what = next(iter(mlk.bands)) if mlk.kind != "slc" else "amplitude"
+        what = "amplitude" if is_complex else roles[band - 1]
         if what not in ("amplitude", "phase", "coherence", "isdata"):
             what = "value"
-    if args.out:
-        out_png = Path(args.out)
-        if out_png.suffix.lower() != ".png":
-            raise ConfigError(f"-out must name a .png file (got {args.out})")
-    else:
-        out_png = Path.cwd() / f"{src.stem}_ml{ml_rg}x{ml_az}{f'_band{band}' if band else ''}.png"
     title = f"{PurePosixPath(src.display).name}  ML {ml_rg}x{ml_az}" + (f"  band {band}" if band else "")
     shown = _auto_what(mlk) if what == "auto" else what
-    render(mlk, out_png, what=shown, title=f"{title}  ({shown})", db=args.db, aspect=aspect)
-    print(f"wrote {out_png} ({shown}, {mlk.shape[1]} x {mlk.shape[0]} cells from {mlk.source_shape[1]} x "
-          f"{mlk.source_shape[0]} pixels, ML {ml_rg} x {ml_az})")
-    if args.geotiff:
-        tif = out_png.with_suffix(".tif")
-        write_geotiff(mlk, tif)
-        print(f"wrote {tif} (float32, bands: {', '.join(mlk.bands)})")
+    render(mlk, out_png, what=shown, title=f"{title}  ({shown})", db=args.db)
+    ml_r, ml_c = mlk.ml_shape
+    shown_note = "" if mlk.reduction == (1, 1) else f", shown averaged to {mlk.shape[1]} x {mlk.shape[0]}"
+    print(f"wrote {out_png} ({shown}, {ml_c} x {ml_r} cells from {mlk.source_shape[1]} x "
+          f"{mlk.source_shape[0]} pixels, ML {ml_rg} x {ml_az}{shown_note})")
+    if tif is not None:
+        print(f"wrote {tif} (float32, {ml_c} x {ml_r}, bands: {', '.join(mlk.bands)})")
     return 0
 
 

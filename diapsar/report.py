@@ -63,7 +63,7 @@ def write_pair_quicklooks(pair_dir: str | os.PathLike, interferogram_path: str |
     pair_dir.mkdir(parents=True, exist_ok=True)
     src = resolve_image(interferogram_path)
     ml_rg, ml_az = _capped_ml(ml, _raster_shape(interferogram_path), max_size)
-    mlk = multilook_image(src, ml_rg, ml_az, ram_mb=ram_mb)
+    mlk = multilook_image(src, ml_rg, ml_az, ram_mb=ram_mb, for_display=True)
     name = Path(src.display).name
     out: dict[str, str | None] = {k: None for k in QUICKLOOK_NAMES}
     titles = {"amplitude": f"{name}: amplitude (dB)", "phase": f"{name}: wrapped phase x amplitude",
@@ -75,7 +75,7 @@ def write_pair_quicklooks(pair_dir: str | os.PathLike, interferogram_path: str |
     if ortho_path is not None:
         osrc = resolve_image(ortho_path)
         o_rg, o_az = _capped_ml((1, 1), _raster_shape(ortho_path), max_size)
-        omlk = multilook_image(osrc, o_rg, o_az, ram_mb=ram_mb)
+        omlk = multilook_image(osrc, o_rg, o_az, ram_mb=ram_mb, for_display=True)
         render(omlk, pair_dir / QUICKLOOK_NAMES["ortho"], what="auto",
                title=f"{Path(osrc.display).name}: map, ML {o_rg}x{o_az}")
         out["ortho"] = QUICKLOOK_NAMES["ortho"]

@@ -86,7 +86,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 # ------------------------------------------------------------------------------------------------ multilook
-@pytest.mark.parametrize("ram_mb", [512.0, 0.05])  # one strip, and many strips of whole cells
+@pytest.mark.parametrize("ram_mb", [512.0, 0.2])  # one strip, and 14 strips of whole cells
 def test_slc_multilook_matches_reference(tmp_path, ram_mb):
     s = _slc(203, 157)
     tif = _write_cint16(tmp_path / "slc.tif", s)
@@ -124,7 +124,7 @@ def test_interferogram_multilook_phase_coherence_isdata(tmp_path, descriptions):
     isdata[4:8, :2] = 0  # half of the first cell of the second row invalid
     coh[:4, :] = 123.0  # garbage under isData = 0 must not leak
     tif = _write_ifg(tmp_path / "ifg.tif", amp, phase, coh, isdata, descriptions)
-    mlk = multilook_image(resolve_image(tif), 4, 4, ram_mb=0.02)
+    mlk = multilook_image(resolve_image(tif), 4, 4, ram_mb=0.05)
     assert mlk.kind == "interferogram" and mlk.shape == (10, 15)
     b = mlk.bands
     assert set(b) == {"amplitude", "phase", "coherence", "isdata"}
@@ -145,17 +145,40 @@ def test_multilook_stays_within_memory_budget(tmp_path):
     with _quiet_open(tif, "w", driver="GTiff", dtype="complex_int16", count=1, width=cols, height=rows) as dst:
         for r0 in range(0, rows, 400):
             dst.write(_slc(400, cols, seed=r0), 1, window=((r0, r0 + 400), (0, cols)))
+    out = tmp_path / "ml.tif"
     tracemalloc.start()
     try:
-        mlk = multilook_image(resolve_image(tif), 20, 4, ram_mb=8)
+        # ML 2 x 1 is a 2000 x 2400 grid: the GeoTIFF gets all of it, memory holds what fits half of 8 MB
+        mlk = multilook_image(resolve_image(tif), 2, 1, ram_mb=8, geotiff=out)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert mlk.shape == (600, 200)
-    assert peak < 12 * 2**20, f"peak Python/numpy memory {peak / 2**20:.1f} MB over an 8 MB budget"
+    assert peak < 10 * 2**20, f"peak Python/numpy memory {peak / 2**20:.1f} MB over an 8 MB budget"
+    # 4.8 M cells at 20 bytes each (value + mask, with temporaries) exceed 4 MB: whole factor 5 -> 192 k cells
+    assert mlk.ml_shape == (2400, 2000) and mlk.reduction == (5, 5) and mlk.shape == (480, 400)
     with _quiet_open(tif) as ds:
-        strip = ds.read(1, window=((800, 804), (0, cols)))
-    np.testing.assert_allclose(mlk.bands["amplitude"][200], _reference_ml_amplitude(strip, 20, 4)[0], rtol=1e-5)
+        strip = ds.read(1, window=((1200, 1205), (0, 4000)))
+    with _quiet_open(out) as ds:
+        assert (ds.width, ds.height) == (2000, 2400)
+        full = ds.read(1, window=((1200, 1205), (0, 2000)))
+    ref = _reference_ml_amplitude(strip, 2, 1)
+    np.testing.assert_allclose(full, ref, rtol=1e-5)
+    # the held cell is the power mean of the valid ones of its 5 x 5 multilooked cells
+    held = np.sqrt(np.nanmean((ref.astype(np.float64) ** 2).reshape(1, 5, 400, 5), axis=(1, 3)))[0]
+    np.testing.assert_allclose(mlk.bands["amplitude"][240], held, rtol=1e-5)
+
+
+def test_display_reduction_keeps_figure_resolution(tmp_path):
+    s = _slc(3300, 600)
+    tif = _write_cint16(tmp_path / "tall.tif", s)
+    mlk = multilook_image(resolve_image(tif), 1, 1, for_display=True)
+    # one screen pixel per cell would make 3300 px: capped at 1600 px high (291 px wide), so cells are
+    # averaged by the whole factors that keep at least one cell per screen pixel
+    assert mlk.reduction == (2, 2) and mlk.shape == (1650, 300)
+    full = multilook_image(resolve_image(tif), 1, 1)
+    assert full.reduction == (1, 1) and full.shape == (3300, 600)
+    png = render(mlk, tmp_path / "tall.png")
+    assert mpimg.imread(png).shape[0] == 1600 + 80
 
 
 # ------------------------------------------------------------------------------------------------ inputs

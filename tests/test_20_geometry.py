@@ -322,3 +322,31 @@ def test_geo2rdr_ecef_matches_geo2rdr(annotations):
     np.testing.assert_allclose(t2.ravel(), t1, atol=1e-15)
     a3, _ = geo2rdr_ecef(orbit, xyz, t_guess_s=float(g.azimuth_time_s.mean()))
     np.testing.assert_allclose(a3.ravel(), a1, atol=1e-8)
+
+
+def test_rdr2geo_dem_on_real_srtm_terceira(s1_data):
+    """The Terceira crop window on the real SRTM tile (ellipsoidal heights): every pixel lands on the DEM."""
+    from diapsar.io.dem import read_dem
+
+    folder = s1_data / "terceira_iw3_20220918_real_crop"
+    meta = open_annotation(next(folder.glob("s1a-iw3-*.xml")))
+    orbit = Orbit(meta.orbit)
+    rg = RadarGrid.from_metadata(meta)
+    L, P = np.meshgrid(np.arange(9799, 10400, 3.0), np.arange(10999, 12400, 3.0), indexing="ij")
+    t, tau = rg.line_to_time(L), rg.pixel_to_range_time(P)
+    la, lo, _ = rdr2geo(orbit, t, tau, 0.0)
+    bbox = (lo.min() - 0.05, la.min() - 0.05, lo.max() + 0.05, la.max() + 0.05)
+    dem, gt, _ = read_dem(folder / "dem" / "N38W028.SRTMGL3.hgt.zip", bbox)
+    lat, lon, h = rdr2geo_dem(orbit, t, tau, dem, gt)
+    assert np.isfinite(lat).all()
+    assert h.max() > 300  # the island's relief is reached
+    az, tau2 = geo2rdr(orbit, lat, lon, h)
+    assert np.abs(az - t).max() / meta.azimuth_time_interval_s < 1e-3
+    assert np.abs(tau2 - tau).max() * meta.range_sampling_rate_hz < 1e-3
+    # the returned height is the DEM's (bilinear between post centres) at the returned position
+    from scipy.interpolate import RegularGridInterpolator
+
+    lats = gt[3] + (np.arange(dem.shape[0]) + 0.5) * gt[5]
+    lons = gt[0] + (np.arange(dem.shape[1]) + 0.5) * gt[1]
+    interp = RegularGridInterpolator((lats[::-1], lons), dem[::-1].astype(np.float64))
+    assert np.abs(interp(np.stack([lat.ravel(), lon.ravel()], -1)) - h.ravel()).max() < 0.01

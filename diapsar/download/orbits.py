@@ -195,7 +195,7 @@ class OrbitFetcher:
     # -- public bucket ----------------------------------------------------------------------------------------
     def _from_bucket(self, mission: str, t0: dt.datetime, t1: dt.datetime, kind: str) -> Path | None:
         url = self._url(ORBIT_BUCKET)
-        prefix = f"{kind}/{mission}_OPER_AUX_{kind}_OPOD_"
+        prefix = f"AUX_{kind}/{mission}_OPER_AUX_{kind}_OPOD_"
         # keys sort by production time: POEORB is produced ~20 days after the day it covers, RESORB hours after
         marker = prefix + (t0 - dt.timedelta(days=2)).strftime("%Y%m%dT%H%M%S")
         horizon = t1 + dt.timedelta(days=30 if kind == "POEORB" else 2)
@@ -219,7 +219,7 @@ class OrbitFetcher:
         choice = best(names, mission, t0, t1, kind)
         if choice is None:
             return None
-        resp = self.client.request("GET", url.rstrip("/") + f"/{kind}/{choice.name}",
+        resp = self.client.request("GET", url.rstrip("/") + f"/AUX_{kind}/{choice.name}",
                                    what=f"orbit {choice.name}")
         if resp.status_code != 200:
             raise DownloadError(f"orbit download {choice.name}: HTTP {resp.status_code}")

@@ -550,15 +550,24 @@ def figure_size(shape: tuple[int, int], aspect: float = 1.0) -> tuple[float, flo
     return max(img_w, 60.0), img_h
 
 
-def _figure(img_size: tuple[float, float], colorbar: bool = True):
+# Margins around the image area of a quicklook, in screen pixels (100 dpi).
+_LEFT, _RIGHT, _TOP, _BOTTOM = 80, 120, 45, 50
+
+
+def _figure(img_size: tuple[float, float]):
+    """A figure whose image area is ``img_size`` pixels, with room for ticks, labels, title and colour bar."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
     img_w, img_h = img_size
-    extra_w = 130 if colorbar else 40
-    return Figure(figsize=((img_w + extra_w) / 100, (img_h + 80) / 100), dpi=100)
+    fw, fh = _LEFT + img_w + _RIGHT, _TOP + img_h + _BOTTOM
+    fig = Figure(figsize=(fw / 100, fh / 100), dpi=100)
+    ax = fig.add_axes((_LEFT / fw, _BOTTOM / fh, img_w / fw, img_h / fh))
+    cb_h = max(img_h * 0.85, 40.0)
+    cax = fig.add_axes(((_LEFT + img_w + 18) / fw, (_BOTTOM + (img_h - cb_h) / 2) / fh, 16 / fw, cb_h / fh))
+    return fig, ax, cax
 
 
 def _reduce_for_display(mlk: Multilooked, max_rows: int, max_cols: int) -> tuple[Multilooked, tuple[int, int]]:
@@ -611,7 +620,7 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         data_aspect = cell_aspect * abs(t.a) / abs(t.e)
     ml_shape = mlk.ml_shape if mlk.ml_shape != (0, 0) else mlk.shape
     img_size = figure_size(ml_shape, cell_aspect)
-    fig = _figure(img_size)
+    fig, ax, cax = _figure(img_size)
     # Cells beyond the figure's pixels cannot be seen: average them first (bounded rendering memory).
     red, _ = _reduce_for_display(mlk, int(img_size[1]), int(img_size[0]))
     b = red.bands
@@ -626,7 +635,6 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
             im_kw["origin"] = "lower"
     else:  # radar geometry: axes count the cells of the multilooked grid
         im_kw["extent"] = (0, cols * k_c, rows * k_r, 0)
-    ax = fig.add_axes((0.09, 0.08, 0.72, 0.82))
     ax.set_facecolor("#000000")
     if geo:
         ax.set_xlabel(geo[0], fontsize=8)
@@ -645,7 +653,7 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         cb_label = "coherence"
         default_title = "coherence"
         if not red.valid.all():
-            fig.text(0.84, 0.03, "■ no data", color="#2a7f8f", fontsize=8, ha="left", va="bottom")
+            fig.text(1.0 - (_RIGHT - 18) / fig.bbox.width, 0.01, "■ no data", color="#2a7f8f", fontsize=8, ha="left", va="bottom")
     elif what == "isdata":
         sm = ax.imshow(b["isdata"], cmap="gray", vmin=0.0, vmax=1.0, **im_kw)
         cb_label = "valid fraction"
@@ -664,9 +672,8 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
     head = title or default_title
     if len(head) > 90:
         head = head[:40] + "…" + head[-49:]
-    fig.text(0.02, 0.985, head, fontsize=9, ha="left", va="top")
+    fig.text(8 / fig.bbox.width, 1 - 8 / fig.bbox.height, head, fontsize=9, ha="left", va="top")
     ax.tick_params(labelsize=7)
-    cax = fig.add_axes((0.84, 0.12, 0.03, 0.73))
     cb = fig.colorbar(sm, cax=cax)
     cb.set_label(cb_label, fontsize=8)
     cb.ax.tick_params(labelsize=7)

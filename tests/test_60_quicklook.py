@@ -178,7 +178,7 @@ def test_display_reduction_keeps_figure_resolution(tmp_path):
     full = multilook_image(resolve_image(tif), 1, 1)
     assert full.reduction == (1, 1) and full.shape == (3300, 600)
     png = render(mlk, tmp_path / "tall.png")
-    assert mpimg.imread(png).shape[0] == 1600 + 80
+    assert mpimg.imread(png).shape[0] == 1600 + 45 + 50  # image area + margins
 
 
 # ------------------------------------------------------------------------------------------------ inputs

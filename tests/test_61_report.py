@@ -228,3 +228,19 @@ def test_browser_check_detects_a_broken_image(tmp_path, browser):
     total, broken = _loaded_counts(browser, tmp_path / "profile", index)
     assert total == 1 + 3 * len(SLAVES)
     assert broken == 1
+
+
+def test_report_command(tmp_path):
+    import sys
+
+    run = make_simulated_run(tmp_path / "run", with_ortho=False, quicklooks=False)
+    res = subprocess.run([sys.executable, "-m", "diapsar", "report", str(run)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"wrote {run / 'index.html'}"
+    for sd, _, _ in SLAVES:
+        assert (run / f"{MASTER}_m_{sd}_s" / QUICKLOOK_NAMES["coherence"]).is_file()
+    res = subprocess.run([sys.executable, "-m", "diapsar", "report", str(tmp_path / "nowhere")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == f"diapsar: error: run folder {tmp_path / 'nowhere'} does not exist"

@@ -497,3 +497,19 @@ def test_burst_extraction(svc, auth, tmp_path, capsys):
     assert posts[1]["headers"]["authorization"].startswith("Bearer ")
     flt = svc.seen("/odata/v1/Bursts", "GET")[0]["query"]["$filter"]
     assert "BurstId eq 15805" in flt and "SwathIdentifier eq 'IW1'" in flt
+
+
+def test_sentinel2_filters_are_built_for_odata():
+    from diapsar.download.query import SearchQuery
+    from diapsar.download.query import parse_date as pd
+
+    q = SearchQuery("S2", pd("2024-08-01", "d"), pd("2024-08-10", "f"), product_type="S2MSI1C", tile="T31TCJ",
+                    max_cloud=20, satellite="S2B").validate()
+    f = CdseOData(HttpClient(retries=0)).filters(q)
+    assert "Collection/Name eq 'SENTINEL-2'" in f
+    assert "contains(Name,'_T31TCJ_')" in f and "startswith(Name,'S2B_')" in f
+    assert any("'productType'" in c and "Value eq 'S2MSI1C'" in c for c in f)
+    assert any("'cloudCover'" in c and "DoubleAttribute/Value le 20.00" in c for c in f)
+    # the fake server's filter grammar accepts every clause the client builds
+    from fake_services import odata_predicate
+    odata_predicate(" and ".join(f))

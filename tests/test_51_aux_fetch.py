@@ -70,6 +70,13 @@ def test_orbit_from_public_bucket_resorb(svc, s1_data, tmp_path, capsys, monkeyp
     assert len([r for r in listings if "prefix" in r["query"]]) >= 3          # POEORB (none) + RESORB pages
     t0 = dt.datetime(2022, 9, 18, 7, 49, 20, tzinfo=dt.UTC)
     assert find_orbit_file(tmp_path / "orbits", "S1A", t0, t0 + dt.timedelta(seconds=27)) == f
+    # the orbit reader of the chain selects and reads the fetched file
+    from diapsar.io.eof import select_orbit_file
+    from diapsar.timeutil import iso_to_seconds
+
+    sv = select_orbit_file(tmp_path / "orbits", "S1A", iso_to_seconds("2022-09-18T07:49:20"),
+                           iso_to_seconds("2022-09-18T07:49:47"))
+    assert RESORB[:-4] in sv.source and len(sv) > 10
     # a second run only looks for a newer precise orbit, then keeps the local RESORB
     n = len(svc.requests)
     code, out = run(capsys, "orbits", TERCEIRA, "--out", tmp_path / "orbits", "--base-url", svc.url)
@@ -157,5 +164,9 @@ def test_dem_tiles(svc, tmp_path, capsys):
     code, out = run(capsys, "dem-fetch", "--bbox", "-40", "30", "-39", "31", "--out", tmp_path / "dem",
                     "--base-url", svc.url)
     assert code == 1 and "no Copernicus DEM tile exists" in out and "Traceback" not in out
+    from diapsar.io.dem import find_tiles  # the chain's DEM reader finds the fetched tiles
+
+    assert sorted(t.name for t in find_tiles(tmp_path / "dem", (-27.9, 38.5, -26.9, 38.9))) == sorted(
+        f"{tile_name(38, lon)}.tif" for lon in (-28, -27))
     assert sorted(p.name for p in Path(tmp_path / "dem").iterdir()) == sorted(
         f"{tile_name(38, lon)}.tif" for lon in (-28, -27))

@@ -208,10 +208,10 @@ class CdseOData(Backend):
         return CdseToken(self.client, self.url("token"), creds)
 
     @staticmethod
-    def _attr(name: str, value, kind: str = "String") -> str:
+    def _attr(name: str, value, kind: str = "String", op: str = "eq") -> str:
         v = f"'{value}'" if kind == "String" else value
         return (f"Attributes/OData.CSC.{kind}Attribute/any(att:att/Name eq '{name}' and "
-                f"att/OData.CSC.{kind}Attribute/Value eq {v})")
+                f"att/OData.CSC.{kind}Attribute/Value {op} {v})")
 
     def filters(self, q: SearchQuery, start: dt.datetime | None = None) -> list[str]:
         f = [f"Collection/Name eq '{q.odata_collection}'",
@@ -236,6 +236,8 @@ class CdseOData(Backend):
                 f.append(self._attr("productType", pt))
             if q.tile:
                 f.append(f"contains(Name,'_T{q.tile}_')")
+            if q.max_cloud is not None:
+                f.append(self._attr("cloudCover", f"{q.max_cloud:.2f}", "Double", "le"))
         if q.satellite:
             f.append(f"startswith(Name,'{q.satellite}_')")
         if q.relative_orbit is not None:
@@ -261,6 +263,7 @@ class CdseOData(Backend):
             absolute_orbit=int(attrs["orbitNumber"]) if attrs.get("orbitNumber") is not None else None,
             relative_orbit=int(rel) if rel is not None else None,
             orbit_direction=attrs.get("orbitDirection"),
+            cloud_cover=float(attrs["cloudCover"]) if attrs.get("cloudCover") is not None else None,
             download_url=self.url("download", id=pid), raw=item)
 
     def _search(self, q: SearchQuery) -> SearchResult:
@@ -383,6 +386,8 @@ class CdseOpenSearch(Backend):
             p["orbitDirection"] = q.orbit_direction
         if q.satellite:
             p["platform"] = q.satellite
+        if q.max_cloud is not None:
+            p["cloudCover"] = f"[0,{q.max_cloud:g}]"
         return p
 
     def parse(self, feat: dict) -> Product:
@@ -398,6 +403,7 @@ class CdseOpenSearch(Backend):
             absolute_orbit=int(props["orbitNumber"]) if props.get("orbitNumber") is not None else None,
             relative_orbit=props.get("relativeOrbitNumber"),
             orbit_direction=props.get("orbitDirection"),
+            cloud_cover=float(props["cloudCover"]) if props.get("cloudCover") is not None else None,
             download_url=rewrite_base(url, self.base_url) if url else self.url("download", id=feat["id"]),
             raw=feat)
 
@@ -556,6 +562,7 @@ class Resto(Backend):
             absolute_orbit=int(props["orbitNumber"]) if props.get("orbitNumber") is not None else None,
             relative_orbit=props.get("relativeOrbitNumber"),
             orbit_direction=str(props.get("orbitDirection") or "").upper() or None,
+            cloud_cover=float(props["cloudCover"]) if props.get("cloudCover") is not None else None,
             download_url=self.url("download", collection=collection, id=feat["id"]), raw=feat)
 
     def _search(self, q: SearchQuery) -> SearchResult:

@@ -114,7 +114,7 @@ def query_from_args(args) -> SearchQuery:
         box=box_parts if all(v is not None for v in box_parts) else None,
         location=args.location, tile=args.tile, relative_orbit=args.orbit, satellite=args.sat,
         orbit_direction=args.orbit_direction, polarisation=tuple(args.polarisation),
-        max_results=args.max_results)
+        max_cloud=args.clouds, max_results=args.max_results)
     # precedence of the original script: tile > location > point > box
     if q.tile:
         q.location = None

@@ -73,6 +73,7 @@ class Product:
     absolute_orbit: int | None = None
     relative_orbit: int | None = None
     orbit_direction: str | None = None
+    cloud_cover: float | None = None   # percent (Sentinel-2)
     download_url: str = ""
     method: str = "GET"                # POST for CDSE burst extraction
     is_burst: bool = False

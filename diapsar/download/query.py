@@ -49,6 +49,7 @@ class SearchQuery:
     satellite: str | None = None
     orbit_direction: str | None = None                   # ASCENDING / DESCENDING
     polarisation: tuple[str, ...] = ()
+    max_cloud: float | None = None                       # percent, Sentinel-2 only
     max_results: int | None = None
 
     def validate(self) -> SearchQuery:
@@ -110,6 +111,11 @@ class SearchQuery:
                 if q:
                     pols.append(q)
         self.polarisation = tuple(pols)
+        if self.max_cloud is not None:
+            if not 0 <= self.max_cloud <= 100:
+                raise ConfigError(f"cloud cover {self.max_cloud} is not a percentage (0..100)")
+            if self.max_cloud >= 100 or not c.startswith("S2"):
+                self.max_cloud = None
         return self
 
     @property
@@ -173,5 +179,7 @@ class SearchQuery:
                 and p.orbit_direction.upper() != self.orbit_direction:
             return False
         if self.tile and f"_T{self.tile}_" not in p.name:
+            return False
+        if self.max_cloud is not None and p.cloud_cover is not None and p.cloud_cover > self.max_cloud:
             return False
         return True

@@ -237,7 +237,7 @@ def write_baseline_plot(pairs: list[dict], out_png: Path) -> Path | None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
     dates = [d for m, s, _ in pts for d in (m, s)]
     span = max((max(dates) - min(dates)).days, 1)
-    pad = dt.timedelta(days=max(2, span // 10))
+    pad = dt.timedelta(days=max(3, span // 6))  # room for the date labels
     ax.set_xlim(min(dates) - pad, max(dates) + pad)
     ax.grid(True, lw=0.4, alpha=0.5)
     ax.legend(fontsize=8, loc="best")

@@ -147,6 +147,7 @@ class Knobs:
     scripted: dict = field(default_factory=dict)      # product id -> [(status, retry_after), ...]
     search_scripted: list = field(default_factory=list)  # [(status, retry_after)] for OData/OpenSearch search
     offline_polls: dict = field(default_factory=dict)    # product id -> 202 answers before it is online
+    offline_status: int = 202               # answer while offline (202 as DHuS/LTA; or 404, 422 ...)
     range_mode: str = "support"             # support | ignore | reject | inconsistent
     max_skip: int = 10000
     max_top: int = 1000
@@ -439,9 +440,10 @@ class _Handler(BaseHTTPRequestHandler):
                 left = k.offline_polls.get(prod.id, 0)
                 if left > 0:
                     k.offline_polls[prod.id] = left - 1
-                    return self._json(202, {"detail": "Product retrieval started"}, {"Retry-After": "1"})
+                    return self._json(k.offline_status, {"detail": "Product retrieval started"},
+                                      {"Retry-After": "1"})
                 if prod.id not in k.offline_polls:
-                    return self._json(202, {"detail": "Product is offline"}, {"Retry-After": "1"})
+                    return self._json(k.offline_status, {"detail": "Product is offline"}, {"Retry-After": "1"})
                 prod.online = True
             if svc.active >= k.max_concurrent:
                 return self._json(429, {"detail": "Maximum number of 4 concurrent connections reached"},

@@ -240,6 +240,18 @@ def test_offline_product_polled_until_online(svc, auth, tmp_path, capsys):
     assert len(svc.seen(f"Products({p0.id})")) == 3              # 202, 202, 200
 
 
+def test_offline_product_refused_with_4xx_is_polled_too(svc, auth, tmp_path, capsys):
+    p0 = svc.product(NAMES[0])
+    p0.online = False
+    svc.knobs.offline_status = 422
+    svc.knobs.offline_polls[p0.id] = 1
+    code, out = run(capsys, *base_args(svc, auth, tmp_path, "-p", "SLC", "--lat", "43.5", "--lon", "1.5",
+                                       "--timeout", "10", "--max-results", "1"))
+    assert code == 0, out
+    assert md5(tmp_path / "out" / f"{NAMES[0]}.zip") == p0.md5
+    assert len(svc.seen(f"Products({p0.id})")) == 2
+
+
 def test_offline_product_reported_pending_after_timeout(svc, auth, tmp_path, capsys):
     p0 = svc.product(NAMES[0])
     p0.online = False                                             # never comes online

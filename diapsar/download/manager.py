@@ -37,6 +37,8 @@ try:  # optional: CDSE publishes BLAKE3 checksums besides MD5
 except ImportError:  # pragma: no cover - depends on the environment
     _blake3 = None
 
+# answers meaning "not available yet" for a product the search reported offline (tape, LTA, staging)
+OFFLINE_STATUSES = frozenset({403, 404, 409, 410, 422, 423})
 CHUNK = 1 << 20          # hashing block
 NET_CHUNK = 1 << 16      # network block: small enough that an interrupted transfer keeps what arrived
 STATUS_DOWNLOADED, STATUS_SKIPPED, STATUS_PENDING, STATUS_FAILED = "downloaded", "skipped", "pending", "failed"
@@ -130,7 +132,7 @@ class DownloadManager:
         for i in range(self.workers):
             self._slots.put(i)
         self._show = sys.stderr.isatty() if options.progress is None else options.progress
-        self._lock = threading.Lock()
+        self._stop = threading.Event()
 
     # -- public -----------------------------------------------------------------------------------------------
     def run(self, products: list[Product]) -> list[Outcome]:
@@ -147,31 +149,40 @@ class DownloadManager:
             now_list += ready
             waiting = [p for p in offline if p not in ready]
         deadline = time.monotonic() + max(0.0, self.opt.wait_timeout_s)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            while True:
-                hints: list[float] = []
-                for outcome in pool.map(self._fetch, now_list):
-                    if outcome.status == _OFFLINE:
-                        waiting.append(outcome.product)
-                        if outcome.retry_after is not None:
-                            hints.append(outcome.retry_after)
-                    else:
-                        results[outcome.product.id] = outcome
-                if not waiting:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    for p in waiting:
-                        results[p.id] = Outcome(p, STATUS_PENDING, None,
-                                                f"still offline ({p.storage or 'not yet available'}) after "
-                                                f"{self.opt.wait_timeout_s:g} s; run again later")
-                    break
-                delay = min(self.opt.poll_s, remaining, max(hints) if hints else self.opt.poll_s)
-                log.info("%d product(s) not yet online, checking again in %.0f s", len(waiting), delay)
-                self.client.wait(delay)
-                now_list = self.backend.refresh(waiting)
-                waiting = [p for p in waiting if p not in now_list]
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
+            self._loop(pool, now_list, waiting, results, deadline)
+        except KeyboardInterrupt:
+            self._stop.set()  # transfers stop at their next block; .part files stay for a resume
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return [results[p.id] for p in products if p.id in results]
+
+    def _loop(self, pool, now_list, waiting, results, deadline) -> None:
+        while True:
+            hints: list[float] = []
+            for outcome in pool.map(self._fetch, now_list):
+                if outcome.status == _OFFLINE:
+                    waiting.append(outcome.product)
+                    if outcome.retry_after is not None:
+                        hints.append(outcome.retry_after)
+                else:
+                    results[outcome.product.id] = outcome
+            if not waiting:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                for p in waiting:
+                    results[p.id] = Outcome(p, STATUS_PENDING, None,
+                                            f"still offline ({p.storage or 'not yet available'}) after "
+                                            f"{self.opt.wait_timeout_s:g} s; run again later")
+                break
+            delay = min(self.opt.poll_s, remaining, max(hints) if hints else self.opt.poll_s)
+            log.info("%d product(s) not yet online, checking again in %.0f s", len(waiting), delay)
+            self.client.wait(delay)
+            now_list = self.backend.refresh(waiting)
+            waiting = [p for p in waiting if p not in now_list]
 
     # -- one product ----------------------------------------------------------------------------------------
     def _fetch(self, p: Product) -> Outcome:
@@ -250,6 +261,10 @@ class DownloadManager:
             code = resp.status_code
             if code == 202:
                 raise _Offline(retry_after_seconds(resp.headers.get("Retry-After")))
+            if not p.online and code in OFFLINE_STATUSES:
+                # the search said offline and the service refuses it for now: keep polling until the timeout
+                log.debug("%s: HTTP %d while offline: %s", p.name, code, error_detail(resp))
+                raise _Offline(retry_after_seconds(resp.headers.get("Retry-After")))
             if code == 416:
                 part.unlink(missing_ok=True)
                 self._no_resume.add(p.id)
@@ -304,6 +319,8 @@ class DownloadManager:
         try:
             with open(part, mode) as out:
                 for chunk in resp.iter_content(NET_CHUNK):
+                    if self._stop.is_set():
+                        raise DownloadError("interrupted")
                     if not chunk:
                         continue
                     if first and mode == "wb":
@@ -315,7 +332,8 @@ class DownloadManager:
                 urllib3.exceptions.HTTPError) as exc:
             raise _Retry(f"transfer interrupted ({type(exc).__name__})") from None
         except DownloadError:
-            part.unlink(missing_ok=True)
+            if not self._stop.is_set():
+                part.unlink(missing_ok=True)
             raise
         finally:
             bar.close()

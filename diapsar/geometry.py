@@ -571,15 +571,30 @@ def rdr2geo_dem(orbit: Orbit, azimuth_time_s, range_time_s, dem, dem_transform, 
 class RadarGrid:
     """Azimuth time <-> line and range time <-> pixel of one swath image (0-based full-swath indices).
 
-    Stripmap: line = (t - productFirstLineUtcTime) / azimuthTimeInterval.
-    TOPS (IW/EW): per burst b, line = b.first_line + (t - b.azimuth_time_s) / azimuthTimeInterval. A time in
-    the overlap of two bursts belongs to both; without an explicit ``burst`` the choice follows ESA's
+    Image line times (``line_to_time`` / ``time_to_line`` without ``range_time``):
+    stripmap: t_line = productFirstLineUtcTime + line * azimuthTimeInterval;
+    TOPS (IW/EW): per burst b, t_line = b.azimuth_time_s + (line - b.first_line) * azimuthTimeInterval. A time
+    in the overlap of two bursts belongs to both; without an explicit ``burst`` the choice follows ESA's
     geolocation grid (see ``burst_of_time``).
+
+    Zero-Doppler time of a target vs its image line (pass ``range_time``, or use ``radar_to_times`` /
+    ``times_to_radar``): t_zero_doppler = t_line + (tau - tau_ref) / 2. ESA's processor compensates the
+    bistatic delay (the satellite moves between transmission and reception, tau/2) for one reference range
+    time tau_ref only, leaving an azimuth shift of (tau - tau_ref)/2 across the swath. Every annotation in the
+    test data shows it: its geolocationGrid azimuthTime minus the nominal time of its line is
+    0.5000 +/- 0.0004 s/s times the range time, and the fitted tau_ref is the mid-range time of the centre
+    swath (IW2 for IW1-3, EW3 for EW, the own mid-range for stripmap), as the Sentinel-1 calibration tools
+    assume (Aresys SAR Calibration Toolbox, "Sentinel-1 IPF range and azimuth corrections": bistatic delay
+    applied = IW2/EW3 mid-range time / 2; Gisinger et al. 2021, IEEE TGRS 59(2), on the residual bistatic
+    term of Sentinel-1 geolocation). Across an IW swath it amounts to -0.13..+0.14 line. ``from_metadata``
+    fits tau_ref on the annotation's own grid (None when the grid is missing or does not follow the model,
+    then no correction is applied).
     """
 
     def __init__(self, first_line_time_s: float, azimuth_time_interval_s: float, slant_range_time_s: float,
                  range_sampling_rate_hz: float, number_of_lines: int, number_of_samples: int,
-                 burst_times_s=None, burst_first_lines=None, lines_per_burst: int = 0):
+                 burst_times_s=None, burst_first_lines=None, lines_per_burst: int = 0,
+                 bistatic_reference_range_time_s: float | None = None):
         self.first_line_time_s = float(first_line_time_s)
         self.azimuth_time_interval_s = float(azimuth_time_interval_s)
         self.slant_range_time_s = float(slant_range_time_s)
@@ -590,16 +605,46 @@ class RadarGrid:
         self.burst_first_lines = np.asarray([] if burst_first_lines is None else burst_first_lines,
                                             dtype=np.int64)
         self.lines_per_burst = int(lines_per_burst)
+        self.bistatic_reference_range_time_s = (None if bistatic_reference_range_time_s is None
+                                                else float(bistatic_reference_range_time_s))
 
     @classmethod
-    def from_metadata(cls, meta: SwathMetadata) -> RadarGrid:
+    def from_metadata(cls, meta: SwathMetadata, bistatic: bool = True) -> RadarGrid:
         if meta.is_tops:
-            return cls(meta.first_line_time_s, meta.azimuth_time_interval_s, meta.slant_range_time_s,
+            grid = cls(meta.first_line_time_s, meta.azimuth_time_interval_s, meta.slant_range_time_s,
                        meta.range_sampling_rate_hz, meta.number_of_lines, meta.number_of_samples,
                        [b.azimuth_time_s for b in meta.bursts], [b.first_line for b in meta.bursts],
                        meta.lines_per_burst)
-        return cls(meta.first_line_time_s, meta.azimuth_time_interval_s, meta.slant_range_time_s,
-                   meta.range_sampling_rate_hz, meta.number_of_lines, meta.number_of_samples)
+        else:
+            grid = cls(meta.first_line_time_s, meta.azimuth_time_interval_s, meta.slant_range_time_s,
+                       meta.range_sampling_rate_hz, meta.number_of_lines, meta.number_of_samples)
+        if bistatic:
+            grid.bistatic_reference_range_time_s = grid.fit_bistatic_reference(meta)
+        return grid
+
+    def fit_bistatic_reference(self, meta: SwathMetadata, max_rms_lines: float = 0.02) -> float | None:
+        """tau_ref from the geolocation grid: t_grid - t_line(grid line) = (tau - tau_ref) / 2 (least squares
+        with the slope fixed); None when there is no grid or its residual exceeds ``max_rms_lines``."""
+        g = meta.geolocation_grid
+        if g is None or np.size(g.azimuth_time_s) < 3:
+            return None
+        line = np.asarray(g.line, dtype=np.float64)
+        t_line = self.line_to_time(line)
+        tau = np.asarray(g.slant_range_time_s, dtype=np.float64)
+        d = np.asarray(g.azimuth_time_s, dtype=np.float64) - t_line
+        ok = np.isfinite(d) & np.isfinite(tau)
+        if ok.sum() < 3:
+            return None
+        tau_ref = float(np.median(tau[ok] - 2.0 * d[ok]))
+        resid = d[ok] - 0.5 * (tau[ok] - tau_ref)
+        if np.sqrt(np.mean(resid ** 2)) / self.azimuth_time_interval_s > max_rms_lines:
+            return None
+        return tau_ref
+
+    def _bistatic(self, range_time) -> np.ndarray | float:
+        if range_time is None or self.bistatic_reference_range_time_s is None:
+            return 0.0
+        return 0.5 * (np.asarray(range_time, dtype=np.float64) - self.bistatic_reference_range_time_s)
 
     @property
     def is_tops(self) -> bool:
@@ -634,35 +679,55 @@ class RadarGrid:
         b = np.floor(np.asarray(line, dtype=np.float64) / self.lines_per_burst).astype(np.int64)
         return np.clip(b, 0, self.n_bursts - 1)
 
-    def burst_of_time(self, t) -> np.ndarray:
-        """Burst used for azimuth time t: the *latest* burst whose first line is not after t.
+    def burst_of_time(self, t, range_time=None) -> np.ndarray:
+        """Burst used for a time t: the *latest* burst whose first line is not after t.
 
-        This is the rule of ESA's geolocation grid: its row at line k * linesPerBurst lies in the overlap of
-        bursts k-1 and k and carries (within about +/-0.15 line) the azimuth time of burst k's first line, so
-        in an overlap the later burst is used. The comparison allows half a line of tolerance, because the
-        grid times of those rows fall up to 0.14 line *before* burst k's azimuthTime in IW1/IW2 (checked on
-        every IW/EW annotation of the test data, tests/test_20_geometry.py). Times before the first burst map
-        to burst 0, after the last burst to the last one.
+        ``t`` is an image line time, or a zero-Doppler time when ``range_time`` is given (the bistatic term
+        is removed first). This is the rule of ESA's geolocation grid: its row at line k * linesPerBurst lies
+        in the overlap of bursts k-1 and k and is labelled with burst k's first line, so in an overlap the
+        later burst is used (checked on every IW/EW annotation of the test data, tests/test_20_geometry.py).
+        The comparison allows half a line of tolerance. Times before the first burst map to burst 0, after
+        the last burst to the last one.
         """
         if not self.is_tops:
             raise SelectionError("burst_of_time: stripmap image has no bursts")
+        t_line = np.asarray(t, dtype=np.float64) - self._bistatic(range_time)
         starts = self.burst_times_s - 0.5 * self.azimuth_time_interval_s
-        b = np.searchsorted(starts, np.asarray(t, dtype=np.float64), side="right") - 1
+        b = np.searchsorted(starts, t_line, side="right") - 1
         return np.clip(b, 0, self.n_bursts - 1)
 
-    def line_to_time(self, line) -> np.ndarray:
+    def line_to_time(self, line, range_time=None) -> np.ndarray:
+        """Image line time of ``line``; with ``range_time``: zero-Doppler time of the target imaged at
+        (line, range_time) (adds the residual bistatic term)."""
         line = np.asarray(line, dtype=np.float64)
         if not self.is_tops:
-            return self.first_line_time_s + line * self.azimuth_time_interval_s
-        b = self.burst_of_line(line)
-        return self.burst_times_s[b] + (line - self.burst_first_lines[b]) * self.azimuth_time_interval_s
+            t = self.first_line_time_s + line * self.azimuth_time_interval_s
+        else:
+            b = self.burst_of_line(line)
+            t = self.burst_times_s[b] + (line - self.burst_first_lines[b]) * self.azimuth_time_interval_s
+        return t + self._bistatic(range_time)
 
-    def time_to_line(self, t, burst=None) -> np.ndarray:
-        t = np.asarray(t, dtype=np.float64)
+    def time_to_line(self, t, burst=None, range_time=None) -> np.ndarray:
+        """Line of an image line time; with ``range_time``, of a target's zero-Doppler time ``t`` (removes
+        the residual bistatic term). ``burst`` forces the burst (TOPS)."""
+        t_line = np.asarray(t, dtype=np.float64) - self._bistatic(range_time)
         if not self.is_tops:
-            return (t - self.first_line_time_s) / self.azimuth_time_interval_s
-        b = self.burst_of_time(t) if burst is None else self._check_burst(burst)
-        return self.burst_first_lines[b] + (t - self.burst_times_s[b]) / self.azimuth_time_interval_s
+            return (t_line - self.first_line_time_s) / self.azimuth_time_interval_s
+        b = self.burst_of_time(t_line) if burst is None else self._check_burst(burst)
+        return self.burst_first_lines[b] + (t_line - self.burst_times_s[b]) / self.azimuth_time_interval_s
+
+    # -- both
+    def radar_to_times(self, line, pixel) -> tuple[np.ndarray, np.ndarray]:
+        """(zero-Doppler azimuth time, two-way range time) of the target imaged at (line, pixel): the input
+        of rdr2geo / rdr2geo_dem for image pixels."""
+        tau = self.pixel_to_range_time(pixel)
+        return self.line_to_time(line, range_time=tau), tau
+
+    def times_to_radar(self, azimuth_time_s, range_time_s, burst=None) -> tuple[np.ndarray, np.ndarray]:
+        """(line, pixel) where a target with this zero-Doppler time and range time (geo2rdr output) is
+        imaged."""
+        return (self.time_to_line(azimuth_time_s, burst=burst, range_time=range_time_s),
+                self.range_time_to_pixel(range_time_s))
 
 
 # Scalar numba kernels for other numba code (simulator, chain kernels): the orbit arrays are

@@ -19,7 +19,8 @@ DESCRIPTION = (
     "order free, other columns ignored). Output on stdout, one row per input row:\n"
     "  line,pixel,azimuth_time,slant_range_time\n"
     "line/pixel: 0-based full-swath image coordinates (IW/EW: the line in the burst that ESA's\n"
-    "geolocation grid uses, i.e. the later burst inside a burst overlap); azimuth_time: zero-Doppler\n"
+    "geolocation grid uses, i.e. the later burst inside a burst overlap; the line includes ESA's residual\n"
+    "bistatic azimuth shift (tau - tau_ref)/2, fitted on the annotation's grid); azimuth_time: zero-Doppler\n"
     "time, ISO-8601 UTC with microseconds; slant_range_time: two-way, seconds. Points whose zero-Doppler\n"
     "time falls outside the orbit give 'nan' in every column.\n"
     "Orbit: the annotation's state vectors, or with --orbit the best EOF file (POEORB before RESORB,\n"
@@ -80,8 +81,7 @@ def run(args) -> int:
     orbit = orbit_for(meta, args.orbit)
     az, tau = geo2rdr(orbit, lat, lon, h)
     grid = RadarGrid.from_metadata(meta)
-    line = grid.time_to_line(az)
-    pixel = grid.range_time_to_pixel(tau)
+    line, pixel = grid.times_to_radar(az, tau)
     out = sys.stdout
     out.write("line,pixel,azimuth_time,slant_range_time\n")
     for i in range(az.shape[0]):

@@ -348,8 +348,29 @@ def _map_cell_aspect(transform, crs) -> float:
     return aspect
 
 
+def gcp_pixel_spacing(gcps, gcps_crs) -> tuple[float, float] | None:
+    """Ground size (column, row) in metres of one pixel, from a least-squares affine fit of lon/lat GCPs."""
+    if not gcps or len(gcps) < 3 or gcps_crs is None or not gcps_crs.is_geographic:
+        return None
+    a = np.array([[1.0, g.row, g.col] for g in gcps])
+    lon = np.array([g.x for g in gcps])
+    lat = np.array([g.y for g in gcps])
+    try:
+        (_, dlon_dr, dlon_dc), *_ = np.linalg.lstsq(a, lon, rcond=None)
+        (_, dlat_dr, dlat_dc), *_ = np.linalg.lstsq(a, lat, rcond=None)
+    except np.linalg.LinAlgError:
+        return None
+    m_per_deg = 111_320.0  # mean metres per degree of latitude; enough for an aspect ratio
+    coslat = math.cos(math.radians(float(lat.mean())))
+    col_m = m_per_deg * math.hypot(dlon_dc * coslat, dlat_dc)
+    row_m = m_per_deg * math.hypot(dlon_dr * coslat, dlat_dr)
+    if not (col_m > 0 and row_m > 0 and math.isfinite(col_m) and math.isfinite(row_m)):
+        return None
+    return col_m, row_m
+
+
 def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None = None,
-                    ram_mb: float = 512.0, for_display: bool = False, sar_aspect: float = 1.0,
+                    ram_mb: float = 512.0, for_display: bool = False, sar_aspect: float | None = None,
                     geotiff: str | os.PathLike | None = None) -> Multilooked:
     """Multilook the image ``src`` by ``ml_rg`` columns x ``ml_az`` rows, streaming under ``ram_mb``.
 
@@ -357,7 +378,8 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
     amplitude that weights a phase band). ``geotiff``: also write the full multilooked grid there (float32,
     NaN = no data, georeferenced like the input), strip by strip. ``for_display``: hold only as many cells as
     a quicklook figure shows (see ``figure_size``); in any case the held grid is reduced to fit half the
-    budget. ``sar_aspect``: ground azimuth/range size of one multilooked cell in radar geometry.
+    budget. ``sar_aspect``: ground azimuth/range size of one multilooked cell in radar geometry (default: from
+    the GCPs when there are some, else 1).
     """
     import rasterio
     from affine import Affine
@@ -399,7 +421,7 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
 
         # georeferencing of the multilooked grid
         profile: dict = {}
-        cell_aspect = sar_aspect
+        cell_aspect = 1.0 if sar_aspect is None else sar_aspect
         if ds.crs is not None and not ds.transform.is_identity:
             profile = {"crs": ds.crs, "transform": ds.transform @ Affine.scale(ml_rg, ml_az)}
             cell_aspect = _map_cell_aspect(profile["transform"], ds.crs)
@@ -408,6 +430,9 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
             if gcps:
                 profile = {"gcps": [GroundControlPoint(row=g.row / ml_az, col=g.col / ml_rg, x=g.x, y=g.y, z=g.z,
                                                        id=g.id, info=g.info) for g in gcps], "gcps_crs": gcrs}
+                spacing = gcp_pixel_spacing(gcps, gcrs)
+                if sar_aspect is None and spacing is not None:
+                    cell_aspect = spacing[1] * ml_az / (spacing[0] * ml_rg)
 
         # held grid: display size and half of the memory budget
         k_r = k_c = 1
@@ -653,7 +678,8 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         cb_label = "coherence"
         default_title = "coherence"
         if not red.valid.all():
-            fig.text(1.0 - (_RIGHT - 18) / fig.bbox.width, 0.01, "■ no data", color="#2a7f8f", fontsize=8, ha="left", va="bottom")
+            fig.text(1.0 - (_RIGHT - 18) / fig.bbox.width, 0.01, "■ no data", color="#2a7f8f", fontsize=8,
+                     ha="left", va="bottom")
     elif what == "isdata":
         sm = ax.imshow(b["isdata"], cmap="gray", vmin=0.0, vmax=1.0, **im_kw)
         cb_label = "valid fraction"
@@ -746,6 +772,7 @@ def run(args: argparse.Namespace) -> int:
         is_complex = "complex" in ds.dtypes[0]
         shape = (ds.height, ds.width)
         roles = band_roles(ds.count, ds.descriptions, is_complex)
+        gcp_spacing = gcp_pixel_spacing(*ds.gcps) if ds.transform.is_identity else None
     if band is not None and band > len(roles):
         raise SelectionError(f"band {band} is out of range: {src.display} has {len(roles)} band(s)")
     if args.ml is None:
@@ -760,13 +787,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         out_png = Path.cwd() / f"{src.stem}_ml{ml_rg}x{ml_az}{f'_band{band}' if band else ''}.png"
     spacing = _annotation_spacing(src)
-    aspect = 1.0
+    aspect = None  # from the GCPs, if any
     if spacing:
         g_rg = spacing["ground_range_spacing_m"] * ml_rg
         g_az = spacing["azimuth_spacing_m"] * ml_az
         aspect = g_az / g_rg
         print(f"ground cell about {g_rg:.0f} m (range) x {g_az:.0f} m (azimuth) "
               f"at {spacing['incidence_deg']:.1f} deg incidence")
+    elif gcp_spacing is not None:
+        g_c, g_r = gcp_spacing[0] * ml_rg, gcp_spacing[1] * ml_az
+        print(f"ground cell about {g_c:.0f} m (columns) x {g_r:.0f} m (rows), from the image's GCPs")
     tif = out_png.with_suffix(".tif") if args.geotiff else None
     mlk = multilook_image(src, ml_rg, ml_az, band=band, ram_mb=args.ram, for_display=True, sar_aspect=aspect,
                           geotiff=tif)

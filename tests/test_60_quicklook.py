@@ -318,3 +318,20 @@ def test_cli_bad_input_one_line(tmp_path, args, message):
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("QuickMlView.py: error:") and message in lines[0], lines[0]
     assert "Traceback" not in res.stderr and not list(tmp_path.glob("*.png"))
+
+
+def test_gcp_ground_spacing_sets_the_cell_aspect(tmp_path):
+    from diapsar.quicklook import gcp_pixel_spacing
+
+    tif = _write_cint16(tmp_path / "g.tif", _slc(100, 200))  # GCPs: 1e-4 deg of longitude/latitude per pixel
+    with _quiet_open(tif) as ds:
+        col_m, row_m = gcp_pixel_spacing(*ds.gcps)
+    lat_mid = np.radians(38.7 + 50e-4)
+    assert col_m == pytest.approx(111_320.0 * 1e-4 * np.cos(lat_mid), rel=1e-3)
+    assert row_m == pytest.approx(11.132, rel=1e-3)
+    mlk = multilook_image(resolve_image(tif), 4, 2)
+    assert mlk.cell_aspect == pytest.approx(row_m * 2 / (col_m * 4), rel=1e-6)
+    res = _cli("-in", str(tif), "-ml", "4", "2", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert f"ground cell about {col_m * 4:.0f} m (columns) x {row_m * 2:.0f} m (rows), from the image's GCPs" \
+        in res.stdout

@@ -1,0 +1,454 @@
+"""Write simulated images as Sentinel-1 SAFE products: manifest.safe, product annotation, calibration and noise
+XML (element names and layout of the ESA Level-1 product schema, s1-level-1-product.xsd), and the CInt16
+measurement GeoTIFF with ESA file naming and geolocation-grid GCPs."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from ..geometry import RadarGrid, llh_to_ecef, rdr2geo_dem
+from ..io.atomic import atomic_path
+from ..metadata import GeolocationGrid, SwathMetadata
+from ..timeutil import seconds_to_iso
+from .physics import Dem
+
+SOFTWARE = "diapsar simulator"
+
+
+def _t(seconds: float) -> str:
+    return seconds_to_iso(seconds, 6)
+
+
+def _stamp(seconds: float) -> str:
+    return seconds_to_iso(seconds, 0).replace("-", "").replace(":", "")
+
+
+def _e(v: float) -> str:
+    return f"{v:.15e}"
+
+
+def _sub(parent: ET.Element, tag: str, text=None, **attrib) -> ET.Element:
+    el = ET.SubElement(parent, tag, {k: str(v) for k, v in attrib.items()})
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def _list(parent: ET.Element, tag: str, values, fmt=_e) -> ET.Element:
+    vals = list(values)
+    return _sub(parent, tag, " ".join(fmt(v) for v in vals), count=len(vals))
+
+
+def names(meta: SwathMetadata, product_unique: str) -> tuple[str, str]:
+    """(SAFE folder name without .SAFE, image file stem) following the ESA naming convention."""
+    mode = meta.swath if meta.mode == "SM" else meta.mode
+    pol = meta.polarisation.upper()
+    pol_code = {"VV": "SV", "HH": "SH", "VH": "SV", "HV": "SH"}[pol]
+    take = f"{meta.mission_data_take_id & 0xFFFFFF:06X}"
+    start, stop = _stamp(meta.start_time_s), _stamp(meta.stop_time_s + 1.0)
+    safe = (f"{meta.mission}_{mode:<2}_SLC__1S{pol_code}_{start}_{stop}_{meta.absolute_orbit:06d}_{take}_"
+            f"{product_unique}")
+    stem = (f"{meta.mission.lower()}-{meta.swath.lower()}-slc-{pol.lower()}-{start.lower()}-{stop.lower()}-"
+            f"{meta.absolute_orbit:06d}-{take.lower()}-{meta.image_number}")
+    return safe, stem
+
+
+# ------------------------------------------------------------------------------------------ geolocation grid
+
+def geolocation_grid(meta: SwathMetadata, orbit, dem: Dem, rows: int = 10, cols: int = 21) -> GeolocationGrid:
+    """ESA-like geolocation grid from the annotated timing (the annotation is self-consistent; a simulated
+    timing error lives only in the pixels). IW: one row per burst boundary, as ESA writes it."""
+    rg = RadarGrid.from_metadata(meta)
+    if meta.is_tops:
+        lines = np.array([b.first_line for b in meta.bursts] + [meta.number_of_lines - 1], dtype=np.int64)
+    else:
+        lines = np.unique(np.round(np.linspace(0, meta.number_of_lines - 1, rows)).astype(np.int64))
+    pixels = np.unique(np.round(np.linspace(0, meta.number_of_samples - 1, cols)).astype(np.int64))
+    ll, pp = np.meshgrid(lines, pixels, indexing="ij")
+    t = rg.line_to_time(ll)
+    tau = rg.pixel_to_range_time(pp)
+    lat, lon, h = rdr2geo_dem(orbit, t, tau, dem.ellipsoidal, dem.transform, look_side=meta.look_side)
+    xyz = np.asarray(llh_to_ecef(lat, lon, h))
+    s, _ = orbit.position_velocity(t)
+    los = s - xyz
+    los /= np.linalg.norm(los, axis=-1, keepdims=True)
+    la, lo = np.radians(lat), np.radians(lon)
+    normal = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], -1)
+    inc = np.degrees(np.arccos(np.clip(np.sum(los * normal, -1), -1, 1)))
+    nadir = -s / np.linalg.norm(s, axis=-1, keepdims=True)
+    elev = np.degrees(np.arccos(np.clip(np.sum(-los * nadir, -1), -1, 1)))
+    f = np.ravel
+    return GeolocationGrid(f(t), f(tau), f(ll), f(pp), f(lat), f(lon), f(h), f(inc), f(elev))
+
+
+# ------------------------------------------------------------------------------------------ annotation
+
+def _header(root: ET.Element, meta: SwathMetadata) -> None:
+    h = _sub(root, "adsHeader")
+    _sub(h, "missionId", meta.mission)
+    _sub(h, "productType", meta.product_type)
+    _sub(h, "polarisation", meta.polarisation)
+    _sub(h, "mode", meta.mode if meta.mode != "SM" else "SM")
+    _sub(h, "swath", meta.swath)
+    _sub(h, "startTime", _t(meta.start_time_s))
+    _sub(h, "stopTime", _t(meta.stop_time_s))
+    _sub(h, "absoluteOrbitNumber", meta.absolute_orbit)
+    _sub(h, "missionDataTakeId", meta.mission_data_take_id)
+    _sub(h, "imageNumber", meta.image_number)
+
+
+def annotation_xml(meta: SwathMetadata, terrain_height_m: float, extra: dict | None = None) -> bytes:
+    extra = extra or {}
+    root = ET.Element("product")
+    _header(root, meta)
+    qi = _sub(root, "qualityInformation")
+    _sub(qi, "productQualityIndex", _e(0.0))
+    ga = _sub(root, "generalAnnotation")
+    pi = _sub(ga, "productInformation")
+    _sub(pi, "pass", meta.pass_direction)
+    _sub(pi, "timelinessCategory", "Fast-24h")
+    _sub(pi, "platformHeading", _e(meta.platform_heading_deg))
+    _sub(pi, "projection", "Slant Range")
+    _sub(pi, "rangeSamplingRate", _e(meta.range_sampling_rate_hz))
+    _sub(pi, "radarFrequency", _e(meta.radar_frequency_hz))
+    _sub(pi, "azimuthSteeringRate", _e(meta.azimuth_steering_rate_deg_s))
+    dll = _sub(ga, "downlinkInformationList", count=1)
+    dl = _sub(dll, "downlinkInformation")
+    _sub(dl, "swath", meta.swath)
+    _sub(dl, "azimuthTime", _t(meta.first_line_time_s))
+    _sub(dl, "firstLineSensingTime", _t(meta.first_line_time_s))
+    _sub(dl, "lastLineSensingTime", _t(meta.last_line_time_s))
+    _sub(dl, "prf", _e(meta.prf_hz))
+    dv = _sub(dl, "downlinkValues")
+    _sub(dv, "pri", _e(meta.pri_s))
+    sv = meta.orbit
+    ol = _sub(ga, "orbitList", count=len(sv))
+    for i in range(len(sv)):
+        o = _sub(ol, "orbit")
+        _sub(o, "time", _t(sv.time_s[i]))
+        _sub(o, "frame", "Earth Fixed")
+        p = _sub(o, "position")
+        v = _sub(o, "velocity")
+        for k, ax in enumerate("xyz"):
+            _sub(p, ax, _e(sv.position_m[i, k]))
+            _sub(v, ax, _e(sv.velocity_m_s[i, k]))
+    th = _sub(ga, "terrainHeightList", count=1)
+    tt = _sub(th, "terrainHeight")
+    _sub(tt, "azimuthTime", _t(meta.first_line_time_s))
+    _sub(tt, "value", _e(terrain_height_m))
+    fml = _sub(ga, "azimuthFmRateList", count=len(meta.fm_rates))
+    for fm in meta.fm_rates:
+        f = _sub(fml, "azimuthFmRate")
+        _sub(f, "azimuthTime", _t(fm.azimuth_time_s))
+        _sub(f, "t0", _e(fm.t0_s))
+        _list(f, "azimuthFmRatePolynomial", fm.coefficients)
+
+    ia = _sub(root, "imageAnnotation")
+    ii = _sub(ia, "imageInformation")
+    _sub(ii, "productFirstLineUtcTime", _t(meta.first_line_time_s))
+    _sub(ii, "productLastLineUtcTime", _t(meta.last_line_time_s))
+    _sub(ii, "ascendingNodeTime", _t(meta.ascending_node_time_s))
+    _sub(ii, "anchorTime", _t(meta.first_line_time_s))
+    _sub(ii, "productComposition", "Individual")
+    _sub(ii, "slantRangeTime", _e(meta.slant_range_time_s))
+    _sub(ii, "pixelValue", "Complex")
+    _sub(ii, "outputPixels", "16 bit Signed Integer")
+    _sub(ii, "rangePixelSpacing", _e(meta.range_pixel_spacing_m))
+    _sub(ii, "azimuthPixelSpacing", _e(meta.azimuth_pixel_spacing_m))
+    _sub(ii, "azimuthTimeInterval", _e(meta.azimuth_time_interval_s))
+    _sub(ii, "azimuthFrequency", _e(1.0 / meta.azimuth_time_interval_s))
+    _sub(ii, "numberOfSamples", meta.number_of_samples)
+    _sub(ii, "numberOfLines", meta.number_of_lines)
+    _sub(ii, "zeroDopMinusAcqTime", _e(0.0))
+    _sub(ii, "incidenceAngleMidSwath", _e(meta.incidence_angle_mid_deg))
+    pinfo = _sub(ia, "processingInformation")
+    spl = _sub(pinfo, "swathProcParamsList", count=1)
+    spp = _sub(spl, "swathProcParams")
+    _sub(spp, "swath", meta.swath)
+    for tag, bw, win in (("rangeProcessing", meta.range_bandwidth_hz, 0.75),
+                         ("azimuthProcessing", meta.azimuth_bandwidth_hz, 0.7)):
+        rp = _sub(spp, tag)
+        _sub(rp, "windowType", "Hamming")
+        _sub(rp, "windowCoefficient", _e(win))
+        _sub(rp, "totalBandwidth", _e(bw))
+        _sub(rp, "processingBandwidth", _e(bw))
+        _sub(rp, "lookBandwidth", _e(bw))
+        _sub(rp, "numberOfLooks", 1)
+        _sub(rp, "lookOverlap", _e(0.0))
+    _sub(pinfo, "ellipsoidName", "WGS84")
+    _sub(pinfo, "ellipsoidSemiMajorAxis", _e(6378137.0))
+    _sub(pinfo, "ellipsoidSemiMinorAxis", _e(6356752.314245))
+
+    dcn = _sub(root, "dopplerCentroid")
+    dcl = _sub(dcn, "dcEstimateList", count=len(meta.dc_estimates))
+    for dc in meta.dc_estimates:
+        d = _sub(dcl, "dcEstimate")
+        _sub(d, "azimuthTime", _t(dc.azimuth_time_s))
+        _sub(d, "t0", _e(dc.t0_s))
+        _list(d, "geometryDcPolynomial", dc.coefficients)
+        _list(d, "dataDcPolynomial", dc.coefficients)
+        _sub(d, "dataDcRmsError", _e(0.0))
+        _sub(d, "dataDcRmsErrorAboveThreshold", "false")
+
+    st = _sub(root, "swathTiming")
+    _sub(st, "linesPerBurst", meta.lines_per_burst)
+    _sub(st, "samplesPerBurst", meta.samples_per_burst)
+    bl = _sub(st, "burstList", count=len(meta.bursts))
+    offsets = extra.get("burst_byte_offsets", [0] * len(meta.bursts))
+    for b, off in zip(meta.bursts, offsets):
+        e = _sub(bl, "burst")
+        _sub(e, "azimuthTime", _t(b.azimuth_time_s))
+        _sub(e, "azimuthAnxTime", _e(b.azimuth_anx_time_s))
+        _sub(e, "sensingTime", _t(b.sensing_time_s))
+        _sub(e, "byteOffset", int(off))
+        _list(e, "firstValidSample", b.first_valid_sample, fmt=lambda v: str(int(v)))
+        _list(e, "lastValidSample", b.last_valid_sample, fmt=lambda v: str(int(v)))
+        if b.burst_id is not None:
+            _sub(e, "burstId", int(b.burst_id), absolute=int(b.burst_id))
+
+    g = meta.geolocation_grid
+    gg = _sub(root, "geolocationGrid")
+    gl = _sub(gg, "geolocationGridPointList", count=g.line.size)
+    for i in range(g.line.size):
+        p = _sub(gl, "geolocationGridPoint")
+        _sub(p, "azimuthTime", _t(g.azimuth_time_s[i]))
+        _sub(p, "slantRangeTime", _e(g.slant_range_time_s[i]))
+        _sub(p, "line", int(g.line[i]))
+        _sub(p, "pixel", int(g.pixel[i]))
+        _sub(p, "latitude", _e(g.latitude_deg[i]))
+        _sub(p, "longitude", _e(g.longitude_deg[i]))
+        _sub(p, "height", _e(g.height_m[i]))
+        _sub(p, "incidenceAngle", _e(g.incidence_angle_deg[i]))
+        _sub(p, "elevationAngle", _e(g.elevation_angle_deg[i]))
+    cc = _sub(root, "coordinateConversion")
+    _sub(cc, "coordinateConversionList", count=0)
+    sm = _sub(root, "swathMerging")
+    _sub(sm, "swathMergeList", count=0)
+    ET.indent(root, "  ")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _vector_lines(meta: SwathMetadata, step: int) -> np.ndarray:
+    return np.unique(np.r_[np.arange(0, meta.number_of_lines, step), meta.number_of_lines - 1])
+
+
+def _vector_pixels(meta: SwathMetadata, step: int = 40) -> np.ndarray:
+    return np.unique(np.r_[np.arange(0, meta.number_of_samples, step), meta.number_of_samples - 1])
+
+
+def calibration_xml(meta: SwathMetadata, beta_dn: float) -> bytes:
+    """Calibration LUTs: beta0 constant (``beta_dn``); sigma0 and gamma from the incidence angle of the
+    geolocation grid (sigma0 = beta0 sin(theta), gamma0 = sigma0 / cos(theta))."""
+    root = ET.Element("calibration")
+    _header(root, meta)
+    ci = _sub(root, "calibrationInformation")
+    _sub(ci, "absoluteCalibrationConstant", _e(1.0))
+    lines = _vector_lines(meta, max(1, meta.lines_per_burst or 200))
+    pixels = _vector_pixels(meta)
+    g = meta.geolocation_grid
+    inc = np.interp(pixels, g.pixel[g.line == g.line.min()], g.incidence_angle_deg[g.line == g.line.min()])
+    s = np.radians(inc)
+    sigma = beta_dn / np.sqrt(np.sin(s))
+    gamma = sigma * np.sqrt(np.cos(s))
+    rg = RadarGrid.from_metadata(meta)
+    vl = _sub(root, "calibrationVectorList", count=lines.size)
+    for ln in lines:
+        v = _sub(vl, "calibrationVector")
+        _sub(v, "azimuthTime", _t(float(rg.line_to_time(ln))))
+        _sub(v, "line", int(ln))
+        _list(v, "pixel", pixels, fmt=lambda x: str(int(x)))
+        _list(v, "sigmaNought", sigma, fmt=lambda x: f"{x:.6e}")
+        _list(v, "betaNought", np.full(pixels.size, beta_dn), fmt=lambda x: f"{x:.6e}")
+        _list(v, "gamma", gamma, fmt=lambda x: f"{x:.6e}")
+        _list(v, "dn", np.full(pixels.size, beta_dn), fmt=lambda x: f"{x:.6e}")
+    ET.indent(root, "  ")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def noise_xml(meta: SwathMetadata, noise_power_dn2: float) -> bytes:
+    """Thermal noise: a flat range LUT equal to the simulated noise power (DN^2) and a unit azimuth LUT."""
+    root = ET.Element("noise")
+    _header(root, meta)
+    lines = _vector_lines(meta, max(1, meta.lines_per_burst or 200))
+    pixels = _vector_pixels(meta)
+    rg = RadarGrid.from_metadata(meta)
+    vl = _sub(root, "noiseRangeVectorList", count=lines.size)
+    for ln in lines:
+        v = _sub(vl, "noiseRangeVector")
+        _sub(v, "azimuthTime", _t(float(rg.line_to_time(ln))))
+        _sub(v, "line", int(ln))
+        _list(v, "pixel", pixels, fmt=lambda x: str(int(x)))
+        _list(v, "noiseRangeLut", np.full(pixels.size, noise_power_dn2), fmt=lambda x: f"{x:.6e}")
+    al = _sub(root, "noiseAzimuthVectorList", count=1)
+    a = _sub(al, "noiseAzimuthVector")
+    _sub(a, "swath", meta.swath)
+    _sub(a, "firstAzimuthLine", 0)
+    _sub(a, "firstRangeSample", 0)
+    _sub(a, "lastAzimuthLine", meta.number_of_lines - 1)
+    _sub(a, "lastRangeSample", meta.number_of_samples - 1)
+    _list(a, "line", lines, fmt=lambda x: str(int(x)))
+    _list(a, "noiseAzimuthLut", np.ones(lines.size), fmt=lambda x: f"{x:.6e}")
+    ET.indent(root, "  ")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+# ------------------------------------------------------------------------------------------ manifest
+
+_NS = {
+    "xfdu": "urn:ccsds:schema:xfdu:1", "safe": "http://www.esa.int/safe/sentinel-1.0",
+    "s1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1",
+    "s1sarl1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1",
+    "gml": "http://www.opengis.net/gml",
+}
+
+
+def _q(prefix: str, tag: str) -> str:
+    return f"{{{_NS[prefix]}}}{tag}"
+
+
+def manifest_xml(metas: list[SwathMetadata], files: dict[str, bytes | Path], footprint_latlon) -> bytes:
+    for k, v in _NS.items():
+        ET.register_namespace(k, v)
+    m = metas[0]
+    mode_name = m.swath if m.mode == "SM" else m.mode
+    root = ET.Element(_q("xfdu", "XFDU"), {
+        "version": f"esa/safe/sentinel-1.0/sentinel-1/sar/level-1/slc/standard/{'smdp' if m.mode == 'SM' else 'iwdp'}"})
+    ipm = ET.SubElement(root, "informationPackageMap")
+    cu = ET.SubElement(ipm, _q("xfdu", "contentUnit"), {"unitType": "SAFE Archive Information Package",
+                                                        "textInfo": f"Sentinel-1 {mode_name} Level-1 SLC Product"})
+    sec = ET.SubElement(root, "metadataSection")
+
+    def wrap(ident: str, text: str) -> ET.Element:
+        mo = ET.SubElement(sec, "metadataObject", {"ID": ident, "classification": "DESCRIPTION", "category": "DMD"})
+        md = ET.SubElement(mo, "metadataWrap", {"mimeType": "text/xml", "vocabularyName": "SAFE", "textInfo": text})
+        return ET.SubElement(md, "xmlData")
+
+    pr = ET.SubElement(sec, "metadataObject", {"ID": "processing", "classification": "PROVENANCE", "category": "PDI"})
+    pw = ET.SubElement(ET.SubElement(pr, "metadataWrap", {"mimeType": "text/xml", "vocabularyName": "SAFE",
+                                                          "textInfo": "Processing"}), "xmlData")
+    proc = ET.SubElement(pw, _q("safe", "processing"), {"name": "SLC Simulation"})
+    ET.SubElement(proc, _q("safe", "facility"), {"name": SOFTWARE})
+    x = wrap("platform", "Platform Description")
+    pf = ET.SubElement(x, _q("safe", "platform"))
+    ET.SubElement(pf, _q("safe", "familyName")).text = "SENTINEL-1"
+    ET.SubElement(pf, _q("safe", "number")).text = m.mission[-1]
+    ins = ET.SubElement(pf, _q("safe", "instrument"))
+    ET.SubElement(ins, _q("safe", "familyName"), {"abbreviation": "SAR"}).text = "Synthetic Aperture Radar"
+    im = ET.SubElement(ET.SubElement(ins, _q("safe", "extension")), _q("s1sarl1", "instrumentMode"))
+    ET.SubElement(im, _q("s1sarl1", "mode")).text = mode_name
+    for mm in metas:
+        ET.SubElement(im, _q("s1sarl1", "swath")).text = mm.swath
+    x = wrap("measurementOrbitReference", "Orbit Reference")
+    orb = ET.SubElement(x, _q("safe", "orbitReference"))
+    for tag, val in (("orbitNumber", m.absolute_orbit), ("relativeOrbitNumber", m.relative_orbit)):
+        for typ in ("start", "stop"):
+            ET.SubElement(orb, _q("safe", tag), {"type": typ}).text = str(val)
+    oe = ET.SubElement(ET.SubElement(orb, _q("safe", "extension")), _q("s1", "orbitProperties"))
+    ET.SubElement(oe, _q("s1", "pass")).text = m.pass_direction.upper()
+    ET.SubElement(oe, _q("s1", "ascendingNodeTime")).text = _t(m.ascending_node_time_s)
+    x = wrap("generalProductInformation", "General Product Information")
+    gpi = ET.SubElement(x, _q("s1sarl1", "standAloneProductInformation"))
+    ET.SubElement(gpi, _q("s1sarl1", "missionDataTakeID")).text = str(m.mission_data_take_id)
+    ET.SubElement(gpi, _q("s1sarl1", "transmitterReceiverPolarisation")).text = m.polarisation
+    ET.SubElement(gpi, _q("s1sarl1", "productClass")).text = "S"
+    ET.SubElement(gpi, _q("s1sarl1", "productType")).text = "SLC"
+    x = wrap("acquisitionPeriod", "Acquisition Period")
+    ap = ET.SubElement(x, _q("safe", "acquisitionPeriod"))
+    ET.SubElement(ap, _q("safe", "startTime")).text = _t(min(mm.start_time_s for mm in metas))
+    ET.SubElement(ap, _q("safe", "stopTime")).text = _t(max(mm.stop_time_s for mm in metas))
+    x = wrap("measurementFrameSet", "Frame Set")
+    fr = ET.SubElement(ET.SubElement(ET.SubElement(x, _q("safe", "frameSet")), _q("safe", "frame")),
+                       _q("safe", "footPrint"), {"srsName": "http://www.opengis.net/gml/srs/epsg.xml#4326"})
+    ET.SubElement(fr, _q("gml", "coordinates")).text = " ".join(f"{la:.6f},{lo:.6f}" for la, lo in footprint_latlon)
+    dsec = ET.SubElement(root, "dataObjectSection")
+    for i, (rel, content) in enumerate(sorted(files.items())):
+        ident = f"{rel.split('/')[0]}{i}"
+        ET.SubElement(cu, _q("xfdu", "contentUnit"), {"unitType": "Metadata Unit"}).append(
+            ET.Element("dataObjectPointer", {"dataObjectID": ident}))
+        data = content if isinstance(content, bytes) else Path(content).read_bytes()
+        do = ET.SubElement(dsec, "dataObject", {"ID": ident, "repID": rel.split("/")[0]})
+        bs = ET.SubElement(do, "byteStream", {"mimeType": "text/xml" if rel.endswith(".xml") else
+                                              "application/octet-stream", "size": str(len(data))})
+        ET.SubElement(bs, "fileLocation", {"locatorType": "URL", "href": "./" + rel})
+        ET.SubElement(bs, "checksum", {"checksumName": "MD5"}).text = hashlib.md5(data).hexdigest()
+    ET.indent(root, "  ")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+# ------------------------------------------------------------------------------------------ measurement
+
+def write_measurement(path: Path, data: np.ndarray, grid: GeolocationGrid) -> list[int]:
+    """CInt16 GeoTIFF, one strip per line (as ESA writes them), with the geolocation grid as GCPs; returns
+    the byte offset of every line."""
+    import rasterio
+    from rasterio.control import GroundControlPoint
+    from rasterio.crs import CRS
+    from rasterio.errors import NotGeoreferencedWarning
+
+    nl, ns = data.shape
+    gcps = [GroundControlPoint(row=float(r), col=float(c), x=float(lo), y=float(la), z=float(h))
+            for r, c, lo, la, h in zip(grid.line, grid.pixel, grid.longitude_deg, grid.latitude_deg,
+                                       grid.height_m)]
+    profile = dict(driver="GTiff", width=ns, height=nl, count=1, dtype="complex_int16", blockysize=1,
+                   tiled=False, interleave="band")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with atomic_path(path) as tmp:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.gcps = (gcps, CRS.from_epsg(4326))
+                dst.update_tags(TIFFTAG_SOFTWARE=SOFTWARE)
+                dst.write(data.astype(np.complex64, copy=False), 1)
+            with rasterio.open(tmp) as ds:
+                offsets = [int(ds.get_tag_item(f"BLOCK_OFFSET_0_{r}", "TIFF", bidx=1) or 0) for r in range(nl)]
+    return offsets
+
+
+def write_safe(out_dir: Path, metas: list[SwathMetadata], images: list[np.ndarray], product_unique: str,
+               terrain_height_m: float, beta_dn: float, noise_power_dn2: float) -> Path:
+    """Write one SAFE folder holding one image per metadata (same product, different swaths)."""
+    safe_name, _ = names(metas[0], product_unique)
+    final = out_dir / f"{safe_name}.SAFE"
+    files: dict[str, bytes | Path] = {}
+    with atomic_path(final) as tmp:
+        (tmp / "annotation" / "calibration").mkdir(parents=True)
+        (tmp / "measurement").mkdir()
+        for meta, img in zip(metas, images):
+            _, stem = names(meta, product_unique)
+            meta.product_name = safe_name
+            meas = tmp / "measurement" / f"{stem}.tiff"
+            offsets = write_measurement(meas, img, meta.geolocation_grid)
+            extra = {}
+            if meta.is_tops:
+                extra["burst_byte_offsets"] = [offsets[b.first_line] for b in meta.bursts]
+            ann = annotation_xml(meta, terrain_height_m, extra)
+            cal = calibration_xml(meta, beta_dn)
+            noi = noise_xml(meta, noise_power_dn2)
+            for rel, content in ((f"annotation/{stem}.xml", ann),
+                                 (f"annotation/calibration/calibration-{stem}.xml", cal),
+                                 (f"annotation/calibration/noise-{stem}.xml", noi)):
+                (tmp / rel).write_bytes(content)
+                files[rel] = content
+            files[f"measurement/{stem}.tiff"] = meas
+        g = metas[0].geolocation_grid
+        corners = []
+        for lv, pv in ((g.line.min(), g.pixel.min()), (g.line.min(), g.pixel.max()),
+                       (g.line.max(), g.pixel.max()), (g.line.max(), g.pixel.min())):
+            i = int(np.argmin(np.abs(g.line - lv) + np.abs(g.pixel - pv)))
+            corners.append((float(g.latitude_deg[i]), float(g.longitude_deg[i])))
+        (tmp / "manifest.safe").write_bytes(manifest_xml(metas, files, corners))
+    return final
+
+
+def heading_deg(orbit, t: float, lat: float, lon: float) -> float:
+    """Platform heading (deg clockwise from north) of the ground-projected velocity at time t."""
+    _, v = orbit.position_velocity(np.array([t]))
+    la, lo = math.radians(lat), math.radians(lon)
+    e = np.array([-math.sin(lo), math.cos(lo), 0.0])
+    n = np.array([-math.sin(la) * math.cos(lo), -math.sin(la) * math.sin(lo), math.cos(la)])
+    return math.degrees(math.atan2(float(v[0] @ e), float(v[0] @ n)))

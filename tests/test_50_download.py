@@ -525,3 +525,22 @@ def test_sentinel2_filters_are_built_for_odata():
     # the fake server's filter grammar accepts every clause the client builds
     from fake_services import odata_predicate
     odata_predicate(" and ".join(f))
+
+
+def test_base_url_rewrite_and_redirect_trust():
+    from diapsar.download.backends import make_backend
+    from diapsar.download.http import rewrite_base
+
+    b = make_backend("cdse", HttpClient(retries=0), base_url="http://127.0.0.1:8080/")
+    assert b.url("token") == "http://127.0.0.1:8080/auth/realms/CDSE/protocol/openid-connect/token"
+    assert b.url("search") == "http://127.0.0.1:8080/odata/v1/Products"
+    assert b.url("download", id="abc") == "http://127.0.0.1:8080/odata/v1/Products(abc)/$value"
+    assert rewrite_base("https://catalogue.dataspace.copernicus.eu/download/x?a=1", "http://m.org/p") == \
+        "http://m.org/p/download/x?a=1"
+    c = make_backend("cdse", HttpClient(retries=0)).client
+    assert c.trusted("https://catalogue.dataspace.copernicus.eu/a", "https://download.dataspace.copernicus.eu/b")
+    assert not c.trusted("https://catalogue.dataspace.copernicus.eu/a", "https://evil.example.com/b")
+    assert not c.trusted("https://catalogue.dataspace.copernicus.eu/a", "http://download.dataspace.copernicus.eu/b")
+    assert not c.trusted("https://catalogue.dataspace.copernicus.eu/a", "https://dataspace.copernicus.eu.evil.io/")
+    assert c.trusted("http://127.0.0.1:80/a", "http://localhost:80/b")
+    assert not c.trusted("http://127.0.0.1:80/a", "http://localhost:81/b")

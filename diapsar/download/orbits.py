@@ -170,7 +170,8 @@ class OrbitFetcher:
 
     # -- CDSE -------------------------------------------------------------------------------------------
     def _from_cdse(self, mission: str, t0: dt.datetime, t1: dt.datetime, kind: str) -> Path | None:
-        flt = (f"Collection/Name eq 'SENTINEL-1' and startswith(Name,'{mission}_OPER_AUX_{kind}') and "
+        # no Collection/Name clause: as sentineleof's query, which is known to find the AUX files on CDSE
+        flt = (f"startswith(Name,'{mission}_OPER_AUX_{kind}') and "
                f"ContentDate/Start lt {iso_z(t0 - MARGIN)} and ContentDate/End gt {iso_z(t1 + MARGIN)}")
         url = self._url(CDSE_CATALOGUE + "/odata/v1/Products")
         resp = self.client.request("GET", url, params={"$filter": flt, "$orderby": "ContentDate/Start desc",

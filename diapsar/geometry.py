@@ -623,8 +623,13 @@ class RadarGrid:
         return grid
 
     def fit_bistatic_reference(self, meta: SwathMetadata, max_rms_lines: float = 0.02) -> float | None:
-        """tau_ref from the geolocation grid: t_grid - t_line(grid line) = (tau - tau_ref) / 2 (least squares
-        with the slope fixed); None when there is no grid or its residual exceeds ``max_rms_lines``."""
+        """tau_ref from the geolocation grid: t_grid - t_line(grid line) = (tau - tau_ref) / 2.
+
+        When the grid spans >= 50 us of range time, a free linear fit first checks the slope: 0.5 (ESA's
+        grids) gives tau_ref (least squares with the slope fixed), 0 (a grid written without the bistatic
+        term, e.g. by a simulator) or anything else gives None. Narrower grids cannot tell; ESA's convention
+        is assumed. None also when there is no grid or the residual exceeds ``max_rms_lines``.
+        """
         g = meta.geolocation_grid
         if g is None or np.size(g.azimuth_time_s) < 3:
             return None
@@ -635,8 +640,13 @@ class RadarGrid:
         ok = np.isfinite(d) & np.isfinite(tau)
         if ok.sum() < 3:
             return None
-        tau_ref = float(np.median(tau[ok] - 2.0 * d[ok]))
-        resid = d[ok] - 0.5 * (tau[ok] - tau_ref)
+        tau, d = tau[ok], d[ok]
+        if np.ptp(tau) >= 50e-6:
+            slope = np.polyfit(tau - tau.mean(), d, 1)[0]
+            if abs(slope - 0.5) > 0.05:
+                return None
+        tau_ref = float(np.median(tau - 2.0 * d))
+        resid = d - 0.5 * (tau - tau_ref)
         if np.sqrt(np.mean(resid ** 2)) / self.azimuth_time_interval_s > max_rms_lines:
             return None
         return tau_ref

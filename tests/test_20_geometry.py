@@ -382,3 +382,17 @@ def test_rdr2geo_dem_on_real_srtm_terceira(s1_data):
     lons = gt[0] + (np.arange(dem.shape[1]) + 0.5) * gt[1]
     interp = RegularGridInterpolator((lats[::-1], lons), dem[::-1].astype(np.float64))
     assert np.abs(interp(np.stack([lat.ravel(), lon.ravel()], -1)) - h.ravel()).max() < 0.01
+
+
+def test_bistatic_reference_absent_from_grid_without_it(annotations):
+    """A grid written with plain line times (no bistatic term) gives no correction."""
+    import copy
+
+    meta = copy.deepcopy(next(m for _, m in annotations if m.mode == "IW"))
+    rg = RadarGrid.from_metadata(meta, bistatic=False)
+    assert rg.bistatic_reference_range_time_s is None
+    meta.geolocation_grid.azimuth_time_s = rg.line_to_time(meta.geolocation_grid.line)
+    assert RadarGrid.from_metadata(meta).bistatic_reference_range_time_s is None
+    t = meta.geolocation_grid.azimuth_time_s
+    np.testing.assert_allclose(rg.time_to_line(t, range_time=meta.geolocation_grid.slant_range_time_s),
+                               rg.time_to_line(t))

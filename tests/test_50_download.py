@@ -29,13 +29,15 @@ NAMES = [
     "S1A_IW_SLC__1SDV_20240814T060719_20240814T060746_055205_06BB01_A1B2",
     "S1A_IW_GRDH_1SDV_20240803T174653_20240803T174718_055046_06B4D2_3C4D",
     "S1A_IW_SLC__1SDV_20240826T060720_20240826T060747_055380_06C1A0_9F00",
+    "S1C_IW_SLC__1SDV_20240820T083159_20240820T083230_001857_00381E_A63D",   # synthetic date, real orbit
 ]
 
 
 @pytest.fixture
 def svc():
     products = [FakeProduct(NAMES[0], TOULOUSE), FakeProduct(NAMES[1], TOULOUSE),
-                FakeProduct(NAMES[2], TOULOUSE, direction="ASCENDING"), FakeProduct(NAMES[3], PARIS)]
+                FakeProduct(NAMES[2], TOULOUSE, direction="ASCENDING"), FakeProduct(NAMES[3], PARIS),
+                FakeProduct(NAMES[4], PARIS)]
     s = FakeServices(products).start()
     yield s
     s.stop()
@@ -544,3 +546,32 @@ def test_base_url_rewrite_and_redirect_trust():
     assert not c.trusted("https://catalogue.dataspace.copernicus.eu/a", "https://dataspace.copernicus.eu.evil.io/")
     assert c.trusted("http://127.0.0.1:80/a", "http://localhost:80/b")
     assert not c.trusted("http://127.0.0.1:80/a", "http://localhost:81/b")
+
+
+def test_satellite_filter_and_s1c_relative_orbit(svc, auth, tmp_path, capsys):
+    code, out = run(capsys, *base_args(svc, auth, tmp_path, "--sat", "S1C", "-n", "--windows"))
+    assert code == 0, out
+    rows = [ln for ln in out.splitlines() if ln.startswith("S1")]
+    assert len(rows) == 1 and rows[0].startswith(NAMES[4]) and rows[0].rstrip().endswith(" 111")
+    assert "startswith(Name,'S1C_')" in svc.seen("/odata/v1/Products")[0]["query"]["$filter"]
+    code, out = run(capsys, *base_args(svc, auth, tmp_path, "--sat", "S2A", "-n"))
+    assert code == 1 and "does not belong to collection S1" in out
+
+
+def test_progress_bars_when_asked(svc, auth, tmp_path, capsys):
+    from diapsar.download.backends import make_backend
+    from diapsar.download.manager import DownloadManager, DownloadOptions
+    from diapsar.download.query import SearchQuery
+    from diapsar.download.query import parse_date as pd
+    from diapsar.log import setup_logging
+
+    setup_logging(None)  # log to this test's stderr
+    b = make_backend("cdse", HttpClient(retries=0), base_url=svc.url, auth_file=str(auth))
+    q = SearchQuery("S1", pd("2024-08-01", "d"), pd("2024-08-03", "f"), product_type="SLC").validate()
+    products = b.search(q).products
+    assert [p.name for p in products] == [NAMES[0]]
+    outcomes = DownloadManager(b, DownloadOptions(tmp_path, workers=1, progress=True)).run(products)
+    assert [o.status for o in outcomes] == ["downloaded"]
+    err = capsys.readouterr().err
+    assert "B/s" in err or "kB" in err, err
+    assert_no_secret(svc, err[err.find(NAMES[0][:20]):])

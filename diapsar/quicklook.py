@@ -153,6 +153,7 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
         if hits:
             raise SelectionError(f"{text} matches {len(hits)} files, pass one of them: "
                                  f"{', '.join(Path(h).name for h in hits)}")
+        raise ProductError(f"{text} matches no file")
     raise ProductError(f"input image {text} does not exist")
 
 
@@ -253,7 +254,11 @@ def open_raster(gdal_path: str, display: str):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return rasterio.open(gdal_path)
     except RasterioIOError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else "unknown format"
+        local = Path(gdal_path)
+        if not gdal_path.startswith("/vsi") and local.is_file() and local.stat().st_size == 0:
+            raise ProductError(f"cannot read image {display}: the file is empty (0 bytes)") from None
+        msg = (str(exc).splitlines() or ["unknown format"])[0]
+        msg = msg.replace(f"'{gdal_path}'", "").replace(gdal_path, "").strip(" :") or "unknown format"
         raise ProductError(f"cannot read image {display}: {msg}") from None
 
 

@@ -129,7 +129,8 @@ def table(products: list[Product]) -> str:
     rows = [("name", "date", "size", "status", "rel.orbit")]
     for p in products:
         rows.append((p.name, p.start.strftime("%Y-%m-%d %H:%M:%S") if p.start else "?", human_size(p.size),
-                     "online" if p.online else f"offline{f' ({p.storage})' if p.storage else ''}",
+                     "online" if p.online else "offline" + (f" ({p.storage})" if p.storage.lower() not in
+                                                            ("", "offline") else ""),
                      str(p.relative_orbit) if p.relative_orbit is not None else "?"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

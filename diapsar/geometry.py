@@ -191,9 +191,9 @@ def _zero_doppler(px, py, pz, t, tg, nodes, coef, buf):
 
 
 @numba.njit(cache=True)
-def _geo2rdr_kernel(lat, lon, h, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg):
+def _geo2rdr_kernel(lat, lon, h, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg, i0, i1):
     buf = np.empty(9)
-    for i in range(lat.shape[0]):
+    for i in range(i0, i1):
         px, py, pz = _llh_to_ecef_1(lat[i], lon[i], h[i])
         if use_guess and np.isfinite(tguess[i]):
             t0 = tguess[i] - t_ref
@@ -205,9 +205,9 @@ def _geo2rdr_kernel(lat, lon, h, tguess, use_guess, tg, nodes, coef, node_pos, n
 
 
 @numba.njit(cache=True)
-def _geo2rdr_ecef_kernel(xyz, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg):
+def _geo2rdr_ecef_kernel(xyz, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg, i0, i1):
     buf = np.empty(9)
-    for i in range(xyz.shape[0]):
+    for i in range(i0, i1):
         px = xyz[i, 0]
         py = xyz[i, 1]
         pz = xyz[i, 2]
@@ -248,7 +248,10 @@ def geo2rdr(orbit: Orbit, lat_deg, lon_deg, h_m, t_guess_s=None) -> tuple[np.nda
     rg = np.empty(lat.shape[0])
     tg, nodes, coef, t_ref = orbit.kernel_args
     npos, nvel = _node_state(orbit)
-    _geo2rdr_kernel(lat, lon, h, guess, use, tg, nodes, coef, npos, nvel, t_ref, az, rg)
+    if _use_parallel(lat.shape[0]):
+        _geo2rdr_par(lat, lon, h, guess, use, tg, nodes, coef, npos, nvel, t_ref, az, rg)
+    else:
+        _geo2rdr_kernel(lat, lon, h, guess, use, tg, nodes, coef, npos, nvel, t_ref, az, rg, 0, lat.shape[0])
     return az.reshape(shape), rg.reshape(shape)
 
 
@@ -267,7 +270,10 @@ def geo2rdr_ecef(orbit: Orbit, xyz, t_guess_s=None) -> tuple[np.ndarray, np.ndar
     rg = np.empty(flat.shape[0])
     tg, nodes, coef, t_ref = orbit.kernel_args
     npos, nvel = _node_state(orbit)
-    _geo2rdr_ecef_kernel(flat, guess, use, tg, nodes, coef, npos, nvel, t_ref, az, rg)
+    if _use_parallel(flat.shape[0]):
+        _geo2rdr_ecef_par(flat, guess, use, tg, nodes, coef, npos, nvel, t_ref, az, rg)
+    else:
+        _geo2rdr_ecef_kernel(flat, guess, use, tg, nodes, coef, npos, nvel, t_ref, az, rg, 0, flat.shape[0])
     return az.reshape(shape), rg.reshape(shape)
 
 
@@ -365,7 +371,7 @@ def _rdr2geo_1(sx, sy, sz, vx, vy, vz, rng, h, right, p0, jac, rhs):
 
 
 @numba.njit(cache=True)
-def _rdr2geo_kernel(az, tau, h, right, tg, nodes, coef, t_ref, xyz):
+def _rdr2geo_kernel(az, tau, h, right, tg, nodes, coef, t_ref, xyz, i0, i1):
     buf = np.empty(9)
     jac = np.empty((3, 3))
     rhs = np.empty(3)
@@ -376,7 +382,7 @@ def _rdr2geo_kernel(az, tau, h, right, tg, nodes, coef, t_ref, xyz):
     prev_t = 0.0
     prev_tau = 0.0
     prev_h = 0.0
-    for i in range(az.shape[0]):
+    for i in range(i0, i1):
         t = az[i] - t_ref
         if not (t >= t_lo and t <= t_hi and np.isfinite(tau[i]) and np.isfinite(h[i])):
             xyz[i, 0] = np.nan
@@ -419,7 +425,10 @@ def rdr2geo_ecef(orbit: Orbit, azimuth_time_s, range_time_s, height_m, look_side
     shape, (az, tau, h) = _flat(azimuth_time_s, range_time_s, height_m)
     xyz = np.empty((az.shape[0], 3))
     tg, nodes, coef, t_ref = orbit.kernel_args
-    _rdr2geo_kernel(az, tau, h, _right(look_side), tg, nodes, coef, t_ref, xyz)
+    if _use_parallel(az.shape[0]):
+        _rdr2geo_par(az, tau, h, _right(look_side), tg, nodes, coef, t_ref, xyz)
+    else:
+        _rdr2geo_kernel(az, tau, h, _right(look_side), tg, nodes, coef, t_ref, xyz, 0, az.shape[0])
     return xyz.reshape(shape + (3,))
 
 
@@ -456,7 +465,7 @@ def _dem_height(dem, x0, dx, y0, dy, lon, lat):
 
 @numba.njit(cache=True)
 def _rdr2geo_dem_kernel(az, tau, dem, x0, dx, y0, dy, h_start, right, tg, nodes, coef, t_ref,
-                        lat_out, lon_out, h_out):
+                        lat_out, lon_out, h_out, i0, i1):
     """Per point: solve g(h) = DEM(P(h)) - h = 0 along the range/zero-Doppler circle.
 
     Secant steps (fixed-point steps to start and whenever the secant is unusable), halved when |g| grows;
@@ -475,7 +484,7 @@ def _rdr2geo_dem_kernel(az, tau, dem, x0, dx, y0, dy, h_start, right, tg, nodes,
     px = 0.0
     py = 0.0
     pz = 0.0
-    for i in range(az.shape[0]):
+    for i in range(i0, i1):
         lat_out[i] = np.nan
         lon_out[i] = np.nan
         h_out[i] = np.nan
@@ -561,9 +570,57 @@ def rdr2geo_dem(orbit: Orbit, azimuth_time_s, range_time_s, dem, dem_transform, 
     lon = np.empty(az.shape[0])
     h = np.empty(az.shape[0])
     tg, nodes, coef, t_ref = orbit.kernel_args
-    _rdr2geo_dem_kernel(az, tau, d, gt[0], gt[1], gt[3], gt[5], float(h_start_m), _right(look_side),
-                        tg, nodes, coef, t_ref, lat, lon, h)
+    args = (az, tau, d, gt[0], gt[1], gt[3], gt[5], float(h_start_m), _right(look_side), tg, nodes, coef, t_ref,
+            lat, lon, h)
+    if _use_parallel(az.shape[0]):
+        _rdr2geo_dem_par(*args)
+    else:
+        _rdr2geo_dem_kernel(*args, 0, az.shape[0])
     return lat.reshape(shape), lon.reshape(shape), h.reshape(shape)
+
+
+# ------------------------------------------------------------------------------------ parallel drivers
+# Kernels run over [i0, i1); the drivers split large inputs into chunks processed in parallel (numba prange).
+# Each chunk starts cold (no warm start across chunks), so results do not depend on the thread count.
+CHUNK = 8192
+PARALLEL_MIN_POINTS = 65536
+
+
+@numba.njit(parallel=True, cache=True)
+def _geo2rdr_par(lat, lon, h, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg):
+    n = lat.shape[0]
+    for c in numba.prange((n + CHUNK - 1) // CHUNK):
+        _geo2rdr_kernel(lat, lon, h, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg,
+                        c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@numba.njit(parallel=True, cache=True)
+def _geo2rdr_ecef_par(xyz, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg):
+    n = xyz.shape[0]
+    for c in numba.prange((n + CHUNK - 1) // CHUNK):
+        _geo2rdr_ecef_kernel(xyz, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg,
+                             c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@numba.njit(parallel=True, cache=True)
+def _rdr2geo_par(az, tau, h, right, tg, nodes, coef, t_ref, xyz):
+    n = az.shape[0]
+    for c in numba.prange((n + CHUNK - 1) // CHUNK):
+        _rdr2geo_kernel(az, tau, h, right, tg, nodes, coef, t_ref, xyz, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@numba.njit(parallel=True, cache=True)
+def _rdr2geo_dem_par(az, tau, dem, x0, dx, y0, dy, h_start, right, tg, nodes, coef, t_ref,
+                     lat_out, lon_out, h_out):
+    n = az.shape[0]
+    for c in numba.prange((n + CHUNK - 1) // CHUNK):
+        _rdr2geo_dem_kernel(az, tau, dem, x0, dx, y0, dy, h_start, right, tg, nodes, coef, t_ref,
+                            lat_out, lon_out, h_out, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+def _use_parallel(n: int) -> bool:
+    return n >= PARALLEL_MIN_POINTS and numba.get_num_threads() > 1
+
 
 
 # --------------------------------------------------------------------------------------------- RadarGrid

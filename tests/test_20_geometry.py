@@ -396,3 +396,35 @@ def test_bistatic_reference_absent_from_grid_without_it(annotations):
     t = meta.geolocation_grid.azimuth_time_s
     np.testing.assert_allclose(rg.time_to_line(t, range_time=meta.geolocation_grid.slant_range_time_s),
                                rg.time_to_line(t))
+
+
+def test_parallel_and_serial_kernels_agree(annotations):
+    import numba
+
+    from diapsar.geometry import PARALLEL_MIN_POINTS
+
+    meta = next(m for _, m in annotations if m.mode == "IW")
+    orbit = Orbit(meta.orbit)
+    rg = RadarGrid.from_metadata(meta)
+    rng = np.random.default_rng(5)
+    n = PARALLEL_MIN_POINTS + 1000
+    t, tau = rg.radar_to_times(rng.uniform(0, meta.number_of_lines - 1, n),
+                               rng.uniform(0, meta.number_of_samples - 1, n))
+    h = rng.uniform(0, 2000, n)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, max(2, before)):
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            lat, lon, hh = rdr2geo(orbit, t, tau, h)
+            az, rt = geo2rdr(orbit, lat, lon, hh)
+            results.append((lat, lon, hh, az, rt))
+    finally:
+        numba.set_num_threads(before)
+    (a, b) = results
+    np.testing.assert_allclose(a[0], b[0], atol=1e-10)
+    np.testing.assert_allclose(a[1], b[1], atol=1e-10)
+    np.testing.assert_allclose(a[2], b[2], atol=1e-5)
+    np.testing.assert_allclose(a[3], b[3], atol=1e-8)
+    np.testing.assert_allclose(a[4], b[4], atol=1e-15)
+    assert np.abs(a[3] - t).max() / meta.azimuth_time_interval_s < 1e-4

@@ -57,6 +57,8 @@ class DemPatch:
         fr = (np.asarray(lat, dtype=np.float64) - y0) / dy - 0.5
         h = self.heights_m
         ok = (fc >= 0) & (fr >= 0) & (fc <= h.shape[1] - 1) & (fr <= h.shape[0] - 1)
+        fc = np.where(ok, fc, 0.0)
+        fr = np.where(ok, fr, 0.0)
         c0 = np.clip(np.floor(fc).astype(np.int64), 0, max(h.shape[1] - 2, 0))
         r0 = np.clip(np.floor(fr).astype(np.int64), 0, max(h.shape[0] - 2, 0))
         tc = fc - c0

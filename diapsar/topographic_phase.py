@@ -27,12 +27,15 @@ def topographic_phase(xyz: np.ndarray, master: SwathMetadata, master_orbit: Orbi
     """Topographic phase (rad, float64) of ground points ``xyz`` (..., 3), with the coordinates it used.
 
     ``master_line`` (optional, same shape) is the points' master line, used as the azimuth start of both
-    zero-Doppler searches. Returns ``phase``, ``slave_line``, ``slave_pixel``, ``master_range_m``,
+    zero-Doppler searches (the slave's from the same line number on its own time axis). Returns ``phase``, ``slave_line``, ``slave_pixel``, ``master_range_m``,
     ``slave_range_m`` (NaN where a point is missing or outside an orbit).
     """
-    t_m = None if master_line is None else RadarGrid.from_metadata(master).line_to_time(master_line)
+    t_m = t_s = None
+    if master_line is not None:  # start both searches near the same line (each in its own orbit's time)
+        t_m = RadarGrid.from_metadata(master).line_to_time(master_line)
+        t_s = RadarGrid.from_metadata(slave).line_to_time(master_line)
     _, _, tau_m = radar_coordinates(master, master_orbit, xyz, t_m)
-    sl, sp, tau_s = radar_coordinates(slave, slave_orbit, xyz, t_m)
+    sl, sp, tau_s = radar_coordinates(slave, slave_orbit, xyz, t_s)
     r_m = 0.5 * SPEED_OF_LIGHT_M_S * tau_m
     r_s = 0.5 * SPEED_OF_LIGHT_M_S * tau_s
     phase = (4.0 * np.pi / master.wavelength_m) * (r_s - r_m)

@@ -225,8 +225,8 @@ def step_multilook_doppler(acq: Acquisition, folder: Path, window: Window, cfg: 
     return {"cycles_per_line": dop.cycles_per_line}
 
 
-def _footprint(master: Acquisition, window: Window):
-    """lon/lat polygon of the window for heights from -100 m to 5000 m (relief displaces the ground point)."""
+def _footprint(master: Acquisition, window: Window, h_min: float, h_max: float):
+    """lon/lat polygon of the window for ground heights between h_min and h_max (ellipsoidal)."""
     from shapely.geometry import MultiPoint
 
     grid = RadarGrid.from_metadata(master.meta)
@@ -236,7 +236,7 @@ def _footprint(master: Acquisition, window: Window):
     line = window.line0 + ls * (window.n_lines - 1)
     pixel = window.sample0 + ps * (window.n_samples - 1)
     pts = []
-    for h in (-100.0, 5000.0):
+    for h in (h_min, h_max):
         lat, lon, _ = rdr2geo(master.orbit, grid.line_to_time(line), grid.pixel_to_range_time(pixel),
                               np.full(line.shape, h), look_side=master.meta.look_side)
         pts += [(a, b) for a, b in zip(lon, lat, strict=True) if np.isfinite(a) and np.isfinite(b)]
@@ -246,37 +246,56 @@ def _footprint(master: Acquisition, window: Window):
 
 
 def step_dem(ctx: Context) -> None:
-    """dem_scene.vrt from the tiles (or the one DEM) and the scene DEM patch with ellipsoidal heights."""
-    from ..dem_projection import DemPatch
+    """dem_scene.vrt from the tiles (or the one DEM) and the scene DEM patch with ellipsoidal heights.
+
+    The footprint is first taken for the annotation's terrain heights -500 m .. +2000 m, then again for the
+    DEM's own height range; the DEM must cover the whole window (every perimeter line of sight meets it)."""
+    from ..dem_projection import DemPatch, ground_points
     from ..io.dem import build_dem_vrt, build_scene_dem, read_dem
 
-    cfg, out = ctx.cfg, ctx.out
+    cfg, out, m, win = ctx.cfg, ctx.out, ctx.master, ctx.window
     t0 = time.perf_counter()
-    foot = _footprint(ctx.master, ctx.window)
+    gh = np.asarray(m.meta.geolocation_grid.height_m, dtype=np.float64)
+    h_ref = float(np.nanmedian(gh)) if gh.size else 0.0
+    h_lo, h_hi = h_ref - 500.0, h_ref + 2000.0
     vrt = out / "dem_scene.vrt"
     margin = 0.02
-    if cfg.inputs.srtm_path is not None:
-        if not Path(cfg.inputs.srtm_path).is_dir():
-            raise DemError(f"SRTM_Path {cfg.inputs.srtm_path} is not a folder")
-        build_scene_dem(cfg.inputs.srtm_path, foot, vrt, margin_deg=margin, tile_index=cfg.inputs.srtm_shapefile)
-    else:
-        if not Path(cfg.inputs.dem_path).exists():
-            raise DemError(f"DEM_Path {cfg.inputs.dem_path} does not exist")
-        build_dem_vrt([cfg.inputs.dem_path], vrt)
     geoid = cfg.inputs.geoid
     ellipsoidal = not (geoid is not None and geoid.lower() == "none")
     if geoid is not None and geoid.lower() in ("none", "builtin", "egm96"):
         geoid = None
-    lonmin, latmin, lonmax, latmax = foot.bounds
-    bbox = (lonmin - margin, latmin - margin, lonmax + margin, latmax + margin)
-    heights, gt, _crs = read_dem(vrt, bbox=bbox, ellipsoidal=ellipsoidal, geoid=geoid)
-    dem = DemPatch(np.asarray(heights, dtype=np.float64), tuple(float(v) for v in gt))
-    # coverage: the scene (footprint at h = 0 .. 5000 m) must lie inside the DEM with data
-    lon, lat = np.array(foot.exterior.coords).T
-    h = dem.height_at(lon, lat)
-    if not np.all(np.isfinite(h)):
+    dem = None
+    for _ in range(2):
+        foot = _footprint(m, win, h_lo, h_hi)
+        if cfg.inputs.srtm_path is not None:
+            if not Path(cfg.inputs.srtm_path).is_dir():
+                raise DemError(f"SRTM_Path {cfg.inputs.srtm_path} is not a folder")
+            build_scene_dem(cfg.inputs.srtm_path, foot, vrt, margin_deg=margin,
+                            tile_index=cfg.inputs.srtm_shapefile)
+        else:
+            if not Path(cfg.inputs.dem_path).exists():
+                raise DemError(f"DEM_Path {cfg.inputs.dem_path} does not exist")
+            build_dem_vrt([cfg.inputs.dem_path], vrt)
+        lonmin, latmin, lonmax, latmax = foot.bounds
+        bbox = (lonmin - margin, latmin - margin, lonmax + margin, latmax + margin)
+        heights, gt, _crs = read_dem(vrt, bbox=bbox, ellipsoidal=ellipsoidal, geoid=geoid)
+        dem = DemPatch(np.asarray(heights, dtype=np.float64), tuple(float(v) for v in gt))
+        if not np.isfinite(dem.heights_m).any():
+            break
+        lo, hi = float(np.nanmin(dem.heights_m)), float(np.nanmax(dem.heights_m))
+        if h_lo <= lo and hi <= h_hi:
+            break
+        h_lo, h_hi = min(lo, h_lo), max(hi, h_hi)
+    # coverage: every line of sight of the window perimeter must meet the DEM
+    n = 16
+    ls = np.r_[np.full(n, 0.0), np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n)]
+    ps = np.r_[np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n), np.full(n, 0.0)]
+    xyz = ground_points(m.meta, m.orbit, dem, win.line0 + ls * (win.n_lines - 1),
+                        win.sample0 + ps * (win.n_samples - 1))
+    if not np.all(np.isfinite(xyz)):
         x0, dx, _, y0, _, dy = dem.transform
-        raise DemError(f"the DEM ({vrt.name}: lon {x0:.4f}..{x0 + dx * dem.shape[1]:.4f}, lat "
+        src = cfg.inputs.dem_path or cfg.inputs.srtm_path
+        raise DemError(f"the DEM {src} (lon {x0:.4f}..{x0 + dx * dem.shape[1]:.4f}, lat "
                        f"{y0 + dy * dem.shape[0]:.4f}..{y0:.4f}) does not cover the scene (lon {lonmin:.4f}.."
                        f"{lonmax:.4f}, lat {latmin:.4f}..{latmax:.4f})")
     ctx.dem = dem

@@ -107,7 +107,8 @@ def step_topographic_phase(ctx, slave, pair_dir: Path, timings: dict) -> None:
 
     win = ctx.window
     steps = Steps(pair_dir)
-    params = {"window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi], "slave": slave.image.measurement_name}
+    params = {"window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi], "slave": slave.image.measurement_name,
+              "inputs": Steps(ctx.master_dir).done.get("cartesian_mean")}
     if _done(steps, "topographic_phase", params, [TOPO], slave.date):
         return
     t0 = time.perf_counter()
@@ -132,9 +133,9 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
     """SARCoRegistration + SARInterferogram in one pass over master row blocks (the coregistered slave is kept
     on disk only in full mode)."""
     from ..coregistration import coregister_block, slave_lines_needed
-    from ..interferogram import interferogram_block
+    from ..interferogram import interferogram
     from ..topographic_phase import ml_rows_for_lines, upsample_phase
-    from .multislc import COREG, IFG, TOPO
+    from .multislc import CARTESIAN_MEAN, COREG, IFG, TOPO
 
     cfg, win, m = ctx.cfg, ctx.window, ctx.master
     steps = Steps(pair_dir)
@@ -142,7 +143,8 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
     files = [IFG] + ([COREG] if keep_coreg else [])
     params = {"window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi], "gain": cfg.interferogram_gain,
               "grid": float(np.sum(grid)), "doppler": doppler_cycles, "slave": slave.image.measurement_name,
-              "keep_coreg": keep_coreg}
+              "keep_coreg": keep_coreg,
+              "inputs": [steps.done.get("topographic_phase"), steps.done.get("deformation_grid")]}
     if _done(steps, "interferogram", params, files, slave.date):
         return
     rows_ml, cols_ml = win.ml_shape
@@ -185,8 +187,11 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
                 r0, r1 = ml_rows_for_lines(b.read0, b.read1, win.ml_azi, rows_ml)
                 phi_ml = read_raster(pair_dir / TOPO, 1, rows=(r0, r1))
                 phi = upsample_phase(phi_ml, r0, b.read0, n, win.n_samples, win.ml_azi, win.ml_ran)
-                ifg = interferogram_block(mst, coreg, phi, win.ml_ran, win.ml_azi, b.row0 - b.read0, b.rows,
-                                          MARGIN_RAN, MARGIN_AZI, cfg.interferogram_gain)
+                ml_rows = (b.row0 // win.ml_azi, b.row1 // win.ml_azi)
+                valid = read_raster(ctx.master_dir / CARTESIAN_MEAN, 4, rows=ml_rows) > 0.5
+                ifg = interferogram(mst, coreg, phi, win.ml_ran, win.ml_azi, MARGIN_RAN, MARGIN_AZI,
+                                    cfg.interferogram_gain, valid_ml=valid, line0=b.read0, n_lines=win.n_lines,
+                                    ml_rows=ml_rows)
                 wi.write(b.row0 // win.ml_azi, ifg)
                 t2 = time.perf_counter()
                 t_coreg += t1 - t0
@@ -202,23 +207,65 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
     log.info("%s: coregistration %.1f s, interferogram %.1f s", slave.date, t_coreg, t_ifg)
 
 
+def _multilook_bands(bands: np.ndarray, f_r: int, f_a: int) -> np.ndarray:
+    """Extra multilook of 4 interferogram bands: amplitude by mean power, phase by the coherence-weighted mean
+    phasor, coherence by its mean, isData where every cell is data."""
+    if f_r == 1 and f_a == 1:
+        return bands
+    n, r, c = bands.shape
+    r2, c2 = r // f_a, c // f_r
+
+    def blocks(x):
+        return x[: r2 * f_a, : c2 * f_r].reshape(r2, f_a, c2, f_r)
+
+    amp = np.sqrt(blocks(bands[0].astype(np.float64) ** 2).mean(axis=(1, 3)))
+    z = blocks(bands[2] * np.exp(1j * bands[1])).sum(axis=(1, 3))
+    coh = blocks(bands[2].astype(np.float64)).mean(axis=(1, 3))
+    isd = blocks(bands[3]).min(axis=(1, 3))
+    out = np.stack([amp, np.angle(z), coh, isd]).astype(np.float32)
+    out[:3, :, :][:, isd < 0.5] = 0
+    return out
+
+
 def step_filtering(ctx, slave, pair_dir: Path, timings: dict) -> str:
-    """Goldstein phase filtering of the interferogram -> interferogram_filtered.tif."""
-    from ..filtering import filter_interferogram_file
+    """SARPhaseFiltering (Goldstein) + SARAddBandInterferogram -> interferogram_filtered.tif, streamed by row
+    strips with a halo of one filter tile; optional extra multilook (Filtered_Interferogram_mlran/mlazi)."""
+    from ..filtering import filter_lines, phase_filtering
     from .multislc import IFG, IFG_FILTERED
 
     cfg = ctx.cfg
     steps = Steps(pair_dir)
-    params = {"alpha": cfg.filtering_alpha, "ml": [cfg.filtered_ml_ran, cfg.filtered_ml_azi]}
-    if not _done(steps, "filtering", params, [IFG_FILTERED], slave.date):
-        t0 = time.perf_counter()
-        filter_interferogram_file(pair_dir / IFG, pair_dir / IFG_FILTERED, alpha=cfg.filtering_alpha,
-                                  ml_range=cfg.filtered_ml_ran, ml_azimuth=cfg.filtered_ml_azi,
-                                  ram_mb=ctx.ram_mb)
-        dt = time.perf_counter() - t0
-        timings["filtering"] = round(dt, 3)
-        steps.record("filtering", params, [IFG_FILTERED], dt)
+    f_r, f_a = cfg.filtered_ml_ran, cfg.filtered_ml_azi
+    params = {"alpha": cfg.filtering_alpha, "ml": [f_r, f_a], "src": steps.done.get("interferogram", {})}
+    if _done(steps, "filtering", params, [IFG_FILTERED], slave.date):
+        return IFG_FILTERED
+    t0 = time.perf_counter()
+    tile, step = 64, 16
+    _, n_rows, n_cols = raster_shape(pair_dir / IFG)
+    rows = rows_per_block(n_cols, 4 * 4 * 6, ctx.ram_mb, multiple=max(step * f_a, step), minimum=4 * tile)
+    with open_writer(pair_dir / IFG_FILTERED, n_cols // f_r, n_rows // f_a, 4, "float32",
+                     descriptions=IFG_DESCRIPTIONS, gcps=_scaled_gcps(ctx.gcps, f_r, f_a)) as w:
+        for b in row_blocks(n_rows, rows):
+            l0, l1 = filter_lines(b.row0, b.row1, tile, n_rows)
+            bands = read_raster(pair_dir / IFG, None, rows=(l0, l1))
+            filt = phase_filtering(bands, alpha=cfg.filtering_alpha, tile=tile, step=step, line0=l0)
+            inner = filt[:, b.row0 - l0:b.row1 - l0]
+            if f_a > 1 or f_r > 1:
+                inner = _multilook_bands(inner, f_r, f_a)
+            w.write(b.row0 // f_a, inner)
+    dt = time.perf_counter() - t0
+    timings["filtering"] = round(dt, 3)
+    steps.record("filtering", params, [IFG_FILTERED], dt)
+    log.info("%s: Goldstein filtering (alpha %.2f) in %.1f s", slave.date, cfg.filtering_alpha, dt)
     return IFG_FILTERED
+
+
+def _scaled_gcps(gcps, f_r: int, f_a: int):
+    from rasterio.control import GroundControlPoint
+
+    if f_r == 1 and f_a == 1:
+        return gcps
+    return [GroundControlPoint(row=g.row / f_a, col=g.col / f_r, x=g.x, y=g.y, z=g.z, id=g.id) for g in gcps]
 
 
 def step_ortho(ctx, slave, pair_dir: Path, src_name: str, dst_name: str, timings: dict,
@@ -230,7 +277,8 @@ def step_ortho(ctx, slave, pair_dir: Path, src_name: str, dst_name: str, timings
     steps = Steps(pair_dir)
     ml_azi, ml_ran = win.ml_azi * ml_extra[1], win.ml_ran * ml_extra[0]
     params = {"spacing": cfg.spacingxy_deg, "epsg": cfg.ortho_epsg, "src": src_name, "ml": [ml_ran, ml_azi],
-              "window": win.as_dict()}
+              "window": win.as_dict(),
+              "inputs": [steps.done.get("interferogram"), steps.done.get("filtering"), Steps(ctx.master_dir).done]}
     if _done(steps, f"ortho:{dst_name}", params, [dst_name], slave.date):
         return dst_name
     t0 = time.perf_counter()

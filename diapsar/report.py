@@ -440,6 +440,10 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
     if other:
         doc.append("<details><summary>Other run information</summary>"
                    + _kv_table((k, _value(v)) for k, v in _flatten(other)) + "</details>")
+    files = [f'<a href="{_href(n)}">{_esc(n)}</a> <span class="muted">({_size(out_dir / n)})</span>'
+             for n in ("info.log", "run.json", "dem_scene.vrt") if (out_dir / n).is_file()]
+    if files:
+        doc.append("<p>Files: " + " · ".join(files) + "</p>")
     doc.append(f'<p class="muted">Output folder: <code>{_esc(out_dir.resolve())}</code></p>')
     doc.append("</section></main></body></html>")
     index = out_dir / "index.html"

@@ -98,6 +98,7 @@ def make_simulated_run(out: Path, with_ortho: bool = True, quicklooks: bool = Tr
            "master": "s1a-iw3-slc-vv-20220918t074921-20220918t074946-045056-056232-006.tiff",
            "pairs": folders, "timings_s": timings_run}
     (out / "run.json").write_text(json.dumps(run, indent=1))
+    (out / "info.log").write_text("2022-09-18 07:49:20 INFO diapsar: run started\n")
     return out
 
 
@@ -148,6 +149,7 @@ def test_report_html_content(tmp_path):
         assert (run / unquote(ref)).exists(), ref
     # run parameters, versions and step timings are shown
     assert "Global.in.Input_Path" in text and "dem_projection" in text and rasterio.__version__ in text
+    assert '<a href="info.log">info.log</a>' in text and '<a href="run.json">run.json</a>' in text
 
 
 def test_report_tolerates_missing_files(tmp_path):

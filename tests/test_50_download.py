@@ -334,6 +334,13 @@ def test_extract_is_safe(svc, auth, tmp_path, capsys):
     with pytest.raises(ProductError, match="outside"):
         safe_extract(evil, tmp_path / "target")
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "target" / "ok.SAFE").exists()
+    link = tmp_path / "link.zip"
+    with zipfile.ZipFile(link, "w") as zf:
+        info = zipfile.ZipInfo("ok.SAFE/measurement")
+        info.external_attr = (0o120777 << 16)  # a symbolic link member
+        zf.writestr(info, "/etc")
+    with pytest.raises(ProductError, match="symbolic link"):
+        safe_extract(link, tmp_path / "target")
 
 
 def test_workers_capped_at_four(tmp_path, capsys):

@@ -11,16 +11,20 @@ test of ``tests/test_20_geometry.py``; figures in their output):
   differ from the derivative of its positions by 1-2 cm/s; ESA's own zero-Doppler geolocation (the
   geolocationGrid azimuth times) follows the annotated velocities: solving (P - S(t)).V(t) = 0 with V from the
   derivative of the positions leaves offsets of +0.234 line (S3 stripmap), -0.092 line (EW1) and ~0.006-0.009
-  line (S1B IW 2021), with the annotated velocities the residuals drop to <= 0.002 line everywhere. That is
-  the explanation of the "constant SM/EW azimuth offset": the zero-Doppler plane is defined by the annotated
-  velocity vector. ``velocity="derived"`` (velocity samples = derivative of the position polynomial) is kept
-  for comparison and for orbit sources without meaningful velocities.
+  line (S1B IW 2021), with the annotated velocities the residuals drop to rms <= 0.002 line (max 0.004)
+  everywhere. That is the explanation of the "constant SM/EW azimuth offset": the zero-Doppler plane is
+  defined by the annotated velocity vector. ``velocity="derived"`` (velocity samples = derivative of the
+  position polynomial) is kept for comparison and for orbit sources without meaningful velocities.
+  Consequence: EOF velocities agree with their positions (< 0.01 cm/s), so replacing the annotation orbit of
+  such a stripmap/EW product by an EOF file is expected to move its zero-Doppler times against ESA's grid by
+  the same tenths of a line (not testable here: no EOF covers those products); IW S1A annotations are
+  consistent (< 0.2 cm/s) and agree with the Terceira RESORB file within 0.0005 line.
 - Leave-one-out on real 10 s state vectors (one vector removed, i.e. a 20 s gap: harsher than any real
   interpolation), all vectors including the ends of the list: degree 7 gives max 0.02 mm (EOF), 7.2 mm (IW
   annotation), 6.3 mm (S3), 6.9 mm (EW); degree 9 gives 0.06 / 87 / 21 / 25 mm and degree 11 0.16 / 478 /
   62 / 82 mm (the lopsided windows at the ends of the short annotation lists amplify noise with degree);
   a cubic Hermite (positions + velocities) 4 / 8 / 3 / 2 mm in position but 20-34 mm/s in velocity for
-  S3/EW, a natural cubic spline ~18 mm. Away from the ends all Lagrange degrees 5-9 agree within 1 mm.
+  S3/EW, a not-a-knot cubic spline ~18 mm. Away from the ends all Lagrange degrees 5-9 agree within 1 mm.
   Degree 7 is the best of these everywhere, hence the default (OTB's SarSensorModel uses degree 8).
 
 Each interval between two state vectors stores its polynomial in Newton divided-difference form

@@ -6,9 +6,12 @@
 - Dense shift: **bilinear** interpolation of the grid (linear extrapolation beyond the last node).
 - Interpolator: separable Kaiser-windowed sinc (8 taps by default, 2048 tabulated sub-pixel phases, i.e.
   a LUT step of 1/2048 px), see :mod:`diapsar.kernels.sinc`.
-- Doppler: the azimuth kernel is modulated by exp(j2π·f_dc·τ) with f_dc the slave Doppler centroid in
-  cycles/line (scalar or one value per slave column), so spectra centred off zero Doppler are interpolated
-  without loss; ``range_carrier`` (cycles/pixel) does the same in range.
+- Doppler: interpolation is done on the strip demodulated by the slave Doppler centroid f_dc (cycles/line,
+  scalar or one value per slave column) and the result remodulated at the interpolated position, which
+  equals modulating the azimuth kernel by exp(j2π·f_dc·τ): spectra centred off zero Doppler are
+  interpolated without loss. ``range_carrier`` (cycles/pixel) does the same in range. A range-varying
+  Doppler is exact per column up to a tiny range-frequency shift (see
+  :func:`diapsar.kernels.sinc.resample_grid_sinc`).
 - Output: complex64, 0 where the slave position falls outside the slave image.
 
 Streaming: :func:`slave_lines_needed` tells which slave lines an output block needs; :func:`coregister_block`
@@ -37,6 +40,8 @@ def _check_grid(grid: np.ndarray, step_range: float, step_azimuth: float) -> np.
     grid = np.asarray(grid, dtype=np.float64)
     if grid.ndim != 3 or grid.shape[0] != 2:
         raise ValueError(f"deformation grid must have shape (2, n_az, n_r), got {grid.shape}")
+    if not np.all(np.isfinite(grid)):
+        raise ValueError("deformation grid contains NaN or infinite shifts (fill them before resampling)")
     if step_range <= 0 or step_azimuth <= 0:
         raise ValueError(f"grid steps must be > 0, got {step_range}, {step_azimuth}")
     return np.ascontiguousarray(grid)
@@ -67,6 +72,8 @@ def slave_lines_needed(grid: np.ndarray, step_range: float, step_azimuth: float,
 
 def _doppler_array(doppler_cycles: float | np.ndarray, n_cols_slave: int) -> tuple[np.ndarray, bool]:
     d = np.asarray(doppler_cycles, dtype=np.float64)
+    if not np.all(np.isfinite(d)):
+        raise ValueError("Doppler centroid contains NaN or infinite values")
     if d.ndim == 0:
         return np.full(n_cols_slave, float(d)), float(d) != 0.0
     if d.shape != (n_cols_slave,):

@@ -13,11 +13,16 @@ Tiles sit on absolute positions (multiples of ``step`` minus tile − step), so 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy import fft as sfft
 from scipy import ndimage
 
 from diapsar.errors import ConfigError
+
+_WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
 def _check(alpha: float, tile: int, step: int) -> None:
@@ -58,13 +63,13 @@ def goldstein(ifg: np.ndarray, alpha: float = 0.7, tile: int = 64, step: int = 1
         r = tr * step
         tiles = sliding_window_view(padded[r:r + tile], (tile, tile), axis=(0, 1))[0, ::step]   # (n_tc, t, t)
         if alpha > 0:
-            spec = np.fft.fft2(tiles, axes=(1, 2))
+            spec = sfft.fft2(tiles, axes=(1, 2), workers=_WORKERS)
             mag = np.abs(spec)
             if smooth > 1:
                 mag = ndimage.uniform_filter(mag, size=(1, smooth, smooth), mode="wrap")
             peak = mag.max(axis=(1, 2), keepdims=True)
-            resp = np.where(peak > 0, mag / np.where(peak > 0, peak, 1.0), 0.0) ** alpha
-            filt = np.fft.ifft2(spec * resp, axes=(1, 2)).astype(np.complex64)
+            resp = np.power(mag / np.where(peak > 0, peak, np.float32(1.0)), np.float32(alpha))
+            filt = sfft.ifft2(spec * resp.astype(np.float32), axes=(1, 2), workers=_WORKERS)
         else:
             filt = tiles.astype(np.complex64)
         filt *= window

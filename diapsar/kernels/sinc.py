@@ -18,6 +18,8 @@ import math
 import numba
 import numpy as np
 
+from diapsar.kernels.trig import cexp
+
 
 def sinc_lut(n_taps: int = 8, n_phases: int = 2048, beta: float = 4.0) -> np.ndarray:
     """Table of interpolation weights, shape (n_phases + 1, n_taps) float32 (row p ↔ fraction p/n_phases)."""
@@ -69,20 +71,6 @@ def _row_value(row: np.ndarray, col: float, step_r: float) -> float:
     return (1.0 - t) * row[k] + t * row[k + 1]
 
 
-@numba.njit(cache=True, fastmath=True)
-def _cexp_small(theta: float) -> tuple[float, float]:
-    """(cos θ, sin θ) for |θ| ≤ π, float32: Taylor series of θ/4 (error < 1e-7) squared twice."""
-    x = np.float32(0.25 * theta)
-    x2 = x * x
-    s = x * (np.float32(1.0) - x2 / np.float32(6.0) * (np.float32(1.0) - x2 / np.float32(20.0)
-                                                        * (np.float32(1.0) - x2 / np.float32(42.0))))
-    c = np.float32(1.0) - x2 / np.float32(2.0) * (np.float32(1.0) - x2 / np.float32(12.0)
-                                                  * (np.float32(1.0) - x2 / np.float32(30.0)
-                                                     * (np.float32(1.0) - x2 / np.float32(56.0))))
-    c, s = c * c - s * s, np.float32(2.0) * c * s
-    return c * c - s * s, np.float32(2.0) * c * s
-
-
 @numba.njit(cache=True, parallel=True)
 def dense_shift(grid: np.ndarray, step_r: float, step_az: float, row0: int, n_rows: int,
                 n_cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +90,20 @@ def dense_shift(grid: np.ndarray, step_r: float, step_az: float, row0: int, n_ro
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
+def _demodulate(strip: np.ndarray, doppler: np.ndarray, k_ref: int, range_carrier: float) -> np.ndarray:
+    """strip·exp(−j2π(f_c·(k − k_ref) + f_r·c)) for strip row k, column c (complex64)."""
+    ns, nc = strip.shape
+    out = np.empty_like(strip)
+    two_pi = 2.0 * math.pi
+    for k in numba.prange(ns):
+        for c in range(nc):
+            zr, zi = cexp(-two_pi * (doppler[c] * (k - k_ref) + range_carrier * c))
+            v = strip[k, c]
+            out[k, c] = complex(v.real * zr - v.imag * zi, v.real * zi + v.imag * zr)
+    return out
+
+
+@numba.njit(cache=True, parallel=True, fastmath=True)
 def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, row0: int, n_rows: int,
                        n_cols: int, grid: np.ndarray, step_r: float, step_az: float, lut: np.ndarray,
                        doppler: np.ndarray, use_doppler: bool, range_carrier: float) -> np.ndarray:
@@ -110,9 +112,15 @@ def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, 
     strip: slave lines [strip_line0, strip_line0 + strip.shape[0]), all slave columns (complex64).
     Output pixel (line, col) takes the slave value at (line + Δa, col + Δr) with (Δr, Δa) bilinear from
     ``grid``; taps outside the slave image count as zero; pixels whose position falls outside the slave image
-    are 0. With ``use_doppler`` the azimuth kernel is h(τ)·exp(j2π f τ), f = doppler[column] in cycles/line
-    taken at the nearest slave column (Doppler-centred spectrum kept); a non-zero ``range_carrier``
-    (cycles/pixel) modulates the range kernel the same way.
+    are 0.
+
+    Doppler (``use_doppler``, doppler[c] in cycles/line per slave column) and ``range_carrier``
+    (cycles/pixel): the strip is first demodulated, s·exp(−j2π(f_c·(k − k_ref) + f_r·c)) with k_ref the
+    strip's middle line, interpolated with the real kernel, and the result remodulated by
+    exp(j2π(f·(x_a − k_ref) + f_r·x_r)) with f taken at the nearest slave column — the same as modulating the
+    kernels by exp(j2π f τ), for a fraction of the cost. A range-varying Doppler turns into a small range
+    frequency shift of (df/dc)·(k − k_ref) cycles/pixel inside the strip, negligible for Sentinel-1
+    (df/dc ~ 1e-5 cycles/line per column, strips of a few hundred lines).
     """
     n_phases = lut.shape[0] - 1
     n_taps = lut.shape[1]
@@ -121,23 +129,18 @@ def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, 
     out = np.zeros((n_rows, n_cols), dtype=np.complex64)
     n_nodes_r = grid.shape[2]
     two_pi = 2.0 * math.pi
-    # exp(j2π·f·(n/2 − 1 − t)) for tap t = 0 … n−1, per slave column
-    rot_re = np.empty((doppler.shape[0], n_taps), dtype=np.float32)
-    rot_im = np.empty((doppler.shape[0], n_taps), dtype=np.float32)
-    for c in range(doppler.shape[0]):
-        for t in range(n_taps):
-            rot_re[c, t] = math.cos(two_pi * doppler[c] * (half - 1 - t))
-            rot_im[c, t] = math.sin(two_pi * doppler[c] * (half - 1 - t))
+    modulated = use_doppler or range_carrier != 0.0
+    k_ref = strip_line0 + ns // 2
+    if modulated:
+        data = _demodulate(strip, doppler, ns // 2, range_carrier)
+    else:
+        data = strip
     for i in numba.prange(n_rows):
         gr = np.empty(n_nodes_r)
         ga = np.empty(n_nodes_r)
         line = float(row0 + i)
         _grid_row(grid[0], line, step_az, gr)
         _grid_row(grid[1], line, step_az, ga)
-        wa_re = np.empty(n_taps, dtype=np.float32)
-        wa_im = np.empty(n_taps, dtype=np.float32)
-        wr_re = np.empty(n_taps, dtype=np.float32)
-        wr_im = np.empty(n_taps, dtype=np.float32)
         for c in range(n_cols):
             xr = c + _row_value(gr, float(c), step_r)
             xa = line + _row_value(ga, float(c), step_r)
@@ -145,77 +148,46 @@ def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, 
                 continue
             ia = int(math.floor(xa))
             ir = int(math.floor(xr))
-            fa = xa - ia
-            fr = xr - ir
-            pa = int(fa * n_phases + 0.5)
-            pr = int(fr * n_phases + 0.5)
-            k0 = ia - half + 1
+            pa = int((xa - ia) * n_phases + 0.5)
+            pr = int((xr - ir) * n_phases + 0.5)
+            kl = ia - half + 1 - strip_line0
             c0 = ir - half + 1
-            # azimuth weights (complex when Doppler-modulated)
-            if use_doppler:
-                ci = min(max(int(xr + 0.5), 0), nc - 1)
-                # exp(j2πf(xa − k)) = exp(j2πf·frac)·exp(j2πf(n/2 − 1 − t)); second factor tabulated per column
-                zr, zi = _cexp_small(two_pi * doppler[ci] * fa)
-                for t in range(n_taps):
-                    w = lut[pa, t]
-                    qr = rot_re[ci, t]
-                    qi = rot_im[ci, t]
-                    wa_re[t] = w * (zr * qr - zi * qi)
-                    wa_im[t] = w * (zr * qi + zi * qr)
-            else:
-                for t in range(n_taps):
-                    wa_re[t] = lut[pa, t]
-                    wa_im[t] = 0.0
-            if range_carrier != 0.0:
-                for u in range(n_taps):
-                    ph = two_pi * range_carrier * (xr - (c0 + u))
-                    w = lut[pr, u]
-                    wr_re[u] = w * math.cos(ph)
-                    wr_im[u] = w * math.sin(ph)
-            else:
-                for u in range(n_taps):
-                    wr_re[u] = lut[pr, u]
-                    wr_im[u] = 0.0
             acc_re = np.float32(0.0)
             acc_im = np.float32(0.0)
-            kl = k0 - strip_line0
-            if (n_taps == 8 and range_carrier == 0.0 and kl >= 0 and kl + 8 <= ns and c0 >= 0
-                    and c0 + 8 <= nc):
-                # fast path: all taps inside, real range weights, fixed length loops the compiler unrolls
+            if n_taps == 8 and kl >= 0 and kl + 8 <= ns and c0 >= 0 and c0 + 8 <= nc:
+                # fast path: all taps inside, fixed-length loops the compiler unrolls
                 for t in range(8):
                     rre = np.float32(0.0)
                     rim = np.float32(0.0)
                     for u in range(8):
-                        v = strip[kl + t, c0 + u]
-                        rre += wr_re[u] * v.real
-                        rim += wr_re[u] * v.imag
-                    acc_re += wa_re[t] * rre - wa_im[t] * rim
-                    acc_im += wa_re[t] * rim + wa_im[t] * rre
-                out[i, c] = complex(acc_re, acc_im)
-                continue
-            u0 = 0
-            u1 = n_taps
-            if c0 < 0:
-                u0 = -c0
-            if c0 + n_taps > nc:
-                u1 = nc - c0
-            for t in range(n_taps):
-                k = k0 + t - strip_line0
-                if k < 0 or k >= ns:
-                    continue
-                rre = np.float32(0.0)
-                rim = np.float32(0.0)
-                if range_carrier != 0.0:
+                        v = data[kl + t, c0 + u]
+                        w = lut[pr, u]
+                        rre += w * v.real
+                        rim += w * v.imag
+                    wa = lut[pa, t]
+                    acc_re += wa * rre
+                    acc_im += wa * rim
+            else:
+                u0 = max(0, -c0)
+                u1 = min(n_taps, nc - c0)
+                for t in range(n_taps):
+                    k = kl + t
+                    if k < 0 or k >= ns:
+                        continue
+                    rre = np.float32(0.0)
+                    rim = np.float32(0.0)
                     for u in range(u0, u1):
-                        v = strip[k, c0 + u]
-                        rre += wr_re[u] * v.real - wr_im[u] * v.imag
-                        rim += wr_re[u] * v.imag + wr_im[u] * v.real
-                else:
-                    for u in range(u0, u1):
-                        v = strip[k, c0 + u]
-                        rre += wr_re[u] * v.real
-                        rim += wr_re[u] * v.imag
-                acc_re += wa_re[t] * rre - wa_im[t] * rim
-                acc_im += wa_re[t] * rim + wa_im[t] * rre
+                        v = data[k, c0 + u]
+                        w = lut[pr, u]
+                        rre += w * v.real
+                        rim += w * v.imag
+                    wa = lut[pa, t]
+                    acc_re += wa * rre
+                    acc_im += wa * rim
+            if modulated:
+                ci = min(max(int(xr + 0.5), 0), nc - 1)
+                f = doppler[ci] if use_doppler else 0.0
+                zr, zi = cexp(two_pi * (f * (xa - k_ref) + range_carrier * xr))
+                acc_re, acc_im = acc_re * zr - acc_im * zi, acc_re * zi + acc_im * zr
             out[i, c] = complex(acc_re, acc_im)
     return out

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from diapsar.kernels.trig import cexp
+
 
 @numba.njit(cache=True, parallel=True)
 def block_mean_power_complex(x: np.ndarray, f_az: int, f_r: int) -> np.ndarray:
@@ -93,7 +95,8 @@ def box_sum(x: np.ndarray, half_az: int, half_r: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+# fastmath without the no-NaN/no-inf flags: the kernel tests φ for NaN
+@numba.njit(cache=True, parallel=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"})
 def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.ndarray, use_phase: bool,
                             f_r: int, margin_r: int, n_cells: int):
     """Per strip row and range cell j, sums over columns [j·f_r − margin_r, (j+1)·f_r + margin_r) ∩ image.
@@ -137,8 +140,7 @@ def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.nda
                 xr = mr * sr + mi * si
                 xi = mi * sr - mr * si
                 if use_phase:
-                    cs = np.cos(ph)
-                    sn = np.sin(ph)
+                    cs, sn = cexp(ph)
                     # (xr + j xi)·(cos φ − j sin φ)
                     pre = xr * cs + xi * sn
                     pim = xi * cs - xr * sn

@@ -38,7 +38,10 @@ def add_arguments(parser) -> None:
 
 
 def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    if v is None:
+        width = int("".join(c for c in spec.split(".")[0] if c.isdigit()) or 0)
+        return "-".rjust(width)
+    return format(v, spec)
 
 
 def run(args) -> int:

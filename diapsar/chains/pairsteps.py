@@ -50,8 +50,75 @@ def _slave_window(ctx, slave, dem_grid: np.ndarray):
     return Window(l0, s0, n_l, n_s, win.ml_azi, win.ml_ran), l0 - win.line0, s0 - win.sample0
 
 
+def _coregistered_strip(ctx, slave, grid: np.ndarray, row0: int, row1: int, doppler_cycles: float) -> np.ndarray:
+    """Slave resampled onto master window rows [row0, row1) through ``grid`` (complex64, 0 outside)."""
+    from ..coregistration import coregister_block, slave_lines_needed
+
+    cfg, win = ctx.cfg, ctx.window
+    cgrid = grid.copy()
+    cgrid[0] += win.sample0
+    cgrid[1] += win.line0
+    n_l, n_s = slave.meta.number_of_lines, slave.meta.number_of_samples
+    l0, l1 = slave_lines_needed(cgrid, cfg.grid_step_range, cfg.grid_step_azimut, row0, row1, win.n_samples, n_l)
+    if l1 <= l0:
+        return np.zeros((row1 - row0, win.n_samples), dtype=np.complex64)
+    strip = slave.read(l0, 0, l1 - l0, n_s)
+    return coregister_block(strip, l0, n_l, cgrid, cfg.grid_step_range, cfg.grid_step_azimut, row0, row1,
+                            win.n_samples, doppler_cycles=doppler_cycles)
+
+
+def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles: float, patch: int = 64,
+                   max_strips: int = 12) -> dict:
+    """Constant residual (range, azimuth) shift of the slave resampled with ``grid``, by coherent correlation
+    of master and topography-compensated slave patches (``residual_offset``) on strips spread over the window.
+    Patches whose coherence peak is below Grid_Threshold are ignored; the estimate is the
+    g^2/(1 - g^2)-weighted mean of the patches within 3 median deviations of the median."""
+    from ..topographic_phase import ml_rows_for_lines, upsample_phase
+    from .multislc import TOPO
+    from .residual_offset import residual_offsets
+
+    win, m = ctx.window, ctx.master
+    n_strips = max(1, min(max_strips, win.n_lines // (2 * patch)))
+    starts = np.linspace(0, win.n_lines - patch, n_strips).round().astype(int)
+    rows_ml = win.ml_shape[0]
+    found = []
+    for r0 in starts:
+        r1 = r0 + patch
+        mst = m.read(win.line0 + r0, win.sample0, patch, win.n_samples)
+        slv = _coregistered_strip(ctx, slave, grid, r0, r1, doppler_cycles)
+        q0, q1 = ml_rows_for_lines(r0, r1, win.ml_azi, rows_ml)
+        phi = upsample_phase(read_raster(pair_dir / TOPO, 1, rows=(q0, q1)), q0, r0, patch, win.n_samples,
+                             win.ml_azi, win.ml_ran)
+        ok = np.isfinite(phi)
+        slv = np.where(ok, slv * np.exp(1j * np.where(ok, phi, 0.0)), 0).astype(np.complex64)
+        found.append(residual_offsets(mst, slv, patch))
+    r = np.concatenate(found) if found else np.zeros((0, 3))
+    r = r[np.isfinite(r).all(axis=1) & (r[:, 2] > ctx.cfg.grid_threshold)]
+    out = {"patches": int(len(r)), "shift_range_px": 0.0, "shift_azimuth_px": 0.0, "coherence_peak": None}
+    if len(r) < 3:
+        log.warning("%s: residual shift not measured (%d coherent patches); DEM grid used as is",
+                    slave.date, len(r))
+        return out
+    keep = np.ones(len(r), dtype=bool)
+    for k in (0, 1):
+        med = np.median(r[:, k])
+        mad = np.median(np.abs(r[:, k] - med)) * 1.4826 + 1e-6
+        keep &= np.abs(r[:, k] - med) <= 3 * mad
+    g = np.clip(r[keep, 2], 0.0, 0.999)
+    w = g ** 2 / (1 - g ** 2)
+    out.update(patches=int(keep.sum()), shift_azimuth_px=float(np.average(r[keep, 0], weights=w)),
+               shift_range_px=float(np.average(r[keep, 1], weights=w)), coherence_peak=float(np.mean(g)),
+               std_error_range_px=float(np.std(r[keep, 1]) / np.sqrt(keep.sum())),
+               std_error_azimuth_px=float(np.std(r[keep, 0]) / np.sqrt(keep.sum())))
+    return out
+
+
 def step_grid(ctx, slave, pair_dir: Path, timings: dict) -> tuple[np.ndarray, dict]:
-    """DEM deformation grid from the geometry, refined by correlation of the ML amplitudes (SARFineDeformationGrid)."""
+    """Deformation grid (SARFineDeformationGrid): the DEM grid from the geometry, corrected by correlation.
+
+    Grid_Advantage "dem" (default): DEM grid + the constant residual shift measured by coherent correlation
+    of the complex images (two iterations); "correlation": DiapOTB's correlation of the multilooked
+    amplitudes (``deformation_grid.fine_deformation_grid``) with the DEM grid as guess and fallback."""
     from ..deformation_grid import fine_deformation_grid
     from ..dem_projection import dem_deformation_grid
     from .multislc import GRID, MASTER_ML, SLAVE_ML, step_multilook_doppler
@@ -66,23 +133,39 @@ def step_grid(ctx, slave, pair_dir: Path, timings: dict) -> tuple[np.ndarray, di
     dop = step_multilook_doppler(slave, pair_dir, swin, cfg, SLAVE_ML, timings)
     params = {"window": win.as_dict(), "slave_window": swin.as_dict(), "steps": [cfg.grid_step_range,
               cfg.grid_step_azimut], "threshold": cfg.grid_threshold, "gap": cfg.grid_gap,
-              "advantage": cfg.grid_advantage, "slave": slave.image.measurement_name}
+              "advantage": cfg.grid_advantage, "slave": slave.image.measurement_name,
+              "inputs": steps.done.get("topographic_phase")}
     stats: dict = {"slave_doppler0_cycles_per_line": dop["cycles_per_line"]}
     if _done(steps, "deformation_grid", params, [GRID], slave.date):
         grid = read_raster(pair_dir / GRID, [1, 2]).astype(np.float64)
         stats.update(steps.done["deformation_grid"].get("stats", {}))
         return grid, stats
     t0 = time.perf_counter()
-    master_ml = read_raster(ctx.master_dir / MASTER_ML, 1)
-    slave_ml = read_raster(pair_dir / SLAVE_ML, 1)
-    rel = dem_grid.copy()
-    rel[0] -= off_s
-    rel[1] -= off_l
-    fine = fine_deformation_grid(master_ml, slave_ml, rel, cfg.ml_ran, cfg.ml_azi, cfg.grid_step_range,
-                                 cfg.grid_step_azimut, slc_shape=(win.n_lines, win.n_samples),
-                                 threshold=cfg.grid_threshold, gap=cfg.grid_gap, advantage=cfg.grid_advantage)
-    fine[0] += off_s
-    fine[1] += off_l
+    if cfg.grid_advantage == "dem":
+        fine = dem_grid.copy()
+        total = np.zeros(2)
+        for it in range(2):
+            res = residual_shift(ctx, slave, pair_dir, fine, dop["cycles_per_line"])
+            step = np.array([res["shift_range_px"], res["shift_azimuth_px"]])
+            fine[0] += step[0]
+            fine[1] += step[1]
+            total += step
+            log.info("%s: residual shift (iteration %d) %+.4f px range, %+.4f px azimuth from %d patches",
+                     slave.date, it + 1, step[0], step[1], res["patches"])
+            if np.all(np.abs(step) < 0.02):
+                break
+        stats["residual_shift"] = res | {"total_range_px": float(total[0]), "total_azimuth_px": float(total[1])}
+    else:
+        master_ml = read_raster(ctx.master_dir / MASTER_ML, 1)
+        slave_ml = read_raster(pair_dir / SLAVE_ML, 1)
+        rel = dem_grid.copy()
+        rel[0] -= off_s
+        rel[1] -= off_l
+        fine = fine_deformation_grid(master_ml, slave_ml, rel, cfg.ml_ran, cfg.ml_azi, cfg.grid_step_range,
+                                     cfg.grid_step_azimut, slc_shape=(win.n_lines, win.n_samples),
+                                     threshold=cfg.grid_threshold, gap=cfg.grid_gap, advantage="correlation")
+        fine[0] += off_s
+        fine[1] += off_l
     corr = fine - dem_grid
     stats.update({"grid_nodes": list(fine.shape[1:]),
                   "grid_minus_dem_range_px": round(float(np.mean(corr[0])), 4),
@@ -94,8 +177,8 @@ def step_grid(ctx, slave, pair_dir: Path, timings: dict) -> tuple[np.ndarray, di
     dt = time.perf_counter() - t0
     timings["deformation_grid"] = round(timings["dem_grid"] + dt, 3)
     steps.record("deformation_grid", params, [GRID], dt, stats=stats)
-    log.info("%s: deformation grid %dx%d nodes, correlation correction of the DEM grid %.3f px range, %.3f px "
-             "azimuth (%.1f s)", slave.date, fine.shape[2], fine.shape[1], stats["grid_minus_dem_range_px"],
+    log.info("%s: deformation grid %dx%d nodes, correction of the DEM grid %+.4f px range, %+.4f px azimuth "
+             "(%.1f s)", slave.date, fine.shape[2], fine.shape[1], stats["grid_minus_dem_range_px"],
              stats["grid_minus_dem_azimuth_px"], dt)
     return fine, stats
 
@@ -349,8 +432,8 @@ def process_pair(ctx, slave, pair_dir: Path, timings: dict) -> dict:
     cfg = ctx.cfg
     products: dict = {"interferogram": None, "ortho": None, "filtered": None, "filtered_ortho": None,
                       "coregistered_slave": None, "deformation_grid": None}
-    grid, stats = step_grid(ctx, slave, pair_dir, timings)
     step_topographic_phase(ctx, slave, pair_dir, timings)
+    grid, stats = step_grid(ctx, slave, pair_dir, timings)
     if not cfg.activate_interferogram:
         # DiapOTB: no interferogram -> the chain stops after coregistration, whose product is then kept
         ctx_clean, cfg.clean = cfg.clean, False

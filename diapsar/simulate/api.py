@@ -232,15 +232,15 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     half_across = float(max(abs(v_.min()), abs(v_.max())))
     scene = SceneModel(frame=frame, along_track_deg=heading, half_extent_m=(half_across, half_along),
                        volcano_height_m=v_height, volcano_sigma_m=sigma, plain_height_m=plain,
-                       coast_offset_m=0.55 * half_across, coast_taper_m=min(300.0, 0.1 * half_across),
+                       coast_offset_m=0.55 * half_across, coast_taper_m=max(400.0, 0.25 * half_across),
                        coherence_range=(float(coherence[0]), float(coherence[1])),
                        mogi_depth_m=1.2 * sigma, mogi_uplift_mm_per_12d=float(deformation_mm))
 
-    # DEM (1 arc-second posts, orthometric like SRTM) covering the footprint with a 1.5 km margin
+    # DEM (0.5 arc-second posts, orthometric like SRTM) covering the footprint with a 1.5 km margin
     margin = 1500.0
     la_min, lo_min = frame.to_latlon(pe.min() - margin, pn.min() - margin)
     la_max, lo_max = frame.to_latlon(pe.max() + margin, pn.max() + margin)
-    post = 1.0 / 3600.0
+    post = 0.5 / 3600.0
     x0 = math.floor(float(lo_min) / post) * post
     y0 = math.ceil(float(la_max) / post) * post
     ncols = int(math.ceil((float(lo_max) - x0) / post)) + 1

@@ -116,11 +116,11 @@ def invert(acq: Acquisition, lat, lon, h, t_guess, tau_guess, iterations: int = 
     return t, tau
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def interp_grid(vals, line0, sample0, step, rows, cols, out):
     """Cubic-convolution interpolation of a node grid at the outer product of ``rows`` x ``cols``."""
     nr, nc = vals.shape
-    for i in range(rows.shape[0]):
+    for i in numba.prange(rows.shape[0]):
         y = (rows[i] - line0) / step
         yi = int(math.floor(y))
         wy0, wy1, wy2, wy3 = _keys(y - yi)
@@ -212,15 +212,15 @@ def node_phase(ctx: Context, acq: Acquisition, lat, lon, h, t, tau) -> tuple[np.
     return phi, tau_ref, t_ref
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _synth_rows(ge, gn, gphi, ggam, line0, sample0, step, rows, ns, fdata, fe0, fn0, fse, fsn, se, sn, mix,
                 out, out_e, out_n):
     nr, nc = ge.shape
-    tmp1 = np.empty(1, dtype=np.complex64)
-    tmp2 = np.empty(1, dtype=np.complex64)
-    ea = np.empty(1)
-    na = np.empty(1)
-    for i in range(rows.shape[0]):
+    for i in numba.prange(rows.shape[0]):
+        tmp1 = np.empty(1, dtype=np.complex64)
+        tmp2 = np.empty(1, dtype=np.complex64)
+        ea = np.empty(1)
+        na = np.empty(1)
         y = (rows[i] - line0) / step
         yi = int(math.floor(y))
         wy = _keys(y - yi)

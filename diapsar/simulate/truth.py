@@ -97,7 +97,7 @@ def write_truth_tif(path: Path, bands: dict[str, np.ndarray], tags: dict) -> Pat
     first = bands[BANDS[0]]
     profile = dict(driver="GTiff", width=first.shape[1], height=first.shape[0], count=len(BANDS),
                    dtype="float64", tiled=True, blockxsize=256, blockysize=256, compress="deflate",
-                   predictor=3, nodata=float("nan"))
+                   zlevel=1, predictor=3, nodata=float("nan"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with atomic_path(path) as tmp:

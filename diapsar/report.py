@@ -284,7 +284,7 @@ window.addEventListener('load', function () {
 
 
 def _pair_section(idx: int, folder: Path, out_dir: Path, pair: dict | None, problem: str | None,
-                  notes: list[str]) -> str:
+                  notes: list[str], produced: dict | None = None) -> str:
     rel = os.path.relpath(folder, out_dir)
     parts = [f'<section id="pair-{idx}"><h2>{_esc(folder.name)}</h2>']
     if problem:
@@ -317,17 +317,23 @@ def _pair_section(idx: int, folder: Path, out_dir: Path, pair: dict | None, prob
         else:
             prod_rows.append((key, f'{_esc(val)} <span class="muted">(missing)</span>'))
     parts.append("<div><h3>Products</h3>" + _kv_table(prod_rows) + "</div></div>")
-    # quicklooks
-    qls = p.get("quicklooks") if isinstance(p.get("quicklooks"), dict) else {}
+    # quicklooks: those just made, else those pair.json names, else (no such entry) the usual names found
+    if produced:
+        names = {k: v for k, v in produced.items() if v}
+    elif isinstance(p.get("quicklooks"), dict):
+        names = {k: v for k, v in p["quicklooks"].items() if v}
+    else:
+        names = {k: v for k, v in QUICKLOOK_NAMES.items() if (folder / v).is_file()}
     figs = []
     for kind in ("amplitude", "phase", "coherence", "ortho"):
-        name = qls.get(kind) or QUICKLOOK_NAMES[kind]
-        f = folder / str(name)
-        if f.is_file():
-            href = _href(Path(rel) / str(name))
+        if kind not in names:
+            continue
+        name = str(names[kind])
+        if (folder / name).is_file():
+            href = _href(Path(rel) / name)
             figs.append(f'<figure><a href="{href}"><img src="{href}" alt="{_esc(kind)} quicklook of '
                         f'{_esc(folder.name)}"></a><figcaption>{_esc(kind)}</figcaption></figure>')
-        elif qls.get(kind):
+        else:
             figs.append(f'<figure><p class="warn">{_esc(kind)} quicklook {_esc(name)} is missing</p></figure>')
     parts.append("<h3>Quicklooks</h3>" + (f'<div class="grid">{"".join(figs)}</div>' if figs
                                             else f'<p class="muted">no quicklook {DASH}</p>'))
@@ -341,28 +347,32 @@ def _pair_section(idx: int, folder: Path, out_dir: Path, pair: dict | None, prob
     return "".join(parts)
 
 
-def _maybe_quicklooks(folder: Path, pair: dict | None) -> list[str]:
-    """Produce the pair's quicklooks from its interferogram when none exist yet; return notes for the page."""
+def _maybe_quicklooks(folder: Path, pair: dict | None) -> tuple[list[str], dict | None]:
+    """Make the pair's quicklooks from its interferogram when they are missing.
+
+    Returns (notes for the page, the quicklooks made or None).
+    """
     if pair is None:
-        return []
-    qls = pair.get("quicklooks") if isinstance(pair.get("quicklooks"), dict) else {}
-    wanted = [qls.get(k) or QUICKLOOK_NAMES[k] for k in ("amplitude", "phase", "coherence")]
-    if all((folder / str(n)).is_file() for n in wanted):
-        return []
+        return [], None
+    if isinstance(pair.get("quicklooks"), dict):
+        wanted = [pair["quicklooks"].get(k) for k in ("amplitude", "phase", "coherence")]
+    else:
+        wanted = [QUICKLOOK_NAMES[k] for k in ("amplitude", "phase", "coherence")]
+    if all(n and (folder / str(n)).is_file() for n in wanted):
+        return [], None
     products = pair.get("products") if isinstance(pair.get("products"), dict) else {}
     ifg = folder / str(products.get("interferogram") or "interferogram.tif")
     if not ifg.is_file():
-        return []
+        return [], None
     ortho = products.get("ortho")
     ortho_path = folder / str(ortho) if ortho and (folder / str(ortho)).is_file() else None
     try:
-        write_pair_quicklooks(folder, ifg, ortho_path=ortho_path)
+        return [], write_pair_quicklooks(folder, ifg, ortho_path=ortho_path)
     except DiapsarError as exc:
-        return [f"quicklooks could not be made from {ifg.name}: {exc}"]
+        return [f"quicklooks could not be made from {ifg.name}: {exc}"], None
     except Exception as exc:  # noqa: BLE001 - the report must still be written
         log.warning("quicklooks of %s failed: %s", folder.name, exc)
-        return [f"quicklooks could not be made from {ifg.name}: {type(exc).__name__}: {exc}"]
-    return []
+        return [f"quicklooks could not be made from {ifg.name}: {type(exc).__name__}: {exc}"], None
 
 
 def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = True) -> Path:
@@ -372,12 +382,12 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
         raise OutputError(f"run folder {out_dir} does not exist")
     run, run_problem = _read_json(out_dir / "run.json")
     folders = _pair_folders(out_dir, run)
-    pairs: list[tuple[Path, dict | None, str | None, list[str]]] = []
+    pairs: list[tuple[Path, dict | None, str | None, list[str], dict | None]] = []
     for folder in folders:
         pair, problem = _read_json(folder / "pair.json")
-        notes = _maybe_quicklooks(folder, pair) if make_missing_quicklooks else []
-        pairs.append((folder, pair, problem, notes))
-    plot = write_baseline_plot([p for _, p, _, _ in pairs if p], out_dir / BASELINE_PLOT)
+        notes, produced = _maybe_quicklooks(folder, pair) if make_missing_quicklooks else ([], None)
+        pairs.append((folder, pair, problem, notes, produced))
+    plot = write_baseline_plot([p for _, p, _, _, _ in pairs if p], out_dir / BASELINE_PLOT)
     if plot is None and (out_dir / BASELINE_PLOT).exists():
         (out_dir / BASELINE_PLOT).unlink()
 
@@ -392,7 +402,7 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
     title = f"diapsar run {out_dir.resolve().name}"
 
     summary_rows = []
-    for i, (folder, p, _, _) in enumerate(pairs):
+    for i, (folder, p, _, _, _) in enumerate(pairs):
         p = p or {}
         summary_rows.append(
             f'<tr><td><a href="#pair-{i}">{_esc(folder.name)}</a></td><td>{_date(p.get("master_date"))}</td>'
@@ -424,8 +434,8 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
     else:
         doc.append('<p class="muted">baseline plot: no pair with dates and perpendicular baseline</p>')
     doc.append("</section>")
-    for i, (folder, p, problem, notes) in enumerate(pairs):
-        doc.append(_pair_section(i, folder, out_dir, p, problem, notes))
+    for i, (folder, p, problem, notes, produced) in enumerate(pairs):
+        doc.append(_pair_section(i, folder, out_dir, p, problem, notes, produced))
     # the run
     doc.append("<section><h2>Run</h2><div class=\"cols\">")
     doc.append("<div><h3>Versions</h3>" + _kv_table((k, _value(v)) for k, v in versions.items()) + "</div>")

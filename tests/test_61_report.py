@@ -246,3 +246,23 @@ def test_report_command(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert res.stderr.strip() == f"diapsar: error: run folder {tmp_path / 'nowhere'} does not exist"
+
+
+def test_report_shows_the_quicklooks_pair_json_names(tmp_path):
+    run = make_simulated_run(tmp_path / "run", with_ortho=True)
+    folder = run / f"{MASTER}_m_{SLAVES[0][0]}_s"
+    pair = json.loads((folder / "pair.json").read_text())
+    # a rerun without ortho: pair.json says no ortho quicklook, a stale file from before must not be shown
+    pair["quicklooks"]["ortho"] = None
+    pair["products"]["ortho"] = None
+    # a quicklook pair.json names but that is gone is reported in words, not as a broken image
+    (folder / QUICKLOOK_NAMES["phase"]).unlink()
+    (folder / "pair.json").write_text(json.dumps(pair))
+    text = write_report(run, make_missing_quicklooks=False).read_text(encoding="utf-8")
+    assert f"{folder.name}/{QUICKLOOK_NAMES['ortho']}" not in text
+    assert f"phase quicklook {QUICKLOOK_NAMES['phase']} is missing" in text
+    assert f'src="{folder.name}/{QUICKLOOK_NAMES["phase"]}"' not in text
+    # with quicklook making on, the missing ones are made again and shown
+    text = write_report(run).read_text(encoding="utf-8")
+    assert f'src="{folder.name}/{QUICKLOOK_NAMES["phase"]}"' in text and "is missing" not in text
+    assert f"{folder.name}/{QUICKLOOK_NAMES['ortho']}" not in text

@@ -69,7 +69,9 @@ def correlation_grid(master_ml: np.ndarray, slave_ml: np.ndarray, ml_range: int,
                      patch_size: int = 31, search_range: int = 4, search_azimuth: int = 4,
                      guess_range: float | np.ndarray | None = None,
                      guess_azimuth: float | np.ndarray | None = None,
-                     slc_bandwidth: tuple[float, float] = (0.8, 0.8)) -> np.ndarray:
+                     slc_bandwidth: tuple[float, float] = (0.8, 0.8),
+                     node_rows: tuple[int, int] | None = None, master_line0: int = 0,
+                     slave_line0: int = 0) -> np.ndarray:
     """SARCorrelationGrid on multilooked amplitudes; returns (3, n_az, n_r) float32.
 
     Bands: shift_range, shift_azimuth (SLC pixels, slave = master + shift), correlation rate (NCC at the
@@ -81,21 +83,32 @@ def correlation_grid(master_ml: np.ndarray, slave_ml: np.ndarray, ml_range: int,
     in range and azimuth, a weak parameter). ``guess_range``/``guess_azimuth`` (SLC pixels,
     scalar or per node, e.g. the DEM grid) centre the search. Nodes without a valid patch get rate 0 and
     zero shifts. ``slc_shape`` (master SLC lines, columns) defaults to the ML shape × factors.
+
+    Strips: ``node_rows=(k0, k1)`` computes only those node rows (output (3, k1 − k0, n_r)); then
+    ``master_ml``/``slave_ml`` may be ML strips starting at ML lines ``master_line0``/``slave_line0``, which
+    must hold the lines given by :func:`correlation_lines_needed` (the strip edges act as image edges).
     """
     check_steps(step_range, step_azimuth, ml_range, ml_azimuth)
     master = np.ascontiguousarray(master_ml, dtype=np.float64)
     slave = np.ascontiguousarray(slave_ml, dtype=np.float64)
     if slc_shape is None:
         slc_shape = (master.shape[0] * ml_azimuth, master.shape[1] * ml_range)
-    shape = grid_shape(slc_shape[0], slc_shape[1], step_range, step_azimuth)
-    ka, kr = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
-    centre_a = (ka * (step_azimuth // ml_azimuth)).ravel().astype(np.int64)
+    full_shape = grid_shape(slc_shape[0], slc_shape[1], step_range, step_azimuth)
+    k0, k1 = (0, full_shape[0]) if node_rows is None else node_rows
+    shape = (k1 - k0, full_shape[1])
+    ka, kr = np.meshgrid(np.arange(k0, k1), np.arange(shape[1]), indexing="ij")
+    # strip-local ML coordinates: master line = node line − master_line0; the slave offset of a master
+    # pixel becomes guess + master_line0 − slave_line0 in strip-local terms
+    local = master_line0 - slave_line0
+    centre_a = (ka * (step_azimuth // ml_azimuth) - master_line0).ravel().astype(np.int64)
     centre_r = (kr * (step_range // ml_range)).ravel().astype(np.int64)
-    g_a = np.rint(_per_node(guess_azimuth, shape) / ml_azimuth).ravel().astype(np.int64)
-    g_r = np.rint(_per_node(guess_range, shape) / ml_range).ravel().astype(np.int64)
+    g_a = (np.rint(_per_node(guess_azimuth, full_shape)[k0:k1] / ml_azimuth).ravel() + local).astype(np.int64)
+    g_r = np.rint(_per_node(guess_range, full_shape)[k0:k1] / ml_range).ravel().astype(np.int64)
     half = patch_size // 2
     best_a, best_r, best, box, surface = ncc_search(master, slave, centre_a, centre_r, g_a, g_r, half, half,
                                                     int(search_azimuth), int(search_range), 5)
+    best_a = best_a - local
+    g_a = g_a - local
     out = np.zeros((3,) + shape, dtype=np.float32)
     good = np.flatnonzero(best > -2.0)
     # 5-sample lines of the NCC surface through the integer peak, one per axis
@@ -112,6 +125,29 @@ def correlation_grid(master_ml: np.ndarray, slave_ml: np.ndarray, ml_range: int,
     out[1].reshape(-1)[good] = (best_a[good] + da) * ml_azimuth
     out[2].reshape(-1)[good] = best[good]
     return out
+
+
+def correlation_lines_needed(node_rows: tuple[int, int], ml_azimuth: int, step_azimuth: int,
+                             n_ml_lines_master: int, n_ml_lines_slave: int, patch_size: int = 31,
+                             search_azimuth: int = 4, guess_azimuth: float | np.ndarray | None = None
+                             ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """ML lines [m0, m1) of the master and [s0, s1) of the slave that :func:`correlation_grid` reads for
+    node rows ``node_rows`` (patches, search range and the 2 extra lags of the sub-pixel fit; clipped to
+    the images). ``guess_azimuth``: same per-node guess (SLC pixels) as passed to correlation_grid, rows
+    indexed over the whole grid."""
+    k0, k1 = node_rows
+    half = patch_size // 2
+    cell = step_azimuth // ml_azimuth
+    m0 = max(0, k0 * cell - half)
+    m1 = min(n_ml_lines_master, (k1 - 1) * cell + half + 1)
+    g = np.asarray(0.0 if guess_azimuth is None else guess_azimuth, dtype=np.float64)
+    if g.ndim:
+        g = g[k0:k1]
+    g = np.rint(np.where(np.isfinite(g), g, 0.0) / ml_azimuth)
+    reach = search_azimuth + 2
+    s0 = max(0, int(m0 + g.min() - reach))
+    s1 = min(n_ml_lines_slave, int(m1 + g.max() + reach))
+    return (m0, m1), (s0, s1)
 
 
 def dem_grid_accumulate(sums: np.ndarray, line_master: np.ndarray, col_master: np.ndarray,

@@ -228,3 +228,21 @@ def test_fine_grid_from_dem_prediction_and_correlation(pair):
     assert fine.shape == (2,) + shape
     # DEM shape + mean correction: every node right to a few hundredths of an SLC pixel
     assert np.max(np.abs(fine[0] - tr)) < 0.1 and np.max(np.abs(fine[1] - ta)) < 0.05
+
+
+def test_correlation_grid_on_strips_equals_whole(pair):
+    from diapsar.deformation_grid import correlation_lines_needed
+
+    master, slave = pair
+    mm, sm = multilook(master, ML_R, ML_A), multilook(slave, ML_R, ML_A)
+    guess = np.full(grid_shape(NA, NR, STEP, STEP), -2.0)
+    whole = correlation_grid(mm, sm, ML_R, ML_A, STEP, STEP, slc_shape=(NA, NR), guess_azimuth=guess)
+    parts = []
+    for k0 in range(0, whole.shape[1], 4):
+        k1 = min(whole.shape[1], k0 + 4)
+        (m0, m1), (s0, s1) = correlation_lines_needed((k0, k1), ML_A, STEP, mm.shape[0], sm.shape[0],
+                                                      guess_azimuth=guess)
+        parts.append(correlation_grid(mm[m0:m1], sm[s0:s1], ML_R, ML_A, STEP, STEP, slc_shape=(NA, NR),
+                                      guess_azimuth=guess, node_rows=(k0, k1), master_line0=m0,
+                                      slave_line0=s0))
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, atol=1e-6)

@@ -430,6 +430,17 @@ def run_pair(ctx: Context, slave: Acquisition) -> dict:
 
 def run_chain(cfg: MultiSlcConfig) -> dict:
     """Run the whole chain; returns run.json's content. Raises DiapsarError subclasses on bad input."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        # SAR-geometry products carry GCPs, not a geotransform: GDAL's warning about it is expected
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return _run_chain(cfg)
+
+
+def _run_chain(cfg: MultiSlcConfig) -> dict:
     t_start = time.perf_counter()
     out = Path(cfg.output_path)
     _check_output(out)

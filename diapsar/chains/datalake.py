@@ -188,8 +188,8 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
                                  "or choose the master")
     window = [i for i in cands if (start_date is None or i.date >= start_date)
               and (end_date is None or i.date <= end_date) and i.date not in exclude]
-    win_txt = f"[{start_date or '-'}, {end_date or '-'}]" + (f" minus {', '.join(sorted(exclude))}" if exclude
-                                                             else "")
+    win_txt = (f"[{start_date or 'first'}, {end_date or 'last'}]"
+               + (f" minus {', '.join(sorted(exclude))}" if exclude else ""))
     if master:
         hits = [i for i in _match_master(cands, master)]
         if not hits:

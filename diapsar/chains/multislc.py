@@ -258,7 +258,12 @@ def step_dem(ctx: Context) -> None:
     gh = np.asarray(m.meta.geolocation_grid.height_m, dtype=np.float64)
     h_ref = float(np.nanmedian(gh)) if gh.size else 0.0
     h_lo, h_hi = h_ref - 500.0, h_ref + 2000.0
-    vrt = out / "dem_scene.vrt"
+    # built in a scratch folder and moved into place only once it covers the scene: a failed run never
+    # replaces the dem_scene.vrt of an earlier run
+    scratch = out / f".dem_scene.{os.getpid()}.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    vrt = scratch / "dem_scene.vrt"
     margin = 0.02
     geoid = cfg.inputs.geoid
     ellipsoidal = not (geoid is not None and geoid.lower() == "none")
@@ -293,11 +298,19 @@ def step_dem(ctx: Context) -> None:
     xyz = ground_points(m.meta, m.orbit, dem, win.line0 + ls * (win.n_lines - 1),
                         win.sample0 + ps * (win.n_samples - 1))
     if not np.all(np.isfinite(xyz)):
+        shutil.rmtree(scratch, ignore_errors=True)
         x0, dx, _, y0, _, dy = dem.transform
         src = cfg.inputs.dem_path or cfg.inputs.srtm_path
         raise DemError(f"the DEM {src} (lon {x0:.4f}..{x0 + dx * dem.shape[1]:.4f}, lat "
                        f"{y0 + dy * dem.shape[0]:.4f}..{y0:.4f}) does not cover the scene (lon {lonmin:.4f}.."
                        f"{lonmax:.4f}, lat {latmin:.4f}..{latmax:.4f})")
+    for item in sorted(scratch.iterdir()):
+        dest = out / item.name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(item, dest)
+    shutil.rmtree(scratch, ignore_errors=True)
+    vrt = out / "dem_scene.vrt"
     ctx.dem = dem
     ctx.timings["dem"] = round(time.perf_counter() - t0, 3)
     log.info("DEM: %s, %dx%d posts, heights %.0f..%.0f m (ellipsoidal)", vrt, dem.shape[1], dem.shape[0],

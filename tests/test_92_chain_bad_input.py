@@ -1,0 +1,167 @@
+"""SAR_MultiSlc on bad input: one clear line on stderr, non-zero exit, no traceback, nothing produced lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, timeout=300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=timeout, env=env)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
+    """The error is one line, the last one on stderr (progress lines of the log may precede it)."""
+    lines = proc.stderr.strip().splitlines()
+    err = lines[-1] if lines else ""
+    print(err)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert sum("error" in ln.lower() for ln in lines) == 1, proc.stderr
+    assert err.startswith("SAR_MultiSlc.py: error: ")
+    for w in words:
+        assert w in err, (w, err)
+    return err
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    from diapsar.simulate.api import simulate_stack
+
+    root = tmp_path_factory.mktemp("bad_input")
+    res = simulate_stack(root / "stack", mode="sm", dates=3, size=(240, 200), seed=5)
+    dates = [json.loads(res.truth_json.read_text())["acquisitions"][k]["date"] for k in range(3)]
+    return root, res, dates
+
+
+def config(tmp: Path, input_dir: Path, dem: Path, out: Path, **gin) -> Path:
+    raw = {"Global": {"in": {"Input_Path": str(input_dir), "DEM_Path": str(dem), **gin},
+                      "out": {"Output_Path": str(out)}, "parameter": {"optram": 200}},
+           "DIn_SAR": {"parameter": {"GridStep_range": 30, "GridStep_azimut": 30}}}
+    p = tmp / f"cfg_{len(list(tmp.glob('cfg_*')))}.json"
+    p.write_text(json.dumps(raw))
+    return p
+
+
+def renamed_copy(safe: Path, dest_dir: Path, old: str, new: str) -> Path:
+    """Copy a SAFE folder replacing ``old`` by ``new`` in the product and file names."""
+    target = dest_dir / safe.name.replace(old.upper(), new.upper()).replace(old, new)
+    shutil.copytree(safe, target)
+    for p in sorted(target.rglob("*"), key=lambda q: -len(q.parts)):
+        if old in p.name or old.upper() in p.name:
+            p.rename(p.with_name(p.name.replace(old, new).replace(old.upper(), new.upper())))
+    return target
+
+
+def lake_of(tmp: Path, safes: list[Path]) -> Path:
+    d = tmp / "lake"
+    d.mkdir()
+    for s in safes:
+        (d / s.name).symlink_to(s)
+    return d
+
+
+def test_master_not_in_window(lake, tmp_path):
+    root, res, dates = lake
+    cfg = config(tmp_path, res.out_dir, res.dem_path, tmp_path / "out")
+    one_line_error(run_cli(cfg, "-m", dates[2], "-f", dates[1]), "master image", dates[2], "not in the date window")
+
+
+def test_no_slave_left(lake, tmp_path):
+    root, res, dates = lake
+    cfg = config(tmp_path, res.out_dir, res.dem_path, tmp_path / "out")
+    one_line_error(run_cli(cfg, "-e", dates[1], dates[2]), "no slave image left")
+    one_line_error(run_cli(cfg, "-d", "20990101"), "no SM VV image in the date window")
+
+
+def test_mixed_tracks(lake, tmp_path):
+    root, res, dates = lake
+    # the third product as if acquired 3 orbits later: another relative orbit
+    orbit = res.products[2].name.split("_")[7]
+    other = f"{int(orbit) + 3:06d}"
+    moved = renamed_copy(res.products[2], tmp_path, orbit.lower(), other.lower())
+    d = lake_of(tmp_path, [res.products[0], res.products[1], moved])
+    cfg = config(tmp_path, d, res.dem_path, tmp_path / "out")
+    one_line_error(run_cli(cfg), "different tracks", "relative orbit")
+
+
+def test_mixed_modes_and_polarisations(lake, tmp_path):
+    root, res, dates = lake
+    s6 = renamed_copy(res.products[1], tmp_path, "s3", "s6")
+    d = lake_of(tmp_path, [res.products[0], s6, res.products[2]])
+    cfg = config(tmp_path, d, res.dem_path, tmp_path / "out")
+    one_line_error(run_cli(cfg), "mixed stripmap beams S3, S6")
+    (tmp_path / "lake" / "vh").mkdir()
+    vh = renamed_copy(res.products[0], tmp_path / "lake" / "vh", "-vv-", "-vh-")
+    meas = next((vh / "measurement").iterdir()).name
+    one_line_error(run_cli(cfg, "-m", meas), "has polarisation VH but Polarisation is VV")
+
+
+def test_dem_not_covering_the_scene(lake, tmp_path):
+    root, res, dates = lake
+    with rasterio.open(res.dem_path) as ds:
+        prof, data, tr = ds.profile, ds.read(1), ds.transform
+    prof.update(transform=rasterio.Affine(tr.a, 0, tr.c + 0.03, 0, tr.e, tr.f))  # 3 km east of the scene
+    dem = tmp_path / "dem_east.tif"
+    with rasterio.open(dem, "w", **prof) as ds:
+        ds.write(data, 1)
+    cfg = config(tmp_path, res.out_dir, dem, tmp_path / "out")
+    one_line_error(run_cli(cfg), "DEM", "does not cover the scene")
+
+
+def test_unreadable_product(lake, tmp_path):
+    root, res, dates = lake
+    broken = tmp_path / res.products[1].name
+    shutil.copytree(res.products[1], broken)
+    xml = next(p for p in (broken / "annotation").iterdir() if p.suffix == ".xml")
+    xml.write_bytes(xml.read_bytes()[:2000])  # truncated annotation
+    d = lake_of(tmp_path, [res.products[0], broken, res.products[2]])
+    cfg = config(tmp_path, d, res.dem_path, tmp_path / "out")
+    one_line_error(run_cli(cfg), xml.name, "not valid XML")
+
+
+def test_output_not_writable_and_bad_config(lake, tmp_path):
+    root, res, dates = lake
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    cfg = config(tmp_path, res.out_dir, res.dem_path, blocker / "out")
+    one_line_error(run_cli(cfg), "cannot create output folder")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"Global": {"in": {"Input_Path": "x", "DEM_Path": "y", "Master": "z"},
+                                          "out": {"Output_Path": "o"}}}))
+    one_line_error(run_cli(bad), "Global.in.Master", "unknown key")
+    one_line_error(run_cli(tmp_path / "missing.json"), "not found")
+    one_line_error(run_cli(cfg, "-ml", "0", "2"), "-ml")
+
+
+def test_failure_keeps_earlier_products(lake, tmp_path):
+    root, res, dates = lake
+    out = tmp_path / "out"
+    good = config(tmp_path, res.out_dir, res.dem_path, out)
+    proc = run_cli(good, "-e", dates[2], "-o", "no")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    products = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "info.log")
+    before = {p: p.read_bytes() for p in products}
+    assert any(p.name == "interferogram.tif" for p in products)
+    # same output folder, DEM now elsewhere: the run stops, what exists stays intact
+    with rasterio.open(res.dem_path) as ds:
+        prof, data, tr = ds.profile, ds.read(1), ds.transform
+    prof.update(transform=rasterio.Affine(tr.a, 0, tr.c - 0.05, 0, tr.e, tr.f))
+    with rasterio.open(tmp_path / "far.tif", "w", **prof) as ds:
+        ds.write(np.asarray(data), 1)
+    bad = config(tmp_path, res.out_dir, tmp_path / "far.tif", out)
+    one_line_error(run_cli(bad, "-e", dates[2], "-o", "no"), "does not cover the scene")
+    for p, content in before.items():
+        assert p.exists() and p.read_bytes() == content, p

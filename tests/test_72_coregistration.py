@@ -209,3 +209,14 @@ def test_range_varying_doppler_with_2d_shifts():
     # the per-column demodulation costs little next to the interpolation error itself
     rel_const, _ = _errors(coregister(slave, grid, 16, 16, (n, n), doppler_cycles=f0), exact)
     assert rel < 1.5 * rel_const, (rel, rel_const)
+
+
+def test_fast_complex_exponential_matches_numpy():
+    from diapsar.kernels.trig import cexp, cexp_small
+
+    small = np.linspace(-np.pi, np.pi, 2001)
+    large = np.linspace(-5000.0, 5000.0, 2001)
+    got_small = np.array([complex(*cexp_small(t)) for t in small])
+    got_large = np.array([complex(*cexp(t)) for t in large])
+    assert np.max(np.abs(got_small - np.exp(1j * small))) < 2e-6
+    assert np.max(np.abs(got_large - np.exp(1j * large))) < 2e-6

@@ -186,7 +186,7 @@ def _cast_shadow(order, bins, gamma, alpha, lit):
             amax = alpha[i]
 
 
-def _facet_rows(lat, lon, h, t_rel, ok, p, look, model):
+def _facet_rows(lat, lon, p, look, model):
     """Facet cross-section factors of consecutive post rows (arrays of nr posts -> nr-1 facet rows)."""
     d1 = p[1:, 1:] - p[:-1, :-1]
     d2 = p[:-1, 1:] - p[1:, :-1]
@@ -244,7 +244,7 @@ def facet_model(dem: SimDem, meta: SwathMetadata, orbit: Orbit, model: str = "la
         alpha[r0:r1] = np.arccos(np.clip(np.sum(look * s_pos, axis=-1) / sn, -1.0, 1.0))
         pn = np.linalg.norm(p, axis=-1)
         gamma[r0:r1] = np.arccos(np.clip(np.sum(p * s_pos, axis=-1) / (pn * sn), -1.0, 1.0))
-        wl, ws, cos_loc = _facet_rows(lat[r0:r1], lon, h, t_rel[r0:r1], ok, p, look, model)
+        wl, ws, cos_loc = _facet_rows(lat[r0:r1], lon, p, look, model)
         w_land[r0:r1 - 1] = wl
         w_sea[r0:r1 - 1] = sea_ratio * ws
         self_dark[r0:r1 - 1] = cos_loc <= 0.0
@@ -330,6 +330,7 @@ def _splat_kernel(t_rel, samp, land, w_land, w_sea, k, bt, bfirst, lpb, dt, line
                             continue
                         s = w00 * s00 + w01 * s01 + w10 * s10 + w11 * s11
                         lf = w00 * land[r, c] + w01 * land[r, c + 1] + w10 * land[r + 1, c] + w11 * land[r + 1, c + 1]
+                        lf = min(max(lf, 0.0), 1.0)
                         w = (lf * wl + (1.0 - lf) * ws) * inv_k2
                         u = (line - ca) / mlaz
                         v = (s - cr) / mlrg
@@ -412,7 +413,7 @@ def simulate_amplitude(dem: SimDem, meta: SwathMetadata, orbit: Orbit, window, m
     """
     facets = facet_model(dem, meta, orbit, model, sea_ratio, shadow)
     inten = simulate_intensity(facets, meta, window, ml, oversample)
-    amp = np.sqrt(inten / (int(ml[0]) * int(ml[1])))
+    amp = np.sqrt(np.maximum(inten, 0.0) / (int(ml[0]) * int(ml[1])))
     if gain is None:
         m = float(amp.mean())
         gain = 100.0 / m if m > 0 else 1.0

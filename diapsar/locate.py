@@ -100,7 +100,7 @@ def ncc_valid(image: np.ndarray, template: np.ndarray) -> np.ndarray:
     den = np.sqrt(var) * tn
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(den > 1e-12 * max(tn, 1e-300) * np.sqrt(max(float(np.max(s2)), 1e-300)), num / den, 0.0)
-    return out
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -147,15 +147,35 @@ def _to_domain(amplitude: np.ndarray, domain: str) -> np.ndarray:
 DOMAINS = ("amplitude", "highpass", "db")
 
 
+def _quadratic_peak(surf: np.ndarray, a: int, b: int, fa: int, fb: int) -> tuple[float, float] | None:
+    """Vertex of the least-squares quadratic surface through surf[a-fa:a+fa+1, b-fb:b+fb+1] (offsets from
+    (a, b)); None when the fit is not a maximum or its vertex leaves the fitted box."""
+    y, x = np.mgrid[-fa:fa + 1, -fb:fb + 1].astype(np.float64)
+    z = surf[a - fa:a + fa + 1, b - fb:b + fb + 1]
+    y, x, z = y.ravel() / max(fa, 1), x.ravel() / max(fb, 1), z.ravel()
+    g = np.stack([np.ones_like(x), y, x, y * y, x * x, x * y], axis=1)
+    c, *_ = np.linalg.lstsq(g, z, rcond=None)
+    h = np.array([[2 * c[3], c[5]], [c[5], 2 * c[4]]])
+    if np.linalg.det(h) <= 0 or h[0, 0] >= 0:
+        return None
+    dy, dx = np.linalg.solve(h, -c[1:3])
+    if abs(dy) > 1.0 or abs(dx) > 1.0:
+        return None
+    return float(dy * max(fa, 1)), float(dx * max(fb, 1))
+
+
 def _fine(facets: FacetModel, meta: SwathMetadata, template: np.ndarray, ml, l0: int, s0: int,
-          oversample: int, radius=None, max_moves: int = 6, domain: str = "amplitude"):
-    """NCC at full-resolution offsets around (l0, s0); returns (line, sample, peak, surface)."""
+          oversample: int, max_moves: int = 6, domain: str = "amplitude"):
+    """NCC at every full-resolution offset within one look cell of (l0, s0); the peak is the vertex of a
+    quadratic fitted over half a look cell around the best offset (the surface is rough at the pixel scale:
+    speckle of the crop, discrete facets of the simulation). Returns (line, sample, peak, surface)."""
     mlaz, mlrg = ml
     na, nr = template.shape
-    ra, rr = radius if radius is not None else (mlaz, mlrg)
+    ra, rr = mlaz + 1, mlrg + 1
+    fa, fb = max(1, mlaz // 2), max(1, mlrg // 2)
     for _ in range(max_moves):
         win = (l0 - ra, s0 - rr, na * mlaz + 2 * ra, nr * mlrg + 2 * rr)
-        sim = simulate_intensity(facets, meta, win, (1, 1), oversample, check=False)
+        sim = np.maximum(simulate_intensity(facets, meta, win, (1, 1), oversample, check=False), 0.0)
         c = np.pad(np.cumsum(np.cumsum(sim, 0), 1), ((1, 0), (1, 0)))
         surf = np.empty((2 * ra + 1, 2 * rr + 1))
         ii = np.arange(na) * mlaz
@@ -170,17 +190,19 @@ def _fine(facets: FacetModel, meta: SwathMetadata, template: np.ndarray, ml, l0:
                     + c[r0[:, None], q0[None, :]]
                 surf[a, b] = _pearson(_to_domain(np.sqrt(np.maximum(box, 0.0)), domain), template)
         a, b = np.unravel_index(int(np.argmax(surf)), surf.shape)
-        on_edge = a in (0, 2 * ra) or b in (0, 2 * rr)
-        l_best, s_best = l0 - ra + int(a), s0 - rr + int(b)
-        if not on_edge:
-            da, db = _subpixel(surf, int(a), int(b))
-            return l_best + da, s_best + db, float(surf[a, b]), surf
+        a, b = int(a), int(b)
+        l_best, s_best = l0 - ra + a, s0 - rr + b
+        if fa <= a < 2 * ra + 1 - fa and fb <= b < 2 * rr + 1 - fb:
+            fit = _quadratic_peak(surf, a, b, fa, fb)
+            if fit is None:
+                fit = _subpixel(surf, a, b)
+            return l_best + fit[0], s_best + fit[1], float(surf[a, b]), surf
         l0, s0 = l_best, s_best
     return float(l_best), float(s_best), float(surf[a, b]), surf
 
 
 def locate_crop(crop_amplitude: np.ndarray, meta: SwathMetadata, orbit: Orbit, dem: SimDem | None,
-                search_window, ml=(4, 16), oversample: int = 4, model: str = "lambert",
+                search_window, ml=(4, 16), oversample: int = 6, model: str = "lambert",
                 sea_ratio: float = DEFAULT_SEA_RATIO, shadow: bool = True,
                 facets: FacetModel | None = None, domain: str = "amplitude") -> LocateResult:
     """Find the full-swath position of a crop (complex SLC or amplitude array) inside ``search_window``.
@@ -214,7 +236,7 @@ def locate_crop(crop_amplitude: np.ndarray, meta: SwathMetadata, orbit: Orbit, d
     sim = simulate_intensity(facets, meta, (line0, sample0, nl, ns), (mlaz, mlrg), oversample)
     if not np.any(sim > 0):
         raise SelectionError(f"the DEM does not cover the search window {line0},{sample0} {nl}x{ns}")
-    sim_amp = _to_domain(np.sqrt(sim / (mlaz * mlrg)), domain)
+    sim_amp = _to_domain(np.sqrt(np.maximum(sim, 0.0) / (mlaz * mlrg)), domain)
     surf = ncc_valid(sim_amp, template)
     if surf.size == 0:
         raise SelectionError("search window too small for the crop at this multilook")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 NAME = "locate-crop"
 HELP = "locate an SLC/amplitude crop in its full swath by correlation with a DEM-simulated amplitude"
@@ -39,13 +38,13 @@ def add_arguments(parser) -> None:
                         help="backscatter model: sigma0 = cos^2 (lambert, default) or cos of the local incidence")
     parser.add_argument("--domain", choices=("amplitude", "highpass", "db"), default="amplitude",
                         help="values correlated: amplitude (default), its high-pass part, or dB")
-    parser.add_argument("--oversample", type=int, default=4, metavar="K",
-                        help="sub-facets per DEM cell side in the simulation (default 4)")
+    parser.add_argument("--oversample", type=int, default=6, metavar="K",
+                        help="sub-facets per DEM cell side in the simulation (default 6)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def run(args) -> int:
-    from ..amplitude_estimation import load_dem, window_bbox
+    from ..amplitude_estimation import check_window, load_dem, window_bbox
     from ..errors import ConfigError
     from ..io.measurement import MeasurementReader
     from ..io.safe import open_annotation
@@ -56,14 +55,11 @@ def run(args) -> int:
         raise ConfigError(f"--ml {args.ml[0]} {args.ml[1]}: looks must be >= 1")
     if args.oversample < 1:
         raise ConfigError(f"--oversample {args.oversample}: must be >= 1")
-    logging.getLogger("diapsar").setLevel(logging.WARNING)
     meta = open_annotation(args.annotation)
     with MeasurementReader(args.crop) as reader:
         crop = reader.read()
     orbit = orbit_for(meta, args.orbit)
     search = tuple(args.search) if args.search else (0, 0, meta.number_of_lines, meta.number_of_samples)
-    from ..amplitude_estimation import check_window
-
     search = check_window(meta, search)
     bbox = window_bbox(meta, orbit, search)
     dem = load_dem(args.dem, bbox, geoid=not args.no_geoid)

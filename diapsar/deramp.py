@@ -85,19 +85,48 @@ def _phase(line: float, col: float, n_lines: int, n_samples: int, dt_az: float, 
     return -math.pi * kt * d * d - 2.0 * math.pi * fdc * d
 
 
+def _column_terms(ramp: TopsRamp, col0: int, col1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k_t, f_ηc and η_ref at integer columns col0 … col1 (inclusive), float64."""
+    ka_c, dc_c = ramp._arrays()
+    col = np.arange(col0, col1 + 1, dtype=np.float64)
+    tau = ramp.near_range_time_s + col / ramp.range_sampling_rate_hz
+    tau_mid = ramp.near_range_time_s + 0.5 * ramp.samples / ramp.range_sampling_rate_hz
+    ka = np.polynomial.polynomial.polyval(tau - ramp.fm_rate_t0_s, ka_c)
+    fdc = np.polynomial.polynomial.polyval(tau - ramp.dc_t0_s, dc_c)
+    ka_mid = np.polynomial.polynomial.polyval(tau_mid - ramp.fm_rate_t0_s, ka_c)
+    fdc_mid = np.polynomial.polynomial.polyval(tau_mid - ramp.dc_t0_s, dc_c)
+    k_s = ramp.k_s
+    kt = ka * k_s / (ka - k_s)
+    eta_ref = -fdc / ka + fdc_mid / ka_mid
+    return kt, fdc, eta_ref
+
+
 @numba.njit(cache=True, parallel=True)
-def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, n_samples: int, dt_az: float,
-           tau0: float, fs: float, ka_t0: float, ka_c: np.ndarray, dc_t0: float, dc_c: np.ndarray,
-           k_s: float, shift_r: np.ndarray, shift_a: np.ndarray, use_shift: bool) -> np.ndarray:
+def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float, col0: int,
+           kt: np.ndarray, fdc: np.ndarray, eta_ref: np.ndarray, shift_r: np.ndarray, shift_a: np.ndarray,
+           use_shift: bool) -> np.ndarray:
+    """data·exp(j·sign·φ) with the per-column terms tabulated on integer columns from col0 and linearly
+    interpolated at fractional (shifted) columns — the terms are smooth polynomials of τ."""
     out = np.empty_like(data)
+    n_tab = kt.shape[0]
     for i in numba.prange(data.shape[0]):
         for c in range(data.shape[1]):
             line = float(line0 + i)
-            col = float(c)
             if use_shift:
                 line += shift_a[i, c]
-                col += shift_r[i, c]
-            ph = _phase(line, col, n_lines, n_samples, dt_az, tau0, fs, ka_t0, ka_c, dc_t0, dc_c, k_s)
+                x = c + shift_r[i, c] - col0
+                j = min(max(int(math.floor(x)), 0), n_tab - 2)
+                t = x - j
+                k_t = kt[j] + t * (kt[j + 1] - kt[j])
+                f = fdc[j] + t * (fdc[j + 1] - fdc[j])
+                e_ref = eta_ref[j] + t * (eta_ref[j + 1] - eta_ref[j])
+            else:
+                j = c - col0
+                k_t = kt[j]
+                f = fdc[j]
+                e_ref = eta_ref[j]
+            d = (line - 0.5 * n_lines) * dt_az - e_ref
+            ph = -math.pi * k_t * d * d - 2.0 * math.pi * f * d
             zr, zi = cexp(sign * ph)
             v = data[i, c]
             out[i, c] = complex(v.real * zr - v.imag * zi, v.real * zi + v.imag * zr)
@@ -120,17 +149,19 @@ def tops_phase(ramp: TopsRamp, line: np.ndarray, col: np.ndarray) -> np.ndarray:
 def _run(data: np.ndarray, ramp: TopsRamp, line0: int, sign: float, grid: np.ndarray | None,
          step_range: float, step_azimuth: float) -> np.ndarray:
     arr = np.ascontiguousarray(data, dtype=np.complex64)
-    ka_c, dc_c = ramp._arrays()
     if grid is not None:
         g = np.ascontiguousarray(grid, dtype=np.float64)
         sr, sa = dense_shift(g, float(step_range), float(step_azimuth), int(line0), arr.shape[0], arr.shape[1])
+        col0 = int(math.floor(min(0.0, float(sr.min()) if sr.size else 0.0))) - 1
+        col1 = int(math.ceil(max(arr.shape[1] - 1.0, arr.shape[1] - 1 + (float(sr.max()) if sr.size else 0.0)))) + 1
         use = True
     else:
         sr = sa = np.zeros((1, 1))
+        col0, col1 = 0, max(arr.shape[1] - 1, 1)
         use = False
-    return _apply(arr, int(line0), sign, ramp.lines, ramp.samples, ramp.azimuth_time_interval_s,
-                  ramp.near_range_time_s, ramp.range_sampling_rate_hz, ramp.fm_rate_t0_s, ka_c, ramp.dc_t0_s,
-                  dc_c, ramp.k_s, sr, sa, use)
+    kt, fdc, eta_ref = _column_terms(ramp, col0, col1)
+    return _apply(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, col0, kt, fdc, eta_ref,
+                  sr, sa, use)
 
 
 def deramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0) -> np.ndarray:

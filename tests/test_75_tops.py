@@ -125,3 +125,18 @@ def test_esd_correction_sign_through_coregistration():
     assert res.shift_lines == pytest.approx(-delta, abs=2e-3)
     corrected = grid_offset(grid, 0.0, res.shift_lines)
     assert abs(corrected[1, 0, 0]) < 2e-3
+
+
+def test_full_size_burst_edges_keep_phase_precision():
+    """At the edges of a 1500-line burst φ reaches thousands of radians: still right to 1e-4 rad."""
+    import dataclasses
+
+    big = dataclasses.replace(RAMP, lines=1500, samples=3000)
+    ones = np.ones((4, 3000), np.complex64)
+    for line0 in (0, 1496):
+        got = deramp(ones, big, line0=line0)
+        yy, xx = np.mgrid[line0:line0 + 4, 0:3000]
+        ref = _phase_numpy(big, yy, xx)
+        assert np.abs(ref).max() > 1000
+        err = np.angle(got * np.exp(1j * ref))
+        assert np.max(np.abs(err)) < 1e-4

@@ -324,3 +324,69 @@ def test_cli_bad_input_is_one_line(tmp_path, args, words):
     assert r.returncode != 0
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in r.stderr and words in lines[0], r.stderr
+
+
+def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):
+    """Morocco pair, IW1 bursts 2-3, 600 samples: real burst times and IDs, geolocation grid, Doppler and
+    FM-rate polynomials kept; pixels consistent with the truth after deramping."""
+    pair = s1_data / "morocco_iw_pair_20230904_20230916"
+    safes = sorted(pair.glob("S1A_IW_SLC__1SDV_*.SAFE"))
+    if len(safes) != 2:
+        pytest.skip(f"Morocco pair not found in {pair}")
+    from diapsar.simulate.real import simulate_from_safe
+
+    res = simulate_from_safe(tmp_path, safes, swath="IW1", bursts=(2, 3), samples=(8000, 600), seed=2,
+                             n_targets=0, timing_error_lines=[0.0, 0.0])
+    for real_safe, sim_safe in zip(safes, res.products):
+        real = open_product(real_safe).swath("IW1", "VV")
+        sim = open_product(sim_safe).swath()
+        real_ids = [b.burst_id for b in real.bursts]
+        L = real.lines_per_burst
+        k0 = real_ids.index(sim.bursts[0].burst_id)
+        assert [b.burst_id for b in sim.bursts] == real_ids[k0:k0 + 2]
+        for sb, rb in zip(sim.bursts, real.bursts[k0:k0 + 2]):
+            assert sb.azimuth_time_s == pytest.approx(rb.azimuth_time_s, abs=1e-6)
+            ok = rb.first_valid_sample >= 0
+            assert np.array_equal(sb.first_valid_sample >= 0, ok)
+        assert sim.lines_per_burst == real.lines_per_burst and sim.number_of_samples == 600
+        assert sim.azimuth_steering_rate_deg_s == real.azimuth_steering_rate_deg_s
+        assert len(sim.dc_estimates) > 0 and len(sim.fm_rates) > 0
+        near = min(real.dc_estimates, key=lambda p: abs(p.azimuth_time_s - sim.dc_estimates[0].azimuth_time_s))
+        assert np.allclose(sim.dc_estimates[0].coefficients, near.coefficients, rtol=1e-6)
+        rg = RadarGrid.from_metadata(sim)
+        g = sim.geolocation_grid
+        t, tau = geo2rdr(Orbit(sim.orbit), g.latitude_deg, g.longitude_deg, g.height_m, t_guess_s=g.azimuth_time_s)
+        line = rg.time_to_line(t, burst=rg.burst_of_time(g.azimuth_time_s))
+        assert np.max(np.abs(line - g.line)) < 0.1 and np.max(np.abs(rg.range_time_to_pixel(tau) - g.pixel)) < 0.1
+        # the real ESA grid points inside the window still hold in the simulated product's frame
+        rgr = real.geolocation_grid
+        s0 = round((sim.slant_range_time_s - real.slant_range_time_s) * real.range_sampling_rate_hz)
+        inside = (rgr.line >= k0 * L) & (rgr.line < (k0 + 2) * L) & (rgr.pixel >= s0) & (rgr.pixel < s0 + 600)
+        assert inside.sum() >= 2
+        t, tau = geo2rdr(Orbit(sim.orbit), rgr.latitude_deg[inside], rgr.longitude_deg[inside],
+                         rgr.height_m[inside], t_guess_s=rgr.azimuth_time_s[inside])
+        line = rg.time_to_line(t, burst=rg.burst_of_time(rgr.azimuth_time_s[inside]))
+        assert np.max(np.abs(line - (rgr.line[inside] - k0 * L))) < 0.1
+        assert np.max(np.abs(rg.range_time_to_pixel(tau) - (rgr.pixel[inside] - s0))) < 0.1
+    tj = json.loads(res.truth_json.read_text())
+    truth = _truth(tmp_path, tj["pairs"][0])
+    m_meta, m = _read_all(res.products[0])
+    s_meta, s = _read_all(res.products[1])
+    L = m_meta.lines_per_burst
+    cols = np.arange(600)
+    assert tj["real_geometry"]["bursts"] == [2, 3]
+    for b in range(2):
+        sl = slice(b * L + 300, (b + 1) * L - 300, 3)
+        r_m = np.arange(sl.start, sl.stop, 3)
+        c = slice(20, 580)
+        ll, pp = np.meshgrid(r_m.astype(float), np.arange(20, 580, dtype=float), indexing="ij")
+        sd = s[b * L:(b + 1) * L] * np.exp(-1j * tops_phase(s_meta, Orbit(s_meta.orbit), b, np.arange(L), cols))
+        sr = _sinc_resample(sd, ll + truth["azimuth_offset_px"][sl, c] - b * L, pp + truth["range_offset_px"][sl, c])
+        mm = m[sl, c] * np.exp(-1j * tops_phase(m_meta, Orbit(m_meta.orbit), b, r_m - b * L, np.arange(20, 580)))
+        ifg = mm * np.conj(sr) * np.exp(-1j * (truth["topographic_phase_rad"][sl, c]
+                                               + truth["deformation_phase_rad"][sl, c]))
+        acc = ifg.sum()
+        coh = abs(acc) / np.sqrt((abs(mm) ** 2).sum() * (abs(sr) ** 2).sum())
+        want = _expected_coherence(truth, sl, c)
+        print(f"real geometry burst {b}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
+        assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < 0.1

@@ -34,7 +34,8 @@ def _bursts(text: str) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("sm", "iw"), required=True, help="stripmap or interferometric wide")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--dates", type=int, default=2, metavar="N", help="number of acquisitions (default 2)")
+    parser.add_argument("--dates", type=int, default=None, metavar="N",
+                        help="number of acquisitions (default 2; with --from-safe: the number of products)")
     parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("LINES", "SAMPLES"),
                         help="image size (SM: lines samples, default 512 512; IW: lines per burst (0 = the "
                              "real ~1500) and samples, default 0 1000)")
@@ -45,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="IW bursts (synthetic: their count; real geometry: the burst range), default 0-2")
     parser.add_argument("--samples", type=int, nargs=2, default=None, metavar=("FIRST", "COUNT"),
                         help="real-geometry mode: first sample and sample count of the window")
-    parser.add_argument("--from-safe", default=None, metavar="SAFE",
-                        help="take orbits, timing, bursts and polynomials from this real product")
+    parser.add_argument("--from-safe", default=None, nargs="+", metavar="SAFE",
+                        help="take orbits, timing, bursts, polynomials and geolocation grids from these real IW "
+                             "products (one per date; extra --dates are the first one moved 12 days later)")
     parser.add_argument("--timing-error", type=float, default=0.02, metavar="LINES",
                         help="hidden along-track timing error of the first slave, in lines (default 0.02)")
     parser.add_argument("--deformation-mm", type=float, default=28.0,
@@ -62,12 +64,13 @@ def run(args) -> int:
     from ..simulate import simulate_stack
 
     log = get_logger("simulate")
-    if args.dates < 1:
-        raise ConfigError(f"--dates must be at least 1, got {args.dates}")
-    errors = [0.0] * max(args.dates, 1)
-    if args.dates > 1:
+    dates = args.dates if args.dates is not None else (len(args.from_safe) if args.from_safe else 2)
+    if dates < 1:
+        raise ConfigError(f"--dates must be at least 1, got {dates}")
+    errors = [0.0] * dates
+    if dates > 1:
         errors[1] = args.timing_error
-    common = dict(dates=args.dates, seed=args.seed, timing_error_lines=errors, coherence=tuple(args.coherence),
+    common = dict(dates=dates, seed=args.seed, timing_error_lines=errors, coherence=tuple(args.coherence),
                   deformation_mm=args.deformation_mm, snr_db=args.snr_db, n_targets=args.targets,
                   log=log.info)
     if args.from_safe:

@@ -211,15 +211,25 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
                                        "along_track_lines": along[k], "timing_error_lines": errors[k]}))
     say(f"orbit designed; {dates} acquisitions of {acqs[0].meta.number_of_lines} x {samples} pixels")
 
-    # footprint of every acquisition (corners at the lowest and highest terrain), for DEM and ground field
+    design = dict(lat0=lat0, lon0=lon0, t_c=t_c, heading=heading, g_rg=g_rg, g_az=g_az, inc_c=inc_c,
+                  h_center=h_center, n0=n0)
+    return render(out_dir, acqs, design, seed=seed, mode=mode, beam=beam, coherence=coherence,
+                  deformation_mm=deformation_mm, snr_db=snr_db, doppler_hz=doppler_hz, n_targets=n_targets,
+                  node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start)
+
+
+def scene_size(acqs: list[Acquisition], n0: float, lat0: float, lon0: float, heading: float,
+               h_top: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """East/north of the image corners of every acquisition (heights n0-50 .. n0+h_top+50) and the half
+    extents across/along track around (lat0, lon0)."""
     frame = LocalFrame(lat0, lon0)
     pts_e, pts_n = [], []
     for a in acqs:
         m = a.meta
         tl = np.array([m.first_line_time_s, m.last_line_time_s])
-        tr = m.sample_to_range_time(np.array([0.0, samples - 1.0]))
+        tr = m.sample_to_range_time(np.array([0.0, m.number_of_samples - 1.0]))
         tt, rr = np.meshgrid(tl, tr, indexing="ij")
-        for hgt in (n0 - 50.0, n0 + plain + v_height + 50.0):
+        for hgt in (n0 - 50.0, n0 + h_top + 50.0):
             la, lo, _ = rdr2geo(a.orbit, tt, rr, np.full(tt.shape, hgt))
             e_, n_ = frame.to_en(la, lo)
             pts_e.append(np.ravel(e_))
@@ -228,8 +238,30 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     a_rad = math.radians(heading)
     u_ = pe * math.sin(a_rad) + pn * math.cos(a_rad)
     v_ = pe * math.cos(a_rad) - pn * math.sin(a_rad)
-    half_along = float(max(abs(u_.min()), abs(u_.max())))
-    half_across = float(max(abs(v_.min()), abs(v_.max())))
+    return pe, pn, float(max(abs(u_.min()), abs(u_.max()))), float(max(abs(v_.min()), abs(v_.max())))
+
+
+def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, mode: str, beam: str,
+           coherence, deformation_mm: float, snr_db: float, doppler_hz: float, n_targets: int, node_step: int,
+           burst_cycle_s: float, say, t_start: float, extra_json: dict | None = None) -> SimulationResult:
+    """Scene, DEM, pixels, products and truth for acquisitions whose geometry is set (synthetic or real)."""
+    from ..geoid import geoid_undulation
+
+    lat0, lon0, t_c, heading = design["lat0"], design["lon0"], design["t_c"], design["heading"]
+    g_rg, g_az, inc_c, n0 = design["g_rg"], design["g_az"], design["inc_c"], design["n0"]
+    samples = acqs[0].meta.number_of_samples
+    dt = acqs[0].meta.azimuth_time_interval_s
+    fs = acqs[0].meta.range_sampling_rate_hz
+    cycle = burst_cycle_s
+    plain = 40.0
+    _, _, ha0, hc0 = scene_size(acqs, n0, lat0, lon0, heading)
+    sigma = 0.44 * min(ha0, hc0)
+    v_height = min(2500.0, math.tan(math.radians(MAX_SLOPE_DEG)) / 0.607 * sigma)
+    h_center = plain + v_height + n0
+    # footprint of every acquisition (corners at the lowest and highest terrain), for DEM and ground field
+    frame = LocalFrame(lat0, lon0)
+    pe, pn, half_along, half_across = scene_size(acqs, n0, lat0, lon0, heading, plain + v_height)
+    a_rad = math.radians(heading)
     scene = SceneModel(frame=frame, along_track_deg=heading, half_extent_m=(half_across, half_along),
                        volcano_height_m=v_height, volcano_sigma_m=sigma, plain_height_m=plain,
                        coast_offset_m=0.55 * half_across, coast_taper_m=max(400.0, 0.25 * half_across),
@@ -288,7 +320,8 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     target_records: list[dict] = []
     noise_dn2 = ctx.scale_dn ** 2 * 10.0 ** (-snr_db / 10.0)
     for a in acqs:
-        a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem)
+        if not a.extra.get("keep_geolocation_grid"):
+            a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem)
         from ..io.annotation import footprint_from_grid
 
         a.meta.footprint_wkt = footprint_from_grid(a.meta.geolocation_grid)
@@ -356,17 +389,20 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
             "band_fraction_range": band_r, "band_fraction_azimuth": band_a, "node_step": int(node_step),
             "heading_deg": heading, "incidence_center_deg": inc_c,
         },
+        **(extra_json or {}),
         "acquisitions": [
             {"index": a.index, "date": date_string(a.meta.start_time_s), "product": products[a.index].name,
              "swath": a.meta.swath, "first_line_time": seconds_to_iso(a.meta.first_line_time_s, 9),
              "slant_range_time_s": a.meta.slant_range_time_s, "lines": a.meta.number_of_lines,
              "samples": a.meta.number_of_samples, "days_since_first": a.days_since_first,
              "timing_error_s": a.timing_error_s, "timing_error_lines": a.extra["timing_error_lines"],
-             "along_track_shift_lines": a.extra["along_track_lines"],
-             "design_perpendicular_baseline_m": a.extra["baseline_design_m"],
+             "along_track_shift_lines": a.extra.get("along_track_lines"),
+             "design_perpendicular_baseline_m": a.extra.get("baseline_design_m"),
              "orbit_elements": {k: getattr(a.extra["orbit_elements"], k) for k in
                                 ("epoch_s", "semi_major_axis_m", "eccentricity", "inclination_deg",
-                                 "node_longitude_deg", "arg_perigee_deg", "arg_latitude_deg")},
+                                 "node_longitude_deg", "arg_perigee_deg", "arg_latitude_deg")}
+             if a.extra.get("orbit_elements") is not None else None,
+             "source_product": a.extra.get("source_product"),
              "lines_per_burst": a.meta.lines_per_burst, "bursts": len(a.meta.bursts),
              "burst_cycle_s": cycle}
             for a in acqs],

@@ -148,10 +148,12 @@ class GroundField:
 
 def make_ground_field(rng: np.random.Generator, e_range: tuple[float, float], n_range: tuple[float, float],
                       along_track_deg: float, cutoff_along: float, cutoff_across: float,
-                      oversampling: float = 2.5) -> GroundField:
+                      oversampling: float = 2.5, max_posts: int = 32_000_000) -> GroundField:
     """White complex noise with its spectrum limited to |k_along| < cutoff_along, |k_across| < cutoff_across
     (cycles/m), unit mean power, on an east/north grid sampled ``oversampling`` times finer than the highest
-    frequency of the field along each axis needs (so cubic convolution sampling is accurate)."""
+    frequency of the field along each axis needs (so cubic convolution sampling is accurate). The field is
+    periodic; past ``max_posts`` posts it is made smaller than the scene and repeats (sampling wraps
+    around), which keeps memory bounded for long IW scenes without changing its local statistics."""
     from scipy import fft
 
     a = math.radians(along_track_deg)
@@ -161,6 +163,16 @@ def make_ground_field(rng: np.random.Generator, e_range: tuple[float, float], n_
     step_n = 1.0 / (2.0 * oversampling * fn)
     ne = fft.next_fast_len(int(math.ceil((e_range[1] - e_range[0]) / step_e)) + 1)
     nn = fft.next_fast_len(int(math.ceil((n_range[1] - n_range[0]) / step_n)) + 1)
+    while ne * nn > max_posts:
+        if nn >= ne:
+            nn = fft.next_fast_len(max(64, int(max_posts // ne)))
+        else:
+            ne = fft.next_fast_len(max(64, int(max_posts // nn)))
+        if ne * nn > max_posts:  # next_fast_len rounded up: shrink a little more
+            if nn >= ne:
+                nn = fft.next_fast_len(int(nn * 0.97))
+            else:
+                ne = fft.next_fast_len(int(ne * 0.97))
     ke = fft.fftfreq(ne, step_e).astype(np.float32)
     kn = fft.fftfreq(nn, step_n).astype(np.float32)
     ka = kn[:, None] * np.float32(math.cos(a)) + ke[None, :] * np.float32(math.sin(a))

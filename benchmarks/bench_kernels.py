@@ -15,6 +15,7 @@ import numpy as np
 
 from diapsar.coregistration import coregister, dense_shifts
 from diapsar.deformation_grid import correlation_grid
+from diapsar.deramp import TopsRamp, deramp, reramp
 from diapsar.doppler0 import cde_sums
 from diapsar.filtering import goldstein
 from diapsar.interferogram import interferogram
@@ -106,6 +107,12 @@ def main() -> None:
           lambda: coregister(s, grid, 150, 150, (na, nr), doppler_cycles=0.12))
     bench("resample 8x8 sinc, per-column Doppler",
           lambda: coregister(s, grid, 150, 150, (na, nr), doppler_cycles=dop_cols))
+    ramp = TopsRamp(lines=na, samples=nr, azimuth_time_interval_s=2.0556e-3, near_range_time_s=5.33e-3,
+                    range_sampling_rate_hz=64.345e6, fm_rate_t0_s=5.34e-3, fm_rate_coeffs=(-2318.0, 4.43e5),
+                    dc_t0_s=5.34e-3, dc_coeffs=(25.0, -4.0e4), steering_rate_rad_s=0.02776,
+                    velocity_m_s=7590.0, radar_frequency_hz=5.405e9)
+    bench("TOPS deramp", lambda: deramp(m, ramp))
+    bench("TOPS reramp, grid shift mode", lambda: reramp(m, ramp, grid=grid, step_range=150, step_azimuth=150))
     ml_a = multilook(m, 8, 2)
     ml_s = multilook(s, 8, 2)
     n_nodes = (na // 160 + 1) * (nr // 160 + 1)

@@ -68,7 +68,7 @@ def _coregistered_strip(ctx, slave, grid: np.ndarray, row0: int, row1: int, dopp
 
 
 def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles: float, patch: int = 64,
-                   max_strips: int = 12) -> dict:
+                   max_strips: int = 12, max_patches: int = 240) -> dict:
     """Constant residual (range, azimuth) shift of the slave resampled with ``grid``, by coherent correlation
     of master and topography-compensated slave patches (``residual_offset``) on strips spread over the window.
     Patches whose coherence peak is below Grid_Threshold are ignored; the estimate is the
@@ -81,6 +81,8 @@ def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles:
     n_strips = max(1, min(max_strips, win.n_lines // (2 * patch)))
     starts = np.linspace(0, win.n_lines - patch, n_strips).round().astype(int)
     rows_ml = win.ml_shape[0]
+    # patches spread along each strip, at most ``max_patches`` in all
+    col_step = max(patch, int(np.ceil(n_strips * (win.n_samples // patch) / max_patches)) * patch)
     found = []
     for r0 in starts:
         r1 = r0 + patch
@@ -91,7 +93,7 @@ def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles:
                              win.ml_azi, win.ml_ran)
         ok = np.isfinite(phi)
         slv = np.where(ok, slv * np.exp(1j * np.where(ok, phi, 0.0)), 0).astype(np.complex64)
-        found.append(residual_offsets(mst, slv, patch))
+        found.append(residual_offsets(mst, slv, patch, step=col_step))
     r = np.concatenate(found) if found else np.zeros((0, 3))
     r = r[np.isfinite(r).all(axis=1) & (r[:, 2] > ctx.cfg.grid_threshold)]
     out = {"patches": int(len(r)), "shift_range_px": 0.0, "shift_azimuth_px": 0.0, "coherence_peak": None}

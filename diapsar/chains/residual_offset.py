@@ -29,7 +29,7 @@ def _upsampled_dft(data: np.ndarray, size: int, factor: int, offset: tuple[float
     return ker_a @ data @ ker_r
 
 
-def coherent_offset(master: np.ndarray, slave: np.ndarray, factor: int = 100) -> tuple[float, float, float]:
+def coherent_offset(master: np.ndarray, slave: np.ndarray, factor: int = 20) -> tuple[float, float, float]:
     """(shift_azimuth, shift_range, coherence peak) with slave(x + shift) = master(x).
 
     Patches must have equal shapes; shifts beyond half a patch wrap around (use small residuals).
@@ -64,8 +64,9 @@ def coherent_offset(master: np.ndarray, slave: np.ndarray, factor: int = 100) ->
 
 
 def residual_offsets(master: np.ndarray, slave: np.ndarray, patch: int = 64, step: int | None = None,
-                     factor: int = 100) -> np.ndarray:
-    """Coherent offsets on a lattice of ``patch`` x ``patch`` patches of two equal strips.
+                     factor: int = 20) -> np.ndarray:
+    """Coherent offsets on a lattice of ``patch`` x ``patch`` patches of two equal strips (every ``step``
+    pixels on both axes).
 
     Returns an (n, 3) array of (shift_azimuth, shift_range, coherence peak), one row per patch whose pixels
     are all non-zero in both images.

@@ -15,6 +15,7 @@ dem/dem.tif (heights above the EGM96 geoid) and truth/ (truth.json and one <M>_<
 
   diapsar simulate --mode sm --out demo --dates 3 --size 1000 1200 --seed 1
   diapsar simulate --mode iw --out demo_iw --swath IW2 --bursts 0-2 --size 0 1500
+  diapsar simulate --mode iw --out demo_iw3 --swath all --bursts 0-2 --size 300 800
   diapsar simulate --mode iw --out real --from-safe S1A_IW_SLC__...SAFE --swath IW1 --bursts 2-4 \\
       --samples 8000 3000
 """
@@ -41,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "real ~1500) and samples, default 0 1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--beam", default=None, help="stripmap beam S1..S6 (default S3)")
-    parser.add_argument("--swath", default=None, help="IW swath IW1..IW3 (default IW1)")
+    parser.add_argument("--swath", default=None,
+                        help="IW swath(s): IW1, IW2, IW3, a comma list or 'all' (default IW1); synthetic swaths "
+                             "are placed side by side in range with a 10 %% overlap")
     parser.add_argument("--bursts", type=_bursts, default=None, metavar="FIRST-LAST",
                         help="IW bursts (synthetic: their count; real geometry: the burst range), default 0-2")
     parser.add_argument("--samples", type=int, nargs=2, default=None, metavar=("FIRST", "COUNT"),

@@ -100,10 +100,16 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     _check(32 <= samples <= 30000, f"simulate: samples must be 32..30000, got {samples}")
     if mode == "sm":
         _check(32 <= lines <= 60000, f"simulate: lines must be 32..60000, got {lines}")
-    beam = (beam or ("S3" if mode == "sm" else "IW1")).upper()
-    _check(beam in BEAMS, f"simulate: unknown beam/swath {beam!r} (one of {', '.join(BEAMS)})")
-    bm: Beam = BEAMS[beam]
-    _check(bm.mode.lower() == mode, f"simulate: beam {beam} is not a {mode.upper()} beam")
+    beam = (beam or ("S3" if mode == "sm" else "IW1")).upper().replace(" ", "")
+    names_ = ["IW1", "IW2", "IW3"] if beam in ("ALL", "IW") else beam.split(",")
+    for nm in names_:
+        _check(nm in BEAMS, f"simulate: unknown beam/swath {nm!r} (one of {', '.join(BEAMS)}, or ALL for IW)")
+        _check(BEAMS[nm].mode.lower() == mode, f"simulate: beam {nm} is not a {mode.upper()} beam")
+    _check(len(names_) == len(set(names_)) and (mode == "iw" or len(names_) == 1),
+           f"simulate: bad swath list {beam!r}")
+    names_ = sorted(names_)
+    beam = ",".join(names_)
+    bm: Beam = BEAMS[names_[0]]
     _check(0.0 <= coherence[0] <= 1.0 and 0.0 <= coherence[1] <= 1.0,
            f"simulate: coherence values must be in [0, 1], got {coherence}")
     _check(node_step >= 2, f"simulate: node_step must be >= 2, got {node_step}")
@@ -140,7 +146,12 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
         _check(64 <= L <= 2000, f"simulate: lines_per_burst must be 64..2000, got {L}")
         cycle = float(burst_cycle_s or (bm.burst_cycle_s * L / bm.lines_per_burst))
         _check(0 < cycle < L * dt, f"simulate: burst cycle {cycle} s leaves no burst overlap")
-        az_extent_s = (bursts - 1) * cycle + L * dt
+        scale = L / bm.lines_per_burst
+        sw_offsets = {nm: (BEAMS[nm].swath_time_offset_s - bm.swath_time_offset_s) * scale for nm in names_}
+        sw_lines = {nm: int(round(L * BEAMS[nm].lines_per_burst / bm.lines_per_burst)) for nm in names_}
+        off_lo = min(sw_offsets.values())
+        off_hi = max(sw_offsets[nm] + sw_lines[nm] * dt for nm in names_)
+        az_extent_s = (bursts - 1) * cycle + off_hi - off_lo
     else:
         cycle = 0.0
         az_extent_s = lines * dt
@@ -162,7 +173,11 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     orb0 = Orbit(sv0)
     _, tau_c = geo2rdr(orb0, lat0, lon0, h_center, t_guess_s=t_c)
     tau_c = float(np.asarray(tau_c))
-    tau0 = tau_c - 0.5 * samples / fs
+    # swaths side by side in range, 10 % overlap (compressed IW geometry when several swaths are asked)
+    ovl = int(round(0.1 * samples))
+    total = len(names_) * samples - (len(names_) - 1) * ovl
+    tau_first = tau_c - 0.5 * total / fs
+    tau0s = {nm: tau_first + k * (samples - ovl) / fs for k, nm in enumerate(names_)}
     first0 = t_c - 0.5 * az_extent_s
     abs_orbit = oe.absolute_orbit_s1a(t_c)
     rel_orbit = oe.relative_orbit_s1a(abs_orbit)
@@ -195,20 +210,27 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
             if baselines[k] else el0
         shift = k * interval_days * 86400.0
         sv = oe.state_vectors(el_k, first0 - 30.0, first0 + az_extent_s + 30.0, time_offset_s=shift)
-        first = first0 + shift + along[k] * dt
         abs_k = oe.absolute_orbit_s1a(t_c + shift)
-        meta = build_metadata(bm, sv, first, tau0, lines, samples, "S1A", abs_k, rel_orbit, pass_dir,
-                              anx0 + shift, 0x40000 + 97 * k + (seed % 1000) * 7,
-                              (doppler_hz, 1.0e4, 0.0) if mode == "sm" else (doppler_hz * 0.3, 1.178e4, -1.8e7),
-                              n_bursts=bursts if mode == "iw" else 0, lines_per_burst=L if mode == "iw" else 0,
-                              burst_cycle_s=cycle, polarisation=polarisation.upper())
-        meta.platform_heading_deg = heading
-        meta.azimuth_pixel_spacing_m = g_az * dt
-        meta.incidence_angle_mid_deg = inc_c
-        acqs.append(Acquisition(index=k, meta=meta, orbit=Orbit(sv), timing_error_s=errors[k] * dt,
-                                days_since_first=k * interval_days,
-                                extra={"orbit_elements": el_k, "baseline_design_m": baselines[k],
-                                       "along_track_lines": along[k], "timing_error_lines": errors[k]}))
+        for nm in names_:
+            b_k = BEAMS[nm]
+            if mode == "iw":
+                first = first0 + shift + along[k] * dt + sw_offsets[nm] - off_lo
+            else:
+                first = first0 + shift + along[k] * dt
+            meta = build_metadata(b_k, sv, first, tau0s[nm], lines, samples, "S1A", abs_k, rel_orbit, pass_dir,
+                                  anx0 + shift, 0x40000 + 97 * k + (seed % 1000) * 7,
+                                  (doppler_hz, 1.0e4, 0.0) if mode == "sm" else (doppler_hz * 0.3, 1.178e4, -1.8e7),
+                                  n_bursts=bursts if mode == "iw" else 0,
+                                  lines_per_burst=sw_lines[nm] if mode == "iw" else 0,
+                                  burst_cycle_s=cycle, polarisation=polarisation.upper())
+            meta.image_number = f"{names_.index(nm) + 1:03d}"
+            meta.platform_heading_deg = heading
+            meta.azimuth_pixel_spacing_m = g_az * dt
+            meta.incidence_angle_mid_deg = inc_c
+            acqs.append(Acquisition(index=k, meta=meta, orbit=Orbit(sv), timing_error_s=errors[k] * dt,
+                                    days_since_first=k * interval_days,
+                                    extra={"orbit_elements": el_k, "baseline_design_m": baselines[k],
+                                           "along_track_lines": along[k], "timing_error_lines": errors[k]}))
     say(f"orbit designed; {dates} acquisitions of {acqs[0].meta.number_of_lines} x {samples} pixels")
 
     design = dict(lat0=lat0, lon0=lon0, t_c=t_c, heading=heading, g_rg=g_rg, g_az=g_az, inc_c=inc_c,
@@ -311,62 +333,80 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
     fld = make_ground_field(rng, (pe.min() - fmargin, pe.max() + fmargin), (pn.min() - fmargin, pn.max() + fmargin),
                             heading, cut_along, cut_across)
     say(f"ground field {fld.data.shape[1]} x {fld.data.shape[0]} posts ({fld.step_e:.2f} x {fld.step_n:.2f} m)")
-    ctx = Context(scene=scene, field=fld, dem=dem, ref=acqs[0], t_center_s=t_c,
-                  doppler_coefficients=tuple(acqs[0].meta.dc_estimates[0].coefficients),
-                  doppler_t0_s=acqs[0].meta.dc_estimates[0].t0_s, snr_db=float(snr_db), band_range=band_r,
-                  band_azimuth=band_a, node_step=int(node_step), targets_llh=targets_llh)
+    swaths = list(dict.fromkeys(x.meta.swath for x in acqs))
+    date_ids = sorted({x.index for x in acqs})
+    by = {(x.index, x.meta.swath): x for x in acqs}
+    ctxs = {}
+    for sw in swaths:
+        ref = by[(date_ids[0], sw)]
+        ctxs[sw] = Context(scene=scene, field=fld, dem=dem, ref=ref, t_center_s=t_c,
+                           doppler_coefficients=tuple(ref.meta.dc_estimates[0].coefficients),
+                           doppler_t0_s=ref.meta.dc_estimates[0].t0_s, snr_db=float(snr_db), band_range=band_r,
+                           band_azimuth=band_a, node_step=int(node_step), targets_llh=targets_llh)
+
+    from ..io.annotation import footprint_from_grid
 
     products: list[Path] = []
     target_records: list[dict] = []
-    noise_dn2 = ctx.scale_dn ** 2 * 10.0 ** (-snr_db / 10.0)
-    for a in acqs:
-        if not a.extra.get("keep_geolocation_grid"):
-            a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem)
-        from ..io.annotation import footprint_from_grid
-
-        a.meta.footprint_wkt = footprint_from_grid(a.meta.geolocation_grid)
-        img = quantize(synthesize(ctx, a, int(seed), target_records=target_records))
-        unique = f"{(int(seed) * 31 + a.index * 7919) % 65536:04X}"
-        path = write_safe(out_dir, [a.meta], [img], unique, terrain_height_m=plain + n0,
+    noise_dn2 = 100.0 ** 2 * 10.0 ** (-snr_db / 10.0)
+    for d in date_ids:
+        metas, images = [], []
+        for sw in swaths:
+            a = by[(d, sw)]
+            if not a.extra.get("keep_geolocation_grid"):
+                a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem)
+            a.meta.footprint_wkt = footprint_from_grid(a.meta.geolocation_grid)
+            recs: list[dict] = []
+            images.append(quantize(synthesize(ctxs[sw], a, int(seed), target_records=recs)))
+            for r in recs:
+                r["swath"] = sw
+            target_records += recs
+            metas.append(a.meta)
+        unique = f"{(int(seed) * 31 + d * 7919) % 65536:04X}"
+        path = write_safe(out_dir, metas, images, unique, terrain_height_m=plain + n0,
                           beta_dn=237.0, noise_power_dn2=noise_dn2)
         products.append(path)
         say(f"wrote {path.name}")
-        del img
+        del images
 
     # DEM file
     dem_dir = out_dir / "dem"
     dem_path = dem_dir / "dem.tif"
     _write_dem(dem_path, dem)
 
-    # truth
+    # truth: one file per (slave date, swath), master = first date
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
-    master = acqs[0]
     pairs = []
-    for s in acqs[1:]:
-        bands = pair_truth(ctx, master, s)
-        md, sd = date_string(master.meta.start_time_s), date_string(s.meta.start_time_s)
-        rel = f"truth/{md}_{sd}_truth.tif"
-        bp, bpar = _baseline(master, s, lat0, lon0, h_center, t_c)
-        info = {
-            "master_date": md, "slave_date": sd, "master_index": 0, "slave_index": s.index,
-            "master_product": products[0].name, "slave_product": products[s.index].name,
-            "file": rel, "bands": list(BANDS),
-            "timing_error_lines": s.extra["timing_error_lines"],
-            "timing_error_s": s.timing_error_s,
-            "perpendicular_baseline_m": bp, "parallel_baseline_m": bpar,
-            "mean_range_offset_px": float(np.nanmean(bands["range_offset_px"])),
-            "mean_azimuth_offset_px": float(np.nanmean(bands["azimuth_offset_px"])),
-            "temporal_baseline_days": s.days_since_first - master.days_since_first,
-        }
-        write_truth_tif(out_dir / rel, bands, {"MASTER": info["master_product"], "SLAVE": info["slave_product"],
-                                               "CONVENTION": "phase of master x conj(slave)"})
-        pairs.append(info)
-        say(f"wrote {rel}")
+    for d in date_ids[1:]:
+        for sw in swaths:
+            master, s = by[(date_ids[0], sw)], by[(d, sw)]
+            bands = pair_truth(ctxs[sw], master, s)
+            md, sd = date_string(master.meta.start_time_s), date_string(s.meta.start_time_s)
+            rel = f"truth/{md}_{sd}_{sw.lower()}_truth.tif"
+            bp, bpar = _baseline(master, s, lat0, lon0, h_center, t_c)
+            info = {
+                "master_date": md, "slave_date": sd, "swath": sw, "master_index": date_ids[0], "slave_index": d,
+                "master_product": products[0].name, "slave_product": products[date_ids.index(d)].name,
+                "master_image": master.meta.measurement_name, "slave_image": s.meta.measurement_name,
+                "file": rel, "bands": list(BANDS),
+                "timing_error_lines": s.extra["timing_error_lines"],
+                "timing_error_s": s.timing_error_s,
+                "perpendicular_baseline_m": bp, "parallel_baseline_m": bpar,
+                "mean_range_offset_px": float(np.nanmean(bands["range_offset_px"])),
+                "mean_azimuth_offset_px": float(np.nanmean(bands["azimuth_offset_px"])),
+                "temporal_baseline_days": s.days_since_first - master.days_since_first,
+            }
+            write_truth_tif(out_dir / rel, bands, {"MASTER": info["master_product"],
+                                                   "SLAVE": info["slave_product"], "SWATH": sw,
+                                                   "CONVENTION": "phase of master x conj(slave)"})
+            pairs.append(info)
+            say(f"wrote {rel}")
 
     tj = {
         "software": f"diapsar {__version__} simulator",
-        "seed": int(seed), "mode": mode, "beam": beam, "size": [acqs[0].meta.number_of_lines, samples],
+        "seed": int(seed), "mode": mode, "beam": beam, "swaths": swaths,
+        "size": [acqs[0].meta.number_of_lines, samples],
         "conventions": {
             "phase": "bands are phases of master x conj(slave); deformation positive towards the satellite",
             "offsets": "slave minus master, pixels (range) and lines (azimuth), 0-based full-swath indices",
@@ -391,7 +431,8 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
         },
         **(extra_json or {}),
         "acquisitions": [
-            {"index": a.index, "date": date_string(a.meta.start_time_s), "product": products[a.index].name,
+            {"index": a.index, "date": date_string(a.meta.start_time_s),
+             "product": products[date_ids.index(a.index)].name, "image": a.meta.measurement_name,
              "swath": a.meta.swath, "first_line_time": seconds_to_iso(a.meta.first_line_time_s, 9),
              "slant_range_time_s": a.meta.slant_range_time_s, "lines": a.meta.number_of_lines,
              "samples": a.meta.number_of_samples, "days_since_first": a.days_since_first,

@@ -421,6 +421,8 @@ def write_safe(out_dir: Path, metas: list[SwathMetadata], images: list[np.ndarra
         for meta, img in zip(metas, images):
             _, stem = names(meta, product_unique)
             meta.product_name = safe_name
+            meta.measurement_name = f"{stem}.tiff"
+            meta.annotation_name = f"{stem}.xml"
             meas = tmp / "measurement" / f"{stem}.tiff"
             offsets = write_measurement(meas, img, meta.geolocation_grid)
             extra = {}

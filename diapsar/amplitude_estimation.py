@@ -168,7 +168,7 @@ def _sigma0(cos_loc: np.ndarray, model: str) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _cast_shadow(order, bins, gamma, alpha, lit):
+def _cast_shadow(order, bins, alpha, lit):
     """Posts sorted by (zero-Doppler bin, ground angle from the track): hidden when a nearer post of the same
     bin is seen under a larger look angle."""
     n = order.shape[0]
@@ -261,7 +261,7 @@ def facet_model(dem: SimDem, meta: SwathMetadata, orbit: Orbit, model: str = "la
                         -2 ** 40).astype(np.int64).ravel()
         order = np.lexsort((gamma.ravel(), bins)).astype(np.int64)
         lit = np.empty(bins.shape[0])
-        _cast_shadow(order, bins, gamma.ravel(), alpha.ravel(), lit)
+        _cast_shadow(order, bins, alpha.ravel(), lit)
         lit = lit.reshape(nr, nc)
         lit_frac = 0.25 * (lit[1:, 1:] + lit[:-1, :-1] + lit[:-1, 1:] + lit[1:, :-1])
         w_land *= lit_frac

@@ -16,7 +16,7 @@ from diapsar.geometry import RadarGrid, geo2rdr, rdr2geo_dem
 from diapsar.io.safe import open_product
 from diapsar.orbit import Orbit
 from diapsar.simulate import TRUTH_BANDS, simulate_stack
-from diapsar.simulate.acquisition import Acquisition, tops_phase
+from diapsar.simulate.acquisition import Acquisition, tops_phase, tops_phase_at
 from diapsar.simulate.physics import invert
 
 warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
@@ -57,6 +57,26 @@ def _sinc_resample(img, lines, pixels, half=8):
             pj = np.clip(p0 + j, 0, img.shape[1] - 1)
             out += wl[a] * wp[b] * img[li, pj]
     return out
+
+
+def _coregister_burst(s_meta, s, truth, b, rows, cols, extra_lines=0.0):
+    """Slave burst ``b`` on master pixels (rows x cols, full-swath master lines) the standard TOPS way: deramp
+    with the slave's annotation, resample at the truth offsets (+ ``extra_lines``), reramp with the slave's
+    ramp at the slave positions."""
+    L = s_meta.lines_per_burst
+    orb = Orbit(s_meta.orbit)
+    q_line = rows[:, None] + truth["azimuth_offset_px"][np.ix_(rows, cols)] + extra_lines - b * L
+    q_pix = cols[None, :] + truth["range_offset_px"][np.ix_(rows, cols)]
+    sd = s[b * L:(b + 1) * L] * np.exp(-1j * tops_phase(s_meta, orb, b, np.arange(L), np.arange(s.shape[1])))
+    return _sinc_resample(sd, q_line, q_pix) * np.exp(1j * tops_phase_at(s_meta, orb, b, q_line, q_pix))
+
+
+def _burst_interferogram(m, s_meta, s, truth, b, rows, cols, extra_lines=0.0):
+    sr = _coregister_burst(s_meta, s, truth, b, rows, cols, extra_lines)
+    mm = m[np.ix_(rows, cols)]
+    ifg = mm * np.conj(sr) * np.exp(-1j * (truth["topographic_phase_rad"][np.ix_(rows, cols)]
+                                           + truth["deformation_phase_rad"][np.ix_(rows, cols)]))
+    return ifg, mm, sr
 
 
 @pytest.fixture(scope="module")
@@ -255,25 +275,15 @@ def test_iw_bursts_and_tops_ramp(iw_pair):
     print("local Doppler (cycles/line) raw", np.round(raw_f, 3), "deramped", np.round(der_f, 3))
     assert max(abs(f) for f in der_f) < 0.03
     assert abs(raw_f[2] - raw_f[0]) > 0.2
-    # truth on the burst layout: deramp both, resample the slave, reramp with the master's phase
+    # truth on the burst layout: coregister each slave burst the standard TOPS way
     truth = _truth(out, tj["pairs"][0])
     errs = []
     for b in range(3):
-        sl = slice(b * 240 + 20, (b + 1) * 240 - 20)
-        r_m = np.arange(sl.start, sl.stop)
-        ll, pp = np.meshgrid(r_m.astype(float), np.arange(20, 300, dtype=float), indexing="ij")
-        az = truth["azimuth_offset_px"][sl, 20:300]
-        rg = truth["range_offset_px"][sl, 20:300]
-        sb = s[b * 240:(b + 1) * 240].astype(complex)
-        sd = sb * np.exp(-1j * tops_phase(s_meta, Orbit(s_meta.orbit), b, np.arange(240), cols))
-        sr = _sinc_resample(sd, ll + az - b * 240, pp + rg)
-        mm = m[sl, 20:300] * np.exp(-1j * tops_phase(m_meta, Orbit(m_meta.orbit), b, r_m - b * 240,
-                                                     np.arange(20, 300)))
-        ifg = mm * np.conj(sr) * np.exp(-1j * (truth["topographic_phase_rad"][sl, 20:300]
-                                               + truth["deformation_phase_rad"][sl, 20:300]))
+        rows = np.arange(b * 240 + 20, (b + 1) * 240 - 20)
+        ifg, mm, sr = _burst_interferogram(m, s_meta, s, truth, b, rows, np.arange(20, 300))
         acc = ifg.sum()
         coh = abs(acc) / np.sqrt((abs(mm) ** 2).sum() * (abs(sr) ** 2).sum())
-        want = _expected_coherence(truth, sl, slice(20, 300))
+        want = _expected_coherence(truth, slice(rows[0], rows[-1] + 1), slice(20, 300))
         print(f"burst {b}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
         errs.append(abs(coh - want))
         assert abs(np.angle(acc)) < 0.1
@@ -373,20 +383,59 @@ def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):
     m_meta, m = _read_all(res.products[0])
     s_meta, s = _read_all(res.products[1])
     L = m_meta.lines_per_burst
-    cols = np.arange(600)
     assert tj["real_geometry"]["bursts"] == [2, 3]
     for b in range(2):
-        sl = slice(b * L + 300, (b + 1) * L - 300, 3)
-        r_m = np.arange(sl.start, sl.stop, 3)
-        c = slice(20, 580)
-        ll, pp = np.meshgrid(r_m.astype(float), np.arange(20, 580, dtype=float), indexing="ij")
-        sd = s[b * L:(b + 1) * L] * np.exp(-1j * tops_phase(s_meta, Orbit(s_meta.orbit), b, np.arange(L), cols))
-        sr = _sinc_resample(sd, ll + truth["azimuth_offset_px"][sl, c] - b * L, pp + truth["range_offset_px"][sl, c])
-        mm = m[sl, c] * np.exp(-1j * tops_phase(m_meta, Orbit(m_meta.orbit), b, r_m - b * L, np.arange(20, 580)))
-        ifg = mm * np.conj(sr) * np.exp(-1j * (truth["topographic_phase_rad"][sl, c]
-                                               + truth["deformation_phase_rad"][sl, c]))
+        rows = np.arange(b * L + 300, (b + 1) * L - 300, 3)
+        ifg, mm, sr = _burst_interferogram(m, s_meta, s, truth, b, rows, np.arange(20, 580))
         acc = ifg.sum()
         coh = abs(acc) / np.sqrt((abs(mm) ** 2).sum() * (abs(sr) ** 2).sum())
-        want = _expected_coherence(truth, sl, c)
+        want = _expected_coherence(truth, slice(rows[0], rows[-1] + 1, 3), slice(20, 580))
         print(f"real geometry burst {b}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
         assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < 0.1
+
+
+@pytest.fixture(scope="module")
+def iw_esd(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim_esd")
+    res = simulate_stack(out, mode="iw", dates=2, size=(0, 256), bursts=2, lines_per_burst=400, seed=6,
+                         n_targets=0, coherence=(0.95, 0.95), snr_db=30.0, timing_error_lines=[0.0, 0.05])
+    return out, res
+
+
+def test_timing_error_shows_only_in_burst_overlaps(iw_esd):
+    """A 0.05-line timing error: coregistering with the annotation-only offsets (truth + error) leaves the
+    burst-overlap double difference 2 pi (f_b - f_b+1) dt predicted by the steering ramps (what ESD
+    measures); with the true offsets it vanishes."""
+    out, res = iw_esd
+    tj = json.loads(res.truth_json.read_text())
+    pair = tj["pairs"][0]
+    assert pair["timing_error_lines"] == pytest.approx(0.05)
+    truth = _truth(out, pair)
+    m_meta, m = _read_all(res.products[0])
+    s_meta, s = _read_all(res.products[1])
+    L = m_meta.lines_per_burst
+    dt = m_meta.azimuth_time_interval_s
+    n_ovl = int((m_meta.bursts[0].azimuth_time_s + L * dt - m_meta.bursts[1].azimuth_time_s) / dt)
+    assert n_ovl > 30
+    cols = np.arange(16, 240)
+    rows0 = np.arange(L - n_ovl + 8, L - 12)  # end of burst 0
+    rows1 = np.arange(L + 12, L + n_ovl - 8)  # start of burst 1 (same ground)
+    orb = Orbit(m_meta.orbit)
+
+    def doppler(b, lines):  # local frequency (Hz) of the steering ramp, averaged over the block
+        f = (tops_phase_at(m_meta, orb, b, lines[:, None] + 0.5, cols[None, :])
+             - tops_phase_at(m_meta, orb, b, lines[:, None] - 0.5, cols[None, :])) / (2 * np.pi * dt)
+        return float(f.mean())
+
+    f0, f1 = doppler(0, rows0), doppler(1, rows1 - L)
+    results = {}
+    for extra in (0.0, pair["timing_error_lines"]):
+        i0, _, _ = _burst_interferogram(m, s_meta, s, truth, 0, rows0, cols, extra)
+        i1, _, _ = _burst_interferogram(m, s_meta, s, truth, 1, rows1, cols, extra)
+        results[extra] = float(np.angle(i0.sum() * np.conj(i1.sum())))
+    want = -2 * np.pi * (f0 - f1) * pair["timing_error_lines"] * dt
+    print(f"overlap Doppler difference {f0 - f1:.0f} Hz; ESD phase with true offsets {results[0.0]:+.3f}, "
+          f"with annotation-only offsets {results[pair['timing_error_lines']]:+.3f} (expected {want:+.3f})")
+    assert abs(f0 - f1) > 1000
+    assert abs(results[0.0]) < 0.05
+    assert abs(results[pair["timing_error_lines"]] - want) < 0.15 * abs(want) + 0.03

@@ -16,8 +16,13 @@ orbit and true timing):
   -4 pi / lambda (R_m - R_s). The Doppler term (stripmap) is a function of the ground point, so two dates
   agree at corresponding points and each image has its azimuth spectrum centred on f_dc.
   ``d_k`` is the LOS displacement (positive towards the satellite, i.e. range shortening) since date 0.
-- TOPS: each burst is multiplied by its own steering phase (``acquisition.tops_phase``), computed from the
-  annotated FM-rate and Doppler-centroid polynomials, so deramping with the annotation restores baseband.
+- TOPS: each burst is multiplied by the steering phase (``acquisition.tops_phase_at``, from the annotated
+  FM-rate and Doppler-centroid polynomials) of the reference acquisition at the (line, sample) where the
+  reference sees the pixel's ground point. For the reference this is its own ramp (deramping restores
+  baseband exactly); for another date it is its own ramp up to the burst desynchronisation (a linear phase,
+  a few Hz). Corresponding pixels of two dates thus carry the same steering phase, as in real data: the
+  interferogram of perfectly coregistered raw bursts has no steering term, and a misregistration dt gives
+  the phase 2 pi f_dc(eta) dt that ESD measures.
 - Noise: white complex Gaussian of power 10^(-SNR/10) relative to land.
 
 The smooth quantities (ground east/north, phase, coherence) are computed exactly on a coarse node grid and
@@ -34,7 +39,7 @@ import numpy as np
 
 from ..geometry import llh_to_ecef, rdr2geo_dem, rdr2geo_ecef
 from ..metadata import SPEED_OF_LIGHT_M_S
-from .acquisition import Acquisition, tops_phase
+from .acquisition import Acquisition, tops_phase_at
 from .scene import GroundField, SceneModel, _keys, sample_field
 
 
@@ -325,7 +330,7 @@ def synthesize(ctx: Context, acq: Acquisition, seed: int, block_rows: int = 256,
     parts = [None] if not m.is_tops else list(range(len(m.bursts)))
     for burst in parts:
         g = node_grid(acq, ctx.dem, ctx.node_step, burst)
-        phi, _, _ = node_phase(ctx, acq, g.lat, g.lon, g.h, g.t, g.tau)
+        phi, tau_ref, t_ref = node_phase(ctx, acq, g.lat, g.lon, g.h, g.t, g.tau)
         ge, gn = ctx.scene.frame.to_en(g.lat, g.lon)
         gam = ctx.scene.coherence(ge, gn) if mix else np.zeros_like(ge)
         n_rows = m.lines_per_burst if burst is not None else m.number_of_lines
@@ -343,7 +348,17 @@ def synthesize(ctx: Context, acq: Acquisition, seed: int, block_rows: int = 256,
             full[r0:r0 + rows.size] = blk
         _add_targets(ctx, acq, full, 0, burst, records)
         if burst is not None:
-            full *= np.exp(1j * tops_phase(m, acq.orbit, burst, np.arange(n_rows), np.arange(m.number_of_samples)))
+            # steering phase of the reference acquisition at the time it sees the pixel's ground point: the
+            # local Doppler follows this acquisition's own ramp to within the burst desynchronisation (a few Hz)
+            # and corresponding pixels of two dates carry the same steering phase, as in real TOPS data
+            rm = ctx.ref.meta
+            lref = (t_ref - ctx.ref.timing_error_s - rm.bursts[burst].azimuth_time_s) / rm.azimuth_time_interval_s
+            pref = rm.range_time_to_sample(tau_ref)
+            rows = np.arange(n_rows, dtype=np.float64)
+            cols = np.arange(m.number_of_samples, dtype=np.float64)
+            phase = tops_phase_at(rm, ctx.ref.orbit, burst, interp_nodes(g, lref, rows, cols),
+                                  interp_nodes(g, pref, rows, cols))
+            full *= np.exp(1j * phase)
         noise = rng.standard_normal((n_rows, m.number_of_samples, 2)).astype(np.float32) * np.float32(noise_std)
         full += noise[..., 0] + 1j * noise[..., 1]
         if burst is not None:

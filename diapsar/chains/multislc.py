@@ -153,7 +153,10 @@ def _window(cfg: MultiSlcConfig, master: Acquisition) -> Window:
         lon = np.r_[np.linspace(ulx, lrx, 9), np.full(9, lrx), np.linspace(lrx, ulx, 9), np.full(9, ulx)]
         lat = np.r_[np.full(9, uly), np.linspace(uly, lry, 9), np.full(9, lry), np.linspace(lry, uly, 9)]
         ls, ps = [], []
-        for h in (-100.0, 3000.0):
+        # terrain heights of the annotation's geolocation grid, with a margin (the DEM is not read yet)
+        gh = np.asarray(meta.geolocation_grid.height_m, dtype=np.float64)
+        gh = gh[np.isfinite(gh)] if gh.size else np.zeros(1)
+        for h in (float(gh.min()) - 50.0, float(gh.max()) + 50.0):
             line, pixel, _ = radar_coordinates(meta, master.orbit, llh_to_ecef(lat, lon, np.full_like(lat, h)))
             ls.append(line)
             ps.append(pixel)
@@ -163,6 +166,9 @@ def _window(cfg: MultiSlcConfig, master: Acquisition) -> Window:
         l0, l1 = int(np.floor(np.nanmin(line))), int(np.ceil(np.nanmax(line))) + 1
         s0, s1 = int(np.floor(np.nanmin(pixel))), int(np.ceil(np.nanmax(pixel))) + 1
         line0, sample0 = max(0, l0), max(0, s0)
+        # aligned on the full image's multilook grid: the window's ML cells are cells of the whole scene
+        line0 -= line0 % cfg.ml_azi
+        sample0 -= sample0 % cfg.ml_ran
         n_lines, n_samples = min(meta.number_of_lines, l1) - line0, min(meta.number_of_samples, s1) - sample0
         if n_lines < 8 * cfg.ml_azi or n_samples < 8 * cfg.ml_ran:
             raise SelectionError(f"-roi {list(cfg.roi)} does not overlap the master image {master.image.measurement_name}")

@@ -78,14 +78,14 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
                    baselines_m=None, along_track_lines=None, timing_error_lines=None,
                    coherence: tuple[float, float] = (0.2, 1.0), deformation_mm: float = 28.0,
                    snr_db: float = 20.0, doppler_hz: float = 35.0, n_targets: int = 5, node_step: int = 16,
-                   polarisation: str = "VV", log=None) -> SimulationResult:
+                   polarisation: str = "VV", truth_master: int = 0, log=None) -> SimulationResult:
     """Simulate ``dates`` acquisitions and write them as SAFE folders under ``out_dir``.
 
     mode "sm": stripmap image of ``size`` = (lines, samples) in beam ``beam`` (default S3).
     mode "iw": one IW swath ``beam`` (default IW1) of ``bursts`` bursts of ``lines_per_burst`` lines (default:
     the real burst length of that swath, ~1500 lines, cycle ~2.76 s) and ``size[1]`` samples (``size[0]``
     is ignored).
-    Date 0 is the master of the truth; the others are slaves with perpendicular baselines ``baselines_m``,
+    Date ``truth_master`` (default 0) is the master of the truth; the others are slaves with perpendicular baselines ``baselines_m``,
     along-track offsets ``along_track_lines`` (image shift in lines) and timing errors
     ``timing_error_lines`` (hidden: the data of slave k are simulated ``timing_error_lines[k]`` lines later
     than their annotation says). Returns a ``SimulationResult``.
@@ -231,13 +231,26 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
                                     days_since_first=k * interval_days,
                                     extra={"orbit_elements": el_k, "baseline_design_m": baselines[k],
                                            "along_track_lines": along[k], "timing_error_lines": errors[k]}))
+    if mode == "iw":
+        # burst IDs: ESA-like numbering of burst cycles since the ascending node (relative orbit blocks),
+        # computed on the first date and given to the same bursts of every date
+        per_orbit = int(math.ceil(period / cycle))
+        for nm in names_:
+            first_date = next(x for x in acqs if x.meta.swath == nm)
+            for x in acqs:
+                if x.meta.swath != nm:
+                    continue
+                for b, b0 in zip(x.meta.bursts, first_date.meta.bursts):
+                    t_mid = b0.azimuth_time_s + 0.5 * b0.lines * dt
+                    b.burst_id = (rel_orbit - 1) * per_orbit + int(
+                        math.floor((t_mid - first_date.meta.ascending_node_time_s) / cycle)) + 1
     say(f"orbit designed; {dates} acquisitions of {acqs[0].meta.number_of_lines} x {samples} pixels")
 
     design = dict(lat0=lat0, lon0=lon0, t_c=t_c, heading=heading, g_rg=g_rg, g_az=g_az, inc_c=inc_c,
                   h_center=h_center, n0=n0)
     return render(out_dir, acqs, design, seed=seed, mode=mode, beam=beam, coherence=coherence,
                   deformation_mm=deformation_mm, snr_db=snr_db, doppler_hz=doppler_hz, n_targets=n_targets,
-                  node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start)
+                  node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start, truth_master=truth_master)
 
 
 def scene_size(acqs: list[Acquisition], n0: float, lat0: float, lon0: float, heading: float,
@@ -265,7 +278,8 @@ def scene_size(acqs: list[Acquisition], n0: float, lat0: float, lon0: float, hea
 
 def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, mode: str, beam: str,
            coherence, deformation_mm: float, snr_db: float, doppler_hz: float, n_targets: int, node_step: int,
-           burst_cycle_s: float, say, t_start: float, extra_json: dict | None = None) -> SimulationResult:
+           burst_cycle_s: float, say, t_start: float, extra_json: dict | None = None,
+           truth_master: int = 0) -> SimulationResult:
     """Scene, DEM, pixels, products and truth for acquisitions whose geometry is set (synthetic or real)."""
     from ..geoid import geoid_undulation
 
@@ -374,24 +388,32 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
     dem_path = dem_dir / "dem.tif"
     _write_dem(dem_path, dem)
 
-    # truth: one file per (slave date, swath), master = first date
+    # truth: one file per (slave date, swath)
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     pairs = []
-    for d in date_ids[1:]:
+    if not 0 <= truth_master < len(date_ids):
+        raise ConfigError(f"simulate: truth master index {truth_master} outside 0..{len(date_ids) - 1}")
+    md_id = date_ids[truth_master]
+    for d in date_ids:
+        if d == md_id:
+            continue
         for sw in swaths:
-            master, s = by[(date_ids[0], sw)], by[(d, sw)]
+            master, s = by[(md_id, sw)], by[(d, sw)]
             bands = pair_truth(ctxs[sw], master, s)
             md, sd = date_string(master.meta.start_time_s), date_string(s.meta.start_time_s)
             rel = f"truth/{md}_{sd}_{sw.lower()}_truth.tif"
             bp, bpar = _baseline(master, s, lat0, lon0, h_center, t_c)
             info = {
-                "master_date": md, "slave_date": sd, "swath": sw, "master_index": date_ids[0], "slave_index": d,
-                "master_product": products[0].name, "slave_product": products[date_ids.index(d)].name,
+                "master_date": md, "slave_date": sd, "swath": sw, "master_index": md_id, "slave_index": d,
+                "master_product": products[date_ids.index(md_id)].name, "slave_product": products[date_ids.index(d)].name,
                 "master_image": master.meta.measurement_name, "slave_image": s.meta.measurement_name,
                 "file": rel, "bands": list(BANDS),
-                "timing_error_lines": s.extra["timing_error_lines"],
-                "timing_error_s": s.timing_error_s,
+                # annotation-only prediction of the slave position = truth + timing_error_lines
+                "timing_error_lines": (s.timing_error_s - master.timing_error_s) / s.meta.azimuth_time_interval_s,
+                "timing_error_s": s.timing_error_s - master.timing_error_s,
+                "master_timing_error_lines": master.extra["timing_error_lines"],
+                "slave_timing_error_lines": s.extra["timing_error_lines"],
                 "perpendicular_baseline_m": bp, "parallel_baseline_m": bpar,
                 "mean_range_offset_px": float(np.nanmean(bands["range_offset_px"])),
                 "mean_azimuth_offset_px": float(np.nanmean(bands["azimuth_offset_px"])),
@@ -460,14 +482,15 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
     return SimulationResult(out_dir, products, dem_path, truth_dir, truth_json, pairs, time.time() - t_start)
 
 
-def _baseline(master: Acquisition, slave: Acquisition, lat, lon, h, t_c) -> tuple[float, float]:
+def _baseline(master: Acquisition, slave: Acquisition, lat, lon, h, _t_c=None) -> tuple[float, float]:
     """(perpendicular, parallel) baseline (m) at the scene centre; perpendicular > 0 when the slave is on the
     side of the line of sight away from the Earth centre."""
     from ..geometry import llh_to_ecef
 
     p = np.asarray(llh_to_ecef(lat, lon, h)).reshape(1, 3)
     dt0 = slave.meta.first_line_time_s - master.meta.first_line_time_s
-    t_m, tau_m = invert(master, [lat], [lon], [h], [t_c + master.timing_error_s],
+    t_mid = 0.5 * (master.meta.first_line_time_s + master.meta.last_line_time_s)
+    t_m, tau_m = invert(master, [lat], [lon], [h], [t_mid + master.timing_error_s],
                         master.meta.sample_to_range_time([0.5 * master.meta.number_of_samples]))
     t_s, _ = invert(slave, [lat], [lon], [h], t_m + dt0, tau_m)
     s_m, _ = master.orbit.position_velocity(t_m)

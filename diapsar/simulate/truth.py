@@ -9,7 +9,8 @@ Bands of ``truth/<M>_<S>_truth.tif`` (float64, master SAR geometry, NaN where un
 
 1. ``range_offset_px``: slave pixel - master pixel
 2. ``azimuth_offset_px``: slave line - master line (the true position of the data; it includes the simulated
-   timing error, so an annotation-only prediction equals this + ``timing_error_lines`` of the pair)
+   timing errors, so an annotation-only prediction equals this + ``timing_error_lines`` of the pair, which is
+   the slave's error minus the master's)
 3. ``topographic_phase_rad``: 4 pi / lambda (R_slave - R_master) (flat earth included, unwrapped) — the
    phase of master x conj(slave) due to geometry
 4. ``deformation_phase_rad``: -4 pi / lambda (d_slave - d_master), d = LOS displacement positive towards the

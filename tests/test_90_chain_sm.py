@@ -33,10 +33,13 @@ def run_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd or REPO, timeout=timeout, env=env)
 
 
-def write_config(path: Path, input_dir: Path, output_dir: Path, **over) -> Path:
+def write_config(path: Path, input_dir: Path, output_dir: Path, srtm: bool = False, **over) -> Path:
     from diapsar.chains.demo import demo_config
 
     raw = demo_config(input_dir, output_dir, ram_mb=200)
+    if srtm:  # the DEM folder as a tile folder (SRTM_Path) instead of one DEM file
+        del raw["Global"]["in"]["DEM_Path"]
+        raw["Global"]["in"]["SRTM_Path"] = str(input_dir / "dem")
     raw["Global"]["parameter"]["clean"] = "no"
     raw["DIn_SAR"]["parameter"].update(GridStep_range=30, GridStep_azimut=30)
     for key, value in over.items():
@@ -210,7 +213,7 @@ def test_rerun_skips_completed_steps(run):
 
 def test_light_mode_keeps_only_final_products(stack, tmp_path):
     root, truth = stack
-    cfg = write_config(tmp_path / "c.json", root / "input", tmp_path / "out")
+    cfg = write_config(tmp_path / "c.json", root / "input", tmp_path / "out", srtm=True)
     master, slave = truth["acquisitions"][0]["date"], truth["acquisitions"][2]["date"]
     proc = run_cli(cfg, "-l", "yes", "-o", "no", "-e", truth["acquisitions"][1]["date"], "-ml", "4", "2")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -238,8 +238,9 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
     cgrid = grid.copy()
     cgrid[0] += win.sample0
     cgrid[1] += win.line0
-    # ~ bytes per pixel of a block: master, coregistered slave, slave strip (c64), phase (f64), temporaries
-    rows = rows_per_block(max(win.n_samples, n_slave_s), 64, ctx.ram_mb, multiple=win.ml_azi,
+    # bytes per pixel of a block, measured (peak RSS vs block size): master, coregistered slave, slave strip,
+    # phase, interferogram sums and temporaries
+    rows = rows_per_block(max(win.n_samples, n_slave_s), 112, ctx.ram_mb, multiple=win.ml_azi,
                           minimum=win.ml_azi)
     halo = MARGIN_AZI
     t_coreg = t_ifg = 0.0

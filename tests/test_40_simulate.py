@@ -125,6 +125,15 @@ def test_products_open_with_the_reader(sm_pair):
         assert ds.crs.to_epsg() == 4326 and ds.tags()["HEIGHT_REFERENCE"] == "EGM96"
         h = ds.read(1)
         assert h.max() > 30 and h.min() == 0.0  # land and sea (height 0 as in SRTM)
+    # the DEM layer assembles it for the scene with its default margin
+    from shapely import wkt
+
+    from diapsar.io.dem import build_scene_dem, read_dem
+
+    fp = wkt.loads(open_product(res.products[0]).swath().footprint_wkt)
+    vrt = build_scene_dem(out / "dem", fp, out / "scene_dem.vrt")
+    heights, _, _ = read_dem(vrt, bbox=fp.buffer(0.05).bounds)
+    assert np.all(np.isfinite(heights)) and heights.shape[0] > 100
 
 
 def test_geolocation_grid_is_consistent_with_geo2rdr(sm_pair, iw_pair):
@@ -439,3 +448,27 @@ def test_timing_error_shows_only_in_burst_overlaps(iw_esd):
     assert abs(f0 - f1) > 1000
     assert abs(results[0.0]) < 0.05
     assert abs(results[pair["timing_error_lines"]] - want) < 0.15 * abs(want) + 0.03
+
+
+def test_iw_three_swaths_in_one_product(tmp_path):
+    res = simulate_stack(tmp_path, mode="iw", dates=2, size=(0, 128), bursts=2, lines_per_burst=120, seed=9,
+                         beam="all", n_targets=3)
+    tj = json.loads(res.truth_json.read_text())
+    assert tj["swaths"] == ["IW1", "IW2", "IW3"] and len(tj["pairs"]) == 3
+    ids = {}
+    for safe in res.products:
+        prod = open_product(safe)
+        assert prod.swaths == ["IW1", "IW2", "IW3"]
+        taus = []
+        for sw in prod.swaths:
+            meta = prod.swath(sw)
+            assert meta.is_tops and len(meta.bursts) == 2 and meta.number_of_samples == 128
+            ids.setdefault(sw, []).append([b.burst_id for b in meta.bursts])
+            taus.append((meta.slant_range_time_s, meta.sample_to_range_time(127)))
+            assert np.abs(prod.read(sw, None, 0, 0, meta.number_of_lines, 128)).max() > 0
+        # swaths side by side in range with some overlap
+        assert taus[0][0] < taus[1][0] < taus[0][1] < taus[2][0] < taus[1][1]
+    for per_date in ids.values():
+        assert per_date[0] == per_date[1] and len(set(per_date[0])) == 2  # same, distinct burst IDs
+    for p in tj["pairs"]:
+        assert (res.out_dir / p["file"]).is_file() and p["file"].endswith(f"_{p['swath'].lower()}_truth.tif")

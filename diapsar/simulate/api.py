@@ -304,10 +304,12 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
                        coherence_range=(float(coherence[0]), float(coherence[1])),
                        mogi_depth_m=1.2 * sigma, mogi_uplift_mm_per_12d=float(deformation_mm))
 
-    # DEM (0.5 arc-second posts, orthometric like SRTM) covering the footprint with a 1.5 km margin
-    margin = 1500.0
-    la_min, lo_min = frame.to_latlon(pe.min() - margin, pn.min() - margin)
-    la_max, lo_max = frame.to_latlon(pe.max() + margin, pn.max() + margin)
+    # DEM (0.5 arc-second posts, orthometric like SRTM) covering the footprint with a margin
+    # margin: 0.06 deg beyond the footprint, more than the 0.05 deg a DEM assembly adds by default
+    margin_deg = 0.06
+    la_min, lo_min = frame.to_latlon(pe.min(), pn.min())
+    la_max, lo_max = frame.to_latlon(pe.max(), pn.max())
+    la_min, lo_min, la_max, lo_max = la_min - margin_deg, lo_min - margin_deg, la_max + margin_deg, lo_max + margin_deg
     post = 0.5 / 3600.0
     x0 = math.floor(float(lo_min) / post) * post
     y0 = math.ceil(float(la_max) / post) * post

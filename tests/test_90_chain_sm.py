@@ -73,7 +73,8 @@ def run(stack):
 
 def truth_bands(run, pair: str) -> np.ndarray:
     m, s = pair.split("_m_")[0], pair.split("_m_")[1][:-2]
-    with rasterio.open(run["root"] / "input" / "truth" / f"{m}_{s}_truth.tif") as ds:
+    rel = next(p["file"] for p in run["truth"]["pairs"] if p["master_date"] == m and p["slave_date"] == s)
+    with rasterio.open(run["root"] / "input" / rel) as ds:
         return ds.read().astype(np.float64)
 
 

@@ -472,3 +472,38 @@ def test_iw_three_swaths_in_one_product(tmp_path):
         assert per_date[0] == per_date[1] and len(set(per_date[0])) == 2  # same, distinct burst IDs
     for p in tj["pairs"]:
         assert (res.out_dir / p["file"]).is_file() and p["file"].endswith(f"_{p['swath'].lower()}_truth.tif")
+
+
+def test_real_geometry_on_a_real_dem(s1_data, tmp_path):
+    """Morocco IW1 burst 0 on the real DEM tile shipped with the pair: the ground of the physics is that DEM,
+    and the truth still matches the pixels."""
+    pair = s1_data / "morocco_iw_pair_20230904_20230916"
+    safes = sorted(pair.glob("S1A_IW_SLC__1SDV_*.SAFE"))
+    dem = pair / "dem" / "dem-b1-s1a-iw1-slc-vv-20230904t063731-20230904t063756-050174-0609e3-004.tiff"
+    if len(safes) != 2 or not dem.is_file():
+        pytest.skip(f"Morocco pair or its DEM tile not found in {pair}")
+    from diapsar.errors import DemError
+    from diapsar.simulate.real import simulate_from_safe
+
+    kw = dict(swath="IW1", bursts=(0, 0), seed=1, n_targets=0, timing_error_lines=[0.0, 0.0], node_step=8,
+              dem_file=dem)
+    with pytest.raises(DemError, match="does not cover"):
+        simulate_from_safe(tmp_path / "far", safes, samples=(200, 64), **kw)
+    res = simulate_from_safe(tmp_path / "ok", safes, samples=(8000, 400), **kw)
+    tj = json.loads(res.truth_json.read_text())
+    assert tj["dem"]["source"] == str(dem)
+    with rasterio.open(res.dem_path) as ds, rasterio.open(dem) as src:
+        written = ds.read(1)
+        assert ds.res == pytest.approx(src.res)
+        assert 200 < np.median(written) < 1500  # the Haouz plain and foothills, not the synthetic volcano
+    truth = _truth(res.out_dir, tj["pairs"][0])
+    m_meta, m = _read_all(res.products[0])
+    s_meta, s = _read_all(res.products[1])
+    for r0 in (200, 700, 1150):
+        rows = np.arange(r0, r0 + 200, 2)
+        ifg, mm, sr = _burst_interferogram(m, s_meta, s, truth, 0, rows, np.arange(20, 380))
+        acc = ifg.sum()
+        coh = abs(acc) / np.sqrt((abs(mm) ** 2).sum() * (abs(sr) ** 2).sum())
+        want = _expected_coherence(truth, slice(r0, r0 + 200, 2), slice(20, 380))
+        print(f"real DEM rows {r0}-{r0 + 199}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
+        assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < 0.1

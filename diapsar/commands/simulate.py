@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="coherence ramp along track (default 0.2 1.0)")
     parser.add_argument("--snr-db", type=float, default=20.0, help="land signal-to-noise ratio, dB (default 20)")
     parser.add_argument("--targets", type=int, default=5, help="number of point targets (default 5, max 8)")
+    parser.add_argument("--dem", default=None, metavar="FILE",
+                        help="real DEM (GDAL-readable lon/lat grid, heights above EGM96 like SRTM) instead of the "
+                             "synthetic volcano; it must cover the scene")
+    parser.add_argument("--node-step", type=int, default=None, metavar="PIXELS",
+                        help="node spacing of the exact geometry (default 16; 8 with --dem)")
     parser.add_argument("--truth-master", type=int, default=0, metavar="INDEX",
                         help="date index (0-based) used as master in truth/ (default 0, the first date)")
 
@@ -77,7 +82,8 @@ def run(args) -> int:
         errors[1] = args.timing_error
     common = dict(dates=dates, seed=args.seed, timing_error_lines=errors, coherence=tuple(args.coherence),
                   deformation_mm=args.deformation_mm, snr_db=args.snr_db, n_targets=args.targets,
-                  truth_master=args.truth_master,
+                  truth_master=args.truth_master, dem_file=args.dem,
+                  node_step=args.node_step or (8 if args.dem else 16),
                   log=log.info)
     if args.from_safe:
         if args.mode != "iw":

@@ -78,7 +78,7 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
                    baselines_m=None, along_track_lines=None, timing_error_lines=None,
                    coherence: tuple[float, float] = (0.2, 1.0), deformation_mm: float = 28.0,
                    snr_db: float = 20.0, doppler_hz: float = 35.0, n_targets: int = 5, node_step: int = 16,
-                   polarisation: str = "VV", truth_master: int = 0, log=None) -> SimulationResult:
+                   polarisation: str = "VV", truth_master: int = 0, dem_file=None, log=None) -> SimulationResult:
     """Simulate ``dates`` acquisitions and write them as SAFE folders under ``out_dir``.
 
     mode "sm": stripmap image of ``size`` = (lines, samples) in beam ``beam`` (default S3).
@@ -88,7 +88,8 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     Date ``truth_master`` (default 0) is the master of the truth; the others are slaves with perpendicular baselines ``baselines_m``,
     along-track offsets ``along_track_lines`` (image shift in lines) and timing errors
     ``timing_error_lines`` (hidden: the data of slave k are simulated ``timing_error_lines[k]`` lines later
-    than their annotation says). Returns a ``SimulationResult``.
+    than their annotation says). ``dem_file``: a real DEM (GDAL-readable, lon/lat grid, heights above EGM96
+    like SRTM) replacing the synthetic terrain; sea = height <= 0. Returns a ``SimulationResult``.
     """
     t_start = time.time()
     say = log or (lambda msg: None)
@@ -250,7 +251,8 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
                   h_center=h_center, n0=n0)
     return render(out_dir, acqs, design, seed=seed, mode=mode, beam=beam, coherence=coherence,
                   deformation_mm=deformation_mm, snr_db=snr_db, doppler_hz=doppler_hz, n_targets=n_targets,
-                  node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start, truth_master=truth_master)
+                  node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start, truth_master=truth_master,
+                  dem_file=dem_file)
 
 
 def scene_size(acqs: list[Acquisition], n0: float, lat0: float, lon0: float, heading: float,
@@ -279,7 +281,7 @@ def scene_size(acqs: list[Acquisition], n0: float, lat0: float, lon0: float, hea
 def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, mode: str, beam: str,
            coherence, deformation_mm: float, snr_db: float, doppler_hz: float, n_targets: int, node_step: int,
            burst_cycle_s: float, say, t_start: float, extra_json: dict | None = None,
-           truth_master: int = 0) -> SimulationResult:
+           truth_master: int = 0, dem_file=None) -> SimulationResult:
     """Scene, DEM, pixels, products and truth for acquisitions whose geometry is set (synthetic or real)."""
     from ..geoid import geoid_undulation
 
@@ -319,12 +321,24 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
     lats = y0 - (np.arange(nrows) + 0.5) * post
     lon_g, lat_g = np.meshgrid(lons, lats)
     de, dn = frame.to_en(lat_g, lon_g)
-    ortho = scene.orthometric_height(de, dn)
     from ..geoid import geoid_undulation_grid
 
-    und = geoid_undulation_grid(lats, lons)
-    dem = Dem(ellipsoidal=ortho + und, orthometric=ortho.astype(np.float32),
-              transform=(x0, post, 0.0, y0, 0.0, -post))
+    if dem_file is not None:
+        ortho, gt_real = _read_real_dem(dem_file, (lo_min, la_min, lo_max, la_max),
+                                        frame.to_latlon(pe, pn))
+        lons = gt_real[0] + (np.arange(ortho.shape[1]) + 0.5) * gt_real[1]
+        lats = gt_real[3] + (np.arange(ortho.shape[0]) + 0.5) * gt_real[5]
+        und = geoid_undulation_grid(lats, lons)
+        dem = Dem(ellipsoidal=ortho.astype(np.float64) + und, orthometric=ortho.astype(np.float32),
+                  transform=gt_real)
+        scene.dem_orthometric = ortho.astype(np.float64)
+        scene.dem_transform = gt_real
+        post = abs(gt_real[1])
+    else:
+        ortho = scene.orthometric_height(de, dn)
+        und = geoid_undulation_grid(lats, lons)
+        dem = Dem(ellipsoidal=ortho + und, orthometric=ortho.astype(np.float32),
+                  transform=(x0, post, 0.0, y0, 0.0, -post))
 
     # point targets on land, at known positions
     rel_pos = [(-0.45, -0.5), (0.45, -0.5), (-0.45, 0.15), (0.45, 0.15), (0.0, -0.75), (0.0, 0.3),
@@ -442,6 +456,7 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
             "doppler": "stripmap: exp(j 2 pi f_dc t_ref(x)); IW: TOPS steering phase of each burst",
         },
         "dem": {"file": "dem/dem.tif", "height_reference": "EGM96 geoid (orthometric, like SRTM)",
+                "source": str(dem_file) if dem_file is not None else "synthetic volcano",
                 "physics": "ellipsoidal = orthometric + EGM96 undulation (diapsar.geoid)",
                 "posting_deg": post},
         "scene": {
@@ -503,6 +518,32 @@ def _baseline(master: Acquisition, slave: Acquisition, lat, lon, h, _t_c=None) -
     perp = r_hat - (r_hat @ look) * look
     perp /= np.linalg.norm(perp)
     return float(b @ perp), float(-(b @ look))
+
+
+def _read_real_dem(path, bbox, footprint_latlon) -> tuple[np.ndarray, tuple]:
+    """Orthometric heights of a real DEM over ``bbox`` (voids filled with the median), checked to cover the
+    scene footprint."""
+    from ..errors import DemError
+    from ..io.dem import read_dem
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h, gt, crs = read_dem(path, bbox=bbox, ellipsoidal=False)
+    if crs is not None and not crs.is_geographic:
+        raise DemError(f"DEM {path} is not on a longitude/latitude grid (CRS {crs})")
+    gt = tuple(float(v) for v in gt)
+    lat, lon = footprint_latlon
+    x1 = gt[0] + h.shape[1] * gt[1]
+    y1 = gt[3] + h.shape[0] * gt[5]
+    if not (np.min(lon) > gt[0] and np.max(lon) < x1 and np.min(lat) > y1 and np.max(lat) < gt[3]):
+        raise DemError(f"DEM {path} does not cover the simulated scene (lon {np.min(lon):.4f}..{np.max(lon):.4f},"
+                       f" lat {np.min(lat):.4f}..{np.max(lat):.4f})")
+    h = np.asarray(h, dtype=np.float64)
+    bad = ~np.isfinite(h)
+    if bad.all():
+        raise DemError(f"DEM {path} has no data over the simulated scene")
+    h[bad] = float(np.median(h[~bad]))
+    return h, gt
 
 
 def _write_dem(path: Path, dem: Dem) -> None:

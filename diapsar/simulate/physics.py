@@ -345,6 +345,7 @@ def synthesize(ctx: Context, acq: Acquisition, seed: int, block_rows: int = 256,
                         ctx.field.data, ctx.field.e0, ctx.field.n0, ctx.field.step_e, ctx.field.step_n,
                         se, sn, mix, blk, be, bn)
             blk *= ctx.scene.amplitude(be, bn)
+            blk[~np.isfinite(blk)] = 0  # no ground point (outside the DEM)
             full[r0:r0 + rows.size] = blk
         _add_targets(ctx, acq, full, 0, burst, records)
         if burst is not None:

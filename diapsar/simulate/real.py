@@ -54,7 +54,7 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
                        dates: int | None = None, seed: int = 0, timing_error_lines=None,
                        coherence=(0.2, 1.0), deformation_mm: float = 28.0, snr_db: float = 20.0,
                        n_targets: int = 5, node_step: int = 16, polarisation: str = "VV", baselines_m=None,
-                       truth_master: int = 0, log=None) -> SimulationResult:
+                       truth_master: int = 0, dem_file=None, log=None) -> SimulationResult:
     """Simulate pixels on the geometry of real IW product(s) ``safe`` (one path or a list, date order)."""
     t_start = time.time()
     say = log or (lambda msg: None)
@@ -157,4 +157,4 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
     return render(Path(out_dir), acqs, design, seed=int(seed), mode="iw", beam=swath, coherence=coherence,
                   deformation_mm=deformation_mm, snr_db=snr_db, doppler_hz=0.0, n_targets=n_targets,
                   node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start, extra_json=extra,
-                  truth_master=truth_master)
+                  truth_master=truth_master, dem_file=dem_file)

@@ -74,6 +74,20 @@ class SceneModel:
     mogi_uplift_mm_per_12d: float = 28.0
     point_targets_en: list[tuple[float, float]] = field(default_factory=list)
     point_target_amplitude: float = 30.0
+    # a real DEM (heights above EGM96 on a lon/lat grid) replacing the synthetic terrain and coastline
+    dem_orthometric: np.ndarray | None = None
+    dem_transform: tuple | None = None
+
+    def _dem_sample(self, e, n) -> np.ndarray:
+        from scipy.ndimage import map_coordinates
+
+        lat, lon = self.frame.to_latlon(e, n)
+        gt = self.dem_transform
+        c = (lon - gt[0]) / gt[1] - 0.5
+        r = (lat - gt[3]) / gt[5] - 0.5
+        shape = np.shape(c)
+        vals = map_coordinates(self.dem_orthometric, [np.ravel(r), np.ravel(c)], order=1, mode="nearest")
+        return vals.reshape(shape)
 
     # -- directions
     def _axes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -95,10 +109,14 @@ class SceneModel:
         return (self.coast_offset_m + wiggle) - v
 
     def land_fraction(self, e, n) -> np.ndarray:
+        if self.dem_orthometric is not None:  # SRTM-like: the sea is at height 0
+            return np.clip(self._dem_sample(e, n), 0.0, 1.0)
         d = self.coast_distance(e, n)
         return np.clip(0.5 + d / 20.0, 0.0, 1.0)  # 20 m wide transition
 
     def orthometric_height(self, e, n) -> np.ndarray:
+        if self.dem_orthometric is not None:
+            return self._dem_sample(e, n)
         e = np.asarray(e, dtype=np.float64)
         n = np.asarray(n, dtype=np.float64)
         r2 = e * e + n * n

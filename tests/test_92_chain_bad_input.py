@@ -113,7 +113,8 @@ def test_dem_not_covering_the_scene(lake, tmp_path):
     root, res, dates = lake
     with rasterio.open(res.dem_path) as ds:
         prof, data, tr = ds.profile, ds.read(1), ds.transform
-    prof.update(transform=rasterio.Affine(tr.a, 0, tr.c + 0.03, 0, tr.e, tr.f))  # 3 km east of the scene
+    # moved east by 60 % of its own width: the western part of the scene loses its DEM
+    prof.update(transform=rasterio.Affine(tr.a, 0, tr.c + 0.6 * tr.a * data.shape[1], 0, tr.e, tr.f))
     dem = tmp_path / "dem_east.tif"
     with rasterio.open(dem, "w", **prof) as ds:
         ds.write(data, 1)
@@ -158,10 +159,11 @@ def test_failure_keeps_earlier_products(lake, tmp_path):
     # same output folder, DEM now elsewhere: the run stops, what exists stays intact
     with rasterio.open(res.dem_path) as ds:
         prof, data, tr = ds.profile, ds.read(1), ds.transform
-    prof.update(transform=rasterio.Affine(tr.a, 0, tr.c - 0.05, 0, tr.e, tr.f))
+    prof.update(transform=rasterio.Affine(tr.a, 0, tr.c - 1.5 * tr.a * data.shape[1], 0, tr.e, tr.f))  # disjoint
     with rasterio.open(tmp_path / "far.tif", "w", **prof) as ds:
         ds.write(np.asarray(data), 1)
     bad = config(tmp_path, res.out_dir, tmp_path / "far.tif", out)
     one_line_error(run_cli(bad, "-e", dates[2], "-o", "no"), "does not cover the scene")
     for p, content in before.items():
         assert p.exists() and p.read_bytes() == content, p
+    assert not list(out.glob(".*tmp*")) and not list(out.rglob("*.part")), "temporary files left behind"

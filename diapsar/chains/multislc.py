@@ -276,27 +276,37 @@ def step_dem(ctx: Context) -> None:
     if geoid is not None and geoid.lower() in ("none", "builtin", "egm96"):
         geoid = None
     dem = None
-    for _ in range(2):
-        foot = _footprint(m, win, h_lo, h_hi)
-        if cfg.inputs.srtm_path is not None:
-            if not Path(cfg.inputs.srtm_path).is_dir():
-                raise DemError(f"SRTM_Path {cfg.inputs.srtm_path} is not a folder")
-            build_scene_dem(cfg.inputs.srtm_path, foot, vrt, margin_deg=margin,
-                            tile_index=cfg.inputs.srtm_shapefile)
-        else:
-            if not Path(cfg.inputs.dem_path).exists():
-                raise DemError(f"DEM_Path {cfg.inputs.dem_path} does not exist")
-            build_dem_vrt([cfg.inputs.dem_path], vrt)
-        lonmin, latmin, lonmax, latmax = foot.bounds
-        bbox = (lonmin - margin, latmin - margin, lonmax + margin, latmax + margin)
-        heights, gt, _crs = read_dem(vrt, bbox=bbox, ellipsoidal=ellipsoidal, geoid=geoid)
-        dem = DemPatch(np.asarray(heights, dtype=np.float64), tuple(float(v) for v in gt))
-        if not np.isfinite(dem.heights_m).any():
-            break
-        lo, hi = float(np.nanmin(dem.heights_m)), float(np.nanmax(dem.heights_m))
-        if h_lo <= lo and hi <= h_hi:
-            break
-        h_lo, h_hi = min(lo, h_lo), max(hi, h_hi)
+    try:
+        for _ in range(2):
+            foot = _footprint(m, win, h_lo, h_hi)
+            if cfg.inputs.srtm_path is not None:
+                if not Path(cfg.inputs.srtm_path).is_dir():
+                    raise DemError(f"SRTM_Path {cfg.inputs.srtm_path} is not a folder")
+                build_scene_dem(cfg.inputs.srtm_path, foot, vrt, margin_deg=margin,
+                                tile_index=cfg.inputs.srtm_shapefile)
+            else:
+                if not Path(cfg.inputs.dem_path).exists():
+                    raise DemError(f"DEM_Path {cfg.inputs.dem_path} does not exist")
+                build_dem_vrt([cfg.inputs.dem_path], vrt)
+            lonmin, latmin, lonmax, latmax = foot.bounds
+            bbox = (lonmin - margin, latmin - margin, lonmax + margin, latmax + margin)
+            try:
+                heights, gt, _crs = read_dem(vrt, bbox=bbox, ellipsoidal=ellipsoidal, geoid=geoid)
+            except DemError as exc:  # name the user's DEM, not the scratch VRT, and leave nothing behind
+                shutil.rmtree(scratch, ignore_errors=True)
+                src = cfg.inputs.dem_path or cfg.inputs.srtm_path
+                raise DemError(str(exc).replace(str(vrt), str(src)).replace("does not cover lon",
+                                                                            "does not cover the scene: lon")) from None
+            dem = DemPatch(np.asarray(heights, dtype=np.float64), tuple(float(v) for v in gt))
+            if not np.isfinite(dem.heights_m).any():
+                break
+            lo, hi = float(np.nanmin(dem.heights_m)), float(np.nanmax(dem.heights_m))
+            if h_lo <= lo and hi <= h_hi:
+                break
+            h_lo, h_hi = min(lo, h_lo), max(hi, h_hi)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     # coverage: every line of sight of the window perimeter must meet the DEM
     n = 16
     ls = np.r_[np.full(n, 0.0), np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n)]

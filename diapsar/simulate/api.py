@@ -193,11 +193,8 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     from ..geometry import llh_to_ecef
 
     p_c = np.asarray(llh_to_ecef(lat0, lon0, h_center)).reshape(3)
-    s_c, _ = orb0.position_velocity(np.array([t_c]))
-    look = (p_c - s_c[0]) / np.linalg.norm(p_c - s_c[0])
-    r_hat = s_c[0] / np.linalg.norm(s_c[0])
-    perp = r_hat - (r_hat @ look) * look
-    perp /= np.linalg.norm(perp)
+    s_c, v_c = orb0.position_velocity(np.array([t_c]))
+    perp = perpendicular_unit(p_c, s_c[0], v_c[0])
     d_node = 1e-4
     el_t = replace(el0, node_longitude_deg=el0.node_longitude_deg + d_node)
     orb_t = Orbit(oe.state_vectors(el_t, t_c - 60, t_c + 60))
@@ -500,8 +497,9 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
 
 
 def _baseline(master: Acquisition, slave: Acquisition, lat, lon, h, _t_c=None) -> tuple[float, float]:
-    """(perpendicular, parallel) baseline (m) at the scene centre; perpendicular > 0 when the slave is on the
-    side of the line of sight away from the Earth centre."""
+    """(perpendicular, parallel) baseline (m) at the scene centre, definitions and signs of
+    ``diapsar.baseline`` (perpendicular > 0 when the slave sees the point under a larger look angle,
+    parallel > 0 when the slave is farther), computed from the SAR -> ground inversion."""
     from ..geometry import llh_to_ecef
 
     p = np.asarray(llh_to_ecef(lat, lon, h)).reshape(1, 3)
@@ -510,14 +508,22 @@ def _baseline(master: Acquisition, slave: Acquisition, lat, lon, h, _t_c=None) -
     t_m, tau_m = invert(master, [lat], [lon], [h], [t_mid + master.timing_error_s],
                         master.meta.sample_to_range_time([0.5 * master.meta.number_of_samples]))
     t_s, _ = invert(slave, [lat], [lon], [h], t_m + dt0, tau_m)
-    s_m, _ = master.orbit.position_velocity(t_m)
+    s_m, v_m = master.orbit.position_velocity(t_m)
     s_s, _ = slave.orbit.position_velocity(t_s)
     look = (p[0] - s_m[0]) / np.linalg.norm(p[0] - s_m[0])
+    v_hat = v_m[0] / np.linalg.norm(v_m[0])
     b = s_s[0] - s_m[0]
-    r_hat = s_m[0] / np.linalg.norm(s_m[0])
-    perp = r_hat - (r_hat @ look) * look
-    perp /= np.linalg.norm(perp)
-    return float(b @ perp), float(-(b @ look))
+    b_c = b - (b @ v_hat) * v_hat  # the along-track part does not change the range with height
+    return float(b_c @ perpendicular_unit(p[0], s_m[0], v_m[0])), float(-(b_c @ look))
+
+
+def perpendicular_unit(p: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Unit vector perpendicular to the line of sight S -> P and to the velocity, pointing to where a slave
+    sees P under a larger look angle (positive perpendicular baseline, the sign convention of
+    ``diapsar.baseline``, ISCE2 and dolphin)."""
+    look = (p - s) / np.linalg.norm(p - s)
+    n = np.cross(v / np.linalg.norm(v), look)
+    return n / np.linalg.norm(n)
 
 
 def _read_real_dem(path, bbox, footprint_latlon) -> tuple[np.ndarray, tuple]:

@@ -29,7 +29,7 @@ from ..io.safe import open_product
 from ..metadata import StateVectors, SwathMetadata, TimePolynomial
 from ..orbit import Orbit
 from .acquisition import Acquisition
-from .api import DEFAULT_BASELINES_M, SimulationResult, _ground_spacings, render
+from .api import DEFAULT_BASELINES_M, SimulationResult, _ground_spacings, perpendicular_unit, render
 from .writer import heading_deg
 
 
@@ -133,11 +133,8 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
 
     if n_dates > len(metas):
         p = np.asarray(llh_to_ecef(lat0, lon0, n0)).reshape(3)
-        s, _ = orb0.position_velocity(np.array([t_c]))
-        look = (p - s[0]) / np.linalg.norm(p - s[0])
-        r_hat = s[0] / np.linalg.norm(s[0])
-        perp = r_hat - (r_hat @ look) * look
-        perp /= np.linalg.norm(perp)
+        s, v = orb0.position_velocity(np.array([t_c]))
+        perp = perpendicular_unit(p, s[0], v[0])
         for k in range(len(metas), n_dates):
             w = _shifted(w0, k * 12 * 86400.0, baselines[k] * perp, 175 * k)
             acqs.append(Acquisition(index=k, meta=w, orbit=Orbit(w.orbit),

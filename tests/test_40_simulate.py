@@ -120,6 +120,13 @@ def test_products_open_with_the_reader(sm_pair):
         # speckle on land: ~100 DN rms (scale of the simulator), not a constant
         assert 40 < np.sqrt(np.mean(np.abs(data) ** 2)) < 200
         assert np.std(data.real) > 10
+    # the master's spectrum: range at baseband, azimuth centred on the annotated Doppler centroid (CDE)
+    meta, data = _read_all(res.products[0])
+    az = np.angle(np.sum(data[1:] * np.conj(data[:-1]))) / (2 * np.pi)
+    rg = np.angle(np.sum(data[:, 1:] * np.conj(data[:, :-1]))) / (2 * np.pi)
+    want = float(meta.dc_estimates[0](meta.sample_to_range_time(192))) * meta.azimuth_time_interval_s
+    print(f"Doppler centroid: {az:.4f} cycles/line (annotation {want:.4f}), range centre {rg:+.4f} cycles/pixel")
+    assert abs(az - want) < 0.003 and want > 0.01 and abs(rg) < 0.005
     assert res.dem_path == out / "dem" / "dem.tif"
     with rasterio.open(res.dem_path) as ds:
         assert ds.crs.to_epsg() == 4326 and ds.tags()["HEIGHT_REFERENCE"] == "EGM96"

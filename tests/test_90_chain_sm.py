@@ -214,7 +214,8 @@ def test_rerun_skips_completed_steps(run):
 
 def test_light_mode_keeps_only_final_products(stack, tmp_path):
     root, truth = stack
-    cfg = write_config(tmp_path / "c.json", root / "input", tmp_path / "out", srtm=True)
+    cfg = write_config(tmp_path / "c.json", root / "input", tmp_path / "out", srtm=True,
+                       Post_Processing__Filtered_Interferogram_mlran=2, Post_Processing__Filtered_Interferogram_mlazi=2)
     master, slave = truth["acquisitions"][0]["date"], truth["acquisitions"][2]["date"]
     proc = run_cli(cfg, "-l", "yes", "-o", "no", "-e", truth["acquisitions"][1]["date"], "-ml", "4", "2")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -226,6 +227,9 @@ def test_light_mode_keeps_only_final_products(stack, tmp_path):
         assert gone not in names
     with rasterio.open(d / "interferogram.tif") as ds:  # -ml 4 2 overrides the config's 3 x 3
         assert (ds.height, ds.width) == (SIZE[0] // 2, SIZE[1] // 4)
+    with rasterio.open(d / "interferogram_filtered.tif") as ds:  # filtered, then multilooked 2 x 2 more
+        assert (ds.height, ds.width) == (SIZE[0] // 2 // 2, SIZE[1] // 4 // 2)
+        assert ds.descriptions == ("amplitude", "phase", "coherence", "isData")
     assert len(list((tmp_path / "out").glob("*_m_*_s"))) == 1
 
 
@@ -264,3 +268,26 @@ def test_roi_processes_a_window_consistent_with_the_full_scene(run, tmp_path):
     assert both.sum() > 0.5 * np.prod(part.shape[1:]) * 0.5
     # same ML cells (the window is aligned on the scene's ML grid); what differs is the residual-shift estimate
     assert np.sqrt(np.mean(dphi ** 2)) < 0.1 and np.sqrt(np.mean(dcoh ** 2)) < 0.03
+
+
+def test_no_interferogram_keeps_coregistered_slave_and_projected_ortho(stack, tmp_path):
+    """-i no stops after coregistration (kept); a projected ortho EPSG is accepted (checked on a second run)."""
+    root, truth = stack
+    master, slave = truth["acquisitions"][0]["date"], truth["acquisitions"][2]["date"]
+    cfg = write_config(tmp_path / "c.json", root / "input", tmp_path / "out")
+    proc = run_cli(cfg, "-i", "no", "-e", truth["acquisitions"][1]["date"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    d = tmp_path / "out" / f"{master}_m_{slave}_s"
+    assert (d / "slave_coregistered.tif").is_file() and not (d / "interferogram.tif").exists()
+    with rasterio.open(d / "slave_coregistered.tif") as ds:
+        assert ds.dtypes[0] == "complex64" and (ds.height, ds.width) == (SIZE[0], SIZE[1] - SIZE[1] % ML)
+    utm = int(32700 + (55.7 + 180) // 6 + 1)  # southern-hemisphere UTM zone of the scene
+    cfg2 = write_config(tmp_path / "c2.json", root / "input", tmp_path / "out2", Post_Processing__Ortho_EPSG=utm)
+    proc = run_cli(cfg2, "-e", truth["acquisitions"][1]["date"], "-spacingxy", "0.0002")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with rasterio.open(tmp_path / "out2" / f"{master}_m_{slave}_s" / "interferogram_ortho.tif") as ds:
+        assert ds.crs.to_epsg() == utm
+        assert 20 < ds.transform.a < 25  # 0.0002 deg of latitude ~ 22 m
+        valid = ds.read(4) > 0
+        print(f"UTM ortho {ds.width} x {ds.height}, {valid.mean():.2f} of the cells with data")
+        assert valid.mean() > 0.3

@@ -440,6 +440,8 @@ def run_pair(ctx: Context, slave: Acquisition) -> dict:
     info["timings_s"] = timings
     write_json(pair_dir / "pair.json", info)
     # quicklooks need pair.json's product names; written after, then pair.json updated
+    if not info["products"].get("interferogram"):
+        return info  # Activate_Interferogram = no: nothing to look at
     try:
         from ..report import write_pair_quicklooks
 

@@ -71,18 +71,19 @@ def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles:
                    max_strips: int = 12, max_patches: int = 240) -> dict:
     """Constant residual (range, azimuth) shift of the slave resampled with ``grid``, by coherent correlation
     of master and topography-compensated slave patches (``residual_offset``) on strips spread over the window.
-    Patches whose coherence peak is below Grid_Threshold are ignored; the estimate is the
-    g^2/(1 - g^2)-weighted mean of the patches within 3 median deviations of the median."""
+    Patches (half-overlapping in range) whose coherence peak is below Grid_Threshold are ignored; the estimate
+    is the g^2/(1 - g^2)-weighted mean of the patches within 3 median deviations of the median, with its
+    standard error."""
     from ..topographic_phase import ml_rows_for_lines, upsample_phase
     from .multislc import TOPO
     from .residual_offset import residual_offsets
 
     win, m = ctx.window, ctx.master
-    n_strips = max(1, min(max_strips, win.n_lines // (2 * patch)))
+    n_strips = max(1, min(max_strips, win.n_lines // patch))
     starts = np.linspace(0, win.n_lines - patch, n_strips).round().astype(int)
     rows_ml = win.ml_shape[0]
     # patches spread along each strip, at most ``max_patches`` in all
-    col_step = max(patch, int(np.ceil(n_strips * (win.n_samples // patch) / max_patches)) * patch)
+    col_step = max(patch // 2, int(np.ceil(n_strips * (2 * win.n_samples // patch) / max_patches)) * patch // 2)
     found = []
     for r0 in starts:
         r1 = r0 + patch
@@ -119,7 +120,8 @@ def step_grid(ctx, slave, pair_dir: Path, timings: dict) -> tuple[np.ndarray, di
     """Deformation grid (SARFineDeformationGrid): the DEM grid from the geometry, corrected by correlation.
 
     Grid_Advantage "dem" (default): DEM grid + the constant residual shift measured by coherent correlation
-    of the complex images (two iterations); "correlation": DiapOTB's correlation of the multilooked
+    of the complex images (up to two iterations; an axis is corrected only when its shift exceeds 2.5 standard
+    errors, so noise never degrades an exact geometric grid); "correlation": DiapOTB's correlation of the multilooked
     amplitudes (``deformation_grid.fine_deformation_grid``) with the DEM grid as guess and fallback."""
     from ..deformation_grid import fine_deformation_grid
     from ..dem_projection import dem_deformation_grid
@@ -149,6 +151,9 @@ def step_grid(ctx, slave, pair_dir: Path, timings: dict) -> tuple[np.ndarray, di
         for it in range(2):
             res = residual_shift(ctx, slave, pair_dir, fine, dop["cycles_per_line"])
             step = np.array([res["shift_range_px"], res["shift_azimuth_px"]])
+            # the geometric grid is kept on an axis unless the data show a significant bias (> 2.5 sigma)
+            sig = np.array([res.get("std_error_range_px", np.inf), res.get("std_error_azimuth_px", np.inf)])
+            step = np.where(np.abs(step) > 2.5 * sig, step, 0.0)
             fine[0] += step[0]
             fine[1] += step[1]
             total += step

@@ -5,7 +5,8 @@ SAR -> ground map (``physics.invert``) at the ground points of the master's own 
 (``rdr2geo_dem``), exactly on a node grid, then interpolated by cubic convolution (tests check the
 interpolation error against exact inversions at random pixels).
 
-Bands of ``truth/<M>_<S>_truth.tif`` (float64, master SAR geometry, NaN where undefined):
+Bands of ``truth/<M>_<S>_<swath>_truth.tif`` (float32, master SAR geometry, NaN where undefined; float32
+keeps offsets to 1e-5 pixel and phases of up to 16000 rad to 1e-3 rad):
 
 1. ``range_offset_px``: slave pixel - master pixel
 2. ``azimuth_offset_px``: slave line - master line (the true position of the data; it includes the simulated
@@ -55,7 +56,7 @@ def slave_position(master: Acquisition, slave: Acquisition, lat, lon, h, t_m, ta
 def pair_truth(ctx: Context, master: Acquisition, slave: Acquisition) -> dict[str, np.ndarray]:
     """The truth bands (full master grid) of the pair master x conj(slave)."""
     m = master.meta
-    out = {k: np.full((m.number_of_lines, m.number_of_samples), np.nan) for k in BANDS}
+    out = {k: np.full((m.number_of_lines, m.number_of_samples), np.nan, dtype=np.float32) for k in BANDS}
     parts = [None] if not m.is_tops else list(range(len(m.bursts)))
     lam = m.wavelength_m
     noise_power = 10.0 ** (-ctx.snr_db / 10.0)
@@ -88,6 +89,7 @@ def pair_truth(ctx: Context, master: Acquisition, slave: Acquisition) -> dict[st
         vals["coherence"] = gam * p / (p + noise_power)
         for k, v in vals.items():
             out[k][base:base + n_rows] = v
+        del vals
     return out
 
 
@@ -97,14 +99,14 @@ def write_truth_tif(path: Path, bands: dict[str, np.ndarray], tags: dict) -> Pat
 
     first = bands[BANDS[0]]
     profile = dict(driver="GTiff", width=first.shape[1], height=first.shape[0], count=len(BANDS),
-                   dtype="float64", tiled=True, blockxsize=256, blockysize=256, compress="deflate",
+                   dtype="float32", tiled=True, blockxsize=256, blockysize=256, compress="deflate",
                    zlevel=1, predictor=3, nodata=float("nan"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with atomic_path(path) as tmp:
             with rasterio.open(tmp, "w", **profile) as dst:
                 for i, name in enumerate(BANDS, start=1):
-                    dst.write(bands[name].astype(np.float64), i)
+                    dst.write(bands[name].astype(np.float32, copy=False), i)
                     dst.set_band_description(i, name)
                 dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return path

@@ -514,3 +514,39 @@ def test_real_geometry_on_a_real_dem(s1_data, tmp_path):
         want = _expected_coherence(truth, slice(r0, r0 + 200, 2), slice(20, 380))
         print(f"real DEM rows {r0}-{r0 + 199}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
         assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < 0.1
+
+
+def test_tops_ramp_sign_matches_real_sentinel1_pixels(s1_data):
+    """The steering ramp the simulator puts in IW bursts has the sign and rate of real data: the local
+    Doppler (lag-one phase, cycles/line) of the real Terceira IW3 crop sweeps along azimuth at the rate
+    d f / d line that ``tops_phase_at`` predicts from its annotation (not at minus that rate)."""
+    crop = s1_data / "terceira_iw3_20220918_real_crop"
+    tif = crop / "s1a-iw3-slc-vv_subset_hight9800_10400_width11000_11000.tiff"
+    xml = crop / "s1a-iw3-slc-vv-20220918t074921-20220918t074946-045056-056232-006.xml"
+    if not (tif.is_file() and xml.is_file()):
+        pytest.skip(f"Terceira crop not found in {crop}")
+    from diapsar.io.safe import open_annotation
+
+    meta = open_annotation(xml)
+    with rasterio.open(tif) as ds:
+        x = ds.read(1).astype(np.complex128)
+    line0, sample0 = 9799, 10999  # window of the crop in the full swath (README of the test data)
+    L = meta.lines_per_burst
+    b = line0 // L
+    centres, cycles = [], []
+    for q in range(0, x.shape[0] - 21, 10):
+        cycles.append(np.angle(np.sum(x[q + 1:q + 20] * np.conj(x[q:q + 19]))) / (2 * np.pi))
+        centres.append(q + 10)
+    measured = np.polyfit(centres, np.unwrap(np.array(cycles) * 2 * np.pi) / (2 * np.pi), 1)[0]
+    orb = Orbit(meta.orbit)
+    cols = (np.arange(x.shape[1]) + sample0)[None, :]
+
+    def local_doppler(line):  # cycles per line of the ramp at a burst line, averaged over the columns
+        up = tops_phase_at(meta, orb, b, np.array([[line + 0.5]]), cols)
+        down = tops_phase_at(meta, orb, b, np.array([[line - 0.5]]), cols)
+        return float(np.mean(up - down)) / (2 * np.pi)
+
+    lb = line0 - b * L
+    predicted = (local_doppler(lb + 450) - local_doppler(lb + 150)) / 300.0
+    print(f"Doppler sweep: real pixels {measured:.5f}, simulator ramp {predicted:.5f} cycles/line per line")
+    assert predicted > 0.004 and abs(measured - predicted) < 0.1 * predicted

@@ -157,7 +157,10 @@ def tops_phase_at(meta: SwathMetadata, orbit: Orbit, burst: int, line_in_burst, 
     S-1 IPF", COPE-GSEG-EOPG-TN-14-0025; notes section 4.1): k_s = 2 V f_c k_psi / c, k_a = FM rate (tau),
     k_t = k_a k_s / (k_a - k_s), f_etac = Doppler centroid (tau), eta_c = -f_etac / k_a,
     eta_ref = eta_c(tau) - eta_c(tau_mid), eta = (line - L/2) * dt, and
-    phi = pi k_t (eta - eta_ref)^2 + 2 pi f_etac (eta - eta_ref). Deramping multiplies by e^{-j phi}.
+    phi = pi k_t (eta - eta_ref)^2 + 2 pi f_etac (eta - eta_ref). A TOPS SLC carries e^{+j phi} (its local
+    Doppler k_t (eta - eta_ref) + f_etac grows along the burst) and deramping multiplies by e^{-j phi}: the
+    sign of ISCE2 (``computeRamp``) and SNAP (``computeDerampDemodPhase`` applied as e^{+j(-phi)}), checked
+    against the Doppler sweep of real pixels (Terceira crop, tests/test_40_simulate.py).
     V is the orbit speed at mid-burst, tau_mid the range time of the image's middle sample, and the FM-rate
     and Doppler records are the ones nearest to mid-burst.
     """

@@ -112,6 +112,34 @@ def test_relative_orbit_formula_agrees_with_every_manifest(s1_data):
         relative_orbit("S1X", 100)
 
 
+def test_download_listing_uses_the_reader_relative_orbit(s1_data):
+    """The search listing (diapsar.download) and the reader compute the relative orbit with one formula."""
+    import datetime as dt
+
+    from diapsar.download.products import Product
+    from diapsar.download.products import relative_orbit as listing_relative_orbit
+
+    checked = 0
+    for safe in sorted(s1_data.rglob("*.SAFE")):
+        manifest = safe / "manifest.safe"
+        if not manifest.is_file():
+            continue
+        info = parse_manifest(manifest.read_bytes())
+        if info.relative_orbit is None:
+            continue
+        assert Product(id="x", name=safe.name).relative_orbit == info.relative_orbit, safe
+        checked += 1
+    assert checked >= 10
+    # S1C changed track phase in June 2026: the listing follows the acquisition date like the reader
+    before, after = dt.datetime(2025, 4, 12, 8, 31, tzinfo=dt.UTC), dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    for when in (before, after):
+        t = (when.replace(tzinfo=None) - dt.datetime(2000, 1, 1)).total_seconds()
+        assert listing_relative_orbit("S1C", 9000, when) == relative_orbit("S1C", 9000, t)
+    assert listing_relative_orbit("S1C", 9000, before) != listing_relative_orbit("S1C", 9000, after)
+    assert listing_relative_orbit("S1D", 1000) == relative_orbit("S1D", 1000)
+    assert listing_relative_orbit("S2A", 1000) is None
+
+
 def test_computed_burst_ids_equal_the_annotation_burst_ids(s1_data):
     n = 0
     for xml in sorted(s1_data.rglob("s1?-*.xml")):

@@ -6,6 +6,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from ..io.annotation import MISSIONS
+from ..io.annotation import relative_orbit as _relative_orbit
+from ..timeutil import iso_to_seconds
+
 # Sentinel-1 product name (ESA "Sentinel-1 Product Specification", naming convention):
 # MMM_BB_TTTR_LFPP_YYYYMMDDTHHMMSS_YYYYMMDDTHHMMSS_OOOOOO_DDDDDD_CCCC
 S1_NAME = re.compile(
@@ -13,23 +17,24 @@ S1_NAME = re.compile(
     r"(?P<pclass>[A-Z])(?P<pol>[A-Z]{2})_(?P<start>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})_(?P<orbit>\d{6})_"
     r"(?P<datatake>[0-9A-F]{6})_(?P<crc>[0-9A-F]{4})")
 
-# Relative orbit from absolute orbit, 175 orbits per 12-day repeat cycle.
-# S1A and S1B offsets: the formulas of the original peps_download.py (also in ESA/ASF tools).
-# S1C: offset 172, as in MintPy ``mintpy/geometry/orbit.py`` (2025); checked here on an S1A/S1C pair six
-# days apart on the same track: S1A abs 58808 (2025-04-18T08:33) and S1C abs 1857 (2025-04-12T08:31)
-# both give relative orbit 111. Also S1A abs 58630 (2025-04-06) -> 108, matching its annotation.
-_REL_OFFSET = {"S1A": 73, "S1B": 27, "S1C": 172}
-
 POL_CODES = {"SH": ("HH",), "SV": ("VV",), "DH": ("HH", "HV"), "DV": ("VV", "VH"),
              "HH": ("HH",), "VV": ("VV",), "HV": ("HV",), "VH": ("VH",)}
 
 
-def relative_orbit(platform: str, absolute_orbit: int) -> int | None:
-    """Relative orbit (1..175) of a Sentinel-1 absolute orbit; None for unknown platforms."""
-    off = _REL_OFFSET.get(platform.upper()[:3])
-    if off is None:
+def relative_orbit(platform: str, absolute_orbit: int, start: dt.datetime | None = None) -> int | None:
+    """Relative orbit (1..175) of a Sentinel-1 absolute orbit; None for platforms other than S1A-S1D.
+
+    The formula is the reader's (``diapsar.io.annotation.relative_orbit``, which documents its sources);
+    ``start`` (the acquisition start) selects the S1C track phase before/after its June 2026 reconfiguration.
+    """
+    mission = platform.upper()[:3]
+    if mission not in MISSIONS:
         return None
-    return (int(absolute_orbit) - off) % 175 + 1
+    start_s = None
+    if start is not None:
+        utc = start if start.tzinfo is None else start.astimezone(dt.UTC).replace(tzinfo=None)
+        start_s = iso_to_seconds(utc.isoformat())
+    return _relative_orbit(mission, absolute_orbit, start_s)
 
 
 def parse_s1_name(name: str) -> dict | None:
@@ -91,7 +96,7 @@ class Product:
         elif self.platform is None and len(self.name) > 3 and self.name[:2] in ("S2", "S3"):
             self.platform = self.name[:3]
         if self.platform and self.absolute_orbit is not None:
-            computed = relative_orbit(self.platform, self.absolute_orbit)
+            computed = relative_orbit(self.platform, self.absolute_orbit, self.start)
             if computed is not None:
                 self.relative_orbit = computed
         if self.relative_orbit is None and info is None:

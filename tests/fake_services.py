@@ -184,7 +184,7 @@ class FakeServices:
         class Handler(_Handler):
             svc = services
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
@@ -230,6 +230,16 @@ class FakeServices:
     def seen(self, path_part: str, method: str | None = None) -> list[dict]:
         with self.lock:
             return [r for r in self.requests if path_part in r["path"] and (method is None or r["method"] == method)]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client closing its connection early (truncation tests, interrupted transfers) is not an error."""
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

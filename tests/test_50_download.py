@@ -411,6 +411,22 @@ def test_unreachable_server(auth, tmp_path, capsys):
     assert "cannot reach 127.0.0.1" in out and "Traceback" not in out
 
 
+def test_refused_connection_gives_up_after_short_backoff():
+    """A closed port is not retried on the full schedule (5 retries would wait 1+2+4+8+16 s)."""
+    import socket
+
+    from diapsar.errors import DownloadError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    waits: list[float] = []
+    client = HttpClient(retries=5, sleep=waits.append)
+    with pytest.raises(DownloadError, match="connection refused.*after 3 attempts"):
+        client.request("GET", f"http://127.0.0.1:{port}/odata/v1/Products")
+    assert waits == [1.0, 2.0]
+
+
 def test_script_runs_from_checkout(svc, auth, tmp_path):
     cmd = [sys.executable, "peps_download.py", *map(str, base_args(svc, auth, tmp_path, "-p", "SLC", "-n"))]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -80,6 +80,14 @@ def short_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _is_unreachable(exc: BaseException) -> bool:
+    """A refused connection or a host name that does not resolve (not a timeout or a reset transfer)."""
+    text = str(exc)
+    return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout) and any(
+        m in text for m in ("Connection refused", "Name or service not known", "nodename nor servname",
+                            "No address associated", "getaddrinfo failed"))
+
+
 @dataclass
 class HttpClient:
     """A ``requests`` session with the project's retry policy.
@@ -89,7 +97,10 @@ class HttpClient:
     """
 
     retries: int = 5
-    timeout: tuple[float, float] = (30.0, 120.0)
+    timeout: tuple[float, float] = (15.0, 120.0)   # connect, read (seconds)
+    # a refused connection or an unknown host name is rarely transient: at most this many retries, so a
+    # wrong --base-url or a closed port ends within seconds instead of the full backoff schedule
+    unreachable_retries: int = 2
     backoff_s: float = 1.0
     max_backoff_s: float = 60.0
     max_sleep: float | None = None
@@ -174,7 +185,10 @@ class HttpClient:
                 resp = self._send(method, url, headers=headers, auth=auth, trusted_hosts=tuple(trusted_hosts),
                                   **kw)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= self.retries:
+                limit = self.retries
+                if _is_unreachable(exc):
+                    limit = min(limit, self.unreachable_retries)
+                if attempt >= limit:
                     raise DownloadError(f"cannot reach {host_of(url)} ({short_reason(exc)}) "
                                         f"after {attempt + 1} attempts") from None
                 delay = self.backoff(attempt)

@@ -201,17 +201,6 @@ def test_ortho_point_targets(run):
     print(f"point targets: ortho location error max {max(errors):.2f} px, mean {np.mean(errors):.2f} px")
 
 
-def test_rerun_skips_completed_steps(run):
-    log_before = (run["out"] / "info.log").read_text()
-    ifg = run["out"] / run["pairs"][0] / "interferogram.tif"
-    mtime = ifg.stat().st_mtime_ns
-    proc = run_cli(run["cfg"])
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert ifg.stat().st_mtime_ns == mtime
-    new = (run["out"] / "info.log").read_text()[len(log_before):]
-    assert "interferogram already done" in new and "cartesian mean already done" in new
-
-
 def test_light_mode_keeps_only_final_products(stack, tmp_path):
     root, truth = stack
     cfg = write_config(tmp_path / "c.json", root / "input", tmp_path / "out", srtm=True,
@@ -291,3 +280,21 @@ def test_no_interferogram_keeps_coregistered_slave_and_projected_ortho(stack, tm
         valid = ds.read(4) > 0
         print(f"UTM ortho {ds.width} x {ds.height}, {valid.mean():.2f} of the cells with data")
         assert valid.mean() > 0.3
+
+
+def test_rerun_skips_completed_steps(run):
+    """Last test of the module: it changes the ortho spacing of the shared run."""
+    log_before = (run["out"] / "info.log").read_text()
+    ifg = run["out"] / run["pairs"][0] / "interferogram.tif"
+    mtime = ifg.stat().st_mtime_ns
+    proc = run_cli(run["cfg"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ifg.stat().st_mtime_ns == mtime
+    new = (run["out"] / "info.log").read_text()[len(log_before):]
+    assert "already complete" in new and "cartesian mean already done" in new
+    # a changed pair parameter redoes the pair's later steps only
+    proc = run_cli(run["cfg"], "-spacingxy", "0.00012")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    new = (run["out"] / "info.log").read_text()[len(log_before) + len(new):]
+    assert "interferogram already done" in new and "interferogram_ortho.tif" in new
+    assert ifg.stat().st_mtime_ns == mtime

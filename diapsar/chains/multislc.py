@@ -418,11 +418,24 @@ def _baseline(ctx: Context, slave: Acquisition) -> dict:
 
 def run_pair(ctx: Context, slave: Acquisition) -> dict:
     """The DInSAR sub-chain of one master/slave pair; returns the pair.json content."""
+    import json
+
     from . import pairsteps
 
     cfg, m = ctx.cfg, ctx.master
     pair_dir = ctx.out / f"{m.date}_m_{slave.date}_s"
     pair_dir.mkdir(parents=True, exist_ok=True)
+    t_pair = time.perf_counter()
+    # a pair whose products are complete for the same parameters and master products is not redone
+    pair_params = {"parameters": {k: v for k, v in cfg.to_dict().items() if k != "source"},
+                   "window": ctx.window.as_dict(), "master": m.image.measurement_name,
+                   "slave": slave.image.measurement_name, "master_steps": Steps(ctx.master_dir).done}
+    steps = Steps(pair_dir)
+    if steps.complete("pair", pair_params, ["pair.json"]):
+        info = json.loads((pair_dir / "pair.json").read_text(encoding="utf-8"))
+        if all((pair_dir / f).exists() for f in info.get("products", {}).values() if f):
+            log.info("pair %s_m_%s_s already complete", m.date, slave.date)
+            return {**info, "_skipped": True}
     timings: dict[str, float] = {}
     log.info("pair %s_m_%s_s: %s x %s", m.date, slave.date, m.image.measurement_name, slave.image.measurement_name)
     products = pairsteps.process_pair(ctx, slave, pair_dir, timings)
@@ -441,6 +454,7 @@ def run_pair(ctx: Context, slave: Acquisition) -> dict:
     write_json(pair_dir / "pair.json", info)
     # quicklooks need pair.json's product names; written after, then pair.json updated
     if not info["products"].get("interferogram"):
+        steps.record("pair", pair_params, ["pair.json"], time.perf_counter() - t_pair)
         return info  # Activate_Interferogram = no: nothing to look at
     try:
         from ..report import write_pair_quicklooks
@@ -454,6 +468,7 @@ def run_pair(ctx: Context, slave: Acquisition) -> dict:
         write_json(pair_dir / "pair.json", info)
     except ImportError:
         log.info("quicklooks skipped (diapsar.report not available)")
+    steps.record("pair", pair_params, ["pair.json"], time.perf_counter() - t_pair)
     return info
 
 
@@ -516,6 +531,9 @@ def _run_chain(cfg: MultiSlcConfig) -> dict:
         slave = _open(s)
         info = run_pair(ctx, slave)
         pairs.append(f"{master.date}_m_{slave.date}_s")
+        if info.pop("_skipped", False):
+            slave.product.close()
+            continue
         for k, v in info["timings_s"].items():
             ctx.timings[f"pair.{k}"] = round(ctx.timings.get(f"pair.{k}", 0.0) + v, 3)
         slave.product.close()

@@ -151,6 +151,11 @@ class Steps:
                     and all((self.folder / f).exists() for f in files))
 
     def record(self, step: str, params: dict, files: Sequence[str], seconds: float, **extra) -> None:
+        try:  # merge with what other steps recorded since this record was read
+            self.done = {**json.loads(self.path.read_text(encoding="utf-8")), **{k: v for k, v in self.done.items()
+                                                                                   if k == step}}
+        except (OSError, ValueError):
+            pass
         self.done[step] = {"params": params_hash(params), "files": list(files), "seconds": round(seconds, 3),
                            **extra}
         write_json(self.path, self.done)

@@ -19,18 +19,23 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     Works for files and directories. On failure the temporary is removed and ``final`` is untouched.
     """
     final = Path(final)
+    # folders this call creates: removed again (when still empty) if the write fails
+    created = [d for d in (final.parent, *final.parent.parents) if not d.exists()]
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_empty(created)
         raise OutputError(f"cannot create output folder {final.parent}: {exc.strerror or exc}") from None
     if not os.access(final.parent, os.W_OK):
         raise OutputError(f"output folder {final.parent} is not writable")
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
+    ok = False
     try:
         yield tmp
         if final.is_dir() and not final.is_symlink():
             shutil.rmtree(final)
         os.replace(tmp, final)
+        ok = True
     finally:
         if tmp.exists() or tmp.is_symlink():
             if tmp.is_dir() and not tmp.is_symlink():
@@ -42,3 +47,14 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         for side in (tmp.with_name(tmp.name + ".aux.xml"),):
             with contextlib.suppress(OSError):
                 side.unlink()
+        if not ok:
+            _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders (deepest first) that are empty; stop at the first that is not."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            break

@@ -338,6 +338,10 @@ def test_geo2rdr_command_errors(s1_data, tmp_path, capsys):
     bad_eof.write_bytes(b"\x00\x01garbage")
     code, out, err = _run_cli(["geo2rdr", str(xml), "--orbit", str(bad_eof), "--llh", str(good)], capsys)
     assert code != 0 and len(err.strip().splitlines()) == 1 and "not readable" in err, err
+    # a folder or a missing file instead of the annotation XML
+    for wrong, words in ((xml.parent, "is a folder"), (tmp_path / "absent.xml", "does not exist")):
+        code, out, err = _run_cli(["geo2rdr", str(wrong), "--llh", str(good)], capsys)
+        assert code != 0 and out == "" and len(err.strip().splitlines()) == 1 and words in err, err
 
 
 def test_geo2rdr_ecef_matches_geo2rdr(annotations):

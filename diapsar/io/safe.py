@@ -575,6 +575,8 @@ def _open_xml(p: Path) -> Product:
 def open_annotation(xml_path: str | os.PathLike) -> SwathMetadata:
     """Metadata of one annotation XML (with calibration/noise found beside it, see ``open_product``)."""
     p = Path(xml_path)
+    if p.is_dir():
+        raise ProductError(f"{p} is a folder: give one annotation XML (e.g. <SAFE>/annotation/s1a-iw1-slc-vv-...xml)")
     if not p.is_file():
         raise ProductError(f"annotation {p} does not exist")
     return _open_xml(p).swath()

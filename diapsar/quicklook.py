@@ -538,6 +538,43 @@ def stretch(values: np.ndarray, low_pct: float = 2.0, high_pct: float = 98.0) ->
     return float(lo), float(hi)
 
 
+def _otsu_split(v: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (maximum between-class variance) of the values ``v`` (finite, not all equal)."""
+    hist, edges = np.histogram(v, bins=bins)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(hist).astype(np.float64)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centres)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = w0 * w1 * (s0 / w0 - (s0[-1] - s0) / w1) ** 2
+    return float(centres[int(np.nanargmax(between[:-1]))])
+
+
+# Two classes farther apart than this (dB) are a dark surface (calm sea, lake) next to land.
+_DARK_CLASS_GAP_DB = 6.0
+
+
+def db_stretch(db: np.ndarray) -> tuple[float, float, bool]:
+    """Display limits of an amplitude image in dB: the 2-98 % stretch, robust to a dominant dark surface.
+
+    When the values split (Otsu) into a dark majority and a bright minority whose means differ by more than
+    6 dB (sea and land), the 98 % limit of the whole image falls inside the land's values and saturates it;
+    the upper limit is then the 98th percentile of the bright class. Returns (low, high, adapted).
+    """
+    lo, hi = stretch(db)
+    v = db[np.isfinite(db)]
+    if v.size < 100 or not np.ptp(v) > 0:
+        return lo, hi, False
+    t = _otsu_split(v)
+    dark, bright = v[v <= t], v[v > t]
+    if bright.size == 0 or dark.size == 0 or bright.size >= dark.size:
+        return lo, hi, False
+    if bright.mean() - dark.mean() <= _DARK_CLASS_GAP_DB:
+        return lo, hi, False
+    hi_bright = float(np.percentile(bright, 98.0))
+    return (lo, hi_bright, True) if hi_bright > hi else (lo, hi, False)
+
+
 def amplitude_db(amplitude: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         db = 20.0 * np.log10(amplitude.astype(np.float64))
@@ -547,7 +584,7 @@ def amplitude_db(amplitude: np.ndarray) -> np.ndarray:
 
 def _brightness(amplitude: np.ndarray) -> np.ndarray:
     db = amplitude_db(amplitude)
-    lo, hi = stretch(db)
+    lo, hi, _ = db_stretch(db)
     b = np.clip((db - lo) / (hi - lo), 0.0, 1.0)
     return np.where(np.isfinite(b), 0.15 + 0.85 * b, 0.0)
 
@@ -624,7 +661,7 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
            db: bool = False, aspect: float | None = None) -> Path:
     """Render a multilooked image to PNG.
 
-    ``what``: ``amplitude`` (dB, 2-98 % stretch), ``phase`` (hsv, brightness from the amplitude when present),
+    ``what``: ``amplitude`` (dB, 2-98 % stretch, see ``db_stretch``), ``phase`` (hsv, brightness from the amplitude when present),
     ``coherence`` (gray 0-1 with colour bar), ``isdata``, ``value`` (first band, linear or dB 2-98 % stretch) or
     ``auto`` (SLC: amplitude; interferogram: phase modulated by amplitude; other: value).
     ``aspect``: on-screen height/width of one multilooked cell (default: ``mlk.cell_aspect``).
@@ -695,10 +732,11 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         use_db = what == "amplitude" or db
         if use_db:
             vals = amplitude_db(vals) if key == "amplitude" or mlk.kind == "slc" else _db_of_values(vals)
-        lo, hi = stretch(vals)
+        lo, hi, adapted = db_stretch(vals) if use_db else (*stretch(vals), False)
         cmap = colormaps["gray"].with_extremes(bad=(0, 0, 0, 0))
         sm = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, vmin=lo, vmax=hi, **im_kw)
-        cb_label = ("dB" if use_db else mlk.descriptions.get(key, key)) + " (2-98 % stretch)"
+        cb_label = ("dB" if use_db else mlk.descriptions.get(key, key)) + (
+            " (2 % all, 98 % land)" if adapted else " (2-98 % stretch)")
         default_title = "amplitude" if what == "amplitude" else mlk.descriptions.get(key, key)
     head = title or default_title
     if len(head) > 90:

@@ -337,3 +337,44 @@ def test_gcp_ground_spacing_sets_the_cell_aspect(tmp_path):
     assert res.returncode == 0, res.stderr
     assert f"ground cell about {col_m * 4:.0f} m (columns) x {row_m * 2:.0f} m (rows), from the image's GCPs" \
         in res.stdout
+
+
+def test_db_stretch_keeps_land_readable_next_to_dark_sea():
+    from diapsar.quicklook import db_stretch, stretch
+
+    rng = np.random.default_rng(7)
+    sea = rng.normal(20.0, 2.0, 9500)          # calm sea, dB
+    land = rng.normal(38.0, 3.0, 500)          # 5 % land
+    scene = np.concatenate([sea, land, [np.nan] * 50])
+    lo, hi, adapted = db_stretch(scene)
+    plain_lo, plain_hi = stretch(scene)
+    assert adapted and lo == plain_lo
+    assert np.mean(land >= plain_hi) > 0.3      # the plain 98 % limit saturates much of the land
+    assert np.mean(land >= hi) < 0.05           # the adapted one keeps its texture
+    land_only = rng.normal(38.0, 3.0, 10000)   # one population, or land the majority: the plain stretch
+    assert db_stretch(land_only) == (*stretch(land_only), False)
+    half = np.concatenate([rng.normal(20.0, 2.0, 4000), rng.normal(38.0, 3.0, 6000)])
+    assert db_stretch(half)[2] is False
+
+
+def test_real_crop_sea_part_land_not_saturated(s1_data, tmp_path):
+    """Bottom of the Terceira crop: mostly sea with the Monte Brasil peninsula."""
+    from rasterio.windows import Window
+
+    from diapsar.quicklook import amplitude_db, db_stretch
+
+    crop = sorted((s1_data / "terceira_iw3_20220918_real_crop").glob("*.tiff"))[0]
+    part = tmp_path / "s1a-iw3-slc-vv-sea-part.tiff"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(crop) as src:
+            a = src.read(1, window=Window(0, 290, src.width, src.height - 290))
+            prof = {**src.profile, "height": a.shape[0], "width": a.shape[1]}
+        with rasterio.open(part, "w", **prof) as dst:
+            dst.write(a, 1)
+        mlk = multilook_image(resolve_image(part), 5, 1)
+    db = amplitude_db(mlk.bands["amplitude"])
+    lo, hi, adapted = db_stretch(db)
+    bright = db[db > 33.0]                     # the peninsula (sea is below ~30 dB here)
+    assert adapted and 0.02 < bright.size / np.isfinite(db).sum() < 0.3
+    assert np.mean(bright >= hi) < 0.1         # at most a tenth of the land at full white

@@ -371,3 +371,27 @@ def test_cli_dem(terceira_dem, tmp_path, capsys):
     assert code == 1 and "does not exist" in err and err.count("\n") == 1
     with pytest.raises(ConfigError):
         build_scene_dem(terceira_dem, (1, 1, 0, 0), tmp_path / "c.vrt")
+
+
+def test_cli_dem_over_a_product_footprint(s1_data, terceira_dem, tmp_path, capsys):
+    """--product: the DEM covers the product's footprint + margin; --out DIR receives dem_scene.vrt."""
+    from diapsar.io.safe import open_product
+
+    xml = next((s1_data / "terceira_iw3_20220918_real_crop").glob("s1a-iw3-*.xml"))
+    foot = shapely.from_wkt(open_product(xml).footprint_wkt)
+    code = main(["dem", "--tiles", str(terceira_dem), "--product", str(xml), "--fill-sea", "--margin", "0.1",
+                 "--out", str(tmp_path / "scene")])
+    out, err = capsys.readouterr()
+    vrt = tmp_path / "scene" / "dem_scene.vrt"
+    assert code == 0 and vrt.is_file(), err
+    with rasterio.open(vrt) as ds:
+        assert box(*ds.bounds).contains(foot.buffer(0.1, join_style="mitre"))
+    assert "N38W028.SRTMGL3.hgt.zip" in out
+    # without --fill-sea the cells east of the tiles are named; nothing is written
+    code = main(["dem", "--tiles", str(terceira_dem), "--product", str(xml), "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "W027" in err and not (tmp_path / "b").exists()
+    code = main(["dem", "--tiles", str(terceira_dem), "--product", str(tmp_path / "none.SAFE"),
+                 "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "does not exist" in err and not (tmp_path / "c").exists()

@@ -81,6 +81,7 @@ def main() -> int:
         ("coregistration (sinc 8 taps)", p.get("coregistration", 0.0), slc),
         ("interferogram", p.get("interferogram", 0.0), slc),
         ("Goldstein filtering", p.get("filtering", 0.0), ml),
+        ("ortho lookup (master, once per run)", t.get("ortho_lookup", 0.0), ortho_cells),
         ("ortho (interferogram)", p.get("ortho:interferogram_ortho.tif", 0.0), ortho_cells),
         ("ortho (filtered)", p.get("ortho:interferogram_filtered_ortho.tif", 0.0), ortho_cells),
         ("quicklooks", p.get("quicklooks", 0.0), ml),

@@ -83,18 +83,32 @@ def make_grid(lon: np.ndarray, lat: np.ndarray, spacing_deg: float, epsg: int = 
     return OrthoGrid(epsg=int(epsg), transform=(x0, step, 0.0, y0, 0.0, -step), width=width, height=height)
 
 
-def ml_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, master: SwathMetadata, orbit: Orbit,
-                   ml_azi: int, ml_ran: int, line_offset: int = 0,
-                   sample_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional ML (row, col) of the output cells of rows [row0, row1); NaN off the DEM or the orbit."""
+def master_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, master: SwathMetadata,
+                       orbit: Orbit) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution master (line, sample) of the output cells of rows [row0, row1): the ortho lookup table;
+    NaN off the DEM or the orbit."""
     lon, lat = grid.lonlat(row0, row1)
     h = dem.height_at(lon, lat)
     xyz = llh_to_ecef(lat, lon, np.where(np.isfinite(h), h, 0.0))
     xyz[~np.isfinite(h)] = np.nan
     line, pixel, _ = radar_coordinates(master, orbit, xyz)
-    u = (line - line_offset - (ml_azi - 1) / 2.0) / ml_azi
-    v = (pixel - sample_offset - (ml_ran - 1) / 2.0) / ml_ran
+    return line, pixel
+
+
+def to_ml(line: np.ndarray, pixel: np.ndarray, ml_azi: int, ml_ran: int, line_offset: int = 0,
+          sample_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional ML (row, col) of full-resolution master coordinates (ML cell centres, see cartesian_mean)."""
+    u = (np.asarray(line, dtype=np.float64) - line_offset - (ml_azi - 1) / 2.0) / ml_azi
+    v = (np.asarray(pixel, dtype=np.float64) - sample_offset - (ml_ran - 1) / 2.0) / ml_ran
     return u, v
+
+
+def ml_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, master: SwathMetadata, orbit: Orbit,
+                   ml_azi: int, ml_ran: int, line_offset: int = 0,
+                   sample_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional ML (row, col) of the output cells of rows [row0, row1); NaN off the DEM or the orbit."""
+    line, pixel = master_coordinates(grid, row0, row1, dem, master, orbit)
+    return to_ml(line, pixel, ml_azi, ml_ran, line_offset, sample_offset)
 
 
 @numba.njit(cache=True)

@@ -49,6 +49,7 @@ DEMPROJ_BANDS = ("sample", "line", "X", "Y", "Z")
 MASTER_ML = "master_ml_amplitude.tif"
 DEM_PROJECTION = "dem_projection.tif"
 CARTESIAN_MEAN = "cartesian_mean.tif"
+ORTHO_LOOKUP = "ortho_lookup.tif"
 SLAVE_ML = "slave_ml_amplitude.tif"
 GRID = "deformation_grid.tif"
 TOPO = "topographic_phase.tif"
@@ -394,6 +395,36 @@ def step_cartesian_mean(ctx: Context) -> None:
         g = gcps_from_xyz(np.moveaxis(blk[:3], 0, -1), blk[3], row0=int(i), n=12)
         gcps += [p for p in g if p.row == int(i) + 0.5]
     ctx.gcps = gcps
+
+
+def step_ortho_lookup(ctx: Context):
+    """Ortho lookup table of the master (once per run): for each map cell its full-resolution master line and
+    sample relative to the window origin (float32), by DEM height + zero-Doppler geo2rdr; every pair's ortho
+    is then a resampling through it. Returns the ortho grid."""
+    from .. import ortho
+    from .pairsteps import ortho_grid
+
+    win, m = ctx.window, ctx.master
+    grid = ortho_grid(ctx)
+    steps = Steps(ctx.master_dir)
+    params = {"grid": [grid.epsg, *grid.transform, grid.width, grid.height], "window": win.as_dict(),
+              "dem": ctx.dem.transform, "inputs": steps.done.get("cartesian_mean")}
+    if steps.complete("ortho_lookup", params, [ORTHO_LOOKUP]):
+        return grid
+    t0 = time.perf_counter()
+    rows = rows_per_block(grid.width, 8 * 16, ctx.ram_mb)
+    with open_writer(ctx.master_dir / ORTHO_LOOKUP, grid.width, grid.height, 2, "float32",
+                     descriptions=["master_line", "master_sample"], transform=grid.transform,
+                     crs=f"EPSG:{grid.epsg}", nodata=np.nan,
+                     tags={"first_line": win.line0, "first_sample": win.sample0}) as w:
+        for b in progress(list(row_blocks(grid.height, rows)), "ortho lookup"):
+            line, pixel = ortho.master_coordinates(grid, b.row0, b.row1, ctx.dem, m.meta, m.orbit)
+            w.write(b.row0, np.stack([line - win.line0, pixel - win.sample0]))
+    dt = time.perf_counter() - t0
+    ctx.timings["ortho_lookup"] = round(dt, 3)
+    steps.record("ortho_lookup", params, [ORTHO_LOOKUP], dt)
+    log.info("ortho lookup %dx%d (EPSG:%d) in %.1f s", grid.width, grid.height, grid.epsg, dt)
+    return grid
 
 
 # ------------------------------------------------------------------------------------------------ pair

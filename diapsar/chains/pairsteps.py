@@ -364,16 +364,18 @@ def step_ortho(ctx, slave, pair_dir: Path, src_name: str, dst_name: str, timings
     """Orthorectify an ML-geometry 4-band interferogram onto the ortho grid (EPSG, spacing of the config)."""
     from .. import ortho
 
-    cfg, win, m = ctx.cfg, ctx.window, ctx.master
+    cfg, win = ctx.cfg, ctx.window
     steps = Steps(pair_dir)
     ml_azi, ml_ran = win.ml_azi * ml_extra[1], win.ml_ran * ml_extra[0]
     params = {"spacing": cfg.spacingxy_deg, "epsg": cfg.ortho_epsg, "src": src_name, "ml": [ml_ran, ml_azi],
               "window": win.as_dict(),
-              "inputs": [steps.done.get("interferogram"), steps.done.get("filtering"), Steps(ctx.master_dir).done]}
+              "inputs": [steps.done.get("interferogram"), steps.done.get("filtering")]}
     if _done(steps, f"ortho:{dst_name}", params, [dst_name], slave.date):
         return dst_name
+    from .multislc import ORTHO_LOOKUP, step_ortho_lookup
+
+    grid = step_ortho_lookup(ctx)
     t0 = time.perf_counter()
-    grid = ortho_grid(ctx)
     count, n_rows, _ = raster_shape(pair_dir / src_name)
     kinds = ["bilinear", "phase", "bilinear", "nearest"][:count]
     rows = rows_per_block(grid.width, 8 * 12, ctx.ram_mb)
@@ -381,8 +383,8 @@ def step_ortho(ctx, slave, pair_dir: Path, src_name: str, dst_name: str, timings
                      descriptions=IFG_DESCRIPTIONS[:count], transform=grid.transform,
                      crs=f"EPSG:{grid.epsg}", nodata=np.nan) as w:
         for b in row_blocks(grid.height, rows):
-            u, v = ortho.ml_coordinates(grid, b.row0, b.row1, ctx.dem, m.meta, m.orbit, ml_azi, ml_ran,
-                                        win.line0, win.sample0)
+            lut = read_raster(ctx.master_dir / ORTHO_LOOKUP, [1, 2], rows=(b.row0, b.row1)).astype(np.float64)
+            u, v = ortho.to_ml(lut[0], lut[1], ml_azi, ml_ran)
             need = ortho.needed_rows(u, n_rows)
             if need is None:
                 out = np.full((count, b.rows, grid.width), np.nan, dtype=np.float32)

@@ -16,12 +16,15 @@ _EPOCH_NAIVE = np.datetime64("2000-01-01T00:00:00", "ns")
 
 
 def iso_to_seconds(text: str) -> float:
-    """Parse an ISO-8601 UTC time (as in ESA annotations and EOF files) into seconds since EPOCH."""
+    """Parse an ISO-8601 UTC time (as in ESA annotations and EOF files; also the basic form of product and
+    orbit file names, ``20230904T063730``) into seconds since EPOCH."""
     t = text.strip()
     if t.startswith("UTC="):
         t = t[4:]
     if t.endswith("Z"):
         t = t[:-1]
+    if len(t) >= 15 and t[8] == "T" and t[:8].isdigit():  # basic format YYYYMMDDTHHMMSS[.ffffff] (file names)
+        t = f"{t[0:4]}-{t[4:6]}-{t[6:8]}T{t[9:11]}:{t[11:13]}:{t[13:]}"
     # numpy parses up to nanoseconds without rounding to microseconds
     d = np.datetime64(t, "ns")
     return float((d - _EPOCH_NAIVE) / np.timedelta64(1, "ns")) * 1e-9

@@ -346,6 +346,30 @@ def test_safe_without_manifest_and_annotation_inside_a_safe(s1_data, tmp_path):
     assert m.calibration is not None and m.noise is not None and m.product_name == MOROCCO.split("/")[1][:-5]
 
 
+def test_esa_named_safe_without_manifest_folder_and_zip(s1_data, tmp_path, capsys):
+    """The usual case: a SAFE keeping its ESA name but not its manifest (identity from the name)."""
+    import zipfile
+
+    src = s1_data / S3_SM
+    safe = tmp_path / src.name
+    shutil.copytree(src / "annotation", safe / "annotation")
+    shutil.copytree(src / "measurement", safe / "measurement")
+    zpath = tmp_path / (src.name[:-5] + ".zip")
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in sorted(safe.rglob("*")):
+            z.write(f, f.relative_to(tmp_path).as_posix())
+    ref = open_product(src)
+    for path in (safe, zpath):
+        p = open_product(path)
+        assert p.manifest is None and p.images == ref.images
+        assert (p.mission, p.mode, p.product_type, p.absolute_orbit) == ("S1A", "SM", "SLC", 37258)
+        assert abs(p.start_time_s - ref.start_time_s) < 1.0 and abs(p.stop_time_s - ref.stop_time_s) < 1.0
+        assert p.relative_orbit == ref.relative_orbit
+        assert np.array_equal(p.read(None, None, 100, 200, 3, 4), ref.read(None, None, 100, 200, 3, 4))
+        assert main(["info", str(path)]) == 0
+        assert "S3   VH" in capsys.readouterr().out
+
+
 def test_annotation_with_a_free_name_is_found_by_its_header(s1_data, tmp_path):
     src = s1_data / S3_SM
     safe = tmp_path / "simulated.SAFE"

@@ -26,10 +26,6 @@ _NAME_RE = re.compile(
 CROP_MARGIN_S = 180.0
 
 
-def _compact_to_seconds(text: str) -> float:
-    return iso_to_seconds(f"{text[0:4]}-{text[4:6]}-{text[6:8]}T{text[9:11]}:{text[11:13]}:{text[13:15]}")
-
-
 @dataclass
 class EofName:
     """What an orbit file name says."""
@@ -52,8 +48,8 @@ def parse_eof_name(path: str | Path) -> EofName | None:
     m = _NAME_RE.match(p.name)
     if not m:
         return None
-    return EofName(p, m["mission"].upper(), m["type"].upper(), _compact_to_seconds(m["prod"]),
-                   _compact_to_seconds(m["start"]), _compact_to_seconds(m["stop"]))
+    return EofName(p, m["mission"].upper(), m["type"].upper(), iso_to_seconds(m["prod"]),
+                   iso_to_seconds(m["start"]), iso_to_seconds(m["stop"]))
 
 
 def read_eof(path: str | Path) -> StateVectors:

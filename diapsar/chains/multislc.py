@@ -335,7 +335,10 @@ def step_dem(ctx: Context) -> None:
 
 
 def step_dem_projection(ctx: Context) -> None:
-    """SARDEMProjection of the master: per DEM post its master sample, line and ECEF (DEM geometry)."""
+    """SARDEMProjection of the master: per DEM post its master sample, line and ECEF (DEM geometry).
+
+    Written as float32 like DiapOTB's product (sample/line to ~0.002 px, ECEF to ~0.5 m): the chain uses it
+    for the DEM post count of the cartesian mean; geometry that needs precision is recomputed in float64."""
     from ..dem_projection import project_dem
 
     folder = ctx.master_dir
@@ -347,7 +350,7 @@ def step_dem_projection(ctx: Context) -> None:
     t0 = time.perf_counter()
     ny, nx = ctx.dem.shape
     rows = rows_per_block(nx, 8 * 12, ctx.ram_mb)
-    with open_writer(folder / DEM_PROJECTION, nx, ny, 5, "float64", descriptions=DEMPROJ_BANDS,
+    with open_writer(folder / DEM_PROJECTION, nx, ny, 5, "float32", descriptions=DEMPROJ_BANDS,
                      transform=ctx.dem.transform, crs="EPSG:4326") as w:
         for b in row_blocks(ny, rows):
             p = project_dem(ctx.master.meta, ctx.master.orbit, ctx.dem, slice(b.row0, b.row1))

@@ -317,6 +317,22 @@ def test_geo2rdr_command_reproduces_grid(s1_data, tmp_path, capsys):
         assert np.abs(tau - g.slant_range_time_s[sel]).max() * meta.range_sampling_rate_hz < 0.01
 
 
+def test_geo2rdr_command_on_a_grd_annotation(s1_data, tmp_path, capsys):
+    """GRD: the pixel is the ground range column (slant-to-ground polynomial), as in ESA's GRD grid."""
+    xml = next((s1_data / "rome_iw_grd_metadata").glob("S1B_IW_GRDH_*.SAFE/annotation/s1b-iw-grd-vv-*.xml"))
+    g = open_annotation(xml).geolocation_grid
+    csv_path = tmp_path / "points.csv"
+    rows = ["lat,lon,h"] + [f"{a:.15g},{b:.15g},{c:.15g}" for a, b, c in
+                            zip(g.latitude_deg, g.longitude_deg, g.height_m)]
+    csv_path.write_text("\n".join(rows) + "\n")
+    code, out, err = _run_cli(["geo2rdr", str(xml), "--llh", str(csv_path)], capsys)
+    assert code == 0, err
+    vals = np.array([[float(v) for v in r.split(",")[:2]] for r in out.strip().splitlines()[1:]])
+    d_line, d_pix = vals[:, 0] - g.line, vals[:, 1] - g.pixel
+    print(f"\n  GRD grid: line max {np.abs(d_line).max():.4f}, pixel max {np.abs(d_pix).max():.4f}")
+    assert np.abs(d_line).max() < 0.01 and np.abs(d_pix).max() < 0.02
+
+
 def test_geo2rdr_command_errors(s1_data, tmp_path, capsys):
     xml = next((s1_data / "terceira_iw3_20220918_real_crop").glob("s1a-iw3-*.xml"))
     cases = {

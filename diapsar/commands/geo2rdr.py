@@ -22,14 +22,15 @@ DESCRIPTION = (
     "geolocation grid uses, i.e. the later burst inside a burst overlap; the line includes ESA's residual\n"
     "bistatic azimuth shift (tau - tau_ref)/2, fitted on the annotation's grid); azimuth_time: zero-Doppler\n"
     "time, ISO-8601 UTC with microseconds; slant_range_time: two-way, seconds. Points whose zero-Doppler\n"
-    "time falls outside the orbit give 'nan' in every column.\n"
+    "time falls outside the orbit give 'nan' in every column. GRD annotations: pixel is the ground range\n"
+    "column (slant-to-ground polynomial of the annotation).\n"
     "Orbit: the annotation's state vectors, or with --orbit the best EOF file (POEORB before RESORB,\n"
     "newest first) covering the acquisition +/- 60 s."
 )
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("annotation", metavar="ANNOTATION_XML", help="Sentinel-1 SLC annotation XML")
+    parser.add_argument("annotation", metavar="ANNOTATION_XML", help="Sentinel-1 annotation XML (SLC; GRD accepted)")
     parser.add_argument("--orbit", metavar="EOF", action="append",
                         help="orbit file or folder of orbit files (repeatable); default: annotation vectors")
     parser.add_argument("--llh", metavar="FILE.csv", required=True, help="CSV with header lat,lon,h")
@@ -70,6 +71,29 @@ def read_llh_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out[:, 0], out[:, 1], out[:, 2]
 
 
+def grd_pixel(meta, azimuth_time_s: np.ndarray, range_time_s: np.ndarray) -> np.ndarray:
+    """GRD column of targets: ground range from the annotation's slant-to-ground polynomial (the record
+    nearest in azimuth time, as ESA's geolocation grid does: 0.008 pixel on the Rome GRD grid, where
+    interpolating between records gives 0.5) divided by the ground range pixel spacing."""
+    from ..errors import ProductError
+    from ..metadata import SPEED_OF_LIGHT_M_S
+
+    if not meta.srgr:
+        raise ProductError(f"GRD annotation {meta.annotation_name} lacks <coordinateConversionList>")
+    times = np.array([e["azimuth_time_s"] for e in meta.srgr])
+    out = np.full(np.shape(range_time_s), np.nan)
+    ok = np.isfinite(azimuth_time_s) & np.isfinite(range_time_s)
+    nearest = np.abs(azimuth_time_s[ok, None] - times[None, :]).argmin(axis=1)
+    slant = 0.5 * SPEED_OF_LIGHT_M_S * range_time_s[ok]
+    ground = np.empty(slant.shape)
+    for k in np.unique(nearest):
+        e = meta.srgr[k]
+        sel = nearest == k
+        ground[sel] = np.polynomial.polynomial.polyval(slant[sel] - e["sr0_m"], e["srgr_coefficients"]) - e["gr0_m"]
+    out[ok] = ground / meta.range_pixel_spacing_m
+    return out
+
+
 def run(args) -> int:
     from ..geometry import RadarGrid, geo2rdr
     from ..io.safe import open_annotation
@@ -82,6 +106,8 @@ def run(args) -> int:
     az, tau = geo2rdr(orbit, lat, lon, h)
     grid = RadarGrid.from_metadata(meta)
     line, pixel = grid.times_to_radar(az, tau)
+    if meta.product_type == "GRD":
+        pixel = grd_pixel(meta, az, tau)
     out = sys.stdout
     out.write("line,pixel,azimuth_time,slant_range_time\n")
     for i in range(az.shape[0]):

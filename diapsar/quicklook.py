@@ -552,27 +552,35 @@ def _otsu_split(v: np.ndarray, bins: int = 256) -> float:
 
 # Two classes farther apart than this (dB) are a dark surface (calm sea, lake) next to land.
 _DARK_CLASS_GAP_DB = 6.0
+# Below this fraction of the pixels, dark water is left black so that the land gets the gray levels.
+_DARK_MINORITY = 0.25
 
 
-def db_stretch(db: np.ndarray) -> tuple[float, float, bool]:
-    """Display limits of an amplitude image in dB: the 2-98 % stretch, robust to a dominant dark surface.
+def db_stretch(db: np.ndarray) -> tuple[float, float, str]:
+    """Display limits of an amplitude image in dB: the 2-98 % stretch, made robust to dark water.
 
-    When the values split (Otsu) into a dark majority and a bright minority whose means differ by more than
-    6 dB (sea and land), the 98 % limit of the whole image falls inside the land's values and saturates it;
-    the upper limit is then the 98th percentile of the bright class. Returns (low, high, adapted).
+    When the values split (Otsu) into a dark and a bright class whose means differ by more than 6 dB (calm
+    sea or lakes next to land), percentiles of the whole image fall inside one class and flatten the other:
+    with a dark majority the 98 % limit saturates the land, so the upper limit becomes the 98th percentile of
+    the bright class; with a dark minority the 2 % limit sits in the water and squeezes the land into a few
+    gray levels, so the lower limit becomes the 2nd percentile of the bright class (water shows black).
+    Returns (low, high, note); ``note`` names the adaptation ("" for the plain 2-98 % stretch).
     """
     lo, hi = stretch(db)
     v = db[np.isfinite(db)]
     if v.size < 100 or not np.ptp(v) > 0:
-        return lo, hi, False
+        return lo, hi, ""
     t = _otsu_split(v)
     dark, bright = v[v <= t], v[v > t]
-    if bright.size == 0 or dark.size == 0 or bright.size >= dark.size:
-        return lo, hi, False
-    if bright.mean() - dark.mean() <= _DARK_CLASS_GAP_DB:
-        return lo, hi, False
-    hi_bright = float(np.percentile(bright, 98.0))
-    return (lo, hi_bright, True) if hi_bright > hi else (lo, hi, False)
+    if bright.size == 0 or dark.size == 0 or bright.mean() - dark.mean() <= _DARK_CLASS_GAP_DB:
+        return lo, hi, ""
+    if bright.size < dark.size:
+        hi_bright = float(np.percentile(bright, 98.0))
+        return (lo, hi_bright, "2 % all, 98 % land") if hi_bright > hi else (lo, hi, "")
+    if dark.size > _DARK_MINORITY * v.size:
+        return lo, hi, ""  # water and land both large: the plain stretch shows both
+    lo_bright = float(np.percentile(bright, 2.0))
+    return (lo_bright, hi, "2-98 % of land") if hi > lo_bright > lo else (lo, hi, "")
 
 
 def amplitude_db(amplitude: np.ndarray) -> np.ndarray:
@@ -732,11 +740,11 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         use_db = what == "amplitude" or db
         if use_db:
             vals = amplitude_db(vals) if key == "amplitude" or mlk.kind == "slc" else _db_of_values(vals)
-        lo, hi, adapted = db_stretch(vals) if use_db else (*stretch(vals), False)
+        lo, hi, note = db_stretch(vals) if use_db else (*stretch(vals), "")
         cmap = colormaps["gray"].with_extremes(bad=(0, 0, 0, 0))
         sm = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, vmin=lo, vmax=hi, **im_kw)
         cb_label = ("dB" if use_db else mlk.descriptions.get(key, key)) + (
-            " (2 % all, 98 % land)" if adapted else " (2-98 % stretch)")
+            f" ({note})" if note else " (2-98 % stretch)")
         default_title = "amplitude" if what == "amplitude" else mlk.descriptions.get(key, key)
     head = title or default_title
     if len(head) > 90:

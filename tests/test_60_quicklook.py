@@ -346,15 +346,21 @@ def test_db_stretch_keeps_land_readable_next_to_dark_sea():
     sea = rng.normal(20.0, 2.0, 9500)          # calm sea, dB
     land = rng.normal(38.0, 3.0, 500)          # 5 % land
     scene = np.concatenate([sea, land, [np.nan] * 50])
-    lo, hi, adapted = db_stretch(scene)
+    lo, hi, note = db_stretch(scene)
     plain_lo, plain_hi = stretch(scene)
-    assert adapted and lo == plain_lo
+    assert note and lo == plain_lo
     assert np.mean(land >= plain_hi) > 0.3      # the plain 98 % limit saturates much of the land
     assert np.mean(land >= hi) < 0.05           # the adapted one keeps its texture
     land_only = rng.normal(38.0, 3.0, 10000)   # one population, or land the majority: the plain stretch
-    assert db_stretch(land_only) == (*stretch(land_only), False)
-    half = np.concatenate([rng.normal(20.0, 2.0, 4000), rng.normal(38.0, 3.0, 6000)])
-    assert db_stretch(half)[2] is False
+    assert db_stretch(land_only) == (*stretch(land_only), "")
+    lake = rng.normal(10.0, 2.0, 1000)         # 10 % dark water in a land scene
+    scene = np.concatenate([lake, land_only])
+    lo, hi, note = db_stretch(scene)
+    plain_lo, plain_hi = stretch(scene)
+    assert note and hi == plain_hi and lo > plain_lo
+    assert plain_hi - plain_lo > 1.5 * (hi - lo)     # land gets at least 1.5x the gray levels
+    assert np.mean(land_only <= lo) < 0.05     # land spans the gray scale, the water shows black
+    assert np.mean(lake <= lo) > 0.95
 
 
 def test_real_crop_sea_part_land_not_saturated(s1_data, tmp_path):
@@ -374,7 +380,7 @@ def test_real_crop_sea_part_land_not_saturated(s1_data, tmp_path):
             dst.write(a, 1)
         mlk = multilook_image(resolve_image(part), 5, 1)
     db = amplitude_db(mlk.bands["amplitude"])
-    lo, hi, adapted = db_stretch(db)
+    lo, hi, note = db_stretch(db)
     bright = db[db > 33.0]                     # the peninsula (sea is below ~30 dB here)
-    assert adapted and 0.02 < bright.size / np.isfinite(db).sum() < 0.3
+    assert note and 0.02 < bright.size / np.isfinite(db).sum() < 0.3
     assert np.mean(bright >= hi) < 0.1         # at most a tenth of the land at full white

@@ -77,6 +77,7 @@ def test_master_not_in_window(lake, tmp_path):
     root, res, dates = lake
     cfg = config(tmp_path, res.out_dir, res.dem_path, tmp_path / "out")
     one_line_error(run_cli(cfg, "-m", dates[2], "-f", dates[1]), "master image", dates[2], "not in the date window")
+    assert not (tmp_path / "out").exists(), "a selection error must not create the output folder"
 
 
 def test_no_slave_left(lake, tmp_path):

@@ -523,17 +523,18 @@ def run_chain(cfg: MultiSlcConfig) -> dict:
 def _run_chain(cfg: MultiSlcConfig) -> dict:
     t_start = time.perf_counter()
     out = Path(cfg.output_path)
-    _check_output(out)
-    setup_logging(out)
-    log.info("diapsar %s SAR_MultiSlc: config %s -> %s", __version__, cfg.source or "(in memory)", out)
     if cfg.inputs.mode != "SM":
         raise SelectionError(f"Global.in.Mode {cfg.inputs.mode}: SAR_MultiSlc.py processes StripMap (SM) stacks; "
                              "IW stacks are not supported by this chain yet")
+    # the input selection is checked before anything is created in the output folder
     images = datalake.scan(cfg.inputs.input_path)
     sel = datalake.select(images, mode=cfg.inputs.mode, polarisation=cfg.inputs.polarisation,
                           swath=cfg.inputs.swath, start_date=cfg.inputs.start_date, end_date=cfg.inputs.end_date,
                           exclude=cfg.inputs.exclude, master=cfg.inputs.master_image,
                           input_path=str(cfg.inputs.input_path))
+    _check_output(out)
+    setup_logging(out)
+    log.info("diapsar %s SAR_MultiSlc: config %s -> %s", __version__, cfg.source or "(in memory)", out)
     log.info("master %s (%s), %d slave(s): %s", sel.master.date, sel.master.measurement_name, len(sel.slaves),
              ", ".join(s.date for s in sel.slaves))
     master = _open(sel.master)

@@ -165,6 +165,7 @@ def test_failure_keeps_earlier_products(lake, tmp_path):
         ds.write(np.asarray(data), 1)
     bad = config(tmp_path, res.out_dir, tmp_path / "far.tif", out)
     one_line_error(run_cli(bad, "-e", dates[2], "-o", "no"), "does not cover the scene")
+    assert "stopped: DemError" in (out / "info.log").read_text(), "the error is also in info.log"
     for p, content in before.items():
         assert p.exists() and p.read_bytes() == content, p
     assert not list(out.glob(".*tmp*")) and not list(out.rglob("*.part")), "temporary files left behind"

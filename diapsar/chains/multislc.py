@@ -517,7 +517,20 @@ def run_chain(cfg: MultiSlcConfig) -> dict:
     with warnings.catch_warnings():
         # SAR-geometry products carry GCPs, not a geotransform: GDAL's warning about it is expected
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        return _run_chain(cfg)
+        try:
+            return _run_chain(cfg)
+        except Exception as exc:
+            _file_log_only(f"stopped: {type(exc).__name__}: {exc}")
+            raise
+
+
+def _file_log_only(message: str) -> None:
+    """Write a line to info.log only (the command line prints the error itself on stderr)."""
+    import logging
+
+    for h in logging.getLogger("diapsar").handlers:
+        if isinstance(h, logging.FileHandler):
+            h.emit(logging.LogRecord("diapsar.multislc", logging.ERROR, __file__, 0, message, None, None))
 
 
 def _run_chain(cfg: MultiSlcConfig) -> dict:

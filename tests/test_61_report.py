@@ -266,3 +266,13 @@ def test_report_shows_the_quicklooks_pair_json_names(tmp_path):
     text = write_report(run).read_text(encoding="utf-8")
     assert f'src="{folder.name}/{QUICKLOOK_NAMES["phase"]}"' in text and "is missing" not in text
     assert f"{folder.name}/{QUICKLOOK_NAMES['ortho']}" not in text
+
+
+def test_timings_total_shown_once():
+    from diapsar.report import _timings_table
+
+    html = _timings_table({"dem": 1.0, "pair.interferogram": 2.5, "total": 4.2})
+    assert html.count("total") == 1 and "total (wall clock)" in html and "4.2 s" in html
+    assert "7.7 s" not in html                  # the recorded total is not added to the steps
+    html = _timings_table({"dem": 1.0, "pair.interferogram": 2.5})
+    assert "total (sum of steps)" in html and "3.5 s" in html

@@ -16,6 +16,12 @@ Reads like the processing diagram:
 
 Every step streams row blocks sized from the memory budget (``-ram``), writes its products under a temporary
 name renamed on success, and records its completion (``.steps.json``) so that a rerun skips what is done.
+
+IW (own issue) fits the same frame: a ``Window`` per master burst (valid lines of the burst, its own time origin
+through ``RadarGrid``'s burst rule), the slave burst matched by burst ID (``baseline.match_bursts``), deramp
+before the grid/coregistration and reramp after (``deramp``), the ESD loop adding a constant azimuth offset to
+every burst grid (``deformation_grid.grid_offset``), and the burst interferograms concatenated (``deburst``)
+before the same filtering/ortho/quicklook steps; ``datalake.select`` already handles IW names and ``-b``.
 """
 
 from __future__ import annotations

@@ -701,6 +701,10 @@ class RadarGrid:
         tau = np.asarray(g.slant_range_time_s, dtype=np.float64)
         d = np.asarray(g.azimuth_time_s, dtype=np.float64) - t_line
         ok = np.isfinite(d) & np.isfinite(tau)
+        if self.is_tops:
+            # a TOPS crop keeps the grid row just after its last burst (line n_bursts * linesPerBurst): that
+            # row's time belongs to a burst that was cut away, so it says nothing about this image's lines
+            ok &= line < self.n_bursts * self.lines_per_burst
         if ok.sum() < 3:
             return None
         tau, d = tau[ok], d[ok]

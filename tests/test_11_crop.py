@@ -92,6 +92,31 @@ def test_iw_crop_keeps_whole_bursts_and_consistent_metadata(s1_data, tmp_path):
         assert ds.dtypes[0] == "complex_int16" and len(ds.gcps[0]) == m.geolocation_grid.line.size
 
 
+def test_radar_coordinates_in_a_tops_crop_are_the_original_ones_shifted(s1_data, tmp_path):
+    """geo2rdr + RadarGrid on the crop = on the original minus (first kept burst line, sample0), to 1e-3 line.
+
+    The crop's geolocation grid is smaller and keeps the row just after its last burst; the residual
+    bistatic reference fitted on it must stay the original's (else lines move by up to ~0.1).
+    """
+    from diapsar.geometry import RadarGrid, geo2rdr
+    from diapsar.orbit import Orbit
+
+    src = open_product(s1_data / S1B_IW)
+    orig = src.swath("IW1", "VV")
+    lpb = orig.lines_per_burst
+    for n_lines in (100, lpb + 100):  # one burst, two bursts
+        out = crop_product(src, tmp_path / str(n_lines), 2000, 5000, n_lines, 800, swath="IW1", polarisations=["VV"])
+        crop = open_product(out).swath("IW1", "VV")
+        g = crop.geolocation_grid
+        inside = (g.line >= 0) & (g.line < crop.number_of_lines) & (g.pixel >= 0)
+        az, tau = geo2rdr(Orbit(orig.orbit), g.latitude_deg[inside], g.longitude_deg[inside],
+                          g.height_m[inside])
+        l_o, p_o = RadarGrid.from_metadata(orig).times_to_radar(az, tau)
+        l_c, p_c = RadarGrid.from_metadata(crop).times_to_radar(az, tau)
+        assert np.abs(l_o - lpb - l_c).max() < 1e-3, n_lines
+        assert np.abs(p_o - 5000 - p_c).max() < 1e-6
+
+
 def test_crop_of_crop_pixels_and_burst_byte_offsets(s1_data, tmp_path):
     """Two-burst crop, filled with a known pattern, then cropped again: pixels and byteOffsets check out."""
     src = open_product(s1_data / S1B_IW)

@@ -254,6 +254,10 @@ def from_dict(raw: dict, base_dir: str | Path = ".", source: str = "") -> MultiS
     pre = full.get("Pre_Processing", {})
     din = full.get("DIn_SAR", {}).get("parameter", {})
     post = full.get("Post_Processing", {}).get("parameter", {})
+    meta_corr = full.get("Metadata_Correction", {}).get("parameter", {})
+    if to_bool(meta_corr.get("activate", "no"), "Metadata_Correction.parameter.activate"):
+        raise ConfigError("Metadata_Correction.parameter.activate: the metadata correction is not supported; the "
+                          "residual offset of each pair is measured instead (DIn_SAR.parameter.Grid_Advantage)")
     geoid = g_in.get("Geoid")
     if geoid is not None and str(geoid).strip().lower() not in ("none", "builtin", "egm96"):
         geoid = str(_path_or_none(geoid, base))

@@ -75,6 +75,7 @@ def test_booleans_as_diapotb_strings_or_json(value, expected):
     (minimal(Post_Processing={"parameter": {"Spacingxy": -1}}), ["Spacingxy", "> 0"]),
     (minimal(Post_Processing={"parameter": {"Ortho_EPSG": 1025}}), ["Ortho_EPSG", "1025"]),
     (minimal(Extra={}), ["Extra", "unknown"]),
+    (minimal(Metadata_Correction={"parameter": {"activate": "yes"}}), ["Metadata_Correction", "not supported"]),
     ({"Global": {"in": {"Input_Path": "x", "SRTM_Path": "y"}}}, ["Global.out", "missing"]),
     ({"Global": {"in": {"Input_Path": "x"}, "out": {"Output_Path": "o"}}}, ["SRTM_Path", "DEM_Path"]),
 ])

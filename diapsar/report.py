@@ -235,12 +235,18 @@ def write_baseline_plot(pairs: list[dict], out_png: Path) -> Path | None:
     ax.scatter(masters, [0.0] * len(masters), s=110, marker="*", color="#d0021b", zorder=3, label="master")
     for _, s, b in pts:
         ax.annotate(s.strftime("%Y-%m-%d"), (s, b), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for m in masters:
+        ax.annotate(m.strftime("%Y-%m-%d"), (m, 0.0), textcoords="offset points", xytext=(4, -11), fontsize=7,
+                    color="#d0021b")
     ax.axhline(0.0, color="#999999", lw=0.6, zorder=0)
     ax.set_ylabel("perpendicular baseline (m)")
     ax.set_title(f"Baselines of the stack ({len(pts)} pair{'s' if len(pts) != 1 else ''})", fontsize=10)
     loc = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    # no offset text: matplotlib takes it from the right axis limit ("2023-Oct" under a September stack);
+    # every point carries its full date instead
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc, show_offset=False))
+    ax.set_xlabel("acquisition date", fontsize=9)
     dates = [d for m, s, _ in pts for d in (m, s)]
     span = max((max(dates) - min(dates)).days, 1)
     pad = dt.timedelta(days=max(3, span // 6))  # room for the date labels

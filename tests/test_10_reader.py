@@ -300,6 +300,9 @@ def test_bad_inputs_give_one_line(s1_data, tmp_path, capsys):
 
     err = _cli_error(capsys, ["info", str(tmp_path / "nothing.SAFE")])
     assert "does not exist" in err
+    for argv in (["--debug", "info", str(tmp_path / "nothing.SAFE")], ["info", str(tmp_path / "nothing.SAFE"), "--debug"]):
+        with pytest.raises(ProductError, match="does not exist"):  # --debug: the full traceback, either place
+            main(argv)
     # truncated annotation
     text = ann.read_bytes()
     ann.write_bytes(text[: len(text) // 2])

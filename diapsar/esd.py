@@ -8,7 +8,10 @@ In a burst overlap the same ground is seen by burst b (beam steered forward, Dop
 
 (Prats-Iraola et al. 2012, IEEE TGRS 50(10); Fattahi et al. 2017, IEEE TGRS 55(2)). The value returned,
 ``shift_lines = φ_ESD / (2π·Δf_ovl·Δt_az) = −δ``, is the correction to add to the azimuth band of the
-deformation grid (:func:`diapsar.deformation_grid.grid_offset`). Δf_ovl ≈ 4.5–5 kHz for IW
+deformation grid (:func:`diapsar.deformation_grid.grid_offset`). Δf_ovl > 0: the local Doppler of the raw
+burst rises along it (:func:`diapsar.deramp.local_doppler_hz`), so the end of burst b looks forward of the
+start of burst b+1. Checked end to end in tests/test_75_tops.py: with a simulated slave 0.05 line later
+than annotated (annotation-only grid = truth + 0.05) the estimate is −0.050. Δf_ovl ≈ 4.5–5 kHz for IW
 (peers-and-limits.md §5); one pixel of error is ≈ 60 rad of φ_ESD, so |φ_ESD| < π covers ±0.05 line.
 """
 

@@ -143,6 +143,28 @@ class Backend:
             raise DownloadError(f"{what}: unexpected answer from {host}")
         return body
 
+    @staticmethod
+    def _add_features(batch: list, parse, products: list[Product], feats: list[dict],
+                      seen: set[str] | None = None) -> None:
+        """Parse one page of search features into ``products`` (raw copies into ``feats``); a malformed
+        feature is skipped with a warning, a repeated one (``seen`` ids) silently."""
+        for f in batch:
+            if seen is not None:
+                if not isinstance(f, dict) or "id" not in f or str(f["id"]) in seen:
+                    continue
+                seen.add(str(f["id"]))
+            try:
+                products.append(parse(f))
+                feats.append(f)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("search: skipped a feature without %s", exc)
+
+    @staticmethod
+    def _last_page(batch: list, links: list, products: list[Product], q: SearchQuery) -> bool:
+        """True when the page was empty, has no ``next`` link, or enough products were collected."""
+        has_next = any(isinstance(lk, dict) and lk.get("rel") == "next" for lk in links)
+        return not batch or not has_next or bool(q.max_results and len(products) >= q.max_results)
+
     def search(self, q: SearchQuery) -> SearchResult:
         self.last_query = q
         result = self._search(q)
@@ -428,17 +450,9 @@ class CdseOpenSearch(Backend):
                 what="search"), "search")
             pages += 1
             batch = body.get("features") or []
-            for f in batch:
-                if isinstance(f, dict) and "id" in f and str(f["id"]) not in seen:
-                    seen.add(str(f["id"]))
-                    try:
-                        products.append(self.parse(f))
-                        feats.append(f)
-                    except (KeyError, TypeError, ValueError) as exc:
-                        log.warning("search: skipped a feature without %s", exc)
+            self._add_features(batch, self.parse, products, feats, seen)
             links = (body.get("properties") or {}).get("links") or body.get("links") or []
-            has_next = any(isinstance(lk, dict) and lk.get("rel") == "next" for lk in links)
-            if not batch or not has_next or (q.max_results and len(products) >= q.max_results):
+            if self._last_page(batch, links, products, q):
                 break
             page += 1
         return SearchResult(products, {"type": "FeatureCollection", "features": feats}, pages)
@@ -507,14 +521,8 @@ class Geodes(Backend):
                                                   what="search"), "search")
             pages += 1
             batch = body.get("features") or []
-            for f in batch:
-                try:
-                    products.append(self.parse(f))
-                    feats.append(f)
-                except (KeyError, TypeError, ValueError) as exc:
-                    log.warning("search: skipped an item without %s", exc)
-            has_next = any(isinstance(lk, dict) and lk.get("rel") == "next" for lk in body.get("links") or [])
-            if not batch or not has_next or (q.max_results and len(products) >= q.max_results):
+            self._add_features(batch, self.parse, products, feats)
+            if self._last_page(batch, body.get("links") or [], products, q):
                 break
             page += 1
         return SearchResult(products, {"type": "FeatureCollection", "features": feats,
@@ -579,15 +587,8 @@ class Resto(Backend):
                 raise DownloadError(f"search refused: ErrorCode {body.get('ErrorCode')}: "
                                     f"{body.get('ErrorMessage', '')}")
             batch = body.get("features") or []
-            for f in batch:
-                try:
-                    products.append(self.parse(f, q.collection))
-                    feats.append(f)
-                except (KeyError, TypeError, ValueError) as exc:
-                    log.warning("search: skipped a feature without %s", exc)
-            links = (body.get("properties") or {}).get("links") or []
-            has_next = any(isinstance(lk, dict) and lk.get("rel") == "next" for lk in links)
-            if not batch or not has_next or (q.max_results and len(products) >= q.max_results):
+            self._add_features(batch, lambda f: self.parse(f, q.collection), products, feats)
+            if self._last_page(batch, (body.get("properties") or {}).get("links") or [], products, q):
                 break
             page += 1
         return SearchResult(products, {"type": "FeatureCollection", "features": feats}, pages)

@@ -236,4 +236,9 @@ def orbit_for(meta, orbit_files=None, margin_s: float = 60.0, fallback_to_annota
 
     sv = select_orbit_file(orbit_files, meta.mission, meta.start_time_s, meta.stop_time_s, margin_s,
                            fallback=meta.orbit if fallback_to_annotation else None)
+    if sv is meta.orbit:
+        from .log import get_logger
+
+        get_logger("orbit").warning("no orbit file covers %s %s: using the annotation state vectors",
+                                    meta.annotation_name or meta.product_name, meta.swath)
     return Orbit(sv)

@@ -179,3 +179,22 @@ def test_select_orbit_file_errors(s1_data, tmp_path):
         read_eof(empty)
     with pytest.raises(OrbitError, match="not found"):
         select_orbit_file(Path(tmp_path / "nope"), "S1A", meta.start_time_s, meta.stop_time_s)
+
+
+def test_orbit_fallback_on_the_command_line(s1_data, tmp_path, capsys, caplog):
+    """--orbit-fallback: annotation vectors (with a warning) when no orbit file covers; else one-line error."""
+    from diapsar.cli import main
+
+    xml = next((s1_data / "terceira_iw3_20220918_real_crop").glob("s1a-iw3-*.xml"))
+    orbits = s1_data / "zipped_safe_annotations" / "orbits"  # August 2023: does not cover 2022-09-18
+    pts = tmp_path / "p.csv"
+    pts.write_text("lat,lon,h\n38.72,-27.2,300\n")
+    assert main(["geo2rdr", str(xml), "--llh", str(pts)]) == 0
+    plain = capsys.readouterr().out
+    assert main(["geo2rdr", str(xml), "--llh", str(pts), "--orbit", str(orbits)]) != 0
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "covers the acquisition" in err
+    assert main(["geo2rdr", str(xml), "--llh", str(pts), "--orbit", str(orbits), "--orbit-fallback"]) == 0
+    out, err = capsys.readouterr()
+    # the warning is a log record (stderr without logging set up; the chain's info.log with it)
+    assert out == plain and "using the annotation state vectors" in caplog.text

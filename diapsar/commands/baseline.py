@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--orbit", metavar="EOF", action="append",
                         help="orbit file or folder of orbit files used for both dates (repeatable); "
                              "default: the annotation state vectors")
+    parser.add_argument("--orbit-fallback", action="store_true",
+                        help="when no --orbit file covers the acquisition, use the annotation state vectors "
+                             "(a warning says so) instead of failing")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -65,8 +68,8 @@ def run(args) -> int:
     for sw in swaths:
         m = master.swath(sw, args.polarisation)
         s = slave.swath(sw, args.polarisation)
-        mo = orbit_for(m, args.orbit)
-        so = orbit_for(s, args.orbit)
+        mo = orbit_for(m, args.orbit, fallback_to_annotation=args.orbit_fallback)
+        so = orbit_for(s, args.orbit, fallback_to_annotation=args.orbit_fallback)
         rows.extend(swath_baselines(m, s, mo, so))
     if args.json:
         doc = {"master": master.name, "slave": slave.name, "master_date": master.date, "slave_date": slave.date,

@@ -33,6 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("annotation", metavar="ANNOTATION_XML", help="Sentinel-1 annotation XML (SLC; GRD accepted)")
     parser.add_argument("--orbit", metavar="EOF", action="append",
                         help="orbit file or folder of orbit files (repeatable); default: annotation vectors")
+    parser.add_argument("--orbit-fallback", action="store_true",
+                        help="when no --orbit file covers the acquisition, use the annotation state vectors "
+                             "(a warning says so) instead of failing")
     parser.add_argument("--llh", metavar="FILE.csv", required=True, help="CSV with header lat,lon,h")
 
 
@@ -102,7 +105,7 @@ def run(args) -> int:
 
     lat, lon, h = read_llh_csv(args.llh)
     meta = open_annotation(args.annotation)
-    orbit = orbit_for(meta, args.orbit)
+    orbit = orbit_for(meta, args.orbit, fallback_to_annotation=args.orbit_fallback)
     az, tau = geo2rdr(orbit, lat, lon, h)
     grid = RadarGrid.from_metadata(meta)
     line, pixel = grid.times_to_radar(az, tau)

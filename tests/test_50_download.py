@@ -343,6 +343,32 @@ def test_extract_is_safe(svc, auth, tmp_path, capsys):
         safe_extract(link, tmp_path / "target")
 
 
+def test_failed_extraction_leaves_no_partial_safe(tmp_path):
+    """A member failing its CRC after manifest.safe was written: no .SAFE appears (a later run would take
+    it for a complete product); an earlier partial copy is replaced by a complete extraction."""
+    name = "S1A_IW_SLC__1SDV_20240802T060719_20240802T060746_055030_06B44E_E7CC"
+    good = tmp_path / "good.zip"
+    good.write_bytes(make_safe_zip(name, 5000))
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as zf:
+        info = zf.getinfo(f"{name}.SAFE/measurement/data.bin")
+    # stored member: data start = local header (30 bytes) + name + extra field
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 100] ^= 0xFF
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(data))
+    target = tmp_path / "target"
+    with pytest.raises(ProductError, match="not a valid zip"):
+        safe_extract(bad, target)
+    assert sorted(target.iterdir()) == []                      # neither the .SAFE nor the staging folder
+    partial = target / f"{name}.SAFE"
+    partial.mkdir()
+    (partial / "stale.txt").write_text("left by an older tool")
+    tops = safe_extract(good, target)
+    assert tops == [partial] and (partial / "manifest.safe").is_file()
+    assert not (partial / "stale.txt").exists() and sorted(p.name for p in target.iterdir()) == [partial.name]
+
+
 def test_workers_capped_at_four(tmp_path, capsys):
     names = [f"S1A_IW_SLC__1SDV_202408{d:02d}T060719_202408{d:02d}T060746_{55030 + d:06d}_06B44E_{d:04X}"
              for d in range(1, 7)]

@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
-        # accepted after the subcommand too (``diapsar info X --debug``)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+        # accepted after the subcommand too (``diapsar info X --debug``), unless the command defines it
+        if "--debug" not in p._option_string_actions:
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                           help="show full tracebacks on errors")
         p.set_defaults(_run=mod.run)
     return parser
 

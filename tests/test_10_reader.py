@@ -324,6 +324,12 @@ def test_bad_inputs_give_one_line(s1_data, tmp_path, capsys):
     bad.write_bytes(b"not a tiff at all" * 10)
     with pytest.raises(ProductError, match="not a readable TIFF"):
         open_product(safe2).read("IW1", "VV", 0, 0, 2, 2)
+    # info reports it (pixels no, with the reason) instead of "pixels yes"
+    assert main(["info", str(safe2), "--json"]) == 0
+    import json
+
+    im = next(i for i in json.loads(capsys.readouterr().out)["images"] if (i["swath"], i["polarisation"]) == ("IW1", "VV"))
+    assert im["pixels"] is False and "not a readable TIFF" in im["pixels_error"]
     err = _cli_error(capsys, ["crop", str(safe2), "--window", "0", "0", "10", "10", "--out", str(tmp_path / "o"),
                               "--pol", "VV"])
     assert "not a readable TIFF" in err

@@ -38,6 +38,8 @@ def format_summary(s: dict, max_missing: int = 20) -> str:
             f"  {im['swath']:<4} {im['polarisation']}  {im['lines']} x {im['samples']}  "
             f"bursts {im['bursts']}{id_txt}  pixels {'yes' if im['pixels'] else 'no'}"
             + (f"  ({extras})" if extras else ""))
+        if im.get("pixels_error"):
+            lines.append(f"       unreadable measurement: {im['pixels_error']}")
     lines.append(f"footprint      {s['footprint_wkt'] or '(none)'}")
     missing = s["missing_files"]
     if missing:

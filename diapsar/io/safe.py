@@ -428,13 +428,19 @@ class Product:
         swaths = []
         for s, p in self.images:
             m = self.swath(s, p)
+            pixels, pixels_error = self.has_pixels(s, p), None
+            if pixels:
+                try:
+                    _ = self.measurement(s, p).dataset  # the TIFF header opens and has the annotated size
+                except ProductError as exc:
+                    pixels, pixels_error = False, str(exc)
             swaths.append({
                 "swath": s, "polarisation": p, "lines": m.number_of_lines, "samples": m.number_of_samples,
                 "bursts": len(m.bursts), "burst_ids": [b.burst_id for b in m.bursts],
                 "first_line_time": seconds_to_iso(m.first_line_time_s),
                 "last_line_time": seconds_to_iso(m.last_line_time_s),
                 "annotation": m.annotation_name, "measurement": m.measurement_name,
-                "pixels": self.has_pixels(s, p),
+                "pixels": pixels, "pixels_error": pixels_error,
                 "calibration": m.calibration is not None, "noise": m.noise is not None,
             })
         return {

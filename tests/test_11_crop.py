@@ -22,18 +22,46 @@ SITKA = "sitka_iw3_single_burst_pair_20180628_20190705/S1B_IW_SLC__1SSV_20180628
 
 
 def _check_grid(orig, crop, l0, s0):
-    """Every kept geolocation point is an original point moved by (l0, s0), with the same geometry."""
+    """Every kept geolocation point is an original point moved by (l0, s0), with the same geometry, or (TOPS)
+    a row recomputed on the window's first/last line where the original has none, which geo2rdr puts on
+    that line. TOPS grids keep only rows of the kept bursts. The kept points enclose the crop."""
     g, og = crop.geolocation_grid, orig.geolocation_grid
     assert g.line.size >= 4
+    recomputed = []
     for i in range(g.line.size):
         j = np.nonzero((og.line == g.line[i] + l0) & (og.pixel == g.pixel[i] + s0))[0]
+        if j.size == 0:
+            assert orig.is_tops and g.line[i] in (0, crop.number_of_lines - 1)
+            recomputed.append(i)
+            continue
         assert j.size == 1
         assert og.latitude_deg[j[0]] == g.latitude_deg[i] and og.longitude_deg[j[0]] == g.longitude_deg[i]
         assert og.azimuth_time_s[j[0]] == g.azimuth_time_s[i]
         assert og.slant_range_time_s[j[0]] == g.slant_range_time_s[i]
+    if orig.is_tops:
+        assert g.line.min() == 0 and g.line.max() == crop.number_of_lines - 1
+    if recomputed:
+        _check_grid_geo2rdr(crop, np.array(recomputed))
     # the kept points enclose the crop
     assert g.line.min() <= 0 and g.line.max() >= crop.number_of_lines - 1
     assert g.pixel.min() <= 0 and g.pixel.max() >= crop.number_of_samples - 1
+
+
+def _check_grid_geo2rdr(meta, idx=None):
+    """geo2rdr of grid points (all, or ``idx``) with the swath's own orbit and burst list gives back their
+    azimuth time within 0.01 line and their line within 1 line. Returns the worst (time, line) errors."""
+    from diapsar.geometry import RadarGrid, geo2rdr
+    from diapsar.orbit import orbit_for
+
+    g = meta.geolocation_grid
+    idx = np.arange(g.line.size) if idx is None else idx
+    t, tau = geo2rdr(orbit_for(meta), g.latitude_deg[idx], g.longitude_deg[idx], g.height_m[idx],
+                     t_guess_s=g.azimuth_time_s[idx])
+    line, _ = RadarGrid.from_metadata(meta).times_to_radar(t, tau)
+    dt_err = float(np.abs(t - g.azimuth_time_s[idx]).max() / meta.azimuth_time_interval_s)
+    line_err = float(np.abs(line - g.line[idx]).max())
+    assert dt_err < 0.01 and line_err < 1.0, (dt_err, line_err)
+    return dt_err, line_err
 
 
 def _check_common(orig, crop, l0, s0, nl, ns):
@@ -95,8 +123,9 @@ def test_iw_crop_keeps_whole_bursts_and_consistent_metadata(s1_data, tmp_path):
 def test_radar_coordinates_in_a_tops_crop_are_the_original_ones_shifted(s1_data, tmp_path):
     """geo2rdr + RadarGrid on the crop = on the original minus (first kept burst line, sample0), to 1e-3 line.
 
-    The crop's geolocation grid is smaller and keeps the row just after its last burst; the residual
-    bistatic reference fitted on it must stay the original's (else lines move by up to ~0.1).
+    The crop's geolocation grid is smaller (rows of its bursts and a recomputed last row); the residual
+    bistatic reference fitted on it must stay the original's (else lines move by up to ~0.1). In a burst
+    overlap both images are asked for the same burst (the crop's burst k is the original's k + 1).
     """
     from diapsar.geometry import RadarGrid, geo2rdr
     from diapsar.orbit import Orbit
@@ -111,10 +140,68 @@ def test_radar_coordinates_in_a_tops_crop_are_the_original_ones_shifted(s1_data,
         inside = (g.line >= 0) & (g.line < crop.number_of_lines) & (g.pixel >= 0)
         az, tau = geo2rdr(Orbit(orig.orbit), g.latitude_deg[inside], g.longitude_deg[inside],
                           g.height_m[inside])
-        l_o, p_o = RadarGrid.from_metadata(orig).times_to_radar(az, tau)
-        l_c, p_c = RadarGrid.from_metadata(crop).times_to_radar(az, tau)
+        rc = RadarGrid.from_metadata(crop)
+        b_c = rc.burst_of_time(az, range_time=tau)
+        l_o, p_o = RadarGrid.from_metadata(orig).times_to_radar(az, tau, burst=b_c + 1)
+        l_c, p_c = rc.times_to_radar(az, tau, burst=b_c)
         assert np.abs(l_o - lpb - l_c).max() < 1e-3, n_lines
         assert np.abs(p_o - 5000 - p_c).max() < 1e-6
+
+
+MOROCCO = "morocco_iw_pair_20230904_20230916/S1A_IW_SLC__1SDV_20230904T063730_20230904T063757_050174_0609E3_DAA1.SAFE"
+
+
+@pytest.mark.parametrize("first_burst", [3, 7])  # inside the swath; the last two bursts
+def test_two_burst_window_grid_rows_are_where_geo2rdr_puts_them(s1_data, first_burst):
+    """Real IW annotation (Morocco IW1, 9 bursts): a 2-burst window keeps only grid rows of its bursts plus
+    a row on its last line (recomputed, unless the window ends the swath, where ESA's own last row is
+    kept); geo2rdr of every kept point with the window's burst list gives its time and line back. The row
+    at line ``nlines`` (the next burst's first line) that used to be kept is ~165 lines off."""
+    from diapsar.io.crop import window_metadata
+
+    orig = open_product(s1_data / MOROCCO).swath("IW1", "VV")
+    lpb = orig.lines_per_burst
+    w = window_metadata(orig, first_burst * lpb + 10, 1000, lpb + 20, 3000)
+    g = w.geolocation_grid
+    assert w.number_of_lines == 2 * lpb and len(w.bursts) == 2
+    assert set(np.unique(g.line).tolist()) == {0, lpb, 2 * lpb - 1}
+    dt_err, line_err = _check_grid_geo2rdr(w)
+    print(f"bursts {first_burst}-{first_burst + 1}: grid time error {dt_err:.4f} line, line error {line_err:.4f}")
+    _check_grid(orig, w, first_burst * lpb, 1000)
+    last = g.line == 2 * lpb - 1
+    if first_burst + 2 < len(orig.bursts):  # the old row at line nlines: the next burst's first line
+        from diapsar.geometry import RadarGrid, geo2rdr
+        from diapsar.orbit import orbit_for
+
+        og = orig.geolocation_grid
+        nxt = (og.line == (first_burst + 2) * lpb) & (og.pixel >= 1000) & (og.pixel < 4000)
+        t, tau = geo2rdr(orbit_for(w), og.latitude_deg[nxt], og.longitude_deg[nxt], og.height_m[nxt])
+        off = RadarGrid.from_metadata(w).times_to_radar(t, tau)[0] - 2 * lpb
+        assert np.all(np.abs(off) > 100)
+        # the recomputed last row: the last line's time, heights between the rows around it in time
+        assert np.all(np.abs(g.height_m[last]) < 5000)
+    else:
+        assert np.isin(g.azimuth_time_s[last], orig.geolocation_grid.azimuth_time_s).all()
+
+
+def test_written_tops_crop_grid_matches_geo2rdr(s1_data, tmp_path):
+    """``crop_product`` (pixels written in tmp) writes the same TOPS grid rows into the annotation XML and
+    the TIFF GCPs: rows of the kept bursts and a recomputed last row, all consistent with geo2rdr."""
+    from diapsar.io.crop import window_metadata
+
+    src = open_product(s1_data / S1B_IW)
+    orig = src.swath("IW1", "VV")
+    lpb = orig.lines_per_burst
+    crop = open_product(crop_product(src, tmp_path, lpb + 30, 5000, lpb, 800, swath="IW1", polarisations=["VV"]))
+    m = crop.swath("IW1", "VV")
+    g = m.geolocation_grid
+    assert m.number_of_lines == 2 * lpb and set(np.unique(g.line).tolist()) == {0, lpb, 2 * lpb - 1}
+    _check_grid_geo2rdr(m)
+    _check_grid(orig, m, lpb, 5000)
+    _same(window_metadata(orig, lpb + 30, 5000, lpb, 800), m)
+    with rasterio.open(crop.measurement_path("IW1", "VV")) as ds:
+        rows = sorted({round(p.row, 3) for p in ds.gcps[0]})
+    assert len(rows) == 3 and rows[-1] in (2 * lpb - 1, 2 * lpb - 0.5, 2 * lpb)
 
 
 def test_crop_of_crop_pixels_and_burst_byte_offsets(s1_data, tmp_path):

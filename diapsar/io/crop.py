@@ -16,6 +16,16 @@ Rules (the crop keeps every annotation consistent with its pixels):
 - Geolocation grid, calibration vectors and noise range vectors are re-based (line - line0, pixel - sample0)
   and reduced to the grid lines/pixels inside the window plus the nearest one on each side, so every pixel
   of the crop stays inside the kept grid (points just outside the window keep negative or too-large indices).
+- IW / EW geolocation grid rows: ESA writes one row per burst at the burst's first line (its azimuth time
+  is that burst's first-line time) plus one at the image's last line. A row outside the kept bursts belongs
+  to a burst the crop no longer has (the row after the window, at line ``nlines``, has the time of the next
+  burst's first line, ~165 lines before the last kept line in IW): only rows of the kept bursts are kept, and
+  when the window's first or last line has no row (the last line never has one unless the window ends the
+  swath) a row is **recomputed** there: same pixels and range times as the nearest removed row, azimuth time
+  of that line by ESA's convention (line time + bistatic term of ``RadarGrid``), heights, incidence and
+  elevation angles interpolated in azimuth time between the original rows at each pixel, latitude/longitude
+  by ``rdr2geo`` with the annotation orbit. So the grid still encloses the window and every row is where
+  geo2rdr puts it in the crop's own burst layout.
 - Noise azimuth blocks are clipped to the window and re-based; blocks outside it are dropped.
 - The measurement is written as an uncompressed CInt16 (SLC) or UInt16 (GRD) GeoTIFF with the kept
   geolocation points as GCPs; ``manifest.safe`` is rewritten with the files actually written.
@@ -48,6 +58,53 @@ def _bracket(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     i0 = max(int(np.searchsorted(u, lo, side="right")) - 1, 0)
     i1 = min(int(np.searchsorted(u, hi, side="left")), u.size - 1)
     return u[i0:i1 + 1]
+
+
+def _tops_grid(meta, l0: int, nl: int):
+    """Geolocation grid rows of the kept bursts [l0, l0 + nl) of a TOPS swath, full-image coordinates.
+
+    Returns (keep, extra): ``keep`` a boolean mask over ``meta.geolocation_grid`` (rows inside the window),
+    ``extra`` a ``GeolocationGrid`` of recomputed rows at the window's first / last line where the original
+    grid has none (see the module doc), possibly empty.
+    """
+    import dataclasses
+
+    from ..geometry import RadarGrid, rdr2geo
+    from ..metadata import GeolocationGrid
+    from ..orbit import orbit_for
+
+    g = meta.geolocation_grid
+    fields = [f.name for f in dataclasses.fields(GeolocationGrid)]
+    keep = (g.line >= l0) & (g.line <= l0 + nl - 1)
+    parts = []
+    rows = np.unique(g.line)
+    inside = rows[(rows >= l0) & (rows <= l0 + nl - 1)]
+    rg = RadarGrid.from_metadata(meta) if rows.size >= 2 else None
+    for edge in (l0, l0 + nl - 1):
+        if rg is None or np.any(rows == edge):
+            continue
+        # source of pixels / range times: nearest removed row beyond this edge, else the nearest kept row
+        beyond = rows[rows < l0] if edge == l0 else rows[rows > l0 + nl - 1]
+        pool = beyond if beyond.size else (inside if inside.size else rows)
+        src = pool[np.argmin(np.abs(pool - edge))]
+        sel = np.nonzero(g.line == src)[0]
+        tau = g.slant_range_time_s[sel]
+        t = rg.line_to_time(np.full(sel.size, float(edge)), range_time=tau)
+        new = {"azimuth_time_s": t, "slant_range_time_s": tau.copy(), "line": np.full(sel.size, edge, g.line.dtype),
+               "pixel": g.pixel[sel].copy()}
+        for name in ("height_m", "incidence_angle_deg", "elevation_angle_deg"):
+            vals = np.empty(sel.size)
+            for i, k in enumerate(sel):  # interpolate in azimuth time along this pixel's column of the grid
+                col = np.nonzero(g.pixel == g.pixel[k])[0]
+                order = np.argsort(g.azimuth_time_s[col])
+                vals[i] = np.interp(t[i], g.azimuth_time_s[col][order], getattr(g, name)[col][order])
+            new[name] = vals
+        lat, lon, _ = rdr2geo(orbit_for(meta), t, tau, new["height_m"], meta.look_side)
+        new["latitude_deg"], new["longitude_deg"] = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+        parts.append(new)
+    extra = GeolocationGrid(**{f: (np.concatenate([q[f] for q in parts]) if parts else getattr(g, f)[:0])
+                               for f in fields})
+    return keep, extra
 
 
 def _ints(arr) -> str:
@@ -109,7 +166,11 @@ def plan_window(meta, line0: int, sample0: int, nlines: int, nsamples: int) -> t
 # ----------------------------------------------------------------------------------------------------------
 # annotation rewriting
 
-def _crop_geolocation(root: ET.Element, l0: int, s0: int, nl: int, ns: int) -> list[tuple[int, int, float, float, float]]:
+def _crop_geolocation(root: ET.Element, l0: int, s0: int, nl: int, ns: int,
+                      meta=None) -> list[tuple[int, int, float, float, float]]:
+    """Rewrite the grid point list for the window; ``meta`` (the swath) is needed for TOPS rows."""
+    import copy
+
     lst = root.find("geolocationGrid/geolocationGridPointList")
     if lst is None:
         return []
@@ -118,8 +179,33 @@ def _crop_geolocation(root: ET.Element, l0: int, s0: int, nl: int, ns: int) -> l
         return []
     lines = np.array([int(p.findtext("line")) for p in pts])
     pixels = np.array([int(p.findtext("pixel")) for p in pts])
-    keep_l = set(_bracket(lines, l0, l0 + nl - 1).tolist())
     keep_p = set(_bracket(pixels, s0, s0 + ns - 1).tolist())
+    if meta is not None and meta.is_tops:
+        keep_l = set(lines[(lines >= l0) & (lines <= l0 + nl - 1)].tolist())
+        _, extra = _tops_grid(meta, l0, nl)
+        for i in range(extra.line.size):  # recomputed rows (module doc), in ESA's element layout
+            el = copy.deepcopy(pts[0])
+            for tag, val in (("azimuthTime", _time(float(extra.azimuth_time_s[i]))),
+                             ("slantRangeTime", repr(float(extra.slant_range_time_s[i]))),
+                             ("line", str(int(extra.line[i]))), ("pixel", str(int(extra.pixel[i]))),
+                             ("latitude", repr(float(extra.latitude_deg[i]))),
+                             ("longitude", repr(float(extra.longitude_deg[i]))),
+                             ("height", repr(float(extra.height_m[i]))),
+                             ("incidenceAngle", repr(float(extra.incidence_angle_deg[i]))),
+                             ("elevationAngle", repr(float(extra.elevation_angle_deg[i])))):
+                _set(el, tag, val)
+            pts.append(el)
+            keep_l.add(int(extra.line[i]))
+        lines = np.concatenate([lines, extra.line.astype(lines.dtype)])
+        pixels = np.concatenate([pixels, extra.pixel.astype(pixels.dtype)])
+        order = np.lexsort((pixels, lines))  # rows in line order, points in pixel order (as ESA writes)
+        for p in list(lst):
+            lst.remove(p)
+        pts, lines, pixels = [pts[k] for k in order], lines[order], pixels[order]
+        for p in pts:
+            lst.append(p)
+    else:
+        keep_l = set(_bracket(lines, l0, l0 + nl - 1).tolist())
     gcps = []
     for p, ln, px in zip(pts, lines, pixels):
         if ln in keep_l and px in keep_p:
@@ -243,7 +329,7 @@ def crop_annotation_xml(data: bytes, meta, window: tuple[int, int, int, int],
             coeffs[0] = repr(float(coeffs[0]) - shift)
             el.text = " ".join(coeffs)
     _set_header_times(root, first, last)
-    gcps = _crop_geolocation(root, l0, s0, nl, ns)
+    gcps = _crop_geolocation(root, l0, s0, nl, ns, meta)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True), gcps, first, last
 
 
@@ -505,7 +591,15 @@ def window_metadata(meta, line0: int, sample0: int, nlines: int, nsamples: int):
                 first_valid_sample=np.where(ok, np.clip(b.first_valid_sample - s0, 0, ns - 1), -1),
                 last_valid_sample=np.where(ok, np.clip(b.last_valid_sample - s0, 0, ns - 1), -1)))
     g = meta.geolocation_grid
-    sel = _bracket_mask(g.line, l0, l0 + nl - 1) & _bracket_mask(g.pixel, s0, s0 + ns - 1)
+    if meta.is_tops and g.line.size:
+        keep, extra = _tops_grid(meta, l0, nl)
+        g = GeolocationGrid(**{f.name: np.concatenate([getattr(g, f.name)[keep], getattr(extra, f.name)])
+                               for f in dataclasses.fields(GeolocationGrid)})
+        order = np.lexsort((g.pixel, g.line))
+        g = GeolocationGrid(**{f.name: getattr(g, f.name)[order] for f in dataclasses.fields(GeolocationGrid)})
+        sel = _bracket_mask(g.pixel, s0, s0 + ns - 1)
+    else:
+        sel = _bracket_mask(g.line, l0, l0 + nl - 1) & _bracket_mask(g.pixel, s0, s0 + ns - 1)
     grid = GeolocationGrid(**{f.name: getattr(g, f.name)[sel] for f in dataclasses.fields(GeolocationGrid)})
     grid.line = grid.line - l0
     grid.pixel = grid.pixel - s0

@@ -169,3 +169,20 @@ def test_failure_keeps_earlier_products(lake, tmp_path):
     for p, content in before.items():
         assert p.exists() and p.read_bytes() == content, p
     assert not list(out.glob(".*tmp*")) and not list(out.rglob("*.part")), "temporary files left behind"
+
+
+def test_zipped_products_are_read_in_place(lake, tmp_path):
+    """Not bad input: a datalake of zipped SAFE products (read through /vsizip, not extracted)."""
+    root, res, dates = lake
+    d = tmp_path / "zips"
+    d.mkdir()
+    for safe in res.products[:2]:
+        shutil.make_archive(str(d / safe.name[:-5]), "zip", root_dir=safe.parent, base_dir=safe.name)
+    cfg = config(tmp_path, d, res.dem_path, tmp_path / "out")
+    proc = run_cli(cfg, "-o", "no")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not list(d.glob("*.SAFE")), "nothing extracted"
+    with rasterio.open(tmp_path / "out" / f"{dates[0]}_m_{dates[1]}_s" / "interferogram.tif") as ds:
+        coh = ds.read(3)[ds.read(4) > 0]
+    print(f"zipped inputs: mean coherence {coh.mean():.3f}")
+    assert coh.mean() > 0.3

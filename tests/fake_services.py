@@ -411,7 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
         out = {"@odata.context": ctx, "value": values}
         if q.get("$count", "").lower() == "true":
             out["@odata.count"] = len(sel)
-        if skip + top < len(sel):
+        if skip + top < len(sel) and skip + top <= k.max_skip:  # as CDSE: never a link beyond the $skip limit
             nq = dict(q)
             nq["$skip"] = str(skip + top)
             out["@odata.nextLink"] = f"{base}/odata/v1/{entity}?" + urlencode(nq, quote_via=quote)

@@ -308,10 +308,11 @@ class CdseOData(Backend):
                 p["$expand"] = expand
             return p
 
-        next_url, params = url, first_params(None)
+        next_url, params, cur_skip = url, first_params(None), 0
         while True:
             body = self._json(self.client.request("GET", next_url, params=params, what=what), what)
             pages += 1
+            page_len = len(body.get("value") or [])
             context = context or body.get("@odata.context")
             for item in body.get("value") or []:
                 if not isinstance(item, dict) or "Id" not in item or str(item["Id"]) in seen:
@@ -326,9 +327,11 @@ class CdseOData(Backend):
             if max_results and len(products) >= max_results:
                 break
             link = body.get("@odata.nextLink") or body.get("@OData.nextLink")
-            if not link:
+            # CDSE gives no nextLink beyond $skip 10000: a full page there means more results may remain
+            at_limit = page_len >= top and cur_skip + top > self.max_skip
+            if not link and not at_limit:
                 break
-            skip = int((parse_qs(urlsplit(link).query).get("$skip") or ["0"])[0])
+            skip = int((parse_qs(urlsplit(link).query).get("$skip") or ["0"])[0]) if link else cur_skip + top
             if skip > self.max_skip:
                 # the service refuses $skip beyond its limit (HTTP 422): restart from the last start time
                 last = max((p.start for p in products if p.start), default=None)
@@ -337,9 +340,9 @@ class CdseOData(Backend):
                                         "narrow the search")
                 cursor = last
                 log.debug("%s: paging limit reached, continuing from %s", what, iso_z(last, 6))
-                next_url, params = url, first_params(last)
+                next_url, params, cur_skip = url, first_params(last), 0
                 continue
-            next_url, params = rewrite_base(link, self.base_url), None
+            next_url, params, cur_skip = rewrite_base(link, self.base_url), None, skip
         return SearchResult(products, {"@odata.context": context, "value": raw_items}, pages)
 
     # -- bursts -------------------------------------------------------------------------------------------

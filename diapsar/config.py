@@ -18,7 +18,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "multislc.schema.json"
+# shipped inside the package (installed with it); config/multislc.schema.json in the repository links to it
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "multislc.schema.json"
 
 _TRUE = {"yes", "true"}
 _FALSE = {"no", "false"}

@@ -723,13 +723,10 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         default_title = "wrapped phase" + (" x amplitude" if "amplitude" in b else "")
     elif what == "coherence":
         cmap = colormaps["gray"].with_extremes(bad=(0, 0, 0, 0))
-        ax.set_facecolor("#2a7f8f")  # no-data cells show this teal, outside the gray scale
+        _mark_no_data(fig, ax, red.valid)
         sm = ax.imshow(np.ma.masked_invalid(b["coherence"]), cmap=cmap, vmin=0.0, vmax=1.0, **im_kw)
         cb_label = "coherence"
         default_title = "coherence"
-        if not red.valid.all():
-            fig.text(1.0 - (_RIGHT - 18) / fig.bbox.width, 0.01, "■ no data", color="#2a7f8f", fontsize=8,
-                     ha="left", va="bottom")
     elif what == "isdata":
         sm = ax.imshow(b["isdata"], cmap="gray", vmin=0.0, vmax=1.0, **im_kw)
         cb_label = "valid fraction"
@@ -742,6 +739,7 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
             vals = amplitude_db(vals) if key == "amplitude" or mlk.kind == "slc" else _db_of_values(vals)
         lo, hi, note = db_stretch(vals) if use_db else (*stretch(vals), "")
         cmap = colormaps["gray"].with_extremes(bad=(0, 0, 0, 0))
+        _mark_no_data(fig, ax, np.isfinite(vals))  # water may be black: no data must not look the same
         sm = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, vmin=lo, vmax=hi, **im_kw)
         cb_label = ("dB" if use_db else mlk.descriptions.get(key, key)) + (
             f" ({note})" if note else " (2-98 % stretch)")
@@ -760,6 +758,17 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", facecolor="white")
     return out_png
+
+
+_NO_DATA_COLOUR = "#2a7f8f"  # teal, outside any gray scale
+
+
+def _mark_no_data(fig, ax, valid: np.ndarray) -> None:
+    """Gray renderings: no-data cells (transparent) show teal, with a legend note when there are some."""
+    ax.set_facecolor(_NO_DATA_COLOUR)
+    if not valid.all():
+        fig.text(1.0 - (_RIGHT - 18) / fig.bbox.width, 0.01, "■ no data", color=_NO_DATA_COLOUR, fontsize=8,
+                 ha="left", va="bottom")
 
 
 def _db_of_values(vals: np.ndarray) -> np.ndarray:

@@ -289,6 +289,17 @@ def test_render_masks_no_data(tmp_path):
     img = mpimg.imread(out)[..., :3]
     teal = np.array([0x2A, 0x7F, 0x8F]) / 255.0
     assert (np.abs(img - teal).sum(axis=-1) < 0.02).sum() > 1000  # no-data shown in the no-data colour
+    # amplitude: water may be rendered black, so no data must show in the no-data colour there too
+    amp = np.full((50, 50), 100.0)
+    amp[:, :10] = 1.0                                             # dark water, valid
+    isdata = np.ones((50, 50))
+    isdata[:, 40:] = 0.0                                          # no data on the right
+    tif = _write_ifg(tmp_path / "j.tif", amp, np.zeros((50, 50)), np.full((50, 50), 0.5), isdata)
+    out = render(multilook_image(resolve_image(tif), 1, 1), tmp_path / "amp.png", what="amplitude")
+    img = mpimg.imread(out)[..., :3]
+    is_teal = np.abs(img - teal).sum(axis=-1) < 0.02
+    is_black = img.sum(axis=-1) < 0.02
+    assert is_teal.sum() > 1000 and is_black.sum() > 1000         # no data and water told apart
 
 
 @pytest.mark.parametrize("args, message", [

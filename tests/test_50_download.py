@@ -453,6 +453,12 @@ def test_refused_connection_gives_up_after_short_backoff():
     assert waits == [1.0, 2.0]
 
 
+def test_backoff_doubles_and_retry_after_is_bounded():
+    c = HttpClient()
+    assert [c.backoff(i) for i in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert c.backoff(0, 7.0) == 7.0 and c.backoff(3, 3600.0) == 300.0
+
+
 def test_script_runs_from_checkout(svc, auth, tmp_path):
     cmd = [sys.executable, "peps_download.py", *map(str, base_args(svc, auth, tmp_path, "-p", "SLC", "-n"))]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)

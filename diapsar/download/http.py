@@ -103,6 +103,9 @@ class HttpClient:
     unreachable_retries: int = 2
     backoff_s: float = 1.0
     max_backoff_s: float = 60.0
+    # a Retry-After is honoured up to 5 minutes per wait: a server asking for an hour on every retry would
+    # otherwise hold a run for hours; after the retries the product is reported failed and can be run again
+    max_retry_after_s: float = 300.0
     max_sleep: float | None = None
     trusted_suffixes: tuple[str, ...] = ()
     session: requests.Session = field(default_factory=requests.Session)
@@ -126,7 +129,7 @@ class HttpClient:
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
-            return min(retry_after, 3600.0)
+            return min(retry_after, self.max_retry_after_s)
         return min(self.max_backoff_s, self.backoff_s * (2 ** attempt))
 
     # -- trust ----------------------------------------------------------------------------------------------

@@ -143,6 +143,32 @@ def test_products_open_with_the_reader(sm_pair):
     assert np.all(np.isfinite(heights)) and heights.shape[0] > 100
 
 
+def test_manifest_lists_every_file_with_size_and_checksum(sm_pair):
+    """manifest.safe (diapsar.io.manifest, shared with the crop) names every file of the SAFE with its size and
+    MD5, and says what parse_manifest reads."""
+    import hashlib
+    import xml.etree.ElementTree as ET
+
+    from diapsar.io.safe import parse_manifest
+
+    _, res = sm_pair
+    for safe in res.products:
+        data = (safe / "manifest.safe").read_bytes()
+        listed = {}
+        for bs in ET.fromstring(data).iter("byteStream"):
+            href = bs.find("fileLocation").get("href")[2:]
+            listed[href] = (int(bs.get("size")), bs.find("checksum").text)
+        on_disk = {p.relative_to(safe).as_posix() for p in safe.rglob("*") if p.is_file()} - {"manifest.safe"}
+        assert set(listed) == on_disk and len(on_disk) == 4
+        for rel, (size, md5) in listed.items():
+            content = (safe / rel).read_bytes()
+            assert size == len(content) and md5 == hashlib.md5(content).hexdigest()
+        info = parse_manifest(data)
+        meta = open_product(safe).swath()
+        assert (info.mission, info.mode, info.product_type, info.polarisations) == ("S1A", "SM", "SLC", ("VV",))
+        assert info.absolute_orbit == meta.absolute_orbit and info.pass_direction == meta.pass_direction
+
+
 def test_geolocation_grid_is_consistent_with_geo2rdr(sm_pair, iw_pair):
     for _out, res in (sm_pair, iw_pair):
         for safe in res.products:

@@ -44,9 +44,9 @@ import numpy as np
 
 from ..errors import OutputError, ProductError, SelectionError
 from ..timeutil import seconds_to_iso
-from .annotation import STRIPMAP_BEAMS
 from .atomic import atomic_path
 from .blocks import row_blocks, rows_per_block
+from .manifest import ManifestFacts, instrument_mode, manifest_xml
 from .safe import Product, open_product
 
 
@@ -393,70 +393,18 @@ def _write_measurement(product: Product, swath: str, pol: str, window, out: Path
 
 
 def _manifest_xml(product: Product, meta, files: list[str], first: float, last: float, footprint_wkt: str) -> bytes:
-    """A small manifest.safe in the ESA XFDU layout with the facts ``parse_manifest`` reads."""
-    ns = {
-        "xfdu": "urn:ccsds:schema:xfdu:1", "safe": "http://www.esa.int/safe/sentinel-1.0",
-        "s1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1",
-        "s1sarl1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1",
-        "gml": "http://www.opengis.net/gml",
-    }
-    for k, v in ns.items():
-        ET.register_namespace(k, v)
-
-    def q(prefix, tag):
-        return f"{{{ns[prefix]}}}{tag}"
-
-    root = ET.Element(q("xfdu", "XFDU"), {"version": "esa/safe/sentinel-1.0/sentinel-1/sar/level-1/slc/standard/iwdp"})
-    ET.SubElement(root, "informationPackageMap")
-    meta_sec = ET.SubElement(root, "metadataSection")
-
-    def wrap(ident):
-        mo = ET.SubElement(meta_sec, "metadataObject", {"ID": ident, "classification": "DESCRIPTION",
-                                                        "category": "DMD"})
-        md = ET.SubElement(mo, "metadataWrap", {"mimeType": "text/xml", "vocabularyName": "SAFE",
-                                                "textInfo": ident})
-        return ET.SubElement(md, "xmlData")
-
-    x = wrap("acquisitionPeriod")
-    ap = ET.SubElement(x, q("safe", "acquisitionPeriod"))
-    ET.SubElement(ap, q("safe", "startTime")).text = _time(first)
-    ET.SubElement(ap, q("safe", "stopTime")).text = _time(last)
-    x = wrap("platform")
-    pf = ET.SubElement(x, q("safe", "platform"))
-    ET.SubElement(pf, q("safe", "familyName")).text = "SENTINEL-1"
-    ET.SubElement(pf, q("safe", "number")).text = product.mission[-1]
-    ins = ET.SubElement(pf, q("safe", "instrument"))
-    ET.SubElement(ins, q("safe", "familyName"), {"abbreviation": "SAR"}).text = "Synthetic Aperture Radar"
-    ext = ET.SubElement(ET.SubElement(ins, q("safe", "extension")), q("s1sarl1", "instrumentMode"))
-    ET.SubElement(ext, q("s1sarl1", "mode")).text = meta.swath if meta.swath in STRIPMAP_BEAMS else meta.mode
-    ET.SubElement(ext, q("s1sarl1", "swath")).text = meta.swath
-    x = wrap("measurementOrbitReference")
-    orb = ET.SubElement(x, q("safe", "orbitReference"))
-    ET.SubElement(orb, q("safe", "orbitNumber"), {"type": "start"}).text = str(meta.absolute_orbit)
-    ET.SubElement(orb, q("safe", "orbitNumber"), {"type": "stop"}).text = str(meta.absolute_orbit)
-    ET.SubElement(orb, q("safe", "relativeOrbitNumber"), {"type": "start"}).text = str(meta.relative_orbit)
-    ET.SubElement(orb, q("safe", "relativeOrbitNumber"), {"type": "stop"}).text = str(meta.relative_orbit)
-    oe = ET.SubElement(ET.SubElement(orb, q("safe", "extension")), q("s1", "orbitProperties"))
-    ET.SubElement(oe, q("s1", "pass")).text = meta.pass_direction.upper()
-    x = wrap("generalProductInformation")
-    gpi = ET.SubElement(x, q("s1sarl1", "standAloneProductInformation"))
-    ET.SubElement(gpi, q("s1sarl1", "productType")).text = product.product_type
-    for pol in sorted({posixpath.basename(f).split("-")[3].upper() for f in files if f.startswith("measurement/")}):
-        ET.SubElement(gpi, q("s1sarl1", "transmitterReceiverPolarisation")).text = pol
+    """The crop's manifest.safe (``diapsar.io.manifest``): the facts ``parse_manifest`` reads, the files written."""
+    ring = []
     if footprint_wkt:
         from shapely import wkt as swkt
 
-        ring = list(swkt.loads(footprint_wkt).exterior.coords)[:-1]
-        x = wrap("measurementFrameSet")
-        fr = ET.SubElement(ET.SubElement(ET.SubElement(x, q("safe", "frameSet")), q("safe", "frame")),
-                           q("safe", "footPrint"), {"srsName": "http://www.opengis.net/gml/srs/epsg.xml#4326"})
-        ET.SubElement(fr, q("gml", "coordinates")).text = " ".join(f"{lat:.6f},{lon:.6f}" for lon, lat in ring)
-    data_sec = ET.SubElement(root, "dataObjectSection")
-    for i, f in enumerate(files):
-        do = ET.SubElement(data_sec, "dataObject", {"ID": f"file{i}", "repID": f.split("/")[0]})
-        bo = ET.SubElement(do, "byteStream", {"mimeType": "application/octet-stream"})
-        ET.SubElement(bo, "fileLocation", {"locatorType": "URL", "href": "./" + f})
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        ring = [(lat, lon) for lon, lat in list(swkt.loads(footprint_wkt).exterior.coords)[:-1]]
+    pols = sorted({posixpath.basename(f).split("-")[3].upper() for f in files if f.startswith("measurement/")})
+    facts = ManifestFacts(
+        mission=product.mission, mode=instrument_mode(meta), swaths=[meta.swath], product_type=product.product_type,
+        polarisations=pols, absolute_orbit=meta.absolute_orbit, relative_orbit=meta.relative_orbit,
+        pass_direction=meta.pass_direction, start_time_s=first, stop_time_s=last, footprint_latlon=ring)
+    return manifest_xml(facts, dict.fromkeys(files))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ measurement GeoTIFF with ESA file naming and geolocation-grid GCPs."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 import xml.etree.ElementTree as ET
@@ -14,6 +13,7 @@ import numpy as np
 
 from ..geometry import RadarGrid, llh_to_ecef, rdr2geo_dem
 from ..io.atomic import atomic_path
+from ..io.manifest import ManifestFacts, instrument_mode, manifest_xml
 from ..metadata import GeolocationGrid, SwathMetadata
 from ..timeutil import seconds_to_iso
 from .physics import Dem
@@ -242,6 +242,24 @@ def _vector_pixels(meta: SwathMetadata, step: int = 40) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, meta.number_of_samples, step), meta.number_of_samples - 1])
 
 
+def _vector_list(root: ET.Element, meta: SwathMetadata, list_tag: str, vector_tag: str, luts) -> np.ndarray:
+    """``list_tag`` of ``vector_tag`` elements (azimuth time, line, pixels and the LUTs ``luts(pixels)``, a dict
+    tag -> values) once per burst (stripmap: every 200 lines) and at the last line; returns the lines."""
+    lines = _vector_lines(meta, max(1, meta.lines_per_burst or 200))
+    pixels = _vector_pixels(meta)
+    tables = luts(pixels)
+    rg = RadarGrid.from_metadata(meta)
+    vl = _sub(root, list_tag, count=lines.size)
+    for ln in lines:
+        v = _sub(vl, vector_tag)
+        _sub(v, "azimuthTime", _t(float(rg.line_to_time(ln))))
+        _sub(v, "line", int(ln))
+        _list(v, "pixel", pixels, fmt=lambda x: str(int(x)))
+        for tag, values in tables.items():
+            _list(v, tag, values, fmt=lambda x: f"{x:.6e}")
+    return lines
+
+
 def calibration_xml(meta: SwathMetadata, beta_dn: float) -> bytes:
     """Calibration LUTs: beta0 constant (``beta_dn``); sigma0 and gamma from the incidence angle of the
     geolocation grid (sigma0 = beta0 sin(theta), gamma0 = sigma0 / cos(theta))."""
@@ -249,24 +267,16 @@ def calibration_xml(meta: SwathMetadata, beta_dn: float) -> bytes:
     _header(root, meta)
     ci = _sub(root, "calibrationInformation")
     _sub(ci, "absoluteCalibrationConstant", _e(1.0))
-    lines = _vector_lines(meta, max(1, meta.lines_per_burst or 200))
-    pixels = _vector_pixels(meta)
     g = meta.geolocation_grid
-    inc = np.interp(pixels, g.pixel[g.line == g.line.min()], g.incidence_angle_deg[g.line == g.line.min()])
-    s = np.radians(inc)
-    sigma = beta_dn / np.sqrt(np.sin(s))
-    gamma = sigma * np.sqrt(np.cos(s))
-    rg = RadarGrid.from_metadata(meta)
-    vl = _sub(root, "calibrationVectorList", count=lines.size)
-    for ln in lines:
-        v = _sub(vl, "calibrationVector")
-        _sub(v, "azimuthTime", _t(float(rg.line_to_time(ln))))
-        _sub(v, "line", int(ln))
-        _list(v, "pixel", pixels, fmt=lambda x: str(int(x)))
-        _list(v, "sigmaNought", sigma, fmt=lambda x: f"{x:.6e}")
-        _list(v, "betaNought", np.full(pixels.size, beta_dn), fmt=lambda x: f"{x:.6e}")
-        _list(v, "gamma", gamma, fmt=lambda x: f"{x:.6e}")
-        _list(v, "dn", np.full(pixels.size, beta_dn), fmt=lambda x: f"{x:.6e}")
+    first = g.line == g.line.min()
+
+    def luts(pixels):
+        s = np.radians(np.interp(pixels, g.pixel[first], g.incidence_angle_deg[first]))
+        sigma = beta_dn / np.sqrt(np.sin(s))
+        beta = np.full(pixels.size, beta_dn)
+        return {"sigmaNought": sigma, "betaNought": beta, "gamma": sigma * np.sqrt(np.cos(s)), "dn": beta}
+
+    _vector_list(root, meta, "calibrationVectorList", "calibrationVector", luts)
     ET.indent(root, "  ")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
@@ -275,16 +285,8 @@ def noise_xml(meta: SwathMetadata, noise_power_dn2: float) -> bytes:
     """Thermal noise: a flat range LUT equal to the simulated noise power (DN^2) and a unit azimuth LUT."""
     root = ET.Element("noise")
     _header(root, meta)
-    lines = _vector_lines(meta, max(1, meta.lines_per_burst or 200))
-    pixels = _vector_pixels(meta)
-    rg = RadarGrid.from_metadata(meta)
-    vl = _sub(root, "noiseRangeVectorList", count=lines.size)
-    for ln in lines:
-        v = _sub(vl, "noiseRangeVector")
-        _sub(v, "azimuthTime", _t(float(rg.line_to_time(ln))))
-        _sub(v, "line", int(ln))
-        _list(v, "pixel", pixels, fmt=lambda x: str(int(x)))
-        _list(v, "noiseRangeLut", np.full(pixels.size, noise_power_dn2), fmt=lambda x: f"{x:.6e}")
+    lines = _vector_list(root, meta, "noiseRangeVectorList", "noiseRangeVector",
+                         lambda pixels: {"noiseRangeLut": np.full(pixels.size, noise_power_dn2)})
     al = _sub(root, "noiseAzimuthVectorList", count=1)
     a = _sub(al, "noiseAzimuthVector")
     _sub(a, "swath", meta.swath)
@@ -300,85 +302,16 @@ def noise_xml(meta: SwathMetadata, noise_power_dn2: float) -> bytes:
 
 # ------------------------------------------------------------------------------------------ manifest
 
-_NS = {
-    "xfdu": "urn:ccsds:schema:xfdu:1", "safe": "http://www.esa.int/safe/sentinel-1.0",
-    "s1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1",
-    "s1sarl1": "http://www.esa.int/safe/sentinel-1.0/sentinel-1/sar/level-1",
-    "gml": "http://www.opengis.net/gml",
-}
-
-
-def _q(prefix: str, tag: str) -> str:
-    return f"{{{_NS[prefix]}}}{tag}"
-
-
-def manifest_xml(metas: list[SwathMetadata], files: dict[str, bytes | Path], footprint_latlon) -> bytes:
-    for k, v in _NS.items():
-        ET.register_namespace(k, v)
+def manifest_facts(metas: list[SwathMetadata], footprint_latlon) -> ManifestFacts:
+    """What the manifest of a simulated product (one image per metadata) says."""
     m = metas[0]
-    mode_name = m.swath if m.mode == "SM" else m.mode
-    root = ET.Element(_q("xfdu", "XFDU"), {
-        "version": f"esa/safe/sentinel-1.0/sentinel-1/sar/level-1/slc/standard/{'smdp' if m.mode == 'SM' else 'iwdp'}"})
-    ipm = ET.SubElement(root, "informationPackageMap")
-    cu = ET.SubElement(ipm, _q("xfdu", "contentUnit"), {"unitType": "SAFE Archive Information Package",
-                                                        "textInfo": f"Sentinel-1 {mode_name} Level-1 SLC Product"})
-    sec = ET.SubElement(root, "metadataSection")
-
-    def wrap(ident: str, text: str) -> ET.Element:
-        mo = ET.SubElement(sec, "metadataObject", {"ID": ident, "classification": "DESCRIPTION", "category": "DMD"})
-        md = ET.SubElement(mo, "metadataWrap", {"mimeType": "text/xml", "vocabularyName": "SAFE", "textInfo": text})
-        return ET.SubElement(md, "xmlData")
-
-    pr = ET.SubElement(sec, "metadataObject", {"ID": "processing", "classification": "PROVENANCE", "category": "PDI"})
-    pw = ET.SubElement(ET.SubElement(pr, "metadataWrap", {"mimeType": "text/xml", "vocabularyName": "SAFE",
-                                                          "textInfo": "Processing"}), "xmlData")
-    proc = ET.SubElement(pw, _q("safe", "processing"), {"name": "SLC Simulation"})
-    ET.SubElement(proc, _q("safe", "facility"), {"name": SOFTWARE})
-    x = wrap("platform", "Platform Description")
-    pf = ET.SubElement(x, _q("safe", "platform"))
-    ET.SubElement(pf, _q("safe", "familyName")).text = "SENTINEL-1"
-    ET.SubElement(pf, _q("safe", "number")).text = m.mission[-1]
-    ins = ET.SubElement(pf, _q("safe", "instrument"))
-    ET.SubElement(ins, _q("safe", "familyName"), {"abbreviation": "SAR"}).text = "Synthetic Aperture Radar"
-    im = ET.SubElement(ET.SubElement(ins, _q("safe", "extension")), _q("s1sarl1", "instrumentMode"))
-    ET.SubElement(im, _q("s1sarl1", "mode")).text = mode_name
-    for mm in metas:
-        ET.SubElement(im, _q("s1sarl1", "swath")).text = mm.swath
-    x = wrap("measurementOrbitReference", "Orbit Reference")
-    orb = ET.SubElement(x, _q("safe", "orbitReference"))
-    for tag, val in (("orbitNumber", m.absolute_orbit), ("relativeOrbitNumber", m.relative_orbit)):
-        for typ in ("start", "stop"):
-            ET.SubElement(orb, _q("safe", tag), {"type": typ}).text = str(val)
-    oe = ET.SubElement(ET.SubElement(orb, _q("safe", "extension")), _q("s1", "orbitProperties"))
-    ET.SubElement(oe, _q("s1", "pass")).text = m.pass_direction.upper()
-    ET.SubElement(oe, _q("s1", "ascendingNodeTime")).text = _t(m.ascending_node_time_s)
-    x = wrap("generalProductInformation", "General Product Information")
-    gpi = ET.SubElement(x, _q("s1sarl1", "standAloneProductInformation"))
-    ET.SubElement(gpi, _q("s1sarl1", "missionDataTakeID")).text = str(m.mission_data_take_id)
-    ET.SubElement(gpi, _q("s1sarl1", "transmitterReceiverPolarisation")).text = m.polarisation
-    ET.SubElement(gpi, _q("s1sarl1", "productClass")).text = "S"
-    ET.SubElement(gpi, _q("s1sarl1", "productType")).text = "SLC"
-    x = wrap("acquisitionPeriod", "Acquisition Period")
-    ap = ET.SubElement(x, _q("safe", "acquisitionPeriod"))
-    ET.SubElement(ap, _q("safe", "startTime")).text = _t(min(mm.start_time_s for mm in metas))
-    ET.SubElement(ap, _q("safe", "stopTime")).text = _t(max(mm.stop_time_s for mm in metas))
-    x = wrap("measurementFrameSet", "Frame Set")
-    fr = ET.SubElement(ET.SubElement(ET.SubElement(x, _q("safe", "frameSet")), _q("safe", "frame")),
-                       _q("safe", "footPrint"), {"srsName": "http://www.opengis.net/gml/srs/epsg.xml#4326"})
-    ET.SubElement(fr, _q("gml", "coordinates")).text = " ".join(f"{la:.6f},{lo:.6f}" for la, lo in footprint_latlon)
-    dsec = ET.SubElement(root, "dataObjectSection")
-    for i, (rel, content) in enumerate(sorted(files.items())):
-        ident = f"{rel.split('/')[0]}{i}"
-        ET.SubElement(cu, _q("xfdu", "contentUnit"), {"unitType": "Metadata Unit"}).append(
-            ET.Element("dataObjectPointer", {"dataObjectID": ident}))
-        data = content if isinstance(content, bytes) else Path(content).read_bytes()
-        do = ET.SubElement(dsec, "dataObject", {"ID": ident, "repID": rel.split("/")[0]})
-        bs = ET.SubElement(do, "byteStream", {"mimeType": "text/xml" if rel.endswith(".xml") else
-                                              "application/octet-stream", "size": str(len(data))})
-        ET.SubElement(bs, "fileLocation", {"locatorType": "URL", "href": "./" + rel})
-        ET.SubElement(bs, "checksum", {"checksumName": "MD5"}).text = hashlib.md5(data).hexdigest()
-    ET.indent(root, "  ")
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return ManifestFacts(
+        mission=m.mission, mode=instrument_mode(m), swaths=[mm.swath for mm in metas], product_type="SLC",
+        polarisations=[m.polarisation], absolute_orbit=m.absolute_orbit, relative_orbit=m.relative_orbit,
+        pass_direction=m.pass_direction, start_time_s=min(mm.start_time_s for mm in metas),
+        stop_time_s=max(mm.stop_time_s for mm in metas), footprint_latlon=list(footprint_latlon),
+        ascending_node_time_s=m.ascending_node_time_s, mission_data_take_id=m.mission_data_take_id,
+        product_class="S", facility=SOFTWARE, processing_name="SLC Simulation")
 
 
 # ------------------------------------------------------------------------------------------ measurement
@@ -443,7 +376,8 @@ def write_safe(out_dir: Path, metas: list[SwathMetadata], images: list[np.ndarra
                        (g.line.max(), g.pixel.max()), (g.line.max(), g.pixel.min())):
             i = int(np.argmin(np.abs(g.line - lv) + np.abs(g.pixel - pv)))
             corners.append((float(g.latitude_deg[i]), float(g.longitude_deg[i])))
-        (tmp / "manifest.safe").write_bytes(manifest_xml(metas, files, corners))
+        manifest = manifest_xml(manifest_facts(metas, corners), dict(sorted(files.items())))
+        (tmp / "manifest.safe").write_bytes(manifest)
     return final
 
 

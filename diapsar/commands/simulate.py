@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, nargs=2, default=None, metavar=("FIRST", "COUNT"),
                         help="real-geometry mode: first sample and sample count of the window")
     parser.add_argument("--from-safe", default=None, nargs="+", metavar="SAFE",
-                        help="take orbits, timing, bursts, polynomials and geolocation grids from these real IW "
+                        help="take orbits, timing, bursts and Doppler/FM-rate polynomials from these real IW "
                              "products (one per date; extra --dates are the first one moved 12 days later)")
     parser.add_argument("--timing-error", type=float, default=0.02, metavar="LINES",
                         help="hidden along-track timing error of the first slave, in lines (default 0.02)")

@@ -380,8 +380,8 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
         metas, images = [], []
         for sw in swaths:
             a = by[(d, sw)]
-            if not a.extra.get("keep_geolocation_grid"):
-                a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem)
+            # the grid in the simulator's time convention (no bistatic term), also for real geometry
+            a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem)
             a.meta.footprint_wkt = footprint_from_grid(a.meta.geolocation_grid)
             recs: list[dict] = []
             images.append(quantize(synthesize(ctxs[sw], a, int(seed), target_records=recs)))

@@ -1,16 +1,19 @@
 """Real-geometry simulation: pixels for a window of real IW products, keeping their orbits, timing, burst
-layout, Doppler-centroid and FM-rate polynomials and geolocation grids.
+layout, Doppler-centroid and FM-rate polynomials.
 
 Each given SAFE becomes one date. The window is bursts FIRST..LAST and samples FIRST..FIRST+COUNT-1 of the
 first product (the master); later products use the bursts with the same burst IDs and the samples at the same
 slant range. With ``dates`` larger than the number of products, the extra dates are copies of the master
-geometry 12 days later on an orbit moved by a perpendicular baseline (their geolocation grids are recomputed).
+geometry 12 days later on an orbit moved by a perpendicular baseline.
 The ground is the synthetic scene (volcano, coast, deformation) centred on the window.
 
-The geolocation grid of each written annotation is recomputed in ESA's layout (one row per burst start and
-the last line, 21 columns) on the real orbit: the real grid cropped to a window keeps rows of bursts outside
-the window (the bracketing rows of ``io.crop.window_metadata``), which the window's own burst list cannot
-place. The real grid points inside the window are checked against the written product by the tests.
+The geolocation grid of each written annotation is recomputed (``render``) in ESA's layout (one row per
+burst start and the last line, 21 columns) on the real orbit and the simulation's DEM, in the simulator's
+time convention: the simulated pixels carry no bistatic azimuth term (a target's zero-Doppler time is the time
+of its line), so the grid times are line times. The cropped real grid (``io.crop.window_metadata``, rows of
+the kept bursts) keeps ESA's convention, line time + (tau - tau_ref) / 2 with tau_ref the IW2 mid-range time:
+written as it is, the reader would move every simulated target by that term (about 0.09 line in IW1). The
+real ESA grid points inside the window still agree with the written product to < 0.1 line (tests).
 """
 
 from __future__ import annotations

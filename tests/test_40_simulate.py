@@ -364,18 +364,43 @@ def test_cli_writes_products_and_reports(tmp_path):
     assert tj["pairs"][1]["timing_error_lines"] == 0.0
 
 
+def _far_dem(path):
+    """A small lon/lat DEM far from the simulated scene (La Reunion)."""
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(2.0, 46.0, 0.01, 0.01)) as dst:
+        dst.write(np.full((1, 20, 20), 100.0, np.float32))
+    return path
+
+
 @pytest.mark.parametrize("args, words", [
     (["--mode", "sm", "--out", "{tmp}", "--dates", "0"], "--dates"),
     (["--mode", "sm", "--out", "{tmp}", "--beam", "S9"], "S9"),
     (["--mode", "sm", "--out", "{tmp}", "--size", "5", "5"], "samples"),
     (["--mode", "iw", "--out", "{tmp}", "--from-safe", "x.SAFE"], "--swath"),
     (["--mode", "sm", "--out", "{tmp}", "--coherence", "0.2", "1.5"], "coherence"),
+    (["--mode", "sm", "--out", "{tmp}", "--size", "64", "64", "--truth-master", "2"], "truth master index 2"),
+    (["--mode", "sm", "--out", "{tmp}", "--size", "64", "64", "--dem", "{dem}"], "does not cover"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, args, words):
-    r = _cli(*[a.replace("{tmp}", str(tmp_path / "o")) for a in args])
+    dem = _far_dem(tmp_path / "far.tif")
+    r = _cli(*[a.replace("{tmp}", str(tmp_path / "o")).replace("{dem}", str(dem)) for a in args])
     assert r.returncode != 0
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in r.stderr and words in lines[0], r.stderr
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_failed_run_leaves_an_existing_folder_as_it_was(tmp_path):
+    from diapsar.errors import DemError
+
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "notes.txt").write_text("kept")
+    with pytest.raises(DemError, match="does not cover"):
+        simulate_stack(out, mode="sm", size=(64, 64), dem_file=_far_dem(tmp_path / "far.tif"))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
 def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):

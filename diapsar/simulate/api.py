@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -121,10 +123,7 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     except ValueError:
         raise ConfigError(f"simulate: start {start!r} is not an ISO UTC time") from None
     out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {out_dir}: {exc.strerror or exc}") from None
+    _check(0 <= int(truth_master) < dates, f"simulate: truth master index {truth_master} outside 0..{dates - 1}")
 
     baselines = list(baselines_m) if baselines_m is not None else \
         [DEFAULT_BASELINES_M[k % len(DEFAULT_BASELINES_M)] for k in range(dates)]
@@ -275,11 +274,44 @@ def scene_size(acqs: list[Acquisition], n0: float, lat0: float, lon0: float, hea
     return pe, pn, float(max(abs(u_.min()), abs(u_.max()))), float(max(abs(v_.min()), abs(v_.max())))
 
 
-def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, mode: str, beam: str,
+@contextmanager
+def _output_folder(out_dir: Path):
+    """Create ``out_dir``; if the simulation fails, remove what it added (the whole folder if it created it), so
+    that a failed run leaves nothing half-written."""
+    existed = out_dir.is_dir()
+    before = set(out_dir.iterdir()) if existed else set()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {out_dir}: {exc.strerror or exc}") from None
+    try:
+        yield out_dir
+    except BaseException:
+        added = [out_dir] if not existed else sorted(set(out_dir.iterdir()) - before)
+        for p in added:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+        raise
+
+
+def render(out_dir: Path, acqs: list[Acquisition], design: dict, **kwargs) -> SimulationResult:
+    """Scene, DEM, pixels, products and truth for acquisitions whose geometry is set (synthetic or real), written
+    under ``out_dir`` (nothing is left there if it fails); keyword arguments of ``_render``."""
+    n_dates = len({a.index for a in acqs})
+    truth_master = kwargs.get("truth_master", 0)
+    if not 0 <= truth_master < n_dates:
+        raise ConfigError(f"simulate: truth master index {truth_master} outside 0..{n_dates - 1}")
+    out_dir = Path(out_dir)
+    with _output_folder(out_dir):
+        return _render(out_dir, acqs, design, **kwargs)
+
+
+def _render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, mode: str, beam: str,
            coherence, deformation_mm: float, snr_db: float, doppler_hz: float, n_targets: int, node_step: int,
            burst_cycle_s: float, say, t_start: float, extra_json: dict | None = None,
            truth_master: int = 0, dem_file=None) -> SimulationResult:
-    """Scene, DEM, pixels, products and truth for acquisitions whose geometry is set (synthetic or real)."""
     from ..geoid import geoid_undulation
 
     lat0, lon0, t_c, heading = design["lat0"], design["lon0"], design["t_c"], design["heading"]
@@ -399,14 +431,12 @@ def render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, m
     # DEM file
     dem_dir = out_dir / "dem"
     dem_path = dem_dir / "dem.tif"
-    _write_dem(dem_path, dem)
+    _write_dem(dem_path, dem, source="synthetic volcano" if dem_file is None else Path(dem_file).name)
 
     # truth: one file per (slave date, swath)
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     pairs = []
-    if not 0 <= truth_master < len(date_ids):
-        raise ConfigError(f"simulate: truth master index {truth_master} outside 0..{len(date_ids) - 1}")
     md_id = date_ids[truth_master]
     for d in date_ids:
         if d == md_id:
@@ -552,7 +582,7 @@ def _read_real_dem(path, bbox, footprint_latlon) -> tuple[np.ndarray, tuple]:
     return h, gt
 
 
-def _write_dem(path: Path, dem: Dem) -> None:
+def _write_dem(path: Path, dem: Dem, source: str) -> None:
     import rasterio
     from rasterio.crs import CRS
     from rasterio.transform import Affine
@@ -568,5 +598,5 @@ def _write_dem(path: Path, dem: Dem) -> None:
                 dst.write(dem.orthometric, 1)
                 dst.set_band_description(1, "height above EGM96 geoid (m)")
                 dst.update_tags(HEIGHT_REFERENCE="EGM96", VERTICAL_DATUM="EGM96 geoid (orthometric heights)",
-                                SOURCE="diapsar simulator (synthetic volcano)")
+                                SOURCE=f"diapsar simulator ({source})")
                 dst.update_tags(1, UNITS="m")

@@ -77,7 +77,8 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
         metas.append((Path(p).name, prod.swath(swath, polarisation)))
     name0, m0 = metas[0]
     if not m0.is_tops:
-        raise ConfigError(f"simulate: {name0} {swath} is not a TOPS (IW/EW) image")
+        what = "has no burst list" if m0.mode in ("IW", "EW") else f"is a {m0.mode} image, not TOPS (IW/EW)"
+        raise ConfigError(f"simulate: {name0} {swath} {what}")
     nb = len(m0.bursts)
     if not (0 <= first_b <= last_b < nb):
         raise SelectionError(f"simulate: bursts {first_b}-{last_b} outside {name0} {swath} (bursts 0-{nb - 1})")

@@ -43,6 +43,14 @@ def _expected_coherence(truth, rows, cols):
     return float(np.sum(coh * w) / np.sum(w))
 
 
+def _phase_bound(coherence, n_pixels, band=0.7):
+    """Bound on the residual phase of a sum of ``n_pixels`` interferogram pixels "within noise": 5 standard
+    deviations of the phase of ``n_pixels * band**2`` independent looks of this coherence (Cramer-Rao,
+    sqrt(1 - g^2) / (g sqrt(2 N)); the simulated spectra fill ~70 % of each band) + 0.01 rad of model error."""
+    g = min(max(coherence, 1e-3), 0.999)
+    return 5.0 * np.sqrt(1.0 - g * g) / (g * np.sqrt(2.0 * n_pixels * band * band)) + 0.01
+
+
 def _sinc_resample(img, lines, pixels, half=8):
     """Windowed-sinc interpolation of ``img`` at fractional (lines, pixels) (plain reference resampler)."""
     out = np.zeros(lines.shape, complex)
@@ -252,17 +260,24 @@ def test_coherence_and_phase_match_truth(sm_pair):
         coh = abs(acc) / np.sqrt((abs(m[rows, cols]) ** 2).sum() * (abs(sr[rows, cols]) ** 2).sum())
         want = _expected_coherence(truth, rows, cols)
         errs.append(coh - want)
-        phases.append(np.angle(acc))
-        print(f"rows {r0}-{r0 + 63}: coherence {coh:.3f} truth {want:.3f} residual phase {np.angle(acc):+.3f}")
+        bound = _phase_bound(want, ifg[rows, cols].size)
+        phases.append(abs(np.angle(acc)) / bound)
+        print(f"rows {r0}-{r0 + 63}: coherence {coh:.3f} truth {want:.3f} residual phase {np.angle(acc):+.3f} "
+              f"(bound {bound:.3f})")
     assert max(abs(e) for e in errs) < 0.02
-    assert max(abs(p) for p in phases) < 0.1
+    assert max(phases) < 1.0
     # the requested field spans 0.2..1.0 along track (times the noise factor)
     assert truth["coherence_signal"].min() < 0.25 and truth["coherence_signal"].max() > 0.95
     # the deformation is real: the truth carries a Mogi bump of several radians
     assert np.ptp(truth["deformation_phase_rad"]) > 2.0
-    # and without removing it the residual phase is not flat
+    # and it is in the pixels: at the bump, the interferogram without the deformation removed has its phase
     raw = m * np.conj(sr) * np.exp(-1j * truth["topographic_phase_rad"])
-    assert np.abs(np.angle(raw[edge:-edge, edge:-edge].mean())) > 0.3 or np.ptp(truth["deformation_phase_rad"]) > 2
+    i, j = np.unravel_index(np.argmax(np.abs(truth["deformation_phase_rad"][edge:-edge, edge:-edge])), (nl - 2 * edge,
+                                                                                                     ns - 2 * edge))
+    win = (slice(i + edge - 24, i + edge + 24), slice(max(j + edge - 24, 0), j + edge + 24))
+    expected = np.angle(np.exp(1j * truth["deformation_phase_rad"][win]).sum())
+    print(f"at the deformation bump: interferogram phase {np.angle(raw[win].sum()):+.3f}, truth {expected:+.3f}")
+    assert abs(expected) > 0.5 and abs(np.angle(raw[win].sum() * np.exp(-1j * expected))) < 0.1
 
 
 def test_point_targets_are_where_the_truth_says(sm_targets):
@@ -326,9 +341,10 @@ def test_iw_bursts_and_tops_ramp(iw_pair):
         acc = ifg.sum()
         coh = abs(acc) / np.sqrt((abs(mm) ** 2).sum() * (abs(sr) ** 2).sum())
         want = _expected_coherence(truth, slice(rows[0], rows[-1] + 1), slice(20, 300))
-        print(f"burst {b}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
+        print(f"burst {b}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f} "
+              f"(bound {_phase_bound(want, ifg.size):.3f})")
         errs.append(abs(coh - want))
-        assert abs(np.angle(acc)) < 0.1
+        assert abs(np.angle(acc)) < _phase_bound(want, ifg.size)
     assert max(errs) < 0.02
 
 
@@ -457,8 +473,9 @@ def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):
         acc = ifg.sum()
         coh = abs(acc) / np.sqrt((abs(mm) ** 2).sum() * (abs(sr) ** 2).sum())
         want = _expected_coherence(truth, slice(rows[0], rows[-1] + 1, 3), slice(20, 580))
-        print(f"real geometry burst {b}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
-        assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < 0.1
+        print(f"real geometry burst {b}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f} "
+              f"(bound {_phase_bound(want, ifg.size):.3f})")
+        assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < _phase_bound(want, ifg.size)
 
 
 def test_real_geometry_targets_are_where_the_reader_puts_them(s1_data, tmp_path):
@@ -533,7 +550,7 @@ def test_timing_error_shows_only_in_burst_overlaps(iw_esd):
           f"with annotation-only offsets {results[pair['timing_error_lines']]:+.3f} (expected {want:+.3f})")
     assert abs(f0 - f1) > 1000
     assert abs(results[0.0]) < 0.05
-    assert abs(results[pair["timing_error_lines"]] - want) < 0.15 * abs(want) + 0.03
+    assert abs(results[pair["timing_error_lines"]] - want) < 0.05 * abs(want) + 0.03
 
 
 def test_iw_three_swaths_in_one_product(tmp_path):
@@ -591,8 +608,9 @@ def test_real_geometry_on_a_real_dem(s1_data, tmp_path):
         acc = ifg.sum()
         coh = abs(acc) / np.sqrt((abs(mm) ** 2).sum() * (abs(sr) ** 2).sum())
         want = _expected_coherence(truth, slice(r0, r0 + 200, 2), slice(20, 380))
-        print(f"real DEM rows {r0}-{r0 + 199}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f}")
-        assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < 0.1
+        print(f"real DEM rows {r0}-{r0 + 199}: coherence {coh:.3f} truth {want:.3f} phase {np.angle(acc):+.3f} "
+              f"(bound {_phase_bound(want, ifg.size):.3f})")
+        assert abs(coh - want) < 0.02 and abs(np.angle(acc)) < _phase_bound(want, ifg.size)
 
 
 def test_tops_ramp_sign_matches_real_sentinel1_pixels(s1_data):

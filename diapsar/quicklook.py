@@ -38,6 +38,7 @@ import numpy as np
 from .errors import ConfigError, ProductError, SelectionError
 from .io.atomic import atomic_path
 from .io.blocks import row_blocks, rows_per_block
+from .io.zips import measurement_members, zip_names
 
 # Band roles recognised from band descriptions (case-insensitive prefixes).
 _ROLE_WORDS = {
@@ -66,15 +67,6 @@ class ImageSource:
     display: str
     stem: str
     annotation: tuple[str, str] | None = None  # ("file", path) or ("zip", "zip_path::member")
-
-
-def _measurements_in_zip(zpath: Path) -> list[str]:
-    try:
-        with zipfile.ZipFile(zpath) as zf:
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProductError(f"{zpath} is not a readable zip file ({exc})") from None
-    return sorted(n for n in names if "/measurement/" in f"/{n}" and n.lower().endswith((".tif", ".tiff")))
 
 
 def _choose_one(container: Path, found: list[str]) -> str:
@@ -114,7 +106,7 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
         return ImageSource(str(full), str(full), full.stem, ("file", str(ann)))
     if p.is_file():
         if zipfile.is_zipfile(p) and p.suffix.lower() == ".zip":
-            chosen = _choose_one(p, _measurements_in_zip(p))
+            chosen = _choose_one(p, measurement_members(p))
             return ImageSource(f"/vsizip/{p.resolve()}/{chosen}", f"{p}/{chosen}", PurePosixPath(chosen).stem,
                                ("zip", f"{p.resolve()}::{_annotation_for(chosen)}"))
         ann = None
@@ -133,13 +125,9 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
         head = Path(*parts[:i])
         if head.suffix.lower() == ".zip" and head.is_file():
             member = "/".join(parts[i:])
-            try:
-                with zipfile.ZipFile(head) as zf:
-                    names = set(zf.namelist())
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise ProductError(f"{head} is not a readable zip file ({exc})") from None
+            names = set(zip_names(head))
             if member not in names:
-                meas = _measurements_in_zip(head)
+                meas = measurement_members(head)
                 hint = f"; its measurement images: {', '.join(meas)}" if meas else ""
                 raise ProductError(f"{member} is not in {head}{hint}")
             return ImageSource(f"/vsizip/{head.resolve()}/{member}", text, PurePosixPath(member).stem,

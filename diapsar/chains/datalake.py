@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ProductError, SelectionError
+from ..errors import SelectionError
+from ..io.zips import safe_members
 
 # s1a-s3-slc-vv-20200101t000000-20200101t000025-030000-036000-001.xml / .tiff
 _IMAGE_RE = re.compile(
@@ -95,21 +95,6 @@ def _safe_members(safe: Path) -> list[str]:
     return names
 
 
-def _zip_members(path: Path) -> list[str]:
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ProductError(f"{path}: not a readable zip file ({exc})") from None
-    out = []
-    for n in names:
-        parts = n.split("/")
-        # <name>.SAFE/annotation/x.xml -> annotation/x.xml
-        if len(parts) >= 3 and parts[0].endswith(".SAFE"):
-            out.append("/".join(parts[1:]))
-    return out
-
-
 def scan(input_path: str | os.PathLike) -> list[Image]:
     """Every image of every SAFE folder or zip under ``input_path`` (recursive)."""
     root = Path(input_path)
@@ -124,7 +109,7 @@ def scan(input_path: str | os.PathLike) -> list[Image]:
         dirnames[:] = [d for d in dirnames if not d.endswith(".SAFE")]  # SAFE trees are leaves
         for f in sorted(filenames):
             if f.lower().endswith(".zip") and f.upper().startswith("S1"):
-                images += _images_of_names(here / f, _zip_members(here / f))
+                images += _images_of_names(here / f, safe_members(here / f))
     # a product present both as folder and zip: keep the folder
     seen: dict[str, Image] = {}
     for im in sorted(images, key=lambda i: (i.key, i.product_path.suffix == ".zip")):

@@ -44,20 +44,44 @@ def cartesian_mean(meta: SwathMetadata, orbit: Orbit, dem: DemPatch, ml_azi: int
 
 
 @numba.njit(cache=True)
+def _post_cell(li, pi, ml_azi, ml_ran, line_offset, sample_offset, n_rows, n_cols):
+    """ML cell (r, c) of a DEM post at (line, pixel): the cell holding the nearest pixel; r = -1 outside."""
+    if not (np.isfinite(li) and np.isfinite(pi)):
+        return -1, -1
+    r = int(np.floor((li + 0.5 - line_offset) / ml_azi))
+    c = int(np.floor((pi + 0.5 - sample_offset) / ml_ran))
+    if r < 0 or c < 0 or r >= n_rows or c >= n_cols:
+        return -1, -1
+    return r, c
+
+
+@numba.njit(cache=True)
 def _bin_posts(line, pixel, xyz, ml_azi, ml_ran, line_offset, sample_offset, sums, count):
     n_rows, n_cols = count.shape
     for k in range(line.shape[0]):
-        li = line[k]
-        pi = pixel[k]
-        if not (np.isfinite(li) and np.isfinite(pi)):
-            continue
-        r = int(np.floor((li + 0.5 - line_offset) / ml_azi))
-        c = int(np.floor((pi + 0.5 - sample_offset) / ml_ran))
-        if r < 0 or c < 0 or r >= n_rows or c >= n_cols:
-            continue
-        count[r, c] += 1
-        for a in range(3):
-            sums[r, c, a] += xyz[k, a]
+        r, c = _post_cell(line[k], pixel[k], ml_azi, ml_ran, line_offset, sample_offset, n_rows, n_cols)
+        if r >= 0:
+            count[r, c] += 1
+            for a in range(3):
+                sums[r, c, a] += xyz[k, a]
+
+
+@numba.njit(cache=True)
+def _count_posts(line, pixel, ml_azi, ml_ran, line_offset, sample_offset, count):
+    n_rows, n_cols = count.shape
+    for k in range(line.shape[0]):
+        r, c = _post_cell(line[k], pixel[k], ml_azi, ml_ran, line_offset, sample_offset, n_rows, n_cols)
+        if r >= 0:
+            count[r, c] += 1
+
+
+def add_post_count(line: np.ndarray, pixel: np.ndarray, count: np.ndarray, ml_azi: int, ml_ran: int,
+                   line_offset: int = 0, sample_offset: int = 0) -> np.ndarray:
+    """Add to ``count`` (int32, ML rows x cols) the DEM posts at (line, pixel) (any shape, float32/64), with
+    ``post_mean``'s rule; lets the chain count posts by strips of the DEM projection. Returns ``count``."""
+    _count_posts(np.ascontiguousarray(np.ravel(line)), np.ascontiguousarray(np.ravel(pixel)), int(ml_azi),
+                 int(ml_ran), float(line_offset), float(sample_offset), count)
+    return count
 
 
 def post_mean(proj: DemProjection, shape: tuple[int, int], ml_azi: int, ml_ran: int, line_offset: int = 0,

@@ -169,6 +169,21 @@ def test_failure_keeps_earlier_products(lake, tmp_path):
     for p, content in before.items():
         assert p.exists() and p.read_bytes() == content, p
     assert not list(out.glob(".*tmp*")) and not list(out.rglob("*.part")), "temporary files left behind"
+    # same output folder, the slave's measurement TIFF truncated (its header intact): refused before any work
+    broken = tmp_path / "trunc" / res.products[1].name
+    shutil.copytree(res.products[1], broken)
+    tif = next((broken / "measurement").iterdir())
+    tif.write_bytes(tif.read_bytes()[: tif.stat().st_size // 2])
+    d = tmp_path / "trunc_lake"
+    d.mkdir()
+    (d / res.products[0].name).symlink_to(res.products[0])
+    (d / broken.name).symlink_to(broken)
+    one_line_error(run_cli(config(tmp_path, d, res.dem_path, out), "-o", "no"), broken.name,
+                   "unreadable measurement")
+    last_run = (out / "info.log").read_text().rsplit("SAR_MultiSlc: config", 1)[1]
+    assert "stopped: ProductError" in last_run and "pair " not in last_run, "refused before any pair started"
+    for p, content in before.items():
+        assert p.exists() and p.read_bytes() == content, p
 
 
 def test_zipped_products_are_read_in_place(lake, tmp_path):

@@ -117,7 +117,18 @@ class Context:
 
     @property
     def ram_mb(self) -> float:
-        return float(self.cfg.optram_mb)
+        """Budget of the row blocks: -ram minus what the run holds from start to end (GDAL's block cache, the
+        scene DEM), at least a quarter of -ram."""
+        held = gdal_cache_mb(self.cfg.optram_mb)
+        if self.dem is not None:
+            held += self.dem.heights_m.nbytes / 2**20
+        return max(float(self.cfg.optram_mb) - held, 0.25 * float(self.cfg.optram_mb))
+
+
+def gdal_cache_mb(ram_mb: float) -> int:
+    """GDAL's raster block cache of the run, taken from the budget (GDAL's default, 5 % of the machine's memory,
+    is outside it): 1/16 of -ram, 16..256 MB."""
+    return int(max(16, min(256, float(ram_mb) / 16)))
 
 
 def _open(image: datalake.Image) -> Acquisition:
@@ -131,6 +142,19 @@ def _open(image: datalake.Image) -> Acquisition:
     if not product.has_pixels(image.swath, image.polarisation):
         raise ProductError(f"{image.product_path}: measurement {image.measurement_name} is missing or empty")
     return Acquisition(image=image, product=product, meta=meta, orbit=Orbit(meta.orbit))
+
+
+def _probe_pixels(acq: Acquisition) -> None:
+    """Read the first and last line of the image: a truncated or damaged measurement TIFF is refused here,
+    before any work (ProductError naming the product)."""
+    from ..errors import DiapsarError
+
+    n_l, n_s = acq.meta.number_of_lines, acq.meta.number_of_samples
+    try:
+        for line in (0, n_l - 1):
+            acq.read(line, 0, 1, n_s)
+    except (DiapsarError, OSError, ValueError) as exc:
+        raise ProductError(f"{acq.image.product_path.name}: unreadable measurement ({exc})") from None
 
 
 def _check_output(out: Path) -> None:
@@ -355,7 +379,8 @@ def step_dem_projection(ctx: Context) -> None:
         return
     t0 = time.perf_counter()
     ny, nx = ctx.dem.shape
-    rows = rows_per_block(nx, 8 * 12, ctx.ram_mb)
+    # ~90-120 bytes per DEM post measured (geo2rdr temporaries, the 5 float64 bands before the write)
+    rows = rows_per_block(nx, 8 * 16, ctx.ram_mb)
     with open_writer(folder / DEM_PROJECTION, nx, ny, 5, "float32", descriptions=DEMPROJ_BANDS,
                      transform=ctx.dem.transform, crs="EPSG:4326") as w:
         for b in row_blocks(ny, rows):
@@ -369,8 +394,7 @@ def step_dem_projection(ctx: Context) -> None:
 
 def step_cartesian_mean(ctx: Context) -> None:
     """SARCartesianMeanEstimation: ground point of every ML cell (+ isData and DiapOTB's DEM post count)."""
-    from ..cartesian_mean import cartesian_mean, post_mean
-    from ..dem_projection import DemProjection
+    from ..cartesian_mean import add_post_count, cartesian_mean
 
     folder, win = ctx.master_dir, ctx.window
     steps = Steps(folder)
@@ -378,16 +402,22 @@ def step_cartesian_mean(ctx: Context) -> None:
     params = {"dem": ctx.dem.transform, "window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi]}
     if not steps.complete("cartesian_mean", params, [CARTESIAN_MEAN]):
         t0 = time.perf_counter()
-        proj = read_raster(folder / DEM_PROJECTION, [1, 2])
-        rows = rows_per_block(cols_ml, 8 * 40, ctx.ram_mb)
+        # DiapOTB's DEM post count per ML cell, from the DEM projection read by strips of DEM rows (its posts
+        # fall anywhere in the window, so the count of the whole ML grid is held: 4 bytes per ML cell)
+        count = np.zeros((rows_ml, cols_ml), dtype=np.int32)
+        _, ny, nx = raster_shape(folder / DEM_PROJECTION)
+        for b in row_blocks(ny, rows_per_block(nx, 4 * 2 * 3, ctx.ram_mb)):
+            proj = read_raster(folder / DEM_PROJECTION, [1, 2], rows=(b.row0, b.row1))
+            add_post_count(proj[1], proj[0], count, win.ml_azi, win.ml_ran, win.line0, win.sample0)
+            del proj
+        # ground points: ~400 bytes per ML cell measured (rdr2geo_dem iterations, float64 temporaries)
+        rows = rows_per_block(cols_ml, 480, ctx.ram_mb)
         with open_writer(folder / CARTESIAN_MEAN, cols_ml, rows_ml, 5, "float64", descriptions=CM_BANDS) as w:
             for b in progress(list(row_blocks(rows_ml, rows)), "cartesian mean"):
                 xyz, isdata = cartesian_mean(ctx.master.meta, ctx.master.orbit, ctx.dem, win.ml_azi, win.ml_ran,
                                              b.row0, b.row1, cols_ml, win.line0, win.sample0)
-                _, count = post_mean(DemProjection(line=proj[1], pixel=proj[0], xyz=np.empty((0,))),
-                                     (b.rows, cols_ml), win.ml_azi, win.ml_ran,
-                                     win.line0 + b.row0 * win.ml_azi, win.sample0)
-                w.write(b.row0, np.concatenate([np.moveaxis(xyz, -1, 0), isdata[None], count[None]]))
+                w.write(b.row0, np.concatenate([np.moveaxis(xyz, -1, 0), isdata[None],
+                                                count[b.row0:b.row1][None]]))
         dt = time.perf_counter() - t0
         ctx.timings["cartesian_mean"] = round(dt, 3)
         steps.record("cartesian_mean", params, [CARTESIAN_MEAN], dt)
@@ -421,7 +451,8 @@ def step_ortho_lookup(ctx: Context):
     if steps.complete("ortho_lookup", params, [ORTHO_LOOKUP]):
         return grid
     t0 = time.perf_counter()
-    rows = rows_per_block(grid.width, 8 * 16, ctx.ram_mb)
+    # ~110-150 bytes per map cell measured (lon/lat grids, DEM height, ECEF, geo2rdr temporaries)
+    rows = rows_per_block(grid.width, 8 * 24, ctx.ram_mb)
     with open_writer(ctx.master_dir / ORTHO_LOOKUP, grid.width, grid.height, 2, "float32",
                      descriptions=["master_line", "master_sample"], transform=grid.transform,
                      crs=f"EPSG:{grid.epsg}", nodata=np.nan,
@@ -518,13 +549,15 @@ def run_chain(cfg: MultiSlcConfig) -> dict:
     """Run the whole chain; returns run.json's content. Raises DiapsarError subclasses on bad input."""
     import warnings
 
+    import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
     with warnings.catch_warnings():
         # SAR-geometry products carry GCPs, not a geotransform: GDAL's warning about it is expected
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         try:
-            return _run_chain(cfg)
+            with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(cfg.optram_mb)):
+                return _run_chain(cfg)
         except Exception as exc:
             _file_log_only(f"stopped: {type(exc).__name__}: {exc}")
             raise
@@ -560,13 +593,14 @@ def _run_chain(cfg: MultiSlcConfig) -> dict:
     slaves_img = sel.slaves
     # metadata checks before any heavy work: one track, one mode (annotation values)
     metas = {sel.master.key: master.meta}
+    _probe_pixels(master)
     for s in slaves_img:
-        from ..io.safe import open_product
-
+        acq = _open(s)
         try:
-            metas[s.key] = open_product(s.product_path).swath(s.swath, s.polarisation)
-        except (OSError, ValueError) as exc:
-            raise ProductError(f"{s.product_path}: unreadable product ({exc})") from None
+            _probe_pixels(acq)
+            metas[s.key] = acq.meta
+        finally:
+            acq.product.close()
     datalake.check_tracks(metas)
     window = _window(cfg, master)
     master_dir = out / f"{master.date}_master_directory"

@@ -379,7 +379,7 @@ def step_dem_projection(ctx: Context) -> None:
         return
     t0 = time.perf_counter()
     ny, nx = ctx.dem.shape
-    # ~90-120 bytes per DEM post measured (geo2rdr temporaries, the 5 float64 bands before the write)
+    # 80..120 bytes per DEM post measured (geo2rdr temporaries, the 5 float64 bands before the write)
     rows = rows_per_block(nx, 8 * 16, ctx.ram_mb)
     with open_writer(folder / DEM_PROJECTION, nx, ny, 5, "float32", descriptions=DEMPROJ_BANDS,
                      transform=ctx.dem.transform, crs="EPSG:4326") as w:
@@ -410,7 +410,7 @@ def step_cartesian_mean(ctx: Context) -> None:
             proj = read_raster(folder / DEM_PROJECTION, [1, 2], rows=(b.row0, b.row1))
             add_post_count(proj[1], proj[0], count, win.ml_azi, win.ml_ran, win.line0, win.sample0)
             del proj
-        # ground points: ~400 bytes per ML cell measured (rdr2geo_dem iterations, float64 temporaries)
+        # ground points: 150..380 bytes per ML cell measured (rdr2geo_dem iterations, float64 temporaries)
         rows = rows_per_block(cols_ml, 480, ctx.ram_mb)
         with open_writer(folder / CARTESIAN_MEAN, cols_ml, rows_ml, 5, "float64", descriptions=CM_BANDS) as w:
             for b in progress(list(row_blocks(rows_ml, rows)), "cartesian mean"):

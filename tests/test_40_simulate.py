@@ -245,6 +245,8 @@ def test_coherence_and_phase_match_truth(sm_pair):
     tj = json.loads(res.truth_json.read_text())
     truth = _truth(out, tj["pairs"][0])
     assert list(truth) == list(TRUTH_BANDS)
+    with rasterio.open(out / tj["pairs"][0]["file"]) as ds:
+        assert [ds.tags(i)["UNITS"] for i in (1, 2, 3, 5, 6)] == ["pixel", "line", "rad", "mm", "1"]
     _, m = _read_all(res.products[0])
     _, s = _read_all(res.products[1])
     nl, ns = m.shape

@@ -37,6 +37,8 @@ from .physics import Context, interp_nodes, invert, los_displacement_m, node_gri
 
 BANDS = ("range_offset_px", "azimuth_offset_px", "topographic_phase_rad", "deformation_phase_rad",
          "los_displacement_mm", "coherence", "coherence_signal")
+UNITS = {"range_offset_px": "pixel", "azimuth_offset_px": "line", "topographic_phase_rad": "rad",
+         "deformation_phase_rad": "rad", "los_displacement_mm": "mm", "coherence": "1", "coherence_signal": "1"}
 
 
 def slave_position(master: Acquisition, slave: Acquisition, lat, lon, h, t_m, tau_m, burst: int | None):
@@ -108,5 +110,6 @@ def write_truth_tif(path: Path, bands: dict[str, np.ndarray], tags: dict) -> Pat
                 for i, name in enumerate(BANDS, start=1):
                     dst.write(bands[name].astype(np.float32, copy=False), i)
                     dst.set_band_description(i, name)
+                    dst.update_tags(i, UNITS=UNITS[name])
                 dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return path

@@ -455,13 +455,19 @@ def test_failed_run_leaves_an_existing_folder_as_it_was(tmp_path):
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):
-    """Morocco pair, IW1 bursts 2-3, 600 samples: real burst times and IDs, geolocation grid, Doppler and
-    FM-rate polynomials kept; pixels consistent with the truth after deramping."""
+def _morocco_pair(s1_data):
+    """The two Morocco IW SLC products (skip when absent)."""
     pair = s1_data / "morocco_iw_pair_20230904_20230916"
     safes = sorted(pair.glob("S1A_IW_SLC__1SDV_*.SAFE"))
     if len(safes) != 2:
         pytest.skip(f"Morocco pair not found in {pair}")
+    return safes
+
+
+def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):
+    """Morocco pair, IW1 bursts 2-3, 600 samples: real burst times and IDs, geolocation grid, Doppler and
+    FM-rate polynomials kept; pixels consistent with the truth after deramping."""
+    safes = _morocco_pair(s1_data)
     from diapsar.simulate.real import simulate_from_safe
 
     res = simulate_from_safe(tmp_path, safes, swath="IW1", bursts=(2, 3), samples=(8000, 600), seed=2,
@@ -518,10 +524,7 @@ def test_real_geometry_targets_are_where_the_reader_puts_them(s1_data, tmp_path)
     """Real geometry (Morocco IW1): geo2rdr of each point target with the written annotation (orbit, bursts,
     geolocation grid -> bistatic convention of RadarGrid) gives the line/pixel where the simulator put it (less
     the hidden timing error). Writing the cropped ESA grid instead would move them by ~0.09 line."""
-    pair = s1_data / "morocco_iw_pair_20230904_20230916"
-    safes = sorted(pair.glob("S1A_IW_SLC__1SDV_*.SAFE"))
-    if len(safes) != 2:
-        pytest.skip(f"Morocco pair not found in {pair}")
+    safes = _morocco_pair(s1_data)
     from diapsar.simulate.real import simulate_from_safe
 
     res = simulate_from_safe(tmp_path, safes, swath="IW1", bursts=(2, 3), samples=(8000, 500), seed=1,
@@ -616,11 +619,10 @@ def test_iw_three_swaths_in_one_product(tmp_path):
 def test_real_geometry_on_a_real_dem(s1_data, tmp_path):
     """Morocco IW1 burst 0 on the real DEM tile shipped with the pair: the ground of the physics is that DEM,
     and the truth still matches the pixels."""
-    pair = s1_data / "morocco_iw_pair_20230904_20230916"
-    safes = sorted(pair.glob("S1A_IW_SLC__1SDV_*.SAFE"))
-    dem = pair / "dem" / "dem-b1-s1a-iw1-slc-vv-20230904t063731-20230904t063756-050174-0609e3-004.tiff"
-    if len(safes) != 2 or not dem.is_file():
-        pytest.skip(f"Morocco pair or its DEM tile not found in {pair}")
+    safes = _morocco_pair(s1_data)
+    dem = safes[0].parent / "dem" / "dem-b1-s1a-iw1-slc-vv-20230904t063731-20230904t063756-050174-0609e3-004.tiff"
+    if not dem.is_file():
+        pytest.skip(f"Morocco DEM tile {dem} not found")
     from diapsar.errors import DemError
     from diapsar.simulate.real import simulate_from_safe
 

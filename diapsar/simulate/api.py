@@ -556,12 +556,32 @@ def perpendicular_unit(p: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarra
     return n / np.linalg.norm(n)
 
 
+def _clip_to_dem(path, bbox):
+    """``bbox`` (footprint + margin) clipped to the DEM's extent: a DEM covering the scene but not the whole
+    margin is used as far as it goes, without the reader's clipping warning (the footprint is checked after)."""
+    import rasterio
+
+    from ..io.dem import gdal_path
+
+    p = Path(path)
+    if not p.exists():
+        return bbox
+    try:
+        with rasterio.open(gdal_path(p) if p.name.lower().endswith(".zip") else str(p)) as ds:
+            b = ds.bounds
+    except rasterio.errors.RasterioError:
+        return bbox  # read_dem reports it
+    clipped = (max(bbox[0], b.left), max(bbox[1], b.bottom), min(bbox[2], b.right), min(bbox[3], b.top))
+    return clipped if clipped[0] < clipped[2] and clipped[1] < clipped[3] else bbox
+
+
 def _read_real_dem(path, bbox, footprint_latlon) -> tuple[np.ndarray, tuple]:
     """Orthometric heights of a real DEM over ``bbox`` (voids filled with the median), checked to cover the
     scene footprint."""
     from ..errors import DemError
     from ..io.dem import read_dem
 
+    bbox = _clip_to_dem(path, bbox)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         h, gt, crs = read_dem(path, bbox=bbox, ellipsoidal=False)

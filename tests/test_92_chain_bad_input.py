@@ -152,8 +152,9 @@ def test_failure_keeps_earlier_products(lake, tmp_path):
     root, res, dates = lake
     out = tmp_path / "out"
     good = config(tmp_path, res.out_dir, res.dem_path, out)
-    proc = run_cli(good, "-e", dates[2], "-o", "no")
+    proc = run_cli(good, "-e", dates[2], "-o", "no", "-b", "0-1")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "-b 0-1 selects IW bursts: ignored for this StripMap stack" in proc.stderr  # said, not silent
     products = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "info.log")
     before = {p: p.read_bytes() for p in products}
     assert any(p.name == "interferogram.tif" for p in products)

@@ -606,6 +606,10 @@ def _run_chain(cfg: MultiSlcConfig) -> dict:
     master_dir = out / f"{master.date}_master_directory"
     master_dir.mkdir(parents=True, exist_ok=True)
     ctx = Context(cfg=cfg, out=out, master=master, window=window, master_dir=master_dir)
+    if cfg.burst_index is not None:
+        b = cfg.burst_index
+        log.warning("burst_index / -b %s selects IW bursts: ignored for this StripMap stack",
+                    "-".join(map(str, b)) if isinstance(b, (list, tuple)) else b)
     log.info("window: lines %d..%d, samples %d..%d; ML %dx%d -> %dx%d", window.line0,
              window.line0 + window.n_lines - 1, window.sample0, window.sample0 + window.n_samples - 1,
              cfg.ml_ran, cfg.ml_azi, window.ml_shape[1], window.ml_shape[0])

@@ -26,8 +26,15 @@ def _command_modules():
         yield importlib.import_module(f"{commands.__name__}.{info.name}")
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """Usage mistakes end as one line on stderr (exit 2), like every other user error; subparsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diapsar", description="Sentinel-1 interferometry tools.")
+    parser = OneLineArgumentParser(prog="diapsar", description="Sentinel-1 interferometry tools.")
     parser.add_argument("--version", action="version", version=f"diapsar {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

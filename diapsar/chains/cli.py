@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..cli import guarded
+from ..cli import OneLineArgumentParser, guarded
 
 PROG = "SAR_MultiSlc.py"
 
@@ -27,7 +27,7 @@ def _yes_no(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="DInSAR chain of one master and its slaves (DiapOTB SAR_MultiSlc): multilook, DEM "
                     "projection, deformation grid, coregistration, interferograms, ortho, filtering.")

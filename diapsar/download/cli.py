@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..cli import guarded
+from ..cli import OneLineArgumentParser, guarded
 from ..errors import ConfigError, DiapsarError, DownloadError
 from ..io.atomic import atomic_path
 from ..log import get_logger, setup_logging
@@ -35,7 +35,7 @@ or CDSE_USERNAME / CDSE_PASSWORD. Exit status: 0 done, 1 failure, 4 products sti
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Search and download Sentinel products (CDSE, GEODES, "
+    p = OneLineArgumentParser(prog=PROG, description="Search and download Sentinel products (CDSE, GEODES, "
                                 "resto), with the options of the original peps_download.py.",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument

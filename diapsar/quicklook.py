@@ -35,6 +35,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from .cli import OneLineArgumentParser
 from .errors import ConfigError, ProductError, SelectionError
 from .io.atomic import atomic_path
 from .io.blocks import row_blocks, rows_per_block
@@ -767,15 +768,8 @@ def _db_of_values(vals: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage mistakes end as one line on stderr (exit 2), like every other user error."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser(prog: str = "QuickMlView.py") -> argparse.ArgumentParser:
-    p = _OneLineParser(
+    p = OneLineArgumentParser(
         prog=prog, description="Multilook an image (SLC, interferogram, ortho product, any raster) and render "
         "a PNG quicklook: amplitude in dB, wrapped phase, coherence.")
     p.add_argument("-in", dest="image", required=True, metavar="IMAGE",

@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 from affine import Affine
+from conftest import chromium_run, loaded_image_counts
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 
@@ -167,50 +167,16 @@ def test_report_tolerates_missing_files(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ headless browser
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def _chromium_run(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-           "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--disable-extensions", "--mute-audio",
-           f"--user-data-dir={profile}", *args]
-    env = dict(os.environ, HOME=str(profile))
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
-
-
-def _loaded_counts(browser: str, profile: Path, index: Path) -> tuple[int, int]:
-    res = _chromium_run(browser, profile, "--virtual-time-budget=5000", "--dump-dom", index.as_uri())
-    assert res.returncode == 0, res.stderr[-2000:]
-    m_total = re.search(r'data-images-total="(\d+)"', res.stdout)
-    m_broken = re.search(r'data-broken-images="(\d+)"', res.stdout)
-    assert m_total and m_broken, "the page script did not run: " + res.stdout[:500]
-    return int(m_total.group(1)), int(m_broken.group(1))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = _chromium()
-    if path is None:
-        pytest.skip("no Chromium installed (apt-get install chromium): headless report test not run")
-    return path
-
-
 def test_report_in_headless_chromium(tmp_path, browser):
     run = make_simulated_run(tmp_path / "run")
     index = write_report(run)
     n_img = index.read_text(encoding="utf-8").count("<img ")
     assert n_img == 1 + 3 * len(SLAVES) + 1  # baseline plot, 3 quicklooks per pair, one ortho map
-    total, broken = _loaded_counts(browser, tmp_path / "profile", index)
+    total, broken = loaded_image_counts(browser, tmp_path / "profile", index)
     assert total == n_img
     assert broken == 0
     shot = tmp_path / "report.png"
-    res = _chromium_run(browser, tmp_path / "profile", "--hide-scrollbars", "--window-size=1280,2400",
+    res = chromium_run(browser, tmp_path / "profile", "--hide-scrollbars", "--window-size=1280,2400",
                         f"--screenshot={shot}", "--virtual-time-budget=5000", index.as_uri())
     assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
     import matplotlib.image as mpimg
@@ -227,7 +193,7 @@ def test_browser_check_detects_a_broken_image(tmp_path, browser):
     run = make_simulated_run(tmp_path / "run", with_ortho=False)
     index = write_report(run)
     (run / f"{MASTER}_m_{SLAVES[1][0]}_s" / QUICKLOOK_NAMES["coherence"]).unlink()  # after the page is written
-    total, broken = _loaded_counts(browser, tmp_path / "profile", index)
+    total, broken = loaded_image_counts(browser, tmp_path / "profile", index)
     assert total == 1 + 3 * len(SLAVES)
     assert broken == 1
 

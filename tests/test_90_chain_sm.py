@@ -117,6 +117,21 @@ def test_layout_and_sidecars(run):
         assert abs(abs(info["perpendicular_baseline_m"]) - abs(design[info["slave_date"]])) < 5.0
 
 
+def test_run_report_opens_in_headless_chromium(run, browser, tmp_path):
+    """The chain's own index.html of the simulated run: every quicklook, ortho map and the baseline plot load."""
+    from conftest import loaded_image_counts
+
+    index = run["out"] / "index.html"
+    html = index.read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html  # opens offline, from the file system
+    n_img = html.count("<img ")
+    # baseline plot + amplitude, phase, coherence and ortho quicklooks per pair
+    assert n_img == 1 + 4 * len(run["pairs"])
+    total, broken = loaded_image_counts(browser, tmp_path / "profile", index)
+    print(f"chain report: {total} images, {broken} broken")
+    assert (total, broken) == (n_img, 0)
+
+
 @pytest.mark.parametrize("k", [0, 1])
 def test_coregistration_offsets_match_truth(run, k):
     pair = run["pairs"][k]

@@ -186,10 +186,11 @@ def test_geolocation_grid_is_consistent_with_geo2rdr(sm_pair, iw_pair):
             t, tau = geo2rdr(Orbit(meta.orbit), g.latitude_deg, g.longitude_deg, g.height_m,
                              t_guess_s=g.azimuth_time_s)
             if meta.is_tops:
-                line = rg.time_to_line(t, burst=rg.burst_of_time(g.azimuth_time_s))
+                line = rg.time_to_line(t, burst=rg.burst_of_time(g.azimuth_time_s, range_time=tau),
+                                       range_time=tau)
             else:
-                line = rg.time_to_line(t)
-            assert np.max(np.abs(line - g.line)) < 0.01
+                line = rg.time_to_line(t, range_time=tau)
+            assert np.max(np.abs(line - g.line)) < 0.002
             assert np.max(np.abs(rg.range_time_to_pixel(tau) - g.pixel)) < 0.01
 
 
@@ -208,25 +209,24 @@ def test_truth_offsets_match_exact_inversion(sm_pair):
         lons = gt[0] + (np.arange(ds.width) + 0.5) * gt[1]
         lats = gt[3] + (np.arange(ds.height) + 0.5) * gt[5]
     dem = ortho + geoid_undulation_grid(lats, lons)
+    # pixel <-> zero-Doppler times as the reader does it (ESA's bistatic term, tau_ref fitted on each grid)
+    rg_m, rg_s = RadarGrid.from_metadata(m_meta), RadarGrid.from_metadata(s_meta)
+    assert rg_m.bistatic_reference_range_time_s is not None and rg_s.bistatic_reference_range_time_s is not None
     rng = np.random.default_rng(0)
     lines = rng.uniform(0, 447, 200)
     pix = rng.uniform(0, 383, 200)
-    t_m = m_meta.first_line_time_s + lines * m_meta.azimuth_time_interval_s
-    tau_m = m_meta.sample_to_range_time(pix)
+    t_m, tau_m = rg_m.radar_to_times(lines, pix)
     lat, lon, h = rdr2geo_dem(Orbit(m_meta.orbit), t_m, tau_m, dem, gt)
     err_s = pair["timing_error_s"]
     slave = Acquisition(1, s_meta, Orbit(s_meta.orbit), timing_error_s=err_s)
     t_s, tau_s = invert(slave, lat, lon, h, t_m + (s_meta.first_line_time_s - m_meta.first_line_time_s), tau_m)
-    line_s = (t_s - err_s - s_meta.first_line_time_s) / s_meta.azimuth_time_interval_s
-    pix_s = s_meta.range_time_to_sample(tau_s)
     li, pi = np.round(lines).astype(int), np.round(pix).astype(int)
     # evaluate at integer pixels: recompute the exact value there
-    t_m = m_meta.first_line_time_s + li * m_meta.azimuth_time_interval_s
-    tau_m = m_meta.sample_to_range_time(pi)
+    t_m, tau_m = rg_m.radar_to_times(li, pi)
     lat, lon, h = rdr2geo_dem(Orbit(m_meta.orbit), t_m, tau_m, dem, gt)
     t_s, tau_s = invert(slave, lat, lon, h, t_s, tau_s)
-    line_s = (t_s - err_s - s_meta.first_line_time_s) / s_meta.azimuth_time_interval_s
-    pix_s = s_meta.range_time_to_sample(tau_s)
+    # the slave data are ``err_s`` late: its true line time is the annotated one + err_s
+    line_s, pix_s = rg_s.times_to_radar(t_s - err_s, tau_s)
     d_az = truth["azimuth_offset_px"][li, pi] - (line_s - li)
     d_rg = truth["range_offset_px"][li, pi] - (pix_s - pi)
     print(f"truth interpolation error: azimuth {np.abs(d_az).max():.2e} px (median {np.median(np.abs(d_az)):.1e}), "
@@ -489,20 +489,27 @@ def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):
         near = min(real.dc_estimates, key=lambda p: abs(p.azimuth_time_s - sim.dc_estimates[0].azimuth_time_s))
         assert np.allclose(sim.dc_estimates[0].coefficients, near.coefficients, rtol=1e-6)
         rg = RadarGrid.from_metadata(sim)
+        # the written grid carries ESA's bistatic term with the real product's own tau_ref
+        tau_ref_real = RadarGrid.from_metadata(real).bistatic_reference_range_time_s
+        assert tau_ref_real is not None and rg.bistatic_reference_range_time_s is not None
+        assert abs(rg.bistatic_reference_range_time_s - tau_ref_real) < 1e-6
         g = sim.geolocation_grid
         t, tau = geo2rdr(Orbit(sim.orbit), g.latitude_deg, g.longitude_deg, g.height_m, t_guess_s=g.azimuth_time_s)
-        line = rg.time_to_line(t, burst=rg.burst_of_time(g.azimuth_time_s))
-        assert np.max(np.abs(line - g.line)) < 0.1 and np.max(np.abs(rg.range_time_to_pixel(tau) - g.pixel)) < 0.1
-        # the real ESA grid points inside the window still hold in the simulated product's frame
+        line, pix = rg.times_to_radar(t, tau, burst=rg.burst_of_time(g.azimuth_time_s, range_time=tau))
+        assert np.max(np.abs(line - g.line)) < 0.002 and np.max(np.abs(pix - g.pixel)) < 0.01
+        # the real ESA grid points inside the window hold in the simulated product's frame
         rgr = real.geolocation_grid
         s0 = round((sim.slant_range_time_s - real.slant_range_time_s) * real.range_sampling_rate_hz)
         inside = (rgr.line >= k0 * L) & (rgr.line < (k0 + 2) * L) & (rgr.pixel >= s0) & (rgr.pixel < s0 + 600)
         assert inside.sum() >= 2
         t, tau = geo2rdr(Orbit(sim.orbit), rgr.latitude_deg[inside], rgr.longitude_deg[inside],
                          rgr.height_m[inside], t_guess_s=rgr.azimuth_time_s[inside])
-        line = rg.time_to_line(t, burst=rg.burst_of_time(rgr.azimuth_time_s[inside]))
-        assert np.max(np.abs(line - (rgr.line[inside] - k0 * L))) < 0.1
-        assert np.max(np.abs(rg.range_time_to_pixel(tau) - (rgr.pixel[inside] - s0))) < 0.1
+        line, pix = rg.times_to_radar(t, tau, burst=rg.burst_of_time(rgr.azimuth_time_s[inside], range_time=tau))
+        d_line = np.max(np.abs(line - (rgr.line[inside] - k0 * L)))
+        print(f"{sim_safe.name[:40]}: {inside.sum()} real ESA grid points in the window, within {d_line:.4f} line "
+              f"and {np.max(np.abs(pix - (rgr.pixel[inside] - s0))):.1e} px of the simulated geometry")
+        assert d_line < 0.01
+        assert np.max(np.abs(pix - (rgr.pixel[inside] - s0))) < 0.01
     tj = json.loads(res.truth_json.read_text())
     truth = _truth(tmp_path, tj["pairs"][0])
     m_meta, m = _read_all(res.products[0])
@@ -523,7 +530,7 @@ def test_real_geometry_keeps_the_real_layout(s1_data, tmp_path):
 def test_real_geometry_targets_are_where_the_reader_puts_them(s1_data, tmp_path):
     """Real geometry (Morocco IW1): geo2rdr of each point target with the written annotation (orbit, bursts,
     geolocation grid -> bistatic convention of RadarGrid) gives the line/pixel where the simulator put it (less
-    the hidden timing error). Writing the cropped ESA grid instead would move them by ~0.09 line."""
+    the hidden timing error)."""
     safes = _morocco_pair(s1_data)
     from diapsar.simulate.real import simulate_from_safe
 
@@ -543,6 +550,51 @@ def test_real_geometry_targets_are_where_the_reader_puts_them(s1_data, tmp_path)
                 n += 1
     print(f"real geometry: {n} target positions, reader prediction within {worst:.4f} px of the simulator's")
     assert n >= 8 and worst < 0.01
+
+
+@pytest.mark.parametrize("mode, kw", [
+    ("sm", dict(size=(160, 1200))),
+    ("iw", dict(size=(0, 2500), bursts=2, lines_per_burst=100)),
+])
+def test_bistatic_convention_is_recovered_by_the_reader(tmp_path, mode, kw):
+    """Pixels follow ESA's bistatic azimuth convention: the reader fits back from the written grid the tau_ref
+    the simulator used (SM: the swath's mid-range; IW1 alone: where IW2's mid-range sits in the synthetic swath
+    layout), and geo2rdr + times_to_radar puts the point targets and the grid's edge columns on the simulated
+    lines (without the term they would be up to |tau - tau_ref| / 2 away, listed as ``term``)."""
+    res = simulate_stack(tmp_path, mode=mode, dates=2, seed=11, n_targets=8, timing_error_lines=[0.0, 0.02],
+                         **kw)
+    tj = json.loads(res.truth_json.read_text())
+    worst, worst_grid, term, d_ref, n = 0.0, 0.0, 0.0, 0.0, 0
+    for k, safe in enumerate(res.products):
+        meta = open_product(safe).swath()
+        rg = RadarGrid.from_metadata(meta)
+        used = tj["acquisitions"][k]["bistatic_reference_range_time_s"]
+        fs, ns = meta.range_sampling_rate_hz, meta.number_of_samples
+        mid = meta.sample_to_range_time(0.5 * (ns - 1))
+        # IW1 alone: IW2 would follow with the layout's 10 % overlap
+        want = mid if mode == "sm" else mid + (ns - round(0.1 * ns)) / fs
+        assert used == pytest.approx(want, abs=1e-9)
+        assert rg.bistatic_reference_range_time_s is not None
+        d_ref = max(d_ref, abs(rg.bistatic_reference_range_time_s - used))
+        assert abs(rg.bistatic_reference_range_time_s - used) < 1e-6  # grid times are written to 1 us
+        dt = meta.azimuth_time_interval_s
+        g = meta.geolocation_grid
+        t, tau = geo2rdr(Orbit(meta.orbit), g.latitude_deg, g.longitude_deg, g.height_m, t_guess_s=g.azimuth_time_s)
+        burst = rg.burst_of_time(g.azimuth_time_s, range_time=tau) if meta.is_tops else None
+        line, _ = rg.times_to_radar(t, tau, burst=burst)
+        worst_grid = max(worst_grid, float(np.max(np.abs(line - g.line))))
+        term = max(term, float(np.max(np.abs(tau - used))) / 2 / dt)
+        te = tj["acquisitions"][k]["timing_error_lines"]
+        for tg in tj["point_targets"]:
+            az, tau = geo2rdr(Orbit(meta.orbit), tg["lat_deg"], tg["lon_deg"], tg["height_ellipsoidal_m"])
+            for pos in (p for p in tg["positions"] if p["acquisition"] == k):
+                line, pix = rg.times_to_radar(az, tau, burst=pos.get("burst"))
+                worst = max(worst, abs(float(line) - te - pos["line"]))
+                assert abs(float(pix) - pos["pixel"]) < 0.01
+                n += 1
+    print(f"{mode}: tau_ref recovered within {d_ref * 1e6:.2f} us; {n} target positions within {worst:.4f} line, grid edges "
+          f"within {worst_grid:.4f} line (bistatic term at the edges {term:.4f} line)")
+    assert n >= 6 and worst < 0.002 and worst_grid < 0.002 and term > 0.004
 
 
 @pytest.fixture(scope="module")

@@ -72,13 +72,23 @@ class Acquisition:
     timing_error_s: float = 0.0  # data of line l were simulated at annotated time(l) + timing_error_s
     days_since_first: float = 0.0
     extra: dict = field(default_factory=dict)
+    # ESA's bistatic azimuth convention: the pixel at (line, tau) sees the ground point whose zero-Doppler time
+    # is the time of its line + (tau - tau_ref) / 2 (``diapsar.geometry.RadarGrid``); None: no such term
+    bistatic_reference_range_time_s: float | None = None
 
     @property
     def wavelength_m(self) -> float:
         return self.meta.wavelength_m
 
+    def bistatic_s(self, tau) -> np.ndarray | float:
+        """Zero-Doppler time minus line time of a target at two-way range time ``tau``: (tau - tau_ref) / 2."""
+        if self.bistatic_reference_range_time_s is None:
+            return 0.0
+        return 0.5 * (np.asarray(tau, dtype=np.float64) - self.bistatic_reference_range_time_s)
+
     def line_time_true(self, line: np.ndarray, burst: np.ndarray | int | None = None) -> np.ndarray:
-        """True zero-Doppler time of (integer or fractional) lines; IW lines are read within ``burst``."""
+        """True time of (integer or fractional) image lines (annotated line time + timing error); IW lines are
+        read within ``burst``. The zero-Doppler time of the target a pixel sees adds ``bistatic_s(tau)``."""
         m = self.meta
         line = np.asarray(line, dtype=np.float64)
         if m.is_tops:
@@ -90,6 +100,11 @@ class Acquisition:
         return m.first_line_time_s + line * m.azimuth_time_interval_s + self.timing_error_s
 
 
+def _us(seconds: float) -> float:
+    """A time rounded to the microsecond (what ``seconds_to_iso(..., 6)`` writes and the reader reads back)."""
+    return round(float(seconds) * 1e6) / 1e6
+
+
 def _time_polys(times: np.ndarray, t0: float, coeffs) -> list[TimePolynomial]:
     return [TimePolynomial(float(t), float(t0), np.asarray(coeffs, dtype=np.float64)) for t in times]
 
@@ -99,7 +114,12 @@ def build_metadata(beam: Beam, sv: StateVectors, first_line_time_s: float, slant
                    pass_direction: str, anx_time_s: float, data_take: int, doppler_coefficients,
                    n_bursts: int = 0, lines_per_burst: int = 0, burst_cycle_s: float = 0.0,
                    polarisation: str = "VV") -> SwathMetadata:
-    """SwathMetadata of a simulated image (geolocation grid, calibration and noise are filled in later)."""
+    """SwathMetadata of a simulated image (geolocation grid, calibration and noise are filled in later).
+
+    Image and burst start times are rounded to the microsecond, the precision the annotation is written with,
+    so that the reader's line times are the simulator's (0.5 us is 0.001 stripmap line, and twice that in the
+    bistatic reference range time the reader fits on the grid)."""
+    first_line_time_s = _us(first_line_time_s)
     dt = beam.azimuth_time_interval_s
     fs = beam.range_sampling_rate_hz
     bursts: list[Burst] = []
@@ -110,7 +130,7 @@ def build_metadata(beam: Beam, sv: StateVectors, first_line_time_s: float, slant
         s0 = max(1, round(0.01 * samples))
         s1 = samples - 1 - max(1, round(0.012 * samples))
         for b in range(n_bursts):
-            tb = first_line_time_s + b * burst_cycle_s
+            tb = _us(first_line_time_s + b * burst_cycle_s)
             fvs = np.full(lines_per_burst, s0, dtype=np.int64)
             lvs = np.full(lines_per_burst, s1, dtype=np.int64)
             fvs[:first_invalid] = -1

@@ -178,6 +178,13 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     total = len(names_) * samples - (len(names_) - 1) * ovl
     tau_first = tau_c - 0.5 * total / fs
     tau0s = {nm: tau_first + k * (samples - ovl) / fs for k, nm in enumerate(names_)}
+    # ESA's bistatic reference range time (diapsar.geometry.RadarGrid): stripmap, the swath's own mid-range;
+    # IW, the mid-range of IW2 in this swath layout (where IW2 would sit when it is not simulated)
+    if mode == "sm":
+        tau_bistatic = tau0s[names_[0]] + 0.5 * (samples - 1) / fs
+    else:
+        k2 = names_.index("IW2") if "IW2" in names_ else {"IW1": 1.0, "IW3": -1.0}.get(",".join(names_), 0.5)
+        tau_bistatic = tau_first + (k2 * (samples - ovl) + 0.5 * (samples - 1)) / fs
     first0 = t_c - 0.5 * az_extent_s
     abs_orbit = oe.absolute_orbit_s1a(t_c)
     rel_orbit = oe.relative_orbit_s1a(abs_orbit)
@@ -226,6 +233,7 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
             meta.incidence_angle_mid_deg = inc_c
             acqs.append(Acquisition(index=k, meta=meta, orbit=Orbit(sv), timing_error_s=errors[k] * dt,
                                     days_since_first=k * interval_days,
+                                    bistatic_reference_range_time_s=tau_bistatic,
                                     extra={"orbit_elements": el_k, "baseline_design_m": baselines[k],
                                            "along_track_lines": along[k], "timing_error_lines": errors[k]}))
     if mode == "iw":
@@ -412,8 +420,8 @@ def _render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, 
         metas, images = [], []
         for sw in swaths:
             a = by[(d, sw)]
-            # the grid in the simulator's time convention (no bistatic term), also for real geometry
-            a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem)
+            # ESA's layout and bistatic convention, on the simulation's DEM (also for real geometry, see real.py)
+            a.meta.geolocation_grid = geolocation_grid(a.meta, a.orbit, dem, a.bistatic_reference_range_time_s)
             a.meta.footprint_wkt = footprint_from_grid(a.meta.geolocation_grid)
             recs: list[dict] = []
             images.append(quantize(synthesize(ctxs[sw], a, int(seed), target_records=recs)))
@@ -481,6 +489,9 @@ def _render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, 
             "pixel_phase": "exp(-j 4 pi / lambda (R - R_ref(x))): R pixel slant range, R_ref the range of the "
                            "same ground point x in acquisition 0 (removes the common carrier)",
             "doppler": "stripmap: exp(j 2 pi f_dc t_ref(x)); IW: TOPS steering phase of each burst",
+            "bistatic": "ESA's convention: the pixel at (line, tau) sees the ground point whose zero-Doppler time "
+                        "is the time of its line + (tau - tau_ref) / 2, tau_ref = acquisitions[]."
+                        "bistatic_reference_range_time_s (written into the geolocation grid times)",
         },
         "dem": {"file": "dem/dem.tif", "height_reference": "EGM96 geoid (orthometric, like SRTM)",
                 "source": str(dem_file) if dem_file is not None else "synthetic volcano",
@@ -500,7 +511,9 @@ def _render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, 
             {"index": a.index, "date": date_string(a.meta.start_time_s),
              "product": products[date_ids.index(a.index)].name, "image": a.meta.measurement_name,
              "swath": a.meta.swath, "first_line_time": seconds_to_iso(a.meta.first_line_time_s, 9),
-             "slant_range_time_s": a.meta.slant_range_time_s, "lines": a.meta.number_of_lines,
+             "slant_range_time_s": a.meta.slant_range_time_s,
+             "bistatic_reference_range_time_s": a.bistatic_reference_range_time_s,
+             "lines": a.meta.number_of_lines,
              "samples": a.meta.number_of_samples, "days_since_first": a.days_since_first,
              "timing_error_s": a.timing_error_s, "timing_error_lines": a.extra["timing_error_lines"],
              "along_track_shift_lines": a.extra.get("along_track_lines"),

@@ -1,7 +1,8 @@
 """Pixels of a simulated acquisition and the truth of a pair, from the SAR -> ground inversion.
 
 Model (per pixel of acquisition k, whose ground point x is found by ``rdr2geo_dem`` on that acquisition's own
-orbit and true timing):
+orbit and true timing, in ESA's bistatic convention: the pixel at (line, tau) sees the point whose zero-Doppler
+time is the true time of its line + (tau - tau_ref) / 2, ``Acquisition.bistatic_s``):
 
     s_k = a(x) [g_k(x) W(x) + sqrt(1 - g_k(x)^2) W(x + o_k)] exp(j phi_k(x)) [exp(j phi_tops)] + targets + noise
 
@@ -61,7 +62,7 @@ class NodeGrid:
     step: float
     lines: np.ndarray  # (nr,)
     samples: np.ndarray  # (nc,)
-    t: np.ndarray  # (nr, nc) true zero-Doppler times
+    t: np.ndarray  # (nr, nc) true zero-Doppler times of the ground points (line time + bistatic term)
     tau: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -80,6 +81,7 @@ def node_grid(acq: Acquisition, dem: Dem, step: int, burst: int | None = None) -
         t1 = acq.line_time_true(lines)
     tau1 = m.sample_to_range_time(samples)
     t, tau = np.meshgrid(t1, tau1, indexing="ij")
+    t = t + acq.bistatic_s(tau)  # zero-Doppler time of the ground point each pixel sees (ESA's convention)
     lat, lon, h = rdr2geo_dem(acq.orbit, t, tau, dem.ellipsoidal, dem.transform, look_side=m.look_side)
     return NodeGrid(float(lines[0]), float(samples[0]), float(step), lines, samples, t, tau, lat, lon, h, burst)
 
@@ -284,11 +286,12 @@ def _add_targets(ctx: Context, acq: Acquisition, buf: np.ndarray, row_first: int
     t, tau = invert(acq, lat, lon, h, t_c, tau_c, iterations=12)
     phi, tau_ref, _ = node_phase(ctx, acq, lat, lon, h, t, tau)
     pix = m.range_time_to_sample(tau)
+    t_line = t - acq.bistatic_s(tau) - acq.timing_error_s  # annotated time of the line imaging the target
     if burst is None:
-        line = (t - acq.timing_error_s - m.first_line_time_s) / m.azimuth_time_interval_s
+        line = (t_line - m.first_line_time_s) / m.azimuth_time_interval_s
         local = line
     else:
-        local = (t - acq.timing_error_s - m.bursts[burst].azimuth_time_s) / m.azimuth_time_interval_s
+        local = (t_line - m.bursts[burst].azimuth_time_s) / m.azimuth_time_interval_s
         line = burst * m.lines_per_burst + local
     half = 16
     amp = ctx.scene.point_target_amplitude
@@ -349,11 +352,14 @@ def synthesize(ctx: Context, acq: Acquisition, seed: int, block_rows: int = 256,
             full[r0:r0 + rows.size] = blk
         _add_targets(ctx, acq, full, 0, burst, records)
         if burst is not None:
-            # steering phase of the reference acquisition at the time it sees the pixel's ground point: the
-            # local Doppler follows this acquisition's own ramp to within the burst desynchronisation (a few Hz)
+            # steering phase of the reference acquisition at the line where it images the pixel's ground point
+            # (its zero-Doppler time less the bistatic term and the timing error: the annotated burst line the
+            # deramping function is written in, so the reference deramps exactly to baseband): the local
+            # Doppler follows this acquisition's own ramp to within the burst desynchronisation (a few Hz)
             # and corresponding pixels of two dates carry the same steering phase, as in real TOPS data
             rm = ctx.ref.meta
-            lref = (t_ref - ctx.ref.timing_error_s - rm.bursts[burst].azimuth_time_s) / rm.azimuth_time_interval_s
+            lref = (t_ref - ctx.ref.bistatic_s(tau_ref) - ctx.ref.timing_error_s - rm.bursts[burst].azimuth_time_s) \
+                / rm.azimuth_time_interval_s
             pref = rm.range_time_to_sample(tau_ref)
             rows = np.arange(n_rows, dtype=np.float64)
             cols = np.arange(m.number_of_samples, dtype=np.float64)

@@ -7,13 +7,15 @@ slant range. With ``dates`` larger than the number of products, the extra dates 
 geometry 12 days later on an orbit moved by a perpendicular baseline.
 The ground is the synthetic scene (volcano, coast, deformation) centred on the window.
 
-The geolocation grid of each written annotation is recomputed (``render``) in ESA's layout (one row per
-burst start and the last line, 21 columns) on the real orbit and the simulation's DEM, in the simulator's
-time convention: the simulated pixels carry no bistatic azimuth term (a target's zero-Doppler time is the time
-of its line), so the grid times are line times. The cropped real grid (``io.crop.window_metadata``, rows of
-the kept bursts) keeps ESA's convention, line time + (tau - tau_ref) / 2 with tau_ref the IW2 mid-range time:
-written as it is, the reader would move every simulated target by that term (about 0.09 line in IW1). The
-real ESA grid points inside the window still agree with the written product to < 0.1 line (tests).
+Pixels follow ESA's bistatic azimuth convention with the real product's own reference range time: the pixel
+at (line, tau) sees the ground point whose zero-Doppler time is the line time + (tau - tau_ref) / 2, tau_ref
+fitted by ``RadarGrid`` on each real annotation (the IW2 mid-range time); copies of the master moved to later
+dates keep the master's. So the real ESA grid points inside the window agree with the simulated product's
+geometry (tests: < 0.01 line). The geolocation grid of each written annotation is still recomputed
+(``render``) in ESA's layout (one row per burst start and the last line, 21 columns) and convention, on the
+real orbit and the simulation's DEM: the cropped real grid (``io.crop.window_metadata``) would be just as
+consistent in time, but it holds only the few real columns around the window and heights of ESA's terrain,
+not of the simulated ground the pixels show (GCPs, footprint).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, SelectionError
-from ..geometry import llh_to_ecef, rdr2geo
+from ..geometry import RadarGrid, llh_to_ecef, rdr2geo
 from ..io.crop import window_metadata
 from ..io.safe import open_product
 from ..metadata import StateVectors, SwathMetadata, TimePolynomial
@@ -94,6 +96,11 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
     baselines = list(baselines_m) if baselines_m is not None else \
         [DEFAULT_BASELINES_M[k % len(DEFAULT_BASELINES_M)] for k in range(n_dates)]
 
+    def bistatic_reference(m: SwathMetadata, w: SwathMetadata) -> float:
+        """tau_ref fitted on the real annotation (its whole grid); the window's mid-range if none fits."""
+        ref = RadarGrid.from_metadata(m).bistatic_reference_range_time_s
+        return float(ref) if ref is not None else float(w.sample_to_range_time(0.5 * (w.number_of_samples - 1)))
+
     L = m0.lines_per_burst
     w0 = window_metadata(m0, first_b * L, s_first, (last_b - first_b + 1) * L, count)
     ids = [m0.bursts[i].burst_id for i in range(first_b, last_b + 1)]
@@ -118,6 +125,7 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
         days = (w.start_time_s - w0.start_time_s) / 86400.0
         acqs.append(Acquisition(index=k, meta=w, orbit=Orbit(w.orbit),
                                 timing_error_s=errors[k] * w.azimuth_time_interval_s, days_since_first=days,
+                                bistatic_reference_range_time_s=bistatic_reference(m, w),
                                 extra={"source_product": name,
                                        "timing_error_lines": errors[k], "along_track_lines": None,
                                        "baseline_design_m": None}))
@@ -144,6 +152,7 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
             acqs.append(Acquisition(index=k, meta=w, orbit=Orbit(w.orbit),
                                     timing_error_s=errors[k] * w.azimuth_time_interval_s,
                                     days_since_first=12.0 * k,
+                                    bistatic_reference_range_time_s=acqs[0].bistatic_reference_range_time_s,
                                     extra={"source_product": f"{name0} (moved {12 * k} days, "
                                                              f"{baselines[k]:.0f} m across the line of sight)",
                                            "timing_error_lines": errors[k], "along_track_lines": 0.0,

@@ -46,12 +46,12 @@ def slave_position(master: Acquisition, slave: Acquisition, lat, lon, h, t_m, ta
     dt0 = slave.meta.first_line_time_s - master.meta.first_line_time_s
     t_s, tau_s = invert(slave, lat, lon, h, t_m + dt0, tau_m)
     sm = slave.meta
+    t_line = t_s - slave.bistatic_s(tau_s) - slave.timing_error_s  # annotated time of the slave line
     if burst is None:
-        line = (t_s - slave.timing_error_s - sm.first_line_time_s) / sm.azimuth_time_interval_s
+        line = (t_line - sm.first_line_time_s) / sm.azimuth_time_interval_s
     else:
         b = sm.bursts[burst]
-        line = burst * sm.lines_per_burst + (t_s - slave.timing_error_s - b.azimuth_time_s) / \
-            sm.azimuth_time_interval_s
+        line = burst * sm.lines_per_burst + (t_line - b.azimuth_time_s) / sm.azimuth_time_interval_s
     return line, sm.range_time_to_sample(tau_s), t_s, tau_s
 
 

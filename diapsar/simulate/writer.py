@@ -61,18 +61,23 @@ def names(meta: SwathMetadata, product_unique: str) -> tuple[str, str]:
 
 # ------------------------------------------------------------------------------------------ geolocation grid
 
-def geolocation_grid(meta: SwathMetadata, orbit, dem: Dem, rows: int = 10, cols: int = 21) -> GeolocationGrid:
+def geolocation_grid(meta: SwathMetadata, orbit, dem: Dem, bistatic_reference_range_time_s: float | None = None,
+                     rows: int = 10, cols: int = 21) -> GeolocationGrid:
     """ESA-like geolocation grid from the annotated timing (the annotation is self-consistent; a simulated
-    timing error lives only in the pixels). IW: one row per burst boundary, as ESA writes it."""
-    rg = RadarGrid.from_metadata(meta)
+    timing error lives only in the pixels). IW: one row per burst boundary, as ESA writes it. Azimuth times
+    follow ESA's bistatic convention: the zero-Doppler time of the point at (line, tau) is the line time +
+    (tau - tau_ref) / 2, so ``RadarGrid.from_metadata`` fits tau_ref back from the written grid."""
+    rg = RadarGrid.from_metadata(meta, bistatic=False)
     if meta.is_tops:
         lines = np.array([b.first_line for b in meta.bursts] + [meta.number_of_lines - 1], dtype=np.int64)
     else:
         lines = np.unique(np.round(np.linspace(0, meta.number_of_lines - 1, rows)).astype(np.int64))
     pixels = np.unique(np.round(np.linspace(0, meta.number_of_samples - 1, cols)).astype(np.int64))
     ll, pp = np.meshgrid(lines, pixels, indexing="ij")
-    t = rg.line_to_time(ll)
     tau = rg.pixel_to_range_time(pp)
+    t = rg.line_to_time(ll)
+    if bistatic_reference_range_time_s is not None:
+        t = t + 0.5 * (tau - bistatic_reference_range_time_s)
     lat, lon, h = rdr2geo_dem(orbit, t, tau, dem.ellipsoidal, dem.transform, look_side=meta.look_side)
     xyz = np.asarray(llh_to_ecef(lat, lon, h))
     s, _ = orbit.position_velocity(t)
@@ -248,7 +253,7 @@ def _vector_list(root: ET.Element, meta: SwathMetadata, list_tag: str, vector_ta
     lines = _vector_lines(meta, max(1, meta.lines_per_burst or 200))
     pixels = _vector_pixels(meta)
     tables = luts(pixels)
-    rg = RadarGrid.from_metadata(meta)
+    rg = RadarGrid.from_metadata(meta, bistatic=False)
     vl = _sub(root, list_tag, count=lines.size)
     for ln in lines:
         v = _sub(vl, vector_tag)

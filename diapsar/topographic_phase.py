@@ -16,8 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .dem_projection import radar_coordinates
-from .geometry import RadarGrid
+from .geometry import RadarGrid, geo2rdr_ecef
 from .metadata import SPEED_OF_LIGHT_M_S, SwathMetadata
 from .orbit import Orbit
 
@@ -30,14 +29,30 @@ def topographic_phase(xyz: np.ndarray, master: SwathMetadata, master_orbit: Orbi
     zero-Doppler searches (the slave's from the same line number on its own time axis). Returns ``phase``, ``slave_line``, ``slave_pixel``, ``master_range_m``,
     ``slave_range_m`` (NaN where a point is missing or outside an orbit).
     """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    shape = xyz.shape[:-1]
+    flat = xyz.reshape(-1, 3)
+    ok = np.all(np.isfinite(flat), axis=1)
+    sel = np.flatnonzero(ok)
+    pts = flat[sel]
     t_m = t_s = None
     if master_line is not None:  # start both searches near the same line (each in its own orbit's time)
-        t_m = RadarGrid.from_metadata(master).line_to_time(master_line)
-        t_s = RadarGrid.from_metadata(slave).line_to_time(master_line)
-    _, _, tau_m = radar_coordinates(master, master_orbit, xyz, t_m)
-    sl, sp, tau_s = radar_coordinates(slave, slave_orbit, xyz, t_s)
-    r_m = 0.5 * SPEED_OF_LIGHT_M_S * tau_m
-    r_s = 0.5 * SPEED_OF_LIGHT_M_S * tau_s
+        ml = np.broadcast_to(np.asarray(master_line, dtype=np.float64), shape).reshape(-1)[sel]
+        t_m = RadarGrid.from_metadata(master).line_to_time(ml)
+        t_s = RadarGrid.from_metadata(slave).line_to_time(ml)
+    # zero-Doppler solves straight on the ECEF points (only the valid ones), no geodetic round trip
+    _, tau_m = geo2rdr_ecef(master_orbit, pts, t_m)
+    az_s, tau_s = geo2rdr_ecef(slave_orbit, pts, t_s)
+    gm = np.isfinite(tau_m)
+    gs = np.isfinite(tau_s) & np.isfinite(az_s)
+    sgrid = RadarGrid.from_metadata(slave)
+    out = {k: np.full(flat.shape[0], np.nan) for k in ("slave_line", "slave_pixel", "r_m", "r_s")}
+    out["slave_line"][sel[gs]] = sgrid.time_to_line(az_s[gs])
+    out["slave_pixel"][sel[gs]] = sgrid.range_time_to_pixel(tau_s[gs])
+    out["r_m"][sel[gm]] = 0.5 * SPEED_OF_LIGHT_M_S * tau_m[gm]
+    out["r_s"][sel[gs]] = 0.5 * SPEED_OF_LIGHT_M_S * tau_s[gs]
+    sl, sp = out["slave_line"].reshape(shape), out["slave_pixel"].reshape(shape)
+    r_m, r_s = out["r_m"].reshape(shape), out["r_s"].reshape(shape)
     phase = (4.0 * np.pi / master.wavelength_m) * (r_s - r_m)
     return {"phase": phase, "slave_line": sl, "slave_pixel": sp, "master_range_m": r_m, "slave_range_m": r_s}
 

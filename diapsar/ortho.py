@@ -21,7 +21,7 @@ import numpy as np
 
 from .dem_projection import DemPatch
 from .errors import ConfigError
-from .geometry import RadarGrid, geo2rdr
+from .geometry import RadarGrid, _dem_height, geo2rdr
 from .metadata import SwathMetadata
 from .orbit import Orbit
 
@@ -88,7 +88,7 @@ def master_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, mas
     """Full-resolution master (line, sample) of the output cells of rows [row0, row1): the ortho lookup table;
     NaN off the DEM or the orbit."""
     lon, lat = grid.lonlat(row0, row1)
-    h = dem.height_at(lon, lat)
+    h = _dem_heights(dem, lon, lat)
     ok = np.isfinite(h)
     line = np.full(h.shape, np.nan)
     pixel = np.full(h.shape, np.nan)
@@ -105,6 +105,22 @@ def master_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, mas
     line.flat[sel] = rgrid.time_to_line(az[good])
     pixel.flat[sel] = rgrid.range_time_to_pixel(tau[good])
     return line, pixel
+
+
+def _dem_heights(dem: DemPatch, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """``dem.height_at(lon, lat)`` for 2-D lon/lat grids, in a parallel kernel (no float64 temporaries)."""
+    x0, dx, _, y0, _, dy = (float(v) for v in dem.transform)
+    out = np.empty(np.shape(lon))
+    _heights(np.ascontiguousarray(dem.heights_m), x0, dx, y0, dy, np.ascontiguousarray(lon, dtype=np.float64),
+             np.ascontiguousarray(lat, dtype=np.float64), out)
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _heights(dem, x0, dx, y0, dy, lon, lat, out):
+    for i in numba.prange(lon.shape[0]):
+        for j in range(lon.shape[1]):
+            out[i, j] = _dem_height(dem, x0, dx, y0, dy, lon[i, j], lat[i, j])
 
 
 GUESS_STEP = 16  # subgrid step (cells) of the zero-Doppler start times of the ortho lookup

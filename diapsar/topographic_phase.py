@@ -16,45 +16,89 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .geometry import RadarGrid, geo2rdr_ecef
+from .geometry import RadarGrid, _coarse_zero_doppler, _node_state, _zero_doppler
 from .metadata import SPEED_OF_LIGHT_M_S, SwathMetadata
 from .orbit import Orbit
 
 
 def topographic_phase(xyz: np.ndarray, master: SwathMetadata, master_orbit: Orbit, slave: SwathMetadata,
-                      slave_orbit: Orbit, master_line: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                      slave_orbit: Orbit, master_line: np.ndarray | None = None,
+                      with_coordinates: bool = True) -> dict[str, np.ndarray]:
     """Topographic phase (rad, float64) of ground points ``xyz`` (..., 3), with the coordinates it used.
 
     ``master_line`` (optional, same shape) is the points' master line, used as the azimuth start of both
-    zero-Doppler searches (the slave's from the same line number on its own time axis). Returns ``phase``, ``slave_line``, ``slave_pixel``, ``master_range_m``,
-    ``slave_range_m`` (NaN where a point is missing or outside an orbit).
+    zero-Doppler searches (the slave's from the same line number on its own time axis). Returns ``phase``,
+    ``master_range_m``, ``slave_range_m`` and, with ``with_coordinates``, ``slave_line``, ``slave_pixel`` (NaN
+    where a point is missing or outside an orbit).
     """
     xyz = np.asarray(xyz, dtype=np.float64)
     shape = xyz.shape[:-1]
-    flat = xyz.reshape(-1, 3)
-    ok = np.all(np.isfinite(flat), axis=1)
-    sel = np.flatnonzero(ok)
-    pts = flat[sel]
-    t_m = t_s = None
+    flat = np.ascontiguousarray(xyz.reshape(-1, 3))
+    n = flat.shape[0]
     if master_line is not None:  # start both searches near the same line (each in its own orbit's time)
-        ml = np.broadcast_to(np.asarray(master_line, dtype=np.float64), shape).reshape(-1)[sel]
-        t_m = RadarGrid.from_metadata(master).line_to_time(ml)
-        t_s = RadarGrid.from_metadata(slave).line_to_time(ml)
-    # zero-Doppler solves straight on the ECEF points (only the valid ones), no geodetic round trip
-    _, tau_m = geo2rdr_ecef(master_orbit, pts, t_m)
-    az_s, tau_s = geo2rdr_ecef(slave_orbit, pts, t_s)
-    gm = np.isfinite(tau_m)
-    gs = np.isfinite(tau_s) & np.isfinite(az_s)
-    sgrid = RadarGrid.from_metadata(slave)
-    out = {k: np.full(flat.shape[0], np.nan) for k in ("slave_line", "slave_pixel", "r_m", "r_s")}
-    out["slave_line"][sel[gs]] = sgrid.time_to_line(az_s[gs])
-    out["slave_pixel"][sel[gs]] = sgrid.range_time_to_pixel(tau_s[gs])
-    out["r_m"][sel[gm]] = 0.5 * SPEED_OF_LIGHT_M_S * tau_m[gm]
-    out["r_s"][sel[gs]] = 0.5 * SPEED_OF_LIGHT_M_S * tau_s[gs]
-    sl, sp = out["slave_line"].reshape(shape), out["slave_pixel"].reshape(shape)
-    r_m, r_s = out["r_m"].reshape(shape), out["r_s"].reshape(shape)
-    phase = (4.0 * np.pi / master.wavelength_m) * (r_s - r_m)
-    return {"phase": phase, "slave_line": sl, "slave_pixel": sp, "master_range_m": r_m, "slave_range_m": r_s}
+        ml = np.broadcast_to(np.asarray(master_line, dtype=np.float64), shape).reshape(-1)
+        t_m = np.ascontiguousarray(RadarGrid.from_metadata(master).line_to_time(ml), dtype=np.float64)
+        t_s = np.ascontiguousarray(RadarGrid.from_metadata(slave).line_to_time(ml), dtype=np.float64)
+        use = True
+    else:
+        t_m = t_s = np.empty(0)
+        use = False
+    phase, az_s, tau_s, r_m, r_s = (np.empty(n) for _ in range(5))
+    m_tg, m_nodes, m_coef, m_ref = master_orbit.kernel_args
+    s_tg, s_nodes, s_coef, s_ref = slave_orbit.kernel_args
+    m_pos, m_vel = _node_state(master_orbit)
+    s_pos, s_vel = _node_state(slave_orbit)
+    # both zero-Doppler solves and the phase in one pass over the ECEF points (no geodetic round trip)
+    _topo_kernel(flat, t_m, t_s, use, m_tg, m_nodes, m_coef, m_pos, m_vel, m_ref, s_tg, s_nodes, s_coef, s_pos,
+                 s_vel, s_ref, 4.0 * np.pi / master.wavelength_m, phase, az_s, tau_s, r_m, r_s)
+    out = {"phase": phase.reshape(shape), "master_range_m": r_m.reshape(shape), "slave_range_m": r_s.reshape(shape)}
+    if with_coordinates:
+        sgrid = RadarGrid.from_metadata(slave)
+        ok = np.isfinite(az_s)
+        sl = np.where(ok, sgrid.time_to_line(np.where(ok, az_s, slave.first_line_time_s)), np.nan)
+        sp = np.where(ok, sgrid.range_time_to_pixel(np.where(ok, tau_s, slave.slant_range_time_s)), np.nan)
+        out["slave_line"] = sl.reshape(shape)
+        out["slave_pixel"] = sp.reshape(shape)
+    return out
+
+
+CHUNK = 8192
+
+
+@numba.njit(cache=True, parallel=True)
+def _topo_kernel(xyz, t_m, t_s, use_guess, m_tg, m_nodes, m_coef, m_pos, m_vel, m_ref, s_tg, s_nodes, s_coef,
+                 s_pos, s_vel, s_ref, k_phase, phase, az_s, tau_s, r_m, r_s):
+    n = xyz.shape[0]
+    for c in numba.prange((n + CHUNK - 1) // CHUNK):
+        buf = np.empty(9)
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            px = xyz[i, 0]
+            py = xyz[i, 1]
+            pz = xyz[i, 2]
+            phase[i] = np.nan
+            az_s[i] = np.nan
+            tau_s[i] = np.nan
+            r_m[i] = np.nan
+            r_s[i] = np.nan
+            if not (np.isfinite(px) and np.isfinite(py) and np.isfinite(pz)):
+                continue
+            if use_guess and np.isfinite(t_m[i]):
+                t0 = t_m[i] - m_ref
+            else:
+                t0 = _coarse_zero_doppler(px, py, pz, m_tg, m_pos, m_vel)
+            tm, rm = _zero_doppler(px, py, pz, t0, m_tg, m_nodes, m_coef, buf)
+            if use_guess and np.isfinite(t_s[i]):
+                t0 = t_s[i] - s_ref
+            else:
+                t0 = _coarse_zero_doppler(px, py, pz, s_tg, s_pos, s_vel)
+            ts, rs = _zero_doppler(px, py, pz, t0, s_tg, s_nodes, s_coef, buf)
+            if np.isfinite(tm):
+                r_m[i] = rm
+            if np.isfinite(ts):
+                r_s[i] = rs
+                az_s[i] = ts + s_ref
+                tau_s[i] = 2.0 * rs / SPEED_OF_LIGHT_M_S
+            phase[i] = k_phase * (r_s[i] - r_m[i])
 
 
 def wrap(phase: np.ndarray) -> np.ndarray:

@@ -211,7 +211,8 @@ def step_topographic_phase(ctx, slave, pair_dir: Path, timings: dict) -> None:
             xyz = np.moveaxis(cm[:3], 0, -1)
             xyz[cm[3] < 0.5] = np.nan
             lines = np.broadcast_to(ml_line[b.row0:b.row1, None], (b.rows, cols_ml))
-            tp = topographic_phase(xyz, ctx.master.meta, ctx.master.orbit, slave.meta, slave.orbit, lines)
+            tp = topographic_phase(xyz, ctx.master.meta, ctx.master.orbit, slave.meta, slave.orbit, lines,
+                                   with_coordinates=False)
             w.write(b.row0, tp["phase"])
     dt = time.perf_counter() - t0
     timings["topographic_phase"] = round(dt, 3)

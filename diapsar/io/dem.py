@@ -43,7 +43,6 @@ import math
 import os
 import re
 import warnings
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +58,10 @@ from rasterio.windows import Window
 from shapely.geometry import box as shapely_box
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import ConfigError, DemError
+from ..errors import ConfigError, DemError, ProductError
 from ..log import get_logger
 from .atomic import atomic_path
+from .zips import zip_names
 
 log = get_logger("dem")
 
@@ -166,10 +166,9 @@ def gdal_path(tile: str | os.PathLike) -> str:
 
 def _zip_member(zpath: Path) -> str:
     try:
-        with zipfile.ZipFile(zpath) as zf:
-            names = [n for n in zf.namelist() if n.lower().endswith(RASTER_SUFFIXES)]
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise DemError(f"cannot read DEM zip {zpath}: {exc}") from None
+        names = [n for n in zip_names(zpath) if n.lower().endswith(RASTER_SUFFIXES)]
+    except ProductError as exc:
+        raise DemError(f"cannot read DEM zip: {exc}") from None
     if not names:
         raise DemError(f"DEM zip {zpath} holds no .hgt/.tif raster")
     if len(names) > 1:  # prefer the member carrying the same cell as the zip name

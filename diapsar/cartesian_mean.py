@@ -27,19 +27,11 @@ from .metadata import SPEED_OF_LIGHT_M_S, SwathMetadata
 from .orbit import Orbit, interp_pva
 
 
-def cell_centres(rows: np.ndarray, cols: np.ndarray, ml_azi: int, ml_ran: int, line_offset: int = 0,
-                 sample_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Full-resolution line and sample of the centres of ML cells (rows, cols: 1-D ML indices)."""
-    line = line_offset + np.asarray(rows, dtype=np.float64) * ml_azi + (ml_azi - 1) / 2.0
-    sample = sample_offset + np.asarray(cols, dtype=np.float64) * ml_ran + (ml_ran - 1) / 2.0
-    return np.meshgrid(line, sample, indexing="ij")
-
-
 def cartesian_mean(meta: SwathMetadata, orbit: Orbit, dem: DemPatch, ml_azi: int, ml_ran: int,
                    row0: int, row1: int, n_cols: int, line_offset: int = 0,
                    sample_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """ECEF ground point (rows, n_cols, 3) and isData (rows, n_cols) uint8 of ML rows [row0, row1)."""
-    # the cell centres of cell_centres(), as 1-D line and sample axes (the grid is separable)
+    # the ML cell centres (module docstring), as 1-D line and sample axes (the grid is separable)
     line = line_offset + np.arange(row0, row1, dtype=np.float64) * ml_azi + (ml_azi - 1) / 2.0
     sample = sample_offset + np.arange(n_cols, dtype=np.float64) * ml_ran + (ml_ran - 1) / 2.0
     grid = RadarGrid.from_metadata(meta)

@@ -156,14 +156,6 @@ def to_ml(line: np.ndarray, pixel: np.ndarray, ml_azi: int, ml_ran: int, line_of
     return u, v
 
 
-def ml_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, master: SwathMetadata, orbit: Orbit,
-                   ml_azi: int, ml_ran: int, line_offset: int = 0,
-                   sample_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fractional ML (row, col) of the output cells of rows [row0, row1); NaN off the DEM or the orbit."""
-    line, pixel = master_coordinates(grid, row0, row1, dem, master, orbit)
-    return to_ml(line, pixel, ml_azi, ml_ran, line_offset, sample_offset)
-
-
 @numba.njit(cache=True)
 def _sample(img, row0, u, v, kind, nodata, out):
     """Sample img (rows of a window starting at ML row ``row0``) at (u, v); kind 0 bilinear, 1 nearest,

@@ -210,18 +210,6 @@ def _window(cfg: MultiSlcConfig, master: Acquisition) -> Window:
 
 # ------------------------------------------------------------------------------------------------ steps
 
-def _timed(ctx_timings: dict, name: str):
-    class _T:
-        def __enter__(self):
-            self.t = time.perf_counter()
-            return self
-
-        def __exit__(self, *exc):
-            ctx_timings[name] = round(ctx_timings.get(name, 0.0) + time.perf_counter() - self.t, 3)
-
-    return _T()
-
-
 def step_multilook_doppler(acq: Acquisition, folder: Path, window: Window, cfg: MultiSlcConfig, name: str,
                            timings: dict) -> dict:
     """SARMultiLook + SARDoppler0 in one streaming pass over ``window`` of ``acq``."""

@@ -33,6 +33,7 @@ from .amplitude_estimation import (
     simulate_intensity,
 )
 from .errors import SelectionError
+from .kernels.correlation import parabolic_peak
 from .metadata import SwathMetadata
 from .orbit import Orbit
 
@@ -110,20 +111,6 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a0 * b0) / d) if d > 0 else 0.0
 
 
-def _parabola(fm: float, f0: float, fp: float) -> float:
-    """Offset of the vertex of the parabola through (-1, fm), (0, f0), (1, fp), limited to +/- 0.5."""
-    d = fm - 2.0 * f0 + fp
-    if d >= 0.0:
-        return 0.0
-    return float(np.clip(0.5 * (fm - fp) / d, -0.5, 0.5))
-
-
-def _subpixel(surface: np.ndarray, i: int, j: int) -> tuple[float, float]:
-    di = _parabola(surface[i - 1, j], surface[i, j], surface[i + 1, j]) if 0 < i < surface.shape[0] - 1 else 0.0
-    dj = _parabola(surface[i, j - 1], surface[i, j], surface[i, j + 1]) if 0 < j < surface.shape[1] - 1 else 0.0
-    return di, dj
-
-
 # ---------------------------------------------------------------------------------------------- locate
 
 HIGHPASS_SIGMA_CELLS = 4.0
@@ -195,7 +182,7 @@ def _fine(facets: FacetModel, meta: SwathMetadata, template: np.ndarray, ml, l0:
         if fa <= a < 2 * ra + 1 - fa and fb <= b < 2 * rr + 1 - fb:
             fit = _quadratic_peak(surf, a, b, fa, fb)
             if fit is None:
-                fit = _subpixel(surf, a, b)
+                fit = parabolic_peak(surf, a, b)
             return l_best + fit[0], s_best + fit[1], float(surf[a, b]), surf
         l0, s0 = l_best, s_best
     return float(l_best), float(s_best), float(surf[a, b]), surf
@@ -253,7 +240,7 @@ def locate_crop(crop_amplitude: np.ndarray, meta: SwathMetadata, orbit: Orbit, d
         secondary = float(surf[i2, j2])
     else:
         i2, j2, secondary = i, j, float("nan")
-    di, dj = _subpixel(surf, int(i), int(j))
+    di, dj = parabolic_peak(surf, int(i), int(j))
     l_c = int(round(line0 + (i + di) * mlaz))
     s_c = int(round(sample0 + (j + dj) * mlrg))
     line, sample, peak, fine = _fine(facets, meta, template, (mlaz, mlrg), l_c, s_c, oversample,

@@ -16,6 +16,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ConfigError, OutputError
 from ..geometry import geo2rdr, rdr2geo
+from ..io.annotation import relative_orbit
 from ..io.atomic import atomic_path
 from ..metadata import SPEED_OF_LIGHT_M_S
 from ..orbit import Orbit
@@ -187,7 +188,7 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
         tau_bistatic = tau_first + (k2 * (samples - ovl) + 0.5 * (samples - 1)) / fs
     first0 = t_c - 0.5 * az_extent_s
     abs_orbit = oe.absolute_orbit_s1a(t_c)
-    rel_orbit = oe.relative_orbit_s1a(abs_orbit)
+    rel_orbit = relative_orbit("S1A", abs_orbit)
     period = el0.period_s
     u_deg = el0.arg_latitude_deg
     anx0 = t_c - math.radians(u_deg % 360.0) / (2 * math.pi / period)

@@ -212,8 +212,3 @@ def absolute_orbit_s1a(time_s: float) -> int:
     """S1A absolute orbit number at a time, anchored on orbit 50174 at 2023-09-04T06:37:31 (a real product)."""
     anchor_t, anchor_orbit = 746865451.0, 50174
     return int(anchor_orbit + math.floor((time_s - anchor_t) / (REPEAT_CYCLE_S / ORBITS_PER_CYCLE)))
-
-
-def relative_orbit_s1a(absolute: int) -> int:
-    """ESA rule for Sentinel-1A: relative = (absolute - 73) mod 175 + 1."""
-    return (absolute - 73) % 175 + 1

@@ -39,7 +39,6 @@ import numba
 import numpy as np
 
 from ..geometry import llh_to_ecef, rdr2geo_dem, rdr2geo_ecef
-from ..metadata import SPEED_OF_LIGHT_M_S
 from .acquisition import Acquisition, tops_phase_at
 from .scene import GroundField, SceneModel, _keys, sample_field
 
@@ -384,7 +383,3 @@ def quantize(data: np.ndarray) -> np.ndarray:
     re = np.clip(np.rint(data.real), -32768, 32767)
     im = np.clip(np.rint(data.imag), -32768, 32767)
     return (re + 1j * im).astype(np.complex64)
-
-
-def range_time_to_metres(tau) -> np.ndarray:
-    return 0.5 * SPEED_OF_LIGHT_M_S * np.asarray(tau)

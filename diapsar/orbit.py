@@ -154,7 +154,7 @@ class Orbit:
         i1 = int(np.searchsorted(self.time_s, stop_s, side="left")) + 1 + self.n_nodes // 2
         i0, i1 = max(i0, 0), min(i1, self.time_s.shape[0])
         sv = StateVectors(self.time_s[i0:i1], self.position_m[i0:i1], self.velocity_m_s[i0:i1], self.source)
-        return Orbit(sv, self.n_nodes)
+        return Orbit(sv, self.n_nodes, self.velocity_model)
 
     def __repr__(self) -> str:
         return (f"Orbit({self.source!r}, {self.time_s.shape[0]} state vectors, "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..io.annotation import MISSIONS
 from ..io.annotation import relative_orbit as _relative_orbit
-from ..timeutil import iso_to_seconds
+from ..timeutil import datetime_to_seconds
 
 # Sentinel-1 product name (ESA "Sentinel-1 Product Specification", naming convention):
 # MMM_BB_TTTR_LFPP_YYYYMMDDTHHMMSS_YYYYMMDDTHHMMSS_OOOOOO_DDDDDD_CCCC
@@ -30,11 +30,7 @@ def relative_orbit(platform: str, absolute_orbit: int, start: dt.datetime | None
     mission = platform.upper()[:3]
     if mission not in MISSIONS:
         return None
-    start_s = None
-    if start is not None:
-        utc = start if start.tzinfo is None else start.astimezone(dt.UTC).replace(tzinfo=None)
-        start_s = iso_to_seconds(utc.isoformat())
-    return _relative_orbit(mission, absolute_orbit, start_s)
+    return _relative_orbit(mission, absolute_orbit, None if start is None else datetime_to_seconds(start))
 
 
 def parse_s1_name(name: str) -> dict | None:

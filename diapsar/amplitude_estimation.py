@@ -43,7 +43,7 @@ import numba
 import numpy as np
 
 from .errors import DemError, SelectionError
-from .geometry import RadarGrid, geo2rdr, llh_to_ecef, rdr2geo
+from .geometry import RadarGrid, geo2rdr_ecef, llh_to_ecef, rdr2geo
 from .metadata import SwathMetadata
 from .orbit import Orbit
 
@@ -231,11 +231,11 @@ def facet_model(dem: SimDem, meta: SwathMetadata, orbit: Orbit, model: str = "la
         r1 = min(r0 + step, nr)  # posts r0..r1-1 -> facets r0..r1-2
         lon2, lat2 = np.meshgrid(lon, lat[r0:r1])
         h = dem.heights_m[r0:r1]
-        az, tau = geo2rdr(orbit, lat2, lon2, h, t_guess_s=t_mid)
+        p = llh_to_ecef(lat2, lon2, h)
+        az, tau = geo2rdr_ecef(orbit, p, t_guess_s=t_mid)
         ok = np.isfinite(az)
         t_rel[r0:r1] = np.where(ok, az - t_ref, np.nan)
         sample[r0:r1] = grid.range_time_to_pixel(tau)
-        p = llh_to_ecef(lat2, lon2, h)
         s_pos, _ = orbit.position_velocity(np.where(ok, az, t_mid))
         look = s_pos - p
         look /= np.linalg.norm(look, axis=-1)[..., None]

@@ -50,14 +50,21 @@ def _slave_window(ctx, slave, dem_grid: np.ndarray):
     return Window(l0, s0, n_l, n_s, win.ml_azi, win.ml_ran), l0 - win.line0, s0 - win.sample0
 
 
-def _coregistered_strip(ctx, slave, grid: np.ndarray, row0: int, row1: int, doppler_cycles: float) -> np.ndarray:
-    """Slave resampled onto master window rows [row0, row1) through ``grid`` (complex64, 0 outside)."""
-    from ..coregistration import coregister_block, slave_lines_needed
-
-    cfg, win = ctx.cfg, ctx.window
+def _resampler_grid(ctx, grid: np.ndarray) -> np.ndarray:
+    """``grid`` in the frame of the resampler: master window row/col -> slave full-image line/sample."""
+    win = ctx.window
     cgrid = grid.copy()
     cgrid[0] += win.sample0
     cgrid[1] += win.line0
+    return cgrid
+
+
+def _coregistered_strip(ctx, slave, cgrid: np.ndarray, row0: int, row1: int, doppler_cycles: float) -> np.ndarray:
+    """Slave resampled onto master window rows [row0, row1) through ``cgrid`` (``_resampler_grid``; complex64,
+    0 outside)."""
+    from ..coregistration import coregister_block, slave_lines_needed
+
+    cfg, win = ctx.cfg, ctx.window
     n_l, n_s = slave.meta.number_of_lines, slave.meta.number_of_samples
     l0, l1 = slave_lines_needed(cgrid, cfg.grid_step_range, cfg.grid_step_azimut, row0, row1, win.n_samples, n_l)
     if l1 <= l0:
@@ -84,11 +91,12 @@ def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles:
     rows_ml = win.ml_shape[0]
     # patches spread along each strip, at most ``max_patches`` in all
     col_step = max(patch // 2, int(np.ceil(n_strips * (2 * win.n_samples // patch) / max_patches)) * patch // 2)
+    cgrid = _resampler_grid(ctx, grid)
     found = []
     for r0 in starts:
         r1 = r0 + patch
         mst = m.read(win.line0 + r0, win.sample0, patch, win.n_samples)
-        slv = _coregistered_strip(ctx, slave, grid, r0, r1, doppler_cycles)
+        slv = _coregistered_strip(ctx, slave, cgrid, r0, r1, doppler_cycles)
         q0, q1 = ml_rows_for_lines(r0, r1, win.ml_azi, rows_ml)
         phi = upsample_phase(read_raster(pair_dir / TOPO, 1, rows=(q0, q1)), q0, r0, patch, win.n_samples,
                              win.ml_azi, win.ml_ran)
@@ -223,7 +231,6 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
                                       timings: dict) -> None:
     """SARCoRegistration + SARInterferogram in one pass over master row blocks (the coregistered slave is kept
     on disk only in full mode)."""
-    from ..coregistration import coregister_block, slave_lines_needed
     from ..interferogram import interferogram
     from ..topographic_phase import ml_rows_for_lines, upsample_phase
     from .multislc import CARTESIAN_MEAN, COREG, IFG, TOPO
@@ -239,14 +246,10 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
     if _done(steps, "interferogram", params, files, slave.date):
         return
     rows_ml, cols_ml = win.ml_shape
-    n_slave_l, n_slave_s = slave.meta.number_of_lines, slave.meta.number_of_samples
-    # grid in the frame of the resampler: master window row/col -> slave full-image line/sample
-    cgrid = grid.copy()
-    cgrid[0] += win.sample0
-    cgrid[1] += win.line0
+    cgrid = _resampler_grid(ctx, grid)
     # bytes per pixel of a block, measured (peak RSS vs block size): master, coregistered slave, slave strip,
     # phase, interferogram sums and temporaries
-    rows = rows_per_block(max(win.n_samples, n_slave_s), 112, ctx.ram_mb, multiple=win.ml_azi,
+    rows = rows_per_block(max(win.n_samples, slave.meta.number_of_samples), 112, ctx.ram_mb, multiple=win.ml_azi,
                           minimum=win.ml_azi)
     halo = MARGIN_AZI
     t_coreg = t_ifg = 0.0
@@ -263,15 +266,7 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
             for b in progress(list(row_blocks(win.n_lines, rows, halo)), f"{slave.date} coregistration+interferogram"):
                 t0 = time.perf_counter()
                 n = b.read1 - b.read0
-                l0, l1 = slave_lines_needed(cgrid, cfg.grid_step_range, cfg.grid_step_azimut, b.read0, b.read1,
-                                            win.n_samples, n_slave_l)
-                if l1 > l0:
-                    strip = slave.read(l0, 0, l1 - l0, n_slave_s)
-                    coreg = coregister_block(strip, l0, n_slave_l, cgrid, cfg.grid_step_range,
-                                             cfg.grid_step_azimut, b.read0, b.read1, win.n_samples,
-                                             doppler_cycles=doppler_cycles)
-                else:
-                    coreg = np.zeros((n, win.n_samples), dtype=np.complex64)
+                coreg = _coregistered_strip(ctx, slave, cgrid, b.read0, b.read1, doppler_cycles)
                 if wc is not None:
                     wc.write(b.row0, coreg[b.inner])
                 t1 = time.perf_counter()
@@ -475,32 +470,20 @@ def process_pair(ctx, slave, pair_dir: Path, timings: dict) -> dict:
 def step_coregistration_only(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles: float,
                              timings: dict) -> None:
     """SARCoRegistration alone (Activate_Interferogram = no): slave_coregistered.tif."""
-    from ..coregistration import coregister_block, slave_lines_needed
     from .multislc import COREG
 
-    cfg, win = ctx.cfg, ctx.window
+    win = ctx.window
     steps = Steps(pair_dir)
     params = {"window": win.as_dict(), "grid": float(np.sum(grid)), "doppler": doppler_cycles}
     if _done(steps, "coregistration", params, [COREG], slave.date):
         return
     t0 = time.perf_counter()
-    cgrid = grid.copy()
-    cgrid[0] += win.sample0
-    cgrid[1] += win.line0
-    n_l, n_s = slave.meta.number_of_lines, slave.meta.number_of_samples
-    rows = rows_per_block(max(win.n_samples, n_s), 32, ctx.ram_mb)
+    cgrid = _resampler_grid(ctx, grid)
+    rows = rows_per_block(max(win.n_samples, slave.meta.number_of_samples), 32, ctx.ram_mb)
     with open_writer(pair_dir / COREG, win.n_samples, win.n_lines, 1, "complex64",
                      descriptions=["coregistered slave"]) as w:
         for b in row_blocks(win.n_lines, rows):
-            l0, l1 = slave_lines_needed(cgrid, cfg.grid_step_range, cfg.grid_step_azimut, b.row0, b.row1,
-                                        win.n_samples, n_l)
-            if l1 > l0:
-                strip = slave.read(l0, 0, l1 - l0, n_s)
-                out = coregister_block(strip, l0, n_l, cgrid, cfg.grid_step_range, cfg.grid_step_azimut, b.row0,
-                                       b.row1, win.n_samples, doppler_cycles=doppler_cycles)
-            else:
-                out = np.zeros((b.rows, win.n_samples), dtype=np.complex64)
-            w.write(b.row0, out)
+            w.write(b.row0, _coregistered_strip(ctx, slave, cgrid, b.row0, b.row1, doppler_cycles))
     dt = time.perf_counter() - t0
     timings["coregistration"] = round(dt, 3)
     steps.record("coregistration", params, [COREG], dt)

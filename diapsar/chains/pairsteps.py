@@ -442,11 +442,7 @@ def process_pair(ctx, slave, pair_dir: Path, timings: dict) -> dict:
     grid, stats = step_grid(ctx, slave, pair_dir, timings)
     if not cfg.activate_interferogram:
         # DiapOTB: no interferogram -> the chain stops after coregistration, whose product is then kept
-        ctx_clean, cfg.clean = cfg.clean, False
-        try:
-            step_coregistration_only(ctx, slave, pair_dir, grid, stats["slave_doppler0_cycles_per_line"], timings)
-        finally:
-            cfg.clean = ctx_clean
+        step_coregistration_only(ctx, slave, pair_dir, grid, stats["slave_doppler0_cycles_per_line"], timings)
         products.update(coregistered_slave=COREG, deformation_grid=GRID)
         return {"products": products, "grid": stats}
     step_coregistration_interferogram(ctx, slave, pair_dir, grid, stats["slave_doppler0_cycles_per_line"],

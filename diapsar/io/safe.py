@@ -511,6 +511,11 @@ def _build(source: _Source, path: Path, name: str, only: ImageFiles | None = Non
     return Product(source, path, name, images, manifest, missing)
 
 
+def _product_name(folder: str) -> str:
+    """Product name of a SAFE folder name (the ``.SAFE`` suffix, any case, left out)."""
+    return folder[:-5] if folder.upper().endswith(".SAFE") else folder
+
+
 def open_product(path: str | os.PathLike) -> Product:
     """Open a SAFE folder, a zipped SAFE, a measurement TIFF or an annotation XML (see the module doc)."""
     p = Path(path)
@@ -523,12 +528,12 @@ def open_product(path: str | os.PathLike) -> Product:
                 p = safes[0]
             else:
                 raise ProductError(f"{p} is not a Sentinel-1 SAFE folder (no manifest.safe, no annotation/)")
-        name = p.name[:-5] if p.name.upper().endswith(".SAFE") else p.name
+        name = _product_name(p.name)
         return _build(_DirSource(p), p, name)
     suffix = p.suffix.lower()
     if suffix == ".zip":
         src = _ZipSource(p)
-        name = src.safe_name[:-5] if src.safe_name.upper().endswith(".SAFE") else src.safe_name
+        name = _product_name(src.safe_name)
         return _build(src, p, name)
     if suffix in (".tif", ".tiff"):
         ann = p.parent.parent / "annotation" / (p.stem + ".xml")
@@ -538,7 +543,7 @@ def open_product(path: str | os.PathLike) -> Product:
         if img is None:
             raise ProductError(f"{ann.name} is not named like a Sentinel-1 annotation (s1a-iw1-slc-vv-...xml)")
         root = p.parent.parent
-        name = root.name[:-5] if root.name.upper().endswith(".SAFE") else root.name
+        name = _product_name(root.name)
         return _build(_DirSource(root), root, name, only=img)
     if suffix == ".xml":
         return _open_xml(p)
@@ -552,7 +557,7 @@ def _open_xml(p: Path) -> Product:
     if p.parent.name == "annotation":
         root = p.parent.parent
         rel = "annotation/" + base
-        name = root.name[:-5] if root.name.upper().endswith(".SAFE") else root.name
+        name = _product_name(root.name)
     else:
         root = p.parent
         rel = base

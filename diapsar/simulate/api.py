@@ -15,8 +15,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError, OutputError
-from ..geometry import geo2rdr, rdr2geo
-from ..io.annotation import relative_orbit
+from ..geometry import geo2rdr, llh_to_ecef, rdr2geo
+from ..io.annotation import footprint_from_grid, relative_orbit
 from ..io.atomic import atomic_path
 from ..metadata import SPEED_OF_LIGHT_M_S
 from ..orbit import Orbit
@@ -58,8 +58,6 @@ def _check(cond: bool, msg: str) -> None:
 
 def _ground_spacings(orbit: Orbit, t: float, tau: float, h: float, dt: float) -> tuple[float, float, float]:
     """(ground range pixel, ground azimuth pixel per line, incidence deg) near (t, tau)."""
-    from ..geometry import llh_to_ecef
-
     tt = np.array([t, t + dt, t])
     rr = np.array([tau, tau, tau + 1e-8])
     lat, lon, hh = rdr2geo(orbit, tt, rr, np.full(3, h))
@@ -197,8 +195,6 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     g_rg, g_az, inc_c = _ground_spacings(orb0, t_c, tau_c, h_center, dt)
 
     # perpendicular baseline per unit node shift (design only)
-    from ..geometry import llh_to_ecef
-
     p_c = np.asarray(llh_to_ecef(lat0, lon0, h_center)).reshape(3)
     s_c, v_c = orb0.position_velocity(np.array([t_c]))
     perp = perpendicular_unit(p_c, s_c[0], v_c[0])
@@ -412,8 +408,6 @@ def _render(out_dir: Path, acqs: list[Acquisition], design: dict, *, seed: int, 
                            doppler_t0_s=ref.meta.dc_estimates[0].t0_s, snr_db=float(snr_db), band_range=band_r,
                            band_azimuth=band_a, node_step=int(node_step), targets_llh=targets_llh)
 
-    from ..io.annotation import footprint_from_grid
-
     products: list[Path] = []
     target_records: list[dict] = []
     noise_dn2 = 100.0 ** 2 * 10.0 ** (-snr_db / 10.0)
@@ -544,8 +538,6 @@ def _baseline(master: Acquisition, slave: Acquisition, lat, lon, h, _t_c=None) -
     """(perpendicular, parallel) baseline (m) at the scene centre, definitions and signs of
     ``diapsar.baseline`` (perpendicular > 0 when the slave sees the point under a larger look angle,
     parallel > 0 when the slave is farther), computed from the SAR -> ground inversion."""
-    from ..geometry import llh_to_ecef
-
     p = np.asarray(llh_to_ecef(lat, lon, h)).reshape(1, 3)
     dt0 = slave.meta.first_line_time_s - master.meta.first_line_time_s
     t_mid = 0.5 * (master.meta.first_line_time_s + master.meta.last_line_time_s)

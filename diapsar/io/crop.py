@@ -452,14 +452,14 @@ def crop_product(product: Product | str | Path, out: str | Path, line0: int, sam
             ann_name = posixpath.basename(files.annotation)
             stem = ann_name[:-4]
             # first pass for the geolocation points (GCPs of the TIFF), then the TIFF, then burst offsets
-            _, gcps, _, _ = crop_annotation_xml(product.read_member(files.annotation), meta, window)
+            ann_xml = product.read_member(files.annotation)
+            _, gcps, _, _ = crop_annotation_xml(ann_xml, meta, window)
             tif_rel = f"measurement/{stem}.tiff"
             offsets = _write_measurement(product, sw, p, window, tmp / tif_rel, gcps, ram_mb)
             burst_offsets = None
             if meta.is_tops:
                 burst_offsets = [offsets[k * meta.lines_per_burst] for k in range(window[2] // meta.lines_per_burst)]
-            xml, _, first, last = crop_annotation_xml(product.read_member(files.annotation), meta, window,
-                                                      burst_offsets)
+            xml, _, first, last = crop_annotation_xml(ann_xml, meta, window, burst_offsets)
             (tmp / "annotation" / ann_name).write_bytes(xml)
             written += [f"annotation/{ann_name}", tif_rel]
             if product.has_member(files.calibration):

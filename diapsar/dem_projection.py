@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .deformation_grid import grid_shape, node_coordinates
 from .errors import DemError
 from .geometry import RadarGrid, geo2rdr, llh_to_ecef, rdr2geo_dem
 from .metadata import SwathMetadata
@@ -122,16 +123,6 @@ def radar_coordinates(meta: SwathMetadata, orbit: Orbit, xyz: np.ndarray,
     return line, pixel, np.where(ok, tau, np.nan)
 
 
-def grid_nodes(n_lines: int, n_samples: int, step_azimut: int, step_range: int) -> tuple[np.ndarray, np.ndarray]:
-    """Master SLC coordinates of the deformation grid nodes: node (i, j) at line i*step_az, sample j*step_rg,
-    covering the image (the last node at or beyond the last line/sample)."""
-    na = int(np.ceil((n_lines - 1) / step_azimut)) + 1
-    nr = int(np.ceil((n_samples - 1) / step_range)) + 1
-    lines = np.arange(na, dtype=np.float64) * step_azimut
-    samples = np.arange(nr, dtype=np.float64) * step_range
-    return np.meshgrid(lines, samples, indexing="ij")
-
-
 def dem_deformation_grid(master: SwathMetadata, master_orbit: Orbit, slave: SwathMetadata, slave_orbit: Orbit,
                          dem: DemPatch, step_azimut: int, step_range: int,
                          line_offset: int = 0, sample_offset: int = 0,
@@ -145,7 +136,7 @@ def dem_deformation_grid(master: SwathMetadata, master_orbit: Orbit, slave: Swat
     """
     n_lines = master.number_of_lines - line_offset if n_lines is None else n_lines
     n_samples = master.number_of_samples - sample_offset if n_samples is None else n_samples
-    gl, gp = grid_nodes(n_lines, n_samples, step_azimut, step_range)
+    gl, gp = node_coordinates(grid_shape(n_lines, n_samples, step_range, step_azimut), step_range, step_azimut)
     ml = gl + line_offset
     mp = gp + sample_offset
     xyz = ground_points(master, master_orbit, dem, ml, mp)

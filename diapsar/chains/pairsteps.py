@@ -297,6 +297,8 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
 def _multilook_bands(bands: np.ndarray, f_r: int, f_a: int) -> np.ndarray:
     """Extra multilook of 4 interferogram bands: amplitude by mean power, phase by the coherence-weighted mean
     phasor, coherence by its mean, isData where every cell is data."""
+    from ..multilook import multilook
+
     if f_r == 1 and f_a == 1:
         return bands
     n, r, c = bands.shape
@@ -305,7 +307,7 @@ def _multilook_bands(bands: np.ndarray, f_r: int, f_a: int) -> np.ndarray:
     def blocks(x):
         return x[: r2 * f_a, : c2 * f_r].reshape(r2, f_a, c2, f_r)
 
-    amp = np.sqrt(blocks(bands[0].astype(np.float64) ** 2).mean(axis=(1, 3)))
+    amp = multilook(bands[0], f_r, f_a)
     z = blocks(bands[2] * np.exp(1j * bands[1])).sum(axis=(1, 3))
     coh = blocks(bands[2].astype(np.float64)).mean(axis=(1, 3))
     isd = blocks(bands[3]).min(axis=(1, 3))

@@ -33,8 +33,7 @@ import numpy as np
 
 from diapsar.kernels.sinc import dense_shift
 from diapsar.kernels.trig import cexp
-
-SPEED_OF_LIGHT_M_S = 299_792_458.0
+from diapsar.metadata import SPEED_OF_LIGHT_M_S
 
 
 @dataclass(frozen=True)

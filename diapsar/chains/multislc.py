@@ -103,6 +103,12 @@ class Window:
         return {"first_line": self.line0, "first_sample": self.sample0, "lines": self.n_lines,
                 "samples": self.n_samples}
 
+    def perimeter(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Line and sample of ``n`` points per side around the window (first to last line/sample)."""
+        ls = np.r_[np.full(n, 0.0), np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n)]
+        ps = np.r_[np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n), np.full(n, 0.0)]
+        return self.line0 + ls * (self.n_lines - 1), self.sample0 + ps * (self.n_samples - 1)
+
 
 @dataclass
 class Context:
@@ -255,11 +261,7 @@ def _footprint(master: Acquisition, window: Window, h_min: float, h_max: float):
     from shapely.geometry import MultiPoint
 
     grid = RadarGrid.from_metadata(master.meta)
-    n = 12
-    ls = np.r_[np.full(n, 0.0), np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n)]
-    ps = np.r_[np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n), np.full(n, 0.0)]
-    line = window.line0 + ls * (window.n_lines - 1)
-    pixel = window.sample0 + ps * (window.n_samples - 1)
+    line, pixel = window.perimeter(12)
     pts = []
     for h in (h_min, h_max):
         lat, lon, _ = rdr2geo(master.orbit, grid.line_to_time(line), grid.pixel_to_range_time(pixel),
@@ -327,11 +329,7 @@ def step_dem(ctx: Context) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     # coverage: every line of sight of the window perimeter must meet the DEM
-    n = 16
-    ls = np.r_[np.full(n, 0.0), np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n)]
-    ps = np.r_[np.linspace(0, 1, n), np.full(n, 1.0), np.linspace(1, 0, n), np.full(n, 0.0)]
-    xyz = ground_points(m.meta, m.orbit, dem, win.line0 + ls * (win.n_lines - 1),
-                        win.sample0 + ps * (win.n_samples - 1))
+    xyz = ground_points(m.meta, m.orbit, dem, *win.perimeter(16))
     if not np.all(np.isfinite(xyz)):
         shutil.rmtree(scratch, ignore_errors=True)
         x0, dx, _, y0, _, dy = dem.transform

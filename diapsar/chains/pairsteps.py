@@ -74,6 +74,17 @@ def _coregistered_strip(ctx, slave, cgrid: np.ndarray, row0: int, row1: int, dop
                             win.n_samples, doppler_cycles=doppler_cycles)
 
 
+def _topo_phase(ctx, pair_dir: Path, line0: int, line1: int) -> np.ndarray:
+    """Full-resolution topographic phase of master window lines [line0, line1), from the pair's ML product."""
+    from ..topographic_phase import ml_rows_for_lines, upsample_phase
+    from .multislc import TOPO
+
+    win = ctx.window
+    r0, r1 = ml_rows_for_lines(line0, line1, win.ml_azi, win.ml_shape[0])
+    return upsample_phase(read_raster(pair_dir / TOPO, 1, rows=(r0, r1)), r0, line0, line1 - line0, win.n_samples,
+                          win.ml_azi, win.ml_ran)
+
+
 def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles: float, patch: int = 64,
                    max_strips: int = 12, max_patches: int = 240) -> dict:
     """Constant residual (range, azimuth) shift of the slave resampled with ``grid``, by coherent correlation
@@ -81,14 +92,11 @@ def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles:
     Patches (half-overlapping in range) whose coherence peak is below Grid_Threshold are ignored; the estimate
     is the g^2/(1 - g^2)-weighted mean of the patches within 3 median deviations of the median, with its
     standard error."""
-    from ..topographic_phase import ml_rows_for_lines, upsample_phase
-    from .multislc import TOPO
     from .residual_offset import residual_offsets
 
     win, m = ctx.window, ctx.master
     n_strips = max(1, min(max_strips, win.n_lines // patch))
     starts = np.linspace(0, win.n_lines - patch, n_strips).round().astype(int)
-    rows_ml = win.ml_shape[0]
     # patches spread along each strip, at most ``max_patches`` in all
     col_step = max(patch // 2, int(np.ceil(n_strips * (2 * win.n_samples // patch) / max_patches)) * patch // 2)
     cgrid = _resampler_grid(ctx, grid)
@@ -97,9 +105,7 @@ def residual_shift(ctx, slave, pair_dir: Path, grid: np.ndarray, doppler_cycles:
         r1 = r0 + patch
         mst = m.read(win.line0 + r0, win.sample0, patch, win.n_samples)
         slv = _coregistered_strip(ctx, slave, cgrid, r0, r1, doppler_cycles)
-        q0, q1 = ml_rows_for_lines(r0, r1, win.ml_azi, rows_ml)
-        phi = upsample_phase(read_raster(pair_dir / TOPO, 1, rows=(q0, q1)), q0, r0, patch, win.n_samples,
-                             win.ml_azi, win.ml_ran)
+        phi = _topo_phase(ctx, pair_dir, r0, r1)
         ok = np.isfinite(phi)
         slv = np.where(ok, slv * np.exp(1j * np.where(ok, phi, 0.0)), 0).astype(np.complex64)
         found.append(residual_offsets(mst, slv, patch, step=col_step))
@@ -232,8 +238,7 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
     """SARCoRegistration + SARInterferogram in one pass over master row blocks (the coregistered slave is kept
     on disk only in full mode)."""
     from ..interferogram import interferogram
-    from ..topographic_phase import ml_rows_for_lines, upsample_phase
-    from .multislc import CARTESIAN_MEAN, COREG, IFG, TOPO
+    from .multislc import CARTESIAN_MEAN, COREG, IFG
 
     cfg, win, m = ctx.cfg, ctx.window, ctx.master
     steps = Steps(pair_dir)
@@ -271,9 +276,7 @@ def step_coregistration_interferogram(ctx, slave, pair_dir: Path, grid: np.ndarr
                     wc.write(b.row0, coreg[b.inner])
                 t1 = time.perf_counter()
                 mst = m.read(win.line0 + b.read0, win.sample0, n, win.n_samples)
-                r0, r1 = ml_rows_for_lines(b.read0, b.read1, win.ml_azi, rows_ml)
-                phi_ml = read_raster(pair_dir / TOPO, 1, rows=(r0, r1))
-                phi = upsample_phase(phi_ml, r0, b.read0, n, win.n_samples, win.ml_azi, win.ml_ran)
+                phi = _topo_phase(ctx, pair_dir, b.read0, b.read1)
                 ml_rows = (b.row0 // win.ml_azi, b.row1 // win.ml_azi)
                 valid = read_raster(ctx.master_dir / CARTESIAN_MEAN, 4, rows=ml_rows) > 0.5
                 ifg = interferogram(mst, coreg, phi, win.ml_ran, win.ml_azi, MARGIN_RAN, MARGIN_AZI,

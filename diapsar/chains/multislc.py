@@ -238,7 +238,7 @@ def step_multilook_doppler(acq: Acquisition, folder: Path, window: Window, cfg: 
     with open_writer(folder / name, cols_ml, rows_ml, 1, "float32", descriptions=["amplitude"]) as w:
         for b in progress(list(row_blocks(window.n_lines, rows)), f"{acq.date} multilook+Doppler0"):
             strip = acq.read(window.line0 + b.row0, window.sample0, b.rows, window.n_samples)
-            s = cde_sums(strip, prev) if prev is not None else cde_sums(strip)
+            s = cde_sums(strip, prev)
             sums = s if sums is None else sums + s
             prev = strip[-1]
             w.write(b.row0 // window.ml_azi, multilook(strip, window.ml_ran, window.ml_azi, cfg.ml_gain))

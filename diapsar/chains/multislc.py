@@ -411,14 +411,10 @@ def step_cartesian_mean(ctx: Context) -> None:
     else:
         log.info("cartesian mean already done")
     # GCPs of the SAR-geometry products
-    idx = np.unique(np.linspace(0, rows_ml - 1, 12).round().astype(int))
-    xyz_rows = []
-    for i in idx:
-        xyz_rows.append(read_raster(folder / CARTESIAN_MEAN, [1, 2, 3, 4], rows=(int(i), int(i) + 1)))
     gcps = []
-    for i, blk in zip(idx, xyz_rows, strict=True):
-        g = gcps_from_xyz(np.moveaxis(blk[:3], 0, -1), blk[3], row0=int(i), n=12)
-        gcps += [p for p in g if p.row == int(i) + 0.5]
+    for i in np.unique(np.linspace(0, rows_ml - 1, 12).round().astype(int)):
+        blk = read_raster(folder / CARTESIAN_MEAN, [1, 2, 3, 4], rows=(int(i), int(i) + 1))
+        gcps += gcps_from_xyz(np.moveaxis(blk[:3], 0, -1), blk[3], row0=int(i), n=12)
     ctx.gcps = gcps
 
 

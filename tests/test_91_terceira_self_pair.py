@@ -50,7 +50,7 @@ def test_self_pair_coherence_and_phase(terceira):
     """Master = slave through the chain's applications: geometric grid, sinc coregistration, topographic phase,
     interferogram."""
     from diapsar.coregistration import coregister_block
-    from diapsar.dem_projection import dem_deformation_grid
+    from diapsar.deformation_grid import dem_deformation_grid
     from diapsar.doppler0 import doppler0
     from diapsar.interferogram import interferogram
     from diapsar.topographic_phase import topographic_phase

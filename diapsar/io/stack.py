@@ -1,4 +1,4 @@
-"""Find the images of a MultiSlc run in a datalake folder: SAFE folders or zipped SAFE products.
+"""Stack discovery: the images of a MultiSlc run in a datalake folder (SAFE folders or zipped SAFE products).
 
 Selection (DiapOTB SAR_MultiSlc, notes 2.2): images of the asked mode, swath and polarisation whose date lies in
 [Start_Date, End_Date] minus the excluded dates; one master (by measurement file name, product name or date);
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SelectionError
-from ..io.zips import safe_members
+from .zips import safe_members
 
 # s1a-s3-slc-vv-20200101t000000-20200101t000025-030000-036000-001.xml / .tiff
 _IMAGE_RE = re.compile(
@@ -136,6 +137,12 @@ def _match_master(images: list[Image], master: str) -> list[Image]:
     return hits
 
 
+def _listing(items: list[str], limit: int = 20) -> str:
+    """Items joined by commas, the first ``limit`` of them and how many more."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", swath: str | None = None,
            start_date: str | None = None, end_date: str | None = None, exclude: list[str] | None = None,
            master: str | None = None, input_path: str = "the datalake") -> Selection:
@@ -149,7 +156,8 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
     if master and not re.fullmatch(r"\d{8}", master.strip()):
         named = _match_master(images, master)
         if not named:
-            raise SelectionError(f"master image {master} not found in {input_path}")
+            raise SelectionError(f"master image {master} not found in {input_path} "
+                                 f"(available: {_listing(sorted(i.measurement_name for i in images))})")
         m0 = named[0]
         if m0.mode != mode:
             raise SelectionError(f"master image {master} is a {m0.mode} image but Mode is {mode}")
@@ -178,8 +186,10 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
     if master:
         hits = [i for i in _match_master(cands, master)]
         if not hits:
+            available = (sorted({i.date for i in cands}) if re.fullmatch(r"\d{8}", master.strip())
+                         else sorted(i.measurement_name for i in cands))
             raise SelectionError(f"master image {master} not found among the {mode} {polarisation} images of "
-                                 f"{input_path}")
+                                 f"{input_path} (available: {_listing(available)})")
         in_window = [i for i in hits if i in window]
         if not in_window:
             raise SelectionError(f"master image {master} ({hits[0].date}) is not in the date window {win_txt}")
@@ -208,7 +218,7 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
     return Selection(master=m, slaves=slaves)
 
 
-def check_tracks(metas: dict[str, object]) -> None:
+def check_tracks(metas: Mapping[str, object]) -> None:
     """Check with the read metadata (SwathMetadata per image key) that every image is on one track and mode."""
     items = list(metas.items())
     if not items:

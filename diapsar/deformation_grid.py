@@ -339,7 +339,7 @@ def slave_origin_offset(dem_grid_: np.ndarray, ml_azimuth: int, ml_range: int) -
 
 # ---- residual shift by coherent correlation ------------------------------------------------------------------
 
-def _upsampled_dft(data: np.ndarray, size: int, factor: int, offset: tuple[float, float]) -> np.ndarray:
+def _upsampled_dft(data: np.ndarray, size: int, factor: int, offset: tuple[Any, Any]) -> np.ndarray:
     """``size`` x ``size`` samples of the inverse DFT of ``data`` around ``offset`` (in upsampled units)."""
     n_a, n_r = data.shape
     ka = np.fft.ifftshift(np.arange(n_a)) - n_a // 2

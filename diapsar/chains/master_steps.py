@@ -107,7 +107,7 @@ def _scene_dem(ctx: RunContext, unit: Unit) -> Outcome:
                                     tile_index=cfg.inputs.srtm_shapefile,
                                     fill_missing=bool(getattr(cfg.inputs, "fill_missing_dem", False)))
                 else:
-                    if not Path(cfg.inputs.dem_path).exists():
+                    if cfg.inputs.dem_path is None or not Path(cfg.inputs.dem_path).exists():
                         raise DemError(f"DEM_Path {cfg.inputs.dem_path} does not exist")
                     build_dem_vrt([cfg.inputs.dem_path], vrt)
                 lonmin, latmin, lonmax, latmax = foot.bounds
@@ -191,6 +191,7 @@ def _multilook_doppler(ctx: RunContext, unit: Unit) -> Outcome:
             sums = s if sums is None else sums + s
             prev = strip[-1]
             w.write(b.row0 // win.ml_azi, multilook(strip, win.ml_ran, win.ml_azi, cfg.ml_gain))
+    assert sums is not None  # a window has lines
     dop = doppler0_from_sums(sums, 1.0 / acq.meta.azimuth_time_interval_s)
     with atomic_path(unit.folder / cfg.doppler_file) as tmp:
         tmp.write_text(f"{dop.cycles_per_line:.8f} cycles/line\n{dop.hz:.4f} Hz\n")

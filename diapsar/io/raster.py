@@ -37,7 +37,7 @@ class BlockWriter:
 
 
 @contextlib.contextmanager
-def open_writer(path: str | os.PathLike, width: int, height: int, count: int, dtype: str,
+def open_writer(path: str | os.PathLike[str], width: int, height: int, count: int, dtype: str,
                 descriptions: Sequence[str] = (), nodata: float | None = None, transform: Any = None, crs: str | None = None,
                 gcps: list[GroundControlPoint] | None = None, tags: dict[str, Any] | None = None) -> Iterator[BlockWriter]:
     """Create ``path`` (under a temporary name, renamed on success) and yield a BlockWriter."""
@@ -70,7 +70,7 @@ def open_writer(path: str | os.PathLike, width: int, height: int, count: int, dt
             ds.close()
 
 
-def write_raster(path: str | os.PathLike, data: np.ndarray, **kw: Any) -> Path:
+def write_raster(path: str | os.PathLike[str], data: np.ndarray, **kw: Any) -> Path:
     """Write a whole (bands, rows, cols) or (rows, cols) array."""
     a = data if data.ndim == 3 else data[None]
     with open_writer(path, a.shape[2], a.shape[1], a.shape[0], str(a.dtype), **kw) as w:
@@ -78,7 +78,8 @@ def write_raster(path: str | os.PathLike, data: np.ndarray, **kw: Any) -> Path:
     return Path(path)
 
 
-def read_raster(path: str | os.PathLike, bands: Sequence[int] | int | None = None, rows: tuple[int, int] | None = None,
+def read_raster(path: str | os.PathLike[str], bands: Sequence[int] | int | None = None,
+                rows: tuple[int, int] | None = None,
                 cols: tuple[int, int] | None = None) -> np.ndarray:
     """Read bands (1-based) of a window of rows/cols of a raster."""
     try:
@@ -90,7 +91,7 @@ def read_raster(path: str | os.PathLike, bands: Sequence[int] | int | None = Non
         raise ProductError(f"cannot read {path}: {exc}") from None
 
 
-def raster_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+def raster_shape(path: str | os.PathLike[str]) -> tuple[int, int, int]:
     """(bands, rows, cols) of a raster."""
     with rasterio.open(path) as ds:
         return int(ds.count), int(ds.height), int(ds.width)
@@ -112,7 +113,7 @@ def gcps_from_xyz(xyz: np.ndarray, isdata: np.ndarray, row0: int = 0, n: int = 1
     return out
 
 
-def write_json(path: str | os.PathLike, content: dict[str, Any]) -> Path:
+def write_json(path: str | os.PathLike[str], content: dict[str, Any]) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(content, indent=2, default=plain) + "\n", encoding="utf-8")
     return Path(path)

@@ -22,7 +22,7 @@ class Steps:
     """Completion record of the steps of one folder (``.steps.json``): a step is skipped on a new run when its
     outputs exist and were made with the same parameters."""
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
         self.path = self.folder / STEPS_JSON
         self.done: dict[str, Any]

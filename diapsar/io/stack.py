@@ -96,7 +96,7 @@ def _safe_members(safe: Path) -> list[str]:
     return names
 
 
-def scan(input_path: str | os.PathLike) -> list[Image]:
+def scan(input_path: str | os.PathLike[str]) -> list[Image]:
     """Every image of every SAFE folder or zip under ``input_path`` (recursive)."""
     root = Path(input_path)
     if not root.is_dir():
@@ -147,7 +147,7 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
            start_date: str | None = None, end_date: str | None = None, exclude: list[str] | None = None,
            master: str | None = None, input_path: str = "the datalake") -> Selection:
     """Pick the master and the slaves (see the module docstring); raise SelectionError with one clear line."""
-    exclude = set(exclude or [])
+    excluded = set(exclude or [])
     mode = mode.upper()
     polarisation = polarisation.upper()
     if not images:
@@ -180,9 +180,9 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
             raise SelectionError(f"mixed stripmap beams {', '.join(beams)} in {input_path}: set Global.in.Swath "
                                  "or choose the master")
     window = [i for i in cands if (start_date is None or i.date >= start_date)
-              and (end_date is None or i.date <= end_date) and i.date not in exclude]
+              and (end_date is None or i.date <= end_date) and i.date not in excluded]
     win_txt = (f"[{start_date or 'first'}, {end_date or 'last'}]"
-               + (f" minus {', '.join(sorted(exclude))}" if exclude else ""))
+               + (f" minus {', '.join(sorted(excluded))}" if excluded else ""))
     if master:
         hits = [i for i in _match_master(cands, master)]
         if not hits:

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / "diapsar"
-CHAIN_MODULES = ["context", "steps", "master_steps", "pair_steps", "multislc", "demo", "cli"]
+CHAIN_MODULES = ["context", "steps", "master_steps", "pair_steps", "runtime", "multislc", "demo", "cli"]
 WATCHED = ("diapsar.chains", "diapsar.io", "diapsar.layout", "diapsar.deformation_grid", "diapsar.dem_projection",
            "diapsar.multilook")
 

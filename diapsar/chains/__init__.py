@@ -4,5 +4,6 @@
   ``step(ctx, unit) -> StepResult``;
 - ``context``: the run context and the unit a step runs on (master, pair; bursts for IW);
 - ``master_steps``, ``pair_steps``: the steps, each reading and writing products around one application;
-- ``multislc``: the StripMap chain (``run_chain``); ``demo``: ``SAR_MultiSlc.py --demo``; ``cli``: the command.
+- ``multislc``: the StripMap chain (``run_chain``); ``runtime``: its run-level helpers (selection, checks, clean-up);
+  ``demo``: ``SAR_MultiSlc.py --demo``; ``cli``: the command.
 """

@@ -1,6 +1,7 @@
 """SAR_MultiSlc chain (StripMap): one master, every other image of the window a slave (DiapOTB notes 2, 3).
 
-Reads like the processing diagram (steps: ``master_steps``, ``pair_steps``; machinery: ``steps``):
+Reads like the processing diagram (steps: ``master_steps``, ``pair_steps``; machinery: ``steps``; run helpers:
+``runtime``):
 
     select images, open the master, window ----------------------- io.stack, context
     master:  scene DEM (dem_scene.vrt) ------------------------------ io.dem
@@ -26,33 +27,17 @@ interferograms concatenated (``deburst``) before the same filtering/ortho/quickl
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import __version__, layout
 from ..config import MultiSlcConfig
-from ..errors import SelectionError
-from ..geometry import ecef_to_llh
-from ..io import stack
-from ..io.atomic import remove_stale_temporaries
 from ..io.raster import write_json
 from ..io.records import Steps
 from ..log import get_logger, setup_logging
-from .context import (
-    Acquisition,
-    RunContext,
-    Unit,
-    check_output,
-    gdal_cache_mb,
-    master_window,
-    open_acquisition,
-    probe_pixels,
-)
+from .context import RunContext, Unit, check_output, gdal_cache_mb, master_window, open_acquisition
 from .master_steps import cartesian_mean, dem_projection, multilook_doppler, scene_dem
 from .pair_steps import (
     coregistration,
@@ -63,6 +48,16 @@ from .pair_steps import (
     ortho,
     ortho_filtered,
     topographic_phase,
+)
+from .runtime import (
+    check_stack,
+    file_log_only,
+    log_window,
+    pair_baseline,
+    remove_leftovers,
+    select_images,
+    versions,
+    write_run_report,
 )
 from .steps import Outcome, Params, Step
 
@@ -114,7 +109,7 @@ def pair_chain(ctx: RunContext, unit: Unit) -> dict[str, str | None]:
 def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
     t_start, started = time.perf_counter(), time.time()
     out = Path(cfg.output_path)
-    sel = _select(cfg)  # checked before anything is created in the output folder
+    sel = select_images(cfg)  # checked before anything is created in the output folder
     check_output(out)
     setup_logging(out)
     log.info("diapsar %s SAR_MultiSlc: config %s -> %s", __version__, cfg.source or "(in memory)", out)
@@ -123,9 +118,9 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
     log.info("master %s (%s), %d slave(s): %s", sel.master.date, sel.master.measurement_name, len(sel.slaves),
              ", ".join(s.date for s in sel.slaves))
     master = open_acquisition(sel.master)
-    _check_stack(master, sel.slaves)
+    check_stack(master, sel.slaves)
     ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master))
-    _log_window(ctx)
+    log_window(ctx)
     folders = [ctx.master_dir]
     try:
         master_chain(ctx)
@@ -148,10 +143,10 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
            "master": master.image.measurement_name, "master_date": master.date,
            "master_directory": ctx.master_dir.name, "slaves": [s.measurement_name for s in sel.slaves],
            "pairs": [f.name for f in folders[1:]], "dem": layout.DEM_SCENE, "timings_s": ctx.timings,
-           "versions": _versions()}
+           "versions": versions()}
     write_json(out / layout.RUN_JSON, run)
-    _report(out)
-    _remove_leftovers([out, *folders], started)
+    write_run_report(out)
+    remove_leftovers([out, *folders], started)
     log.info("done in %.1f s: %d pair(s) in %s", ctx.timings["total"], len(folders) - 1, out)
     return run
 
@@ -188,7 +183,7 @@ def _pair(ctx: RunContext, unit: Unit) -> Outcome:
         "parameters": cfg.to_dict() | {"window": ctx.window.as_dict()},
         "software_version": __version__,
     }
-    info.update(_baseline(ctx, slave))
+    info.update(pair_baseline(ctx, slave))
     info["products"] = products
     info["grid"] = unit.grid_stats
     info["timings_s"] = unit.timings
@@ -228,113 +223,8 @@ def run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
             with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(cfg.optram_mb)):
                 return _run_chain(cfg)
         except Exception as exc:
-            _file_log_only(f"stopped: {type(exc).__name__}: {exc}")
+            file_log_only(f"stopped: {type(exc).__name__}: {exc}")
             raise
-
-
-def _select(cfg: MultiSlcConfig) -> stack.Selection:
-    if cfg.inputs.mode != "SM":
-        raise SelectionError(f"Global.in.Mode {cfg.inputs.mode}: SAR_MultiSlc.py processes StripMap (SM) stacks; "
-                             "IW stacks are not supported by this chain yet")
-    return stack.select(stack.scan(cfg.inputs.input_path), mode=cfg.inputs.mode,
-                        polarisation=cfg.inputs.polarisation, swath=cfg.inputs.swath,
-                        start_date=cfg.inputs.start_date, end_date=cfg.inputs.end_date, exclude=cfg.inputs.exclude,
-                        master=cfg.inputs.master_image, input_path=str(cfg.inputs.input_path))
-
-
-def _check_stack(master: Acquisition, slaves: list[stack.Image]) -> None:
-    """Metadata checks before any heavy work: readable pixels, one track, one mode (annotation values)."""
-    metas = {master.image.key: master.meta}
-    probe_pixels(master)
-    for s in slaves:
-        acq = open_acquisition(s)
-        try:
-            probe_pixels(acq)
-            metas[s.key] = acq.meta
-        finally:
-            acq.close()
-    stack.check_tracks(metas)
-
-
-def _log_window(ctx: RunContext) -> None:
-    cfg, win = ctx.cfg, ctx.window
-    if cfg.burst_index is not None:
-        b = cfg.burst_index
-        log.warning("burst_index / -b %s selects IW bursts: ignored for this StripMap stack",
-                    "-".join(map(str, b)) if isinstance(b, (list, tuple)) else b)
-    log.info("window: lines %d..%d, samples %d..%d; ML %dx%d -> %dx%d", win.line0, win.line0 + win.n_lines - 1,
-             win.sample0, win.sample0 + win.n_samples - 1, cfg.ml_ran, cfg.ml_azi, win.ml_shape[1], win.ml_shape[0])
-
-
-def _baseline(ctx: RunContext, slave: Acquisition) -> dict[str, Any]:
-    """Perpendicular/parallel baseline and height of ambiguity at the window centre (diapsar.baseline)."""
-    from ..baseline import baseline_at_point
-    from ..dem_projection import ground_points
-
-    win, m = ctx.window, ctx.master
-    line = win.line0 + win.n_lines / 2.0
-    pixel = win.sample0 + win.n_samples / 2.0
-    p = ground_points(m.meta, m.orbit, ctx.scene_dem, np.array([line]), np.array([pixel]))[0]
-    lat, lon, h = ecef_to_llh(p)
-    r = baseline_at_point(m.orbit, slave.orbit, float(lat), float(lon), float(h), m.meta.wavelength_m)
-    hoa = r["height_of_ambiguity_m"]
-    return {"perpendicular_baseline_m": round(r["perpendicular_m"], 3), "parallel_baseline_m": round(r["parallel_m"], 3),
-            "height_of_ambiguity_m": None if hoa is None else round(hoa, 2),
-            "incidence_angle_deg": round(r["incidence_deg"], 4),
-            "baseline_point_lat_lon_h": [round(float(lat), 6), round(float(lon), 6), round(float(h), 2)]}
-
-
-def _report(out: Path) -> None:
-    try:
-        from ..report import write_report
-
-        write_report(out)
-    except ImportError:
-        log.info("HTML report skipped (diapsar.report not available)")
-
-
-def _remove_leftovers(folders: list[Path], started: float) -> None:
-    """After a successful run: temporaries of interrupted earlier runs in the folders this run owns.
-
-    Rule (never a temporary of a run going on beside this one): an ``atomic_path`` temporary
-    (``.<name>.<8 hex>.part``) is removed when it was last modified before this run started; a scene-DEM
-    scratch folder (``.dem_scene.<pid>.tmp``) when no process with that PID is alive."""
-    for d in folders:
-        for p in remove_stale_temporaries(d, older_than=started):
-            log.info("removed %s (left by an interrupted run)", p)
-    out = folders[0]
-    for p in out.glob(f"{layout.DEM_SCRATCH_PREFIX}*{layout.DEM_SCRATCH_SUFFIX}"):
-        pid = p.name[len(layout.DEM_SCRATCH_PREFIX):-len(layout.DEM_SCRATCH_SUFFIX)]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
-            log.info("removed %s (left by an interrupted run)", p)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _file_log_only(message: str) -> None:
-    """Write a line to info.log only (the command line prints the error itself on stderr)."""
-    import logging
-
-    for h in logging.getLogger("diapsar").handlers:
-        if isinstance(h, logging.FileHandler):
-            h.emit(logging.LogRecord("diapsar.multislc", logging.ERROR, __file__, 0, message, None, None))
-
-
-def _versions() -> dict[str, str]:
-    import numba
-    import rasterio
-
-    return {"diapsar": __version__, "numpy": np.__version__, "numba": numba.__version__,
-            "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__}
 
 
 def remove_intermediates(folder: Path, names: list[str]) -> None:

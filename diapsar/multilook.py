@@ -44,3 +44,23 @@ def multilook(image: np.ndarray, ml_range: int, ml_azimuth: int, gain: float = 1
 def multilook_shape(n_lines: int, n_cols: int, ml_range: int, ml_azimuth: int) -> tuple[int, int]:
     """(rows, cols) of the multilooked image of an n_lines × n_cols SLC."""
     return n_lines // ml_azimuth, n_cols // ml_range
+
+
+def multilook_bands(bands: np.ndarray, f_r: int, f_a: int) -> np.ndarray:
+    """Extra multilook of the 4 interferogram bands (amplitude, phase, coherence, isData): amplitude by mean
+    power, phase by the coherence-weighted mean phasor, coherence by its mean, isData where every cell is data."""
+    if f_r == 1 and f_a == 1:
+        return bands
+    _, r, c = bands.shape
+    r2, c2 = r // f_a, c // f_r
+
+    def blocks(x: np.ndarray) -> np.ndarray:
+        return x[: r2 * f_a, : c2 * f_r].reshape(r2, f_a, c2, f_r)
+
+    amp = multilook(bands[0], f_r, f_a)
+    z = blocks(bands[2] * np.exp(1j * bands[1])).sum(axis=(1, 3))
+    coh = blocks(bands[2].astype(np.float64)).mean(axis=(1, 3))
+    isd = blocks(bands[3]).min(axis=(1, 3))
+    out = np.stack([amp, np.angle(z), coh, isd]).astype(np.float32)
+    out[:3, :, :][:, isd < 0.5] = 0
+    return out

@@ -100,3 +100,20 @@ def test_doppler0_range_varying_and_streaming():
     ref = (slc[1:].astype(np.complex128) * np.conj(slc[:-1])).sum(axis=0)
     np.testing.assert_allclose(total, ref, rtol=1e-5)
     assert doppler0_from_sums(total, 1000.0).cycles_per_line == pytest.approx(d.cycles_per_line, abs=1e-9)
+
+
+def test_multilook_bands_of_an_interferogram():
+    from diapsar.multilook import multilook_bands
+
+    amp = np.ones((4, 6), np.float32)
+    phase = np.full((4, 6), 0.5, np.float32)
+    coh = np.full((4, 6), 0.8, np.float32)
+    isdata = np.ones((4, 6), np.float32)
+    isdata[0, 0] = 0
+    out = multilook_bands(np.stack([amp, phase, coh, isdata]), 3, 2)
+    assert out.shape == (4, 2, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out[1, 1], 0.5, atol=1e-6)
+    np.testing.assert_allclose(out[2, 1], 0.8, atol=1e-6)
+    assert out[3, 0, 0] == 0 and np.all(out[:3, 0, 0] == 0) and out[3, 1, 1] == 1
+    same = np.stack([amp, phase, coh, isdata])
+    assert multilook_bands(same, 1, 1) is same

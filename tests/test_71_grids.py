@@ -246,3 +246,30 @@ def test_correlation_grid_on_strips_equals_whole(pair):
                                       guess_azimuth=guess, node_rows=(k0, k1), master_line0=m0,
                                       slave_line0=s0))
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, atol=1e-6)
+
+
+def test_refine_by_residual_shift_corrects_only_significant_shifts():
+    from diapsar.deformation_grid import refine_by_residual_shift
+
+    dem = np.zeros((2, 3, 4))
+    measured = []
+
+    def measure(grid):  # the slave really sits 0.3 px further in range than the DEM grid says
+        measured.append(grid.copy())
+        return {"patches": 50, "shift_range_px": 0.3 - grid[0, 0, 0], "shift_azimuth_px": 0.01,
+                "std_error_range_px": 0.01, "std_error_azimuth_px": 0.01, "coherence_peak": 0.9}
+
+    fine, res = refine_by_residual_shift(dem, measure)
+    np.testing.assert_allclose(fine[0], 0.3)
+    np.testing.assert_allclose(fine[1], 0.0)  # 0.01 px is 1 standard error: not significant
+    assert res["total_range_px"] == pytest.approx(0.3) and res["total_azimuth_px"] == 0.0
+    assert len(measured) == 2 and np.all(dem == 0)  # the DEM grid itself is not modified
+
+
+def test_residual_shift_weights_coherent_patches_and_needs_three():
+    from diapsar.deformation_grid import residual_shift
+
+    rows = np.array([[0.1, 0.2, 0.9], [0.1, 0.2, 0.8], [0.1, 0.2, 0.95], [5.0, 5.0, 0.1]])
+    r = residual_shift(rows, threshold=0.3)
+    assert r["patches"] == 3 and r["shift_range_px"] == pytest.approx(0.2) and r["shift_azimuth_px"] == pytest.approx(0.1)
+    assert residual_shift(rows[:2], threshold=0.3)["coherence_peak"] is None

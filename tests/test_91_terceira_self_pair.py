@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from diapsar.dem_projection import DemPatch
+from diapsar.io.dem import Dem
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -40,8 +40,8 @@ def terceira(s1_data, tmp_path_factory):
     with rasterio.open(next(d.glob("*.tiff"))) as ds:
         slc = ds.read(1).astype(np.complex64)
     dems = {
-        "egm96": DemPatch(np.nan_to_num(np.asarray(h_ell, np.float64)), tuple(gt)),
-        "none": DemPatch(np.nan_to_num(np.asarray(h_orth, np.float64)), tuple(gt)),
+        "egm96": Dem(np.nan_to_num(np.asarray(h_ell, np.float64)), tuple(gt)),
+        "none": Dem(np.nan_to_num(np.asarray(h_orth, np.float64)), tuple(gt)),
     }
     return {"meta": meta, "orbit": orbit, "slc": slc, "dems": dems, "tmp": tmp}
 
@@ -50,7 +50,7 @@ def test_self_pair_coherence_and_phase(terceira):
     """Master = slave through the chain's applications: geometric grid, sinc coregistration, topographic phase,
     interferogram."""
     from diapsar.coregistration import coregister_block
-    from diapsar.dem_projection import dem_deformation_grid
+    from diapsar.deformation_grid import dem_deformation_grid
     from diapsar.doppler0 import doppler0
     from diapsar.interferogram import interferogram
     from diapsar.topographic_phase import topographic_phase

@@ -80,6 +80,14 @@ def test_master_not_in_window(lake, tmp_path):
     assert not (tmp_path / "out").exists(), "a selection error must not create the output folder"
 
 
+def test_master_not_found_lists_what_is_available(lake, tmp_path):
+    root, res, dates = lake
+    cfg = config(tmp_path, res.out_dir, res.dem_path, tmp_path / "out")
+    one_line_error(run_cli(cfg, "-m", "20990101"), "master image 20990101 not found", "available", *dates)
+    one_line_error(run_cli(cfg, "-m", "s1a-s3-slc-vv-nothing.tiff"), "not found", "available",
+                   next((res.products[0] / "measurement").iterdir()).name)
+
+
 def test_no_slave_left(lake, tmp_path):
     root, res, dates = lake
     cfg = config(tmp_path, res.out_dir, res.dem_path, tmp_path / "out")
@@ -121,6 +129,8 @@ def test_dem_not_covering_the_scene(lake, tmp_path):
         ds.write(data, 1)
     cfg = config(tmp_path, res.out_dir, dem, tmp_path / "out")
     one_line_error(run_cli(cfg), "DEM", "does not cover the scene")
+    folders = [p for p in (tmp_path / "out").rglob("*") if p.is_dir()]
+    assert not folders, f"a failed run leaves no (empty) product folder: {folders}"
 
 
 def test_unreadable_product(lake, tmp_path):
@@ -202,3 +212,52 @@ def test_zipped_products_are_read_in_place(lake, tmp_path):
         coh = ds.read(3)[ds.read(4) > 0]
     print(f"zipped inputs: mean coherence {coh.mean():.3f}")
     assert coh.mean() > 0.3
+
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+def test_rerun_removes_leftovers_of_interrupted_runs(lake, tmp_path):
+    """Temporaries of an interrupted run (a quicklook killed half-written, a DEM scratch folder of a dead
+    process) go on the next successful run; those of a run going on beside it (newer than the run start, or a
+    living PID) stay. Also: the log names dem_scene.vrt at its final place, and the configuration's
+    adjustments are logged."""
+    from diapsar.chains.multislc import run_chain
+    from diapsar.config import apply_overrides, load_config
+
+    root, res, dates = lake
+    out = tmp_path / "out"
+    cfg = config(tmp_path, res.out_dir, res.dem_path, out)
+    proc = run_cli(cfg, "-e", dates[2], "-o", "no")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log_text = (out / "info.log").read_text()
+    assert f"wrote {out / 'dem_scene.vrt'}" in log_text and ".dem_scene." not in log_text
+    pair = out / f"{dates[0]}_m_{dates[1]}_s"
+    stale = [pair / ".quicklook_phase.png.0123abcd.part", out / ".run.json.89abcdef.part",
+             pair / ".interferogram.tif.0badcafe.part.aux.xml"]
+    for p in stale:
+        p.write_bytes(b"")
+        os.utime(p, (1e9, 1e9))
+    dead = out / f".dem_scene.{_dead_pid()}.tmp"
+    (dead / "dem_scene_sea").mkdir(parents=True)
+    concurrent = [pair / ".interferogram.tif.fedcba98.part", out / f".dem_scene.{os.getppid()}.tmp"]
+    concurrent[0].write_bytes(b"")
+    os.utime(concurrent[0], (4e9, 4e9))  # modified after this run starts: another run is writing it
+    concurrent[1].mkdir()
+    c = apply_overrides(load_config(cfg), exclude=[dates[2]], ortho="no")
+    object.__setattr__(c, "adjustments", ("Spacingxy 0.0001 deg kept (example sentence)",))
+    run_chain(c)
+    for p in stale + [dead]:
+        assert not p.exists(), p
+    for p in concurrent:
+        assert p.exists(), p
+    assert "configuration: Spacingxy 0.0001 deg kept (example sentence)" in (out / "info.log").read_text()

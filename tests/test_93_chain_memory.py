@@ -32,57 +32,60 @@ def test_post_count_by_strips_equals_post_mean():
 
 
 def test_block_budget_leaves_room_for_held_arrays():
-    from diapsar.chains.multislc import Context, gdal_cache_mb
+    from diapsar.chains.context import RunContext, gdal_cache_mb
     from diapsar.config import MultiSlcConfig
-    from diapsar.dem_projection import DemPatch
+    from diapsar.io.dem import Dem
 
     assert gdal_cache_mb(64) == 16 and gdal_cache_mb(2000) == 125 and gdal_cache_mb(100000) == 256
     cfg = MultiSlcConfig.__new__(MultiSlcConfig)
     cfg.optram_mb = 2000
-    ctx = Context(cfg=cfg, out=None, master=None, window=None)
+    ctx = RunContext(cfg=cfg, out=None, master=None, window=None)
     assert ctx.ram_mb == pytest.approx(2000 - 125)
-    ctx.dem = DemPatch(np.zeros((1024, 2048)), (0, 1, 0, 0, 0, -1))  # 16 MB of float64
+    ctx.dem = Dem(np.zeros((1024, 2048)), (0, 1, 0, 0, 0, -1))  # 16 MB of float64
     assert ctx.ram_mb == pytest.approx(2000 - 125 - 16)
     cfg.optram_mb = 64
-    ctx.dem = DemPatch(np.zeros((4096, 4096)), (0, 1, 0, 0, 0, -1))  # 128 MB: more than the budget
+    ctx.dem = Dem(np.zeros((4096, 4096)), (0, 1, 0, 0, 0, -1))  # 128 MB: more than the budget
     assert ctx.ram_mb == pytest.approx(16)  # a quarter of -ram at least
 
 
 def test_cartesian_mean_streams_the_dem_projection(tmp_path, monkeypatch):
     """Master steps run with tiny strips: the DEM projection is read strip by strip (never whole) and the
     post count of cartesian_mean.tif equals DiapOTB's estimator on the whole projection."""
-    from diapsar.chains import datalake, multislc
+    from diapsar import layout
+    from diapsar.chains import context, master_steps
     from diapsar.chains.demo import demo_config
     from diapsar.config import from_dict
+    from diapsar.io import stack
+    from diapsar.io.raster import raster_shape
     from diapsar.simulate.api import simulate_stack
 
     simulate_stack(tmp_path / "input", mode="sm", dates=2, size=(240, 200), seed=2)
     cfg = from_dict(demo_config(tmp_path / "input", tmp_path / "out", ram_mb=64))
-    sel = datalake.select(datalake.scan(cfg.inputs.input_path), mode="SM", polarisation="VV")
-    master = multislc._open(sel.master)
-    win = multislc._window(cfg, master)
+    sel = stack.select(stack.scan(cfg.inputs.input_path), mode="SM", polarisation="VV")
+    master = context.open_acquisition(sel.master)
+    win = context.master_window(cfg, master)
     out = tmp_path / "out"
-    mdir = out / "m"
-    mdir.mkdir(parents=True)
-    ctx = multislc.Context(cfg=cfg, out=out, master=master, window=win, master_dir=mdir)
-    multislc.step_dem(ctx)
-    multislc.step_dem_projection(ctx)
-    _, ny, nx = multislc.raster_shape(mdir / multislc.DEM_PROJECTION)
+    ctx = context.RunContext(cfg=cfg, out=out, master=master, window=win)
+    mdir = ctx.master_dir
+    unit = ctx.master_unit()
+    master_steps.scene_dem(ctx, unit)
+    master_steps.dem_projection(ctx, unit)
+    _, ny, nx = raster_shape(mdir / layout.DEM_PROJECTION)
     reads = []
-    real_read = multislc.read_raster
+    real_read = master_steps.read_raster
 
     def spy(path, bands=None, rows=None, cols=None):
-        if str(path).endswith(multislc.DEM_PROJECTION):
+        if str(path).endswith(layout.DEM_PROJECTION):
             reads.append(rows)
         return real_read(path, bands, rows=rows, cols=cols)
 
-    monkeypatch.setattr(multislc, "read_raster", spy)
-    monkeypatch.setattr(multislc, "rows_per_block", lambda *a, **k: 7)
-    multislc.step_cartesian_mean(ctx)
+    monkeypatch.setattr(master_steps, "read_raster", spy)
+    monkeypatch.setattr(master_steps, "rows_per_block", lambda *a, **k: 7)
+    master_steps.cartesian_mean(ctx, unit)
     assert len(reads) == -(-ny // 7) and all(r is not None and r[1] - r[0] <= 7 for r in reads)
-    with rasterio.open(mdir / multislc.DEM_PROJECTION) as ds:
+    with rasterio.open(mdir / layout.DEM_PROJECTION) as ds:
         proj = ds.read([1, 2])
-    with rasterio.open(mdir / multislc.CARTESIAN_MEAN) as ds:
+    with rasterio.open(mdir / layout.CARTESIAN_MEAN) as ds:
         count = ds.read(5)
     _, ref = post_mean(DemProjection(line=proj[1], pixel=proj[0], xyz=np.empty((0,))), win.ml_shape, win.ml_azi,
                        win.ml_ran, win.line0, win.sample0)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import OutputError
+
+# name of the temporary of ``final`` (and of GDAL's side-car of a temporary raster)
+TEMPORARY_RE = re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.aux\.xml)?$")
+
+
+def temporary_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
 
 
 @contextlib.contextmanager
@@ -28,7 +36,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         raise OutputError(f"cannot create output folder {final.parent}: {exc.strerror or exc}") from None
     if not os.access(final.parent, os.W_OK):
         raise OutputError(f"output folder {final.parent} is not writable")
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
+    tmp = temporary_name(final)
     ok = False
     try:
         yield tmp
@@ -58,3 +66,26 @@ def _remove_empty(folders: list[Path]) -> None:
             d.rmdir()
         except OSError:
             break
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, older_than: float) -> list[Path]:
+    """Remove the temporaries of :func:`atomic_path` left in ``folder`` by interrupted runs: those last modified
+    before ``older_than`` (a ``time.time()``, e.g. the start of the run that now cleans up). A run that is
+    still writing touches its temporaries, so one started before ``older_than`` keeps them as long as it
+    writes; only the folders a run owns are cleaned. Returns the removed paths."""
+    removed: list[Path] = []
+    with contextlib.suppress(OSError):
+        for p in Path(folder).iterdir():
+            if not TEMPORARY_RE.match(p.name):
+                continue
+            try:
+                if p.lstat().st_mtime >= older_than:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+                removed.append(p)
+            except OSError:
+                continue
+    return removed

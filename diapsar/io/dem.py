@@ -67,7 +67,7 @@ log = get_logger("dem")
 
 __all__ = [
     "DemTile", "find_tiles", "select_tiles", "build_dem_vrt", "build_scene_dem", "read_dem", "gdal_path",
-    "cell_name", "parse_cell", "area_geometry",
+    "cell_name", "parse_cell", "area_geometry", "Dem", "load_dem",
 ]
 
 RASTER_SUFFIXES = (".hgt", ".tif", ".tiff", ".dt1", ".dt2", ".dt0")
@@ -579,6 +579,66 @@ def build_scene_dem(tile_dir: str | os.PathLike, footprint, out_vrt: str | os.Pa
 
 
 # ---- reading ---------------------------------------------------------------------------------------------------
+
+# ---- the DEM of a scene -----------------------------------------------------------------------------------------
+
+@dataclass
+class Dem:
+    """A DEM window on a regular lon/lat grid with *ellipsoidal* heights (NaN = no data).
+
+    ``transform`` is the GDAL geotransform (x0, dx, 0, y0, 0, dy) in degrees, pixel-is-area (post (r, c) is the
+    centre of the cell: lon = x0 + (c + 0.5) dx, lat = y0 + (r + 0.5) dy).
+    """
+
+    heights_m: np.ndarray
+    transform: tuple[float, float, float, float, float, float]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(lon_min, lat_min, lon_max, lat_max) of the posts' cells."""
+        x0, dx, _, y0, _, dy = self.transform
+        lons = (x0, x0 + dx * self.shape[1])
+        lats = (y0, y0 + dy * self.shape[0])
+        return min(lons), min(lats), max(lons), max(lats)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.heights_m.shape[0]), int(self.heights_m.shape[1]))
+
+    def lonlat(self, rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Longitude and latitude of the posts (2-D arrays) of the rows ``rows``."""
+        x0, dx, _, y0, _, dy = self.transform
+        r = np.arange(self.shape[0])[rows if rows is not None else slice(None)]
+        c = np.arange(self.shape[1])
+        lon = x0 + (c + 0.5) * dx
+        lat = y0 + (r + 0.5) * dy
+        return np.broadcast_to(lon[None, :], (r.size, c.size)), np.broadcast_to(lat[:, None], (r.size, c.size))
+
+    def height_at(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Bilinear height at lon/lat (NaN outside the patch or next to no-data)."""
+        x0, dx, _, y0, _, dy = self.transform
+        fc = (np.asarray(lon, dtype=np.float64) - x0) / dx - 0.5
+        fr = (np.asarray(lat, dtype=np.float64) - y0) / dy - 0.5
+        h = self.heights_m
+        ok = (fc >= 0) & (fr >= 0) & (fc <= h.shape[1] - 1) & (fr <= h.shape[0] - 1)
+        fc = np.where(ok, fc, 0.0)
+        fr = np.where(ok, fr, 0.0)
+        c0 = np.clip(np.floor(fc).astype(np.int64), 0, max(h.shape[1] - 2, 0))
+        r0 = np.clip(np.floor(fr).astype(np.int64), 0, max(h.shape[0] - 2, 0))
+        tc = fc - c0
+        tr = fr - r0
+        c1 = np.minimum(c0 + 1, h.shape[1] - 1)
+        r1 = np.minimum(r0 + 1, h.shape[0] - 1)
+        v = ((1 - tr) * ((1 - tc) * h[r0, c0] + tc * h[r0, c1]) + tr * ((1 - tc) * h[r1, c0] + tc * h[r1, c1]))
+        return np.where(ok, v, np.nan)
+
+
+def load_dem(path: str | os.PathLike, bbox: tuple[float, float, float, float] | None = None,
+             ellipsoidal: bool = True, geoid: str | os.PathLike | None = None) -> Dem:
+    """:func:`read_dem` as a :class:`Dem` (float64 heights, GDAL geotransform)."""
+    heights, gt, _crs = read_dem(path, bbox=bbox, ellipsoidal=ellipsoidal, geoid=geoid)
+    return Dem(np.asarray(heights, dtype=np.float64), tuple(float(v) for v in gt))  # type: ignore[arg-type]
+
 
 def read_dem(path: str | os.PathLike, bbox=None, ellipsoidal: bool = True,
              geoid: str | os.PathLike | None = None, geoid_method: str = "cubic"):

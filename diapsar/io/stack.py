@@ -1,4 +1,4 @@
-"""Find the images of a MultiSlc run in a datalake folder: SAFE folders or zipped SAFE products.
+"""Stack discovery: the images of a MultiSlc run in a datalake folder (SAFE folders or zipped SAFE products).
 
 Selection (DiapOTB SAR_MultiSlc, notes 2.2): images of the asked mode, swath and polarisation whose date lies in
 [Start_Date, End_Date] minus the excluded dates; one master (by measurement file name, product name or date);
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SelectionError
-from ..io.zips import safe_members
+from .zips import safe_members
 
 # s1a-s3-slc-vv-20200101t000000-20200101t000025-030000-036000-001.xml / .tiff
 _IMAGE_RE = re.compile(
@@ -95,7 +96,7 @@ def _safe_members(safe: Path) -> list[str]:
     return names
 
 
-def scan(input_path: str | os.PathLike) -> list[Image]:
+def scan(input_path: str | os.PathLike[str]) -> list[Image]:
     """Every image of every SAFE folder or zip under ``input_path`` (recursive)."""
     root = Path(input_path)
     if not root.is_dir():
@@ -136,11 +137,17 @@ def _match_master(images: list[Image], master: str) -> list[Image]:
     return hits
 
 
+def _listing(items: list[str], limit: int = 20) -> str:
+    """Items joined by commas, the first ``limit`` of them and how many more."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", swath: str | None = None,
            start_date: str | None = None, end_date: str | None = None, exclude: list[str] | None = None,
            master: str | None = None, input_path: str = "the datalake") -> Selection:
     """Pick the master and the slaves (see the module docstring); raise SelectionError with one clear line."""
-    exclude = set(exclude or [])
+    excluded = set(exclude or [])
     mode = mode.upper()
     polarisation = polarisation.upper()
     if not images:
@@ -149,7 +156,8 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
     if master and not re.fullmatch(r"\d{8}", master.strip()):
         named = _match_master(images, master)
         if not named:
-            raise SelectionError(f"master image {master} not found in {input_path}")
+            raise SelectionError(f"master image {master} not found in {input_path} "
+                                 f"(available: {_listing(sorted(i.measurement_name for i in images))})")
         m0 = named[0]
         if m0.mode != mode:
             raise SelectionError(f"master image {master} is a {m0.mode} image but Mode is {mode}")
@@ -172,14 +180,16 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
             raise SelectionError(f"mixed stripmap beams {', '.join(beams)} in {input_path}: set Global.in.Swath "
                                  "or choose the master")
     window = [i for i in cands if (start_date is None or i.date >= start_date)
-              and (end_date is None or i.date <= end_date) and i.date not in exclude]
+              and (end_date is None or i.date <= end_date) and i.date not in excluded]
     win_txt = (f"[{start_date or 'first'}, {end_date or 'last'}]"
-               + (f" minus {', '.join(sorted(exclude))}" if exclude else ""))
+               + (f" minus {', '.join(sorted(excluded))}" if excluded else ""))
     if master:
         hits = [i for i in _match_master(cands, master)]
         if not hits:
+            available = (sorted({i.date for i in cands}) if re.fullmatch(r"\d{8}", master.strip())
+                         else sorted(i.measurement_name for i in cands))
             raise SelectionError(f"master image {master} not found among the {mode} {polarisation} images of "
-                                 f"{input_path}")
+                                 f"{input_path} (available: {_listing(available)})")
         in_window = [i for i in hits if i in window]
         if not in_window:
             raise SelectionError(f"master image {master} ({hits[0].date}) is not in the date window {win_txt}")
@@ -208,7 +218,7 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
     return Selection(master=m, slaves=slaves)
 
 
-def check_tracks(metas: dict[str, object]) -> None:
+def check_tracks(metas: Mapping[str, object]) -> None:
     """Check with the read metadata (SwathMetadata per image key) that every image is on one track and mode."""
     items = list(metas.items())
     if not items:

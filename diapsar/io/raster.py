@@ -1,14 +1,14 @@
-"""Raster and sidecar I/O of the chain: GeoTIFFs written block by block under a temporary name, GCPs for SAR
-geometry products, step-completion records for resuming a run."""
+"""Raster and sidecar I/O: GeoTIFFs written block by block under a temporary name (renamed on success), GCPs
+for SAR-geometry products, JSON sidecars."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -17,7 +17,7 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from ..errors import OutputError, ProductError
-from ..io.atomic import atomic_path
+from .atomic import atomic_path
 
 GTIFF_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
                  "predictor": 1, "BIGTIFF": "IF_SAFER"}
@@ -26,7 +26,7 @@ GTIFF_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysiz
 class BlockWriter:
     """An open GeoTIFF being written by row blocks (see ``open_writer``)."""
 
-    def __init__(self, ds):
+    def __init__(self, ds: Any) -> None:
         self.ds = ds
 
     def write(self, row0: int, data: np.ndarray) -> None:
@@ -37,11 +37,11 @@ class BlockWriter:
 
 
 @contextlib.contextmanager
-def open_writer(path: str | os.PathLike, width: int, height: int, count: int, dtype: str,
-                descriptions: Sequence[str] = (), nodata: float | None = None, transform=None, crs=None,
-                gcps: list[GroundControlPoint] | None = None, tags: dict | None = None) -> Iterator[BlockWriter]:
+def open_writer(path: str | os.PathLike[str], width: int, height: int, count: int, dtype: str,
+                descriptions: Sequence[str] = (), nodata: float | None = None, transform: Any = None, crs: str | None = None,
+                gcps: list[GroundControlPoint] | None = None, tags: dict[str, Any] | None = None) -> Iterator[BlockWriter]:
     """Create ``path`` (under a temporary name, renamed on success) and yield a BlockWriter."""
-    profile = dict(GTIFF_OPTIONS, width=int(width), height=int(height), count=int(count), dtype=dtype)
+    profile: dict[str, Any] = dict(GTIFF_OPTIONS, width=int(width), height=int(height), count=int(count), dtype=dtype)
     if width < 256 or height < 256:
         profile.update(tiled=False)
         profile.pop("blockxsize")
@@ -70,7 +70,7 @@ def open_writer(path: str | os.PathLike, width: int, height: int, count: int, dt
             ds.close()
 
 
-def write_raster(path: str | os.PathLike, data: np.ndarray, **kw) -> Path:
+def write_raster(path: str | os.PathLike[str], data: np.ndarray, **kw: Any) -> Path:
     """Write a whole (bands, rows, cols) or (rows, cols) array."""
     a = data if data.ndim == 3 else data[None]
     with open_writer(path, a.shape[2], a.shape[1], a.shape[0], str(a.dtype), **kw) as w:
@@ -78,21 +78,23 @@ def write_raster(path: str | os.PathLike, data: np.ndarray, **kw) -> Path:
     return Path(path)
 
 
-def read_raster(path: str | os.PathLike, bands: Sequence[int] | int | None = None, rows: tuple[int, int] | None = None,
+def read_raster(path: str | os.PathLike[str], bands: Sequence[int] | int | None = None,
+                rows: tuple[int, int] | None = None,
                 cols: tuple[int, int] | None = None) -> np.ndarray:
     """Read bands (1-based) of a window of rows/cols of a raster."""
     try:
         with rasterio.open(path) as ds:
             r0, r1 = rows if rows is not None else (0, ds.height)
             c0, c1 = cols if cols is not None else (0, ds.width)
-            return ds.read(bands, window=Window(c0, r0, c1 - c0, r1 - r0))
+            return np.asarray(ds.read(bands, window=Window(c0, r0, c1 - c0, r1 - r0)))
     except rasterio.errors.RasterioError as exc:
         raise ProductError(f"cannot read {path}: {exc}") from None
 
 
-def raster_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+def raster_shape(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """(bands, rows, cols) of a raster."""
     with rasterio.open(path) as ds:
-        return ds.count, ds.height, ds.width
+        return int(ds.count), int(ds.height), int(ds.width)
 
 
 def gcps_from_xyz(xyz: np.ndarray, isdata: np.ndarray, row0: int = 0, n: int = 12) -> list[GroundControlPoint]:
@@ -100,7 +102,7 @@ def gcps_from_xyz(xyz: np.ndarray, isdata: np.ndarray, row0: int = 0, n: int = 1
     from ..geometry import ecef_to_llh
 
     rows, cols = isdata.shape
-    out = []
+    out: list[GroundControlPoint] = []
     for i in np.unique(np.linspace(0, rows - 1, n).round().astype(int)):
         for j in np.unique(np.linspace(0, cols - 1, n).round().astype(int)):
             if not isdata[i, j]:
@@ -111,13 +113,14 @@ def gcps_from_xyz(xyz: np.ndarray, isdata: np.ndarray, row0: int = 0, n: int = 1
     return out
 
 
-def write_json(path: str | os.PathLike, content: dict) -> Path:
+def write_json(path: str | os.PathLike[str], content: dict[str, Any]) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(content, indent=2, default=_plain) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(content, indent=2, default=plain) + "\n", encoding="utf-8")
     return Path(path)
 
 
-def _plain(v):
+def plain(v: Any) -> Any:
+    """JSON form of paths, numpy scalars/arrays and tuples."""
     if isinstance(v, Path):
         return str(v)
     if isinstance(v, np.generic):
@@ -129,33 +132,8 @@ def _plain(v):
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
-def params_hash(params: dict) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=_plain).encode()).hexdigest()[:16]
-
-
-class Steps:
-    """Completion record of the steps of one folder (``.steps.json``): a step is skipped on a new run when its
-    outputs exist and were made with the same parameters."""
-
-    def __init__(self, folder: str | os.PathLike):
-        self.folder = Path(folder)
-        self.path = self.folder / ".steps.json"
-        try:
-            self.done = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.done = {}
-
-    def complete(self, step: str, params: dict, files: Sequence[str]) -> bool:
-        rec = self.done.get(step)
-        return bool(rec and rec.get("params") == params_hash(params)
-                    and all((self.folder / f).exists() for f in files))
-
-    def record(self, step: str, params: dict, files: Sequence[str], seconds: float, **extra) -> None:
-        try:  # merge with what other steps recorded since this record was read
-            self.done = {**json.loads(self.path.read_text(encoding="utf-8")), **{k: v for k, v in self.done.items()
-                                                                                   if k == step}}
-        except (OSError, ValueError):
-            pass
-        self.done[step] = {"params": params_hash(params), "files": list(files), "seconds": round(seconds, 3),
-                           **extra}
-        write_json(self.path, self.done)
+def scaled_gcps(gcps: list[GroundControlPoint], f_r: int, f_a: int) -> list[GroundControlPoint]:
+    """GCPs of a product multilooked again by ``f_r`` x ``f_a``."""
+    if f_r == 1 and f_a == 1:
+        return gcps
+    return [GroundControlPoint(row=g.row / f_a, col=g.col / f_r, x=g.x, y=g.y, z=g.z, id=g.id) for g in gcps]

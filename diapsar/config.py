@@ -228,9 +228,10 @@ def _opt_path(value: Any, key: str, ctx: _Ctx) -> Path | None:
 
 def _geoid(value: Any, key: str, ctx: _Ctx) -> str | None:
     """A geoid raster (path), one of the words none/builtin/egm96 kept as written, or None (built-in EGM96)."""
-    if value is None or str(value).strip().lower() in ("none", "builtin", "egm96"):
-        return value if value is None else str(value)
-    return str(_path_or_none(value, ctx.base))
+    if value is None:
+        return None
+    text = str(value)
+    return text if text.strip().lower() in ("none", "builtin", "egm96") else str(_path_or_none(text, ctx.base))
 
 
 def _date(value: Any, key: str, ctx: _Ctx) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from diapsar.config import SCHEMA_PATH, apply_overrides, from_dict, load_config, load_schema
+from diapsar.config import SCHEMA_PATH, Overrides, apply_overrides, from_dict, load_config, load_schema
 from diapsar.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def test_defaults_and_relative_paths(tmp_path):
     assert cfg.output_path == tmp_path / "out"
     assert (cfg.ml_ran, cfg.ml_azi, cfg.optram_mb, cfg.spacingxy_deg) == (3, 3, 4000, 0.0001)
     assert cfg.clean is True and cfg.activate_interferogram is True and cfg.activate_ortho is False
-    assert cfg.inputs.polarisation == "VV" and cfg.inputs.exclude == []
+    assert cfg.inputs.polarisation == "VV" and cfg.inputs.exclude == ()
 
 
 @pytest.mark.parametrize("value,expected", [("yes", True), ("no", False), ("true", True), ("False", False),
@@ -100,7 +100,7 @@ def test_dates_checked(tmp_path):
         from_dict(bad)
     ok = minimal()
     ok["Global"]["in"]["Exclude"] = "20200101, 20200113"
-    assert from_dict(ok).inputs.exclude == ["20200101", "20200113"]
+    assert from_dict(ok).inputs.exclude == ("20200101", "20200113")
 
 
 def test_invalid_json_and_missing_file(tmp_path):
@@ -114,21 +114,24 @@ def test_invalid_json_and_missing_file(tmp_path):
 
 def test_flags_override_config():
     cfg = from_dict(minimal())
-    new = apply_overrides(cfg, start_date="20200101", end_date="20200201", exclude=["20200113"], master="20200107",
-                          bursts="2-4", roi=[10, 45, 11, 44], interferogram="no", ortho="yes", light="no",
-                          ram_mb=512, spacingxy_deg=0.0002, ml=[8, 2])
+    new = apply_overrides(cfg, Overrides(start_date="20200101", end_date="20200201", exclude=("20200113",),
+                                         master="20200107", bursts="2-4", roi=(10, 45, 11, 44), interferogram=False,
+                                         ortho=True, light=False, ram_mb=512, spacingxy_deg=0.0002, ml=(8, 2),
+                                         fill_sea=True))
     assert (new.inputs.start_date, new.inputs.end_date, new.inputs.exclude) == ("20200101", "20200201",
-                                                                              ["20200113"])
+                                                                              ("20200113",))
     assert new.inputs.master_image == "20200107" and new.burst_index == (2, 4) and new.roi == (10, 45, 11, 44)
     assert (new.activate_interferogram, new.activate_ortho, new.clean) == (False, True, False)
     assert (new.optram_mb, new.spacingxy_deg, new.ml_ran, new.ml_azi) == (512, 0.0002, 8, 2)
+    assert new.inputs.fill_missing_dem is True and cfg.inputs.fill_missing_dem is False
     # grid steps follow the new factors (150 -> nearest multiple of 8 and of 2)
     assert new.grid_step_range % 8 == 0 and new.grid_step_azimut % 2 == 0
     assert cfg.ml_ran == 3, "the original configuration is left unchanged"
+    assert apply_overrides(cfg, Overrides()) == cfg, "no flag given: nothing changes"
     with pytest.raises(ConfigError, match="roi.*ulx uly lrx lry"):
-        apply_overrides(cfg, roi=[11, 44, 10, 45])
-    with pytest.raises(ConfigError, match="-f.*not a date"):
-        apply_overrides(cfg, end_date="2020-01-01")
+        apply_overrides(cfg, Overrides(roi=(11, 44, 10, 45)))
+    with pytest.raises(ConfigError, match=r"-f \(Global.in.End_Date\): '2020-01-01'.*YYYYMMDD"):
+        apply_overrides(cfg, Overrides(end_date="2020-01-01"))
 
 
 def test_repository_schema_is_the_packaged_one():

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..cli import OneLineArgumentParser, guarded
+
+if TYPE_CHECKING:
+    from ..config import Overrides
 
 PROG = "SAR_MultiSlc.py"
 
@@ -19,42 +23,59 @@ examples:
 """
 
 
-def _yes_no(text: str) -> str:
+def _yes_no(text: str) -> bool:
     t = text.strip().lower()
     if t not in ("yes", "no", "true", "false"):
         raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
-    return t
+    return t in ("yes", "true")
+
+
+def _help(name: str) -> str:
+    """Help of the flag of ``Overrides.<name>``: the schema's description of the key and its default."""
+    from ..config import override_help
+
+    return override_help(name).replace("%", "%%")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="DInSAR chain of one master and its slaves (DiapOTB SAR_MultiSlc): multilook, DEM "
-                    "projection, deformation grid, coregistration, interferograms, ortho, filtering.")
+                    "projection, deformation grid, coregistration, interferograms, ortho, filtering. "
+                    "Flags override the configuration; a default applies when the configuration lacks the key.")
     p.add_argument("config", nargs="?", help="JSON configuration (see config/multislc.schema.json)")
     p.add_argument("--demo", metavar="OUTDIR", help="simulate a StripMap stack (volcano with a deformation "
                    "bump) and run the chain on it into OUTDIR")
-    p.add_argument("-d", dest="start_date", metavar="YYYYMMDD", help="first date (Global.in.Start_Date)")
-    p.add_argument("-f", dest="end_date", metavar="YYYYMMDD", help="last date (Global.in.End_Date)")
-    p.add_argument("-e", dest="exclude", metavar="YYYYMMDD", nargs="+", help="dates to exclude")
-    p.add_argument("-m", dest="master", metavar="MASTER",
-                   help="master image: measurement file name, product name or date YYYYMMDD")
-    p.add_argument("-b", dest="bursts", metavar="FIRST-LAST", help="IW: master bursts, 0-based (e.g. 0-8)")
+    p.add_argument("-d", dest="start_date", metavar="YYYYMMDD", help=_help("start_date"))
+    p.add_argument("-f", dest="end_date", metavar="YYYYMMDD", help=_help("end_date"))
+    p.add_argument("-e", dest="exclude", metavar="YYYYMMDD", nargs="+", help=_help("exclude"))
+    p.add_argument("-m", dest="master", metavar="MASTER", help=_help("master"))
+    p.add_argument("-b", dest="bursts", metavar="FIRST-LAST", help=_help("bursts"))
     p.add_argument("-roi", dest="roi", metavar=("ULX", "ULY", "LRX", "LRY"), nargs=4, type=float,
-                   help="region of interest in lon/lat degrees")
-    p.add_argument("-i", dest="interferogram", type=_yes_no, metavar="yes|no",
-                   help="compute interferograms (default yes)")
-    p.add_argument("-o", dest="ortho", type=_yes_no, metavar="yes|no", help="orthorectify the interferograms")
-    p.add_argument("-l", dest="light", type=_yes_no, metavar="yes|no",
-                   help="light mode: keep only the final products (default yes)")
-    p.add_argument("-ram", dest="ram_mb", type=int, metavar="MB", help="memory budget in MB (default 4000)")
-    p.add_argument("-spacingxy", dest="spacingxy_deg", type=float, metavar="DEG",
-                   help="ortho pixel spacing in degrees (default 0.0001)")
-    p.add_argument("-ml", dest="ml", type=int, nargs=2, metavar=("RG", "AZ"),
-                   help="multilook factors range azimuth")
+                   help=_help("roi"))
+    p.add_argument("-i", dest="interferogram", type=_yes_no, metavar="yes|no", help=_help("interferogram"))
+    p.add_argument("-o", dest="ortho", type=_yes_no, metavar="yes|no", help=_help("ortho"))
+    p.add_argument("-l", dest="light", type=_yes_no, metavar="yes|no", help=_help("light"))
+    p.add_argument("-ram", dest="ram_mb", type=int, metavar="MB", help=_help("ram_mb"))
+    p.add_argument("-spacingxy", dest="spacingxy_deg", type=float, metavar="DEG", help=_help("spacingxy_deg"))
+    p.add_argument("-ml", dest="ml", type=int, nargs=2, metavar=("RG", "AZ"), help=_help("ml"))
+    p.add_argument("--fill-sea", dest="fill_sea", action="store_true", default=None, help=_help("fill_sea"))
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--version", action="version", version=f"diapsar {__version__}")
     return p
+
+
+def overrides_from_args(args: argparse.Namespace) -> Overrides:
+    """The typed overrides of the parsed flags (None: not given)."""
+    from ..config import Overrides
+
+    def tup(v: Sequence[Any] | None) -> tuple[Any, ...] | None:
+        return tuple(v) if v is not None else None
+
+    return Overrides(start_date=args.start_date, end_date=args.end_date, exclude=tup(args.exclude),
+                     master=args.master, bursts=args.bursts, roi=tup(args.roi), interferogram=args.interferogram,
+                     ortho=args.ortho, light=args.light, ram_mb=args.ram_mb, spacingxy_deg=args.spacingxy_deg,
+                     ml=tup(args.ml), fill_sea=args.fill_sea)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -70,10 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     from .multislc import run_chain
 
     cfg = load_config(args.config)
-    cfg = apply_overrides(cfg, start_date=args.start_date, end_date=args.end_date, exclude=args.exclude,
-                          master=args.master, bursts=args.bursts, roi=args.roi, interferogram=args.interferogram,
-                          ortho=args.ortho, light=args.light, ram_mb=args.ram_mb, spacingxy_deg=args.spacingxy_deg,
-                          ml=args.ml)
+    cfg = apply_overrides(cfg, overrides_from_args(args))
     run_chain(cfg)
     return 0
 

@@ -389,7 +389,8 @@ def find_tiles(tile_dir: str | os.PathLike, bbox_lonlat, tile_index: str | os.Pa
 def _missing_message(tile_dir, sel: TileSelection) -> str:
     names = ", ".join(sel.missing[:30]) + (f" and {len(sel.missing) - 30} more" if len(sel.missing) > 30 else "")
     return (f"missing DEM tiles in {Path(tile_dir)}: {names} (needed for {_fmt_area(sel.area)}; "
-            "use --fill-sea / fill_missing=True if these cells are sea)")
+            "if these cells are sea, fill them with 0 m: SAR_MultiSlc.py: Global.in.Fill_Missing_DEM or "
+            "--fill-sea; diapsar dem: --fill-sea; Python: fill_missing=True)")
 
 
 # ---- VRT ------------------------------------------------------------------------------------------------------

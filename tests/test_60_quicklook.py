@@ -395,3 +395,19 @@ def test_real_crop_sea_part_land_not_saturated(s1_data, tmp_path):
     bright = db[db > 33.0]                     # the peninsula (sea is below ~30 dB here)
     assert note and 0.02 < bright.size / np.isfinite(db).sum() < 0.3
     assert np.mean(bright >= hi) < 0.1         # at most a tenth of the land at full white
+
+
+def test_engine_and_cli_are_separate_modules():
+    """The engine (diapsar.quicklook) imports no command-line code; the console script names the CLI module."""
+    import importlib
+    import tomllib
+
+    code = ("import sys, diapsar.quicklook as q; "
+            "print(sorted(m for m in ('argparse', 'diapsar.cli', 'diapsar.quicklook_cli') if m in sys.modules), "
+            "hasattr(q, 'main'))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "diapsar.cli" not in res.stdout and "quicklook_cli" not in res.stdout and res.stdout.endswith("False\n")
+    entry = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["QuickMlView.py"]
+    module, func = entry.split(":")
+    assert callable(getattr(importlib.import_module(module), func)) and module != "diapsar.quicklook"

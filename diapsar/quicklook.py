@@ -197,6 +197,79 @@ class Multilooked:
     ml_shape: tuple[int, int] = (0, 0)  # (rows, cols) of the multilooked grid
     reduction: tuple[int, int] = (1, 1)
     cell_aspect: float = 1.0  # on-screen height/width of one multilooked cell
+    tags: dict[str, str] = field(default_factory=dict)  # GeoTIFF tags of the source (master, slave, ...)
+    source_ml: tuple[int, int] = (1, 1)  # looks (range, azimuth) already in the source, relative to the SLC
+    source_origin: tuple[int, int] = (0, 0)  # (first line, first sample) of the source in the full SLC
+
+    @property
+    def total_ml(self) -> tuple[int, int]:
+        """Looks (range, azimuth) of one multilooked cell relative to the full-resolution SLC."""
+        return self.source_ml[0] * self.ml[0], self.source_ml[1] * self.ml[1]
+
+
+def _tag_int(tags: dict[str, str], *names: str, default: int) -> int:
+    for name in names:
+        try:
+            v = int(float(tags[name]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if v >= 0:
+            return v
+    return default
+
+
+def source_looks(tags: dict[str, str]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(looks (range, azimuth), origin (first line, first sample)) of a raster relative to its SLC, from tags.
+
+    The chain's interferogram.tif holds ``ml_range``/``ml_azimuth`` and ``first_line``/``first_sample``; a
+    QuickMlView ``--geotiff`` output holds ``ml_range``/``ml_azimuth`` (total) and ``multilook_range``/
+    ``multilook_azimuth`` (its own step). Without tags: full resolution, origin 0.
+    """
+    ml = (max(1, _tag_int(tags, "ml_range", "multilook_range", default=1)),
+          max(1, _tag_int(tags, "ml_azimuth", "multilook_azimuth", default=1)))
+    origin = (_tag_int(tags, "first_line", default=0), _tag_int(tags, "first_sample", default=0))
+    return ml, origin
+
+
+_MEAS_DATE = re.compile(r"(?:^|[-_])(\d{8})t\d{6}", re.IGNORECASE)
+_PAIR_FOLDER = re.compile(r"^(\d{8})_m_(\d{8})_s$")
+
+
+def _iso(yyyymmdd: str) -> str:
+    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
+
+
+def pair_dates(tags: dict[str, str], path: str | os.PathLike | None = None) -> tuple[str, str] | None:
+    """(master date, slave date) as YYYY-MM-DD of an interferogram: from its ``master``/``slave`` tags (the
+    measurement names), else from a pair folder ``<YYYYMMDD>_m_<YYYYMMDD>_s`` holding ``path``; else None."""
+    m, s = (_MEAS_DATE.search(tags.get(k) or "") for k in ("master", "slave"))
+    if m and s:
+        return _iso(m.group(1)), _iso(s.group(1))
+    if path is not None:
+        for parent in PurePosixPath(Path(os.fspath(path)).as_posix()).parents:
+            f = _PAIR_FOLDER.match(parent.name)
+            if f:
+                return _iso(f.group(1)), _iso(f.group(2))
+    return None
+
+
+def looks_text(mlk: Multilooked) -> str:
+    """``ML 6x6 of the SLC (range x azimuth; 3x3 in the file, then 2x2)``: total looks of one cell."""
+    t_rg, t_az = mlk.total_ml
+    text = f"ML {t_rg}x{t_az} of the SLC (range x azimuth"
+    if mlk.source_ml != (1, 1):
+        s_rg, s_az = mlk.source_ml
+        text += f"; {s_rg}x{s_az} in the file" + (f", then {mlk.ml[0]}x{mlk.ml[1]}" if mlk.ml != (1, 1) else "")
+    return text + ")"
+
+
+def dates_text(dates: tuple[str, str] | None) -> str:
+    if dates is None:
+        return ""
+    from datetime import date
+
+    days = (date.fromisoformat(dates[1]) - date.fromisoformat(dates[0])).days
+    return f"master {dates[0]}, slave {dates[1]} ({days:+d} days)"
 
 
 def _role(desc: str | None) -> str | None:
@@ -437,6 +510,8 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
             raise ConfigError(f"-ram {ram_mb:g} MB is too small to hold the multilooked image")
         held_r, held_c = out_r // k_r, out_c // k_c
         nodata = ds.nodata
+        tags = {str(k): str(v) for k, v in ds.tags().items()}
+        source_ml, source_origin = source_looks(tags)
         # bytes per input pixel for all buffers of a strip (read + temporaries), with margin
         bpp = 40 if is_complex else 8 * len(read_idx) + 48
         rows = rows_per_block(w, bpp, ram_mb * 0.5, multiple=ml_az * k_r, minimum=ml_az * k_r)
@@ -444,8 +519,11 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
         valid = np.zeros((held_r, held_c), bool)
         used_rows, used_cols = out_r * ml_az, out_c * ml_rg
 
-        writer = _GeoTiffStrips(geotiff, out_roles, descs, (out_r, out_c), profile, (ml_rg, ml_az), kind) \
-            if geotiff is not None else contextlib.nullcontext()
+        carried = {k: tags[k] for k in ("master", "slave") if k in tags}
+        carried.update(ml_range=source_ml[0] * ml_rg, ml_azimuth=source_ml[1] * ml_az,
+                       first_line=source_origin[0], first_sample=source_origin[1])
+        writer = _GeoTiffStrips(geotiff, out_roles, descs, (out_r, out_c), profile, (ml_rg, ml_az), kind,
+                                carried) if geotiff is not None else contextlib.nullcontext()
         with writer as dst:
             for blk in row_blocks(used_rows, rows):
                 win = Window(0, blk.row0, used_cols, blk.rows)
@@ -462,15 +540,15 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
                     bands[r][h0:h1] = strip[r][: h1 - h0]
                 valid[h0:h1] = ok[: h1 - h0]
     return Multilooked(kind, (ml_rg, ml_az), (held_r, held_c), bands, valid, descs, profile, (h, w),
-                       (out_r, out_c), (k_r, k_c), cell_aspect)
+                       (out_r, out_c), (k_r, k_c), cell_aspect, tags, source_ml, source_origin)
 
 
 class _GeoTiffStrips:
     """Float32 GeoTIFF of the multilooked grid, written strip by strip under a temporary name."""
 
-    def __init__(self, path, roles, descs, shape, profile, ml, kind):
+    def __init__(self, path, roles, descs, shape, profile, ml, kind, tags=None):
         self.path, self.roles, self.descs, self.shape = Path(path), roles, descs, shape
-        self.profile, self.ml, self.kind = profile, ml, kind
+        self.profile, self.ml, self.kind, self.tags = profile, ml, kind, dict(tags or {})
 
     def __enter__(self):
         import rasterio
@@ -494,7 +572,9 @@ class _GeoTiffStrips:
             self._ds.set_band_description(i, "isData" if r == "isdata" else self.descs.get(r, r))
         if "gcps" in self.profile:
             self._ds.gcps = (self.profile["gcps"], self.profile["gcps_crs"])
-        self._ds.update_tags(multilook_range=self.ml[0], multilook_azimuth=self.ml[1], kind=self.kind)
+        # multilook_*: this step's factors; ml_*: total looks relative to the SLC (as the chain's products)
+        self._ds.update_tags(multilook_range=self.ml[0], multilook_azimuth=self.ml[1], kind=self.kind,
+                             **{k: str(v) for k, v in self.tags.items()})
         return self
 
     def write(self, strip: dict[str, np.ndarray], row0: int) -> None:
@@ -637,7 +717,7 @@ def _reduce_for_display(mlk: Multilooked, max_rows: int, max_cols: int) -> tuple
     bands, valid = _reduce_cells(mlk.bands, mlk.valid, k_r, k_c)
     red = Multilooked(mlk.kind, mlk.ml, valid.shape, bands, valid, mlk.descriptions, mlk.profile,
                       mlk.source_shape, mlk.ml_shape, (mlk.reduction[0] * k_r, mlk.reduction[1] * k_c),
-                      mlk.cell_aspect)
+                      mlk.cell_aspect, mlk.tags, mlk.source_ml, mlk.source_origin)
     return red, (k_r, k_c)
 
 
@@ -648,6 +728,41 @@ def auto_what(mlk: Multilooked) -> str:
     return "value"
 
 
+def uninformative(mlk: Multilooked, what: str = "auto") -> str | None:
+    """Why a rendering of ``mlk`` would show nothing (no valid cell, all zero, one constant value), or None.
+
+    A metadata-only Sentinel-1 product has zero-filled measurements: an SLC whose samples are all zero has no
+    valid cell (zero is S1 no data). The isData rendering is not judged (all valid is a fine answer).
+    """
+    if what == "auto":
+        what = auto_what(mlk)
+    if what == "isdata":
+        return None
+    if mlk.valid is None or not mlk.valid.any():
+        if mlk.kind == "slc":
+            return "all samples are zero (metadata-only product?)"
+        return "no valid pixel (everything is no data)"
+    key = what if what in mlk.bands else next(iter(mlk.bands))
+    vals = mlk.bands[key][mlk.valid]
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return f"no valid {key} value"
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi - lo > 1e-6 * max(abs(lo), abs(hi)):
+        return None
+    if hi == 0.0:
+        return "all samples are zero" if mlk.kind == "slc" else f"{key} is zero everywhere"
+    return f"{key} is constant ({lo:.6g}) everywhere"
+
+
+def _axis_labels(mlk: Multilooked) -> tuple[str, str]:
+    """(x, y) labels of a radar-geometry quicklook (axes in full-resolution SLC samples and lines)."""
+    if mlk.kind in ("slc", "interferogram") or mlk.source_ml != (1, 1) or "master" in mlk.tags:
+        where = " of the full swath" if mlk.source_origin != (0, 0) else ""
+        return f"range sample (SLC)  ·  both axes in full-resolution SLC pixels{where}", "azimuth line (SLC)"
+    return "column  ·  both axes in input pixels", "row"
+
+
 def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", title: str | None = None,
            db: bool = False, aspect: float | None = None) -> Path:
     """Render a multilooked image to PNG.
@@ -656,6 +771,11 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
     ``coherence`` (gray 0-1 with colour bar), ``isdata``, ``value`` (first band, linear or dB 2-98 % stretch) or
     ``auto`` (SLC: amplitude; interferogram: phase modulated by amplitude; other: value).
     ``aspect``: on-screen height/width of one multilooked cell (default: ``mlk.cell_aspect``).
+    ``title``: one or more lines (``\\n``) at the top left. Radar-geometry axes count full-resolution SLC
+    lines and samples (the multilooked cells times the total looks, from the first line/sample of the crop).
+    An image that shows nothing (see ``uninformative``) gets a plain background with the reason written on
+    it and no colour bar. The title, axis labels and colour scale are also written as PNG text (Title,
+    Description).
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -668,6 +788,7 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         raise ConfigError(f"unknown rendering {what!r}")
     if what in ("amplitude", "phase", "coherence", "isdata") and what not in b:
         raise SelectionError(f"the image has no {what} band (bands: {', '.join(b)})")
+    empty = uninformative(mlk, what)
     geo = None
     cell_aspect = mlk.cell_aspect if aspect is None else aspect  # on-screen height/width of one ML cell
     data_aspect = cell_aspect  # on-screen height/width of one axis unit
@@ -691,14 +812,27 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         im_kw["extent"] = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
         if t.e > 0:
             im_kw["origin"] = "lower"
-    else:  # radar geometry: axes count the cells of the multilooked grid
-        im_kw["extent"] = (0, cols * k_c, rows * k_r, 0)
+        labels = geo
+    else:  # radar geometry: axes count full-resolution SLC pixels (cells x total looks from the crop origin)
+        t_rg, t_az = mlk.total_ml
+        line0, sample0 = mlk.source_origin
+        im_kw["extent"] = (sample0, sample0 + cols * k_c * t_rg, line0 + rows * k_r * t_az, line0)
+        im_kw["aspect"] = data_aspect * t_rg / t_az
+        labels = _axis_labels(mlk)
     ax.set_facecolor("#000000")
-    if geo:
-        ax.set_xlabel(geo[0], fontsize=8)
-        ax.set_ylabel(geo[1], fontsize=8)
+    ax.set_xlabel(labels[0], fontsize=8)
+    ax.set_ylabel(labels[1], fontsize=8)
     cb_label = ""
-    if what == "phase":
+    sm = None
+    if empty:
+        ax.set_facecolor(_NO_DATA_COLOUR if not red.valid.any() else "#808080")
+        ax.imshow(np.zeros((rows, cols, 4), np.float32), **im_kw)  # transparent: sets the axes' extent
+        ax.text(0.5, 0.5, f"nothing to show:\n{empty}", transform=ax.transAxes, ha="center", va="center",
+                fontsize=11, color="white", bbox={"facecolor": "#000000", "alpha": 0.55, "edgecolor": "none"})
+        cax.set_visible(False)
+        default_title = what
+        cb_label = f"none ({empty})"
+    elif what == "phase":
         rgba = phase_rgba(b["phase"], b.get("amplitude"))
         ax.imshow(rgba, **im_kw)
         sm = ScalarMappable(norm=Normalize(-np.pi, np.pi), cmap=colormaps["hsv"])
@@ -727,19 +861,23 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         cb_label = ("dB" if use_db else mlk.descriptions.get(key, key)) + (
             f" ({note})" if note else " (2-98 % stretch)")
         default_title = "amplitude" if what == "amplitude" else mlk.descriptions.get(key, key)
-    head = title or default_title
-    if len(head) > 90:
-        head = head[:40] + "…" + head[-49:]
-    fig.text(8 / fig.bbox.width, 1 - 8 / fig.bbox.height, head, fontsize=9, ha="left", va="top")
+    heads = []
+    for line in (title or default_title).splitlines() or [default_title]:
+        heads.append(line if len(line) <= 100 else line[:45] + "…" + line[-54:])
+    fig.text(8 / fig.bbox.width, 1 - 6 / fig.bbox.height, "\n".join(heads[:2]), fontsize=9 if len(heads) == 1
+             else 8, ha="left", va="top", linespacing=1.25)
     ax.tick_params(labelsize=7)
-    cb = fig.colorbar(sm, cax=cax)
-    cb.set_label(cb_label, fontsize=8)
-    cb.ax.tick_params(labelsize=7)
-    if what == "phase":
-        cb.set_ticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], labels=["-π", "-π/2", "0", "π/2", "π"])
+    if sm is not None:
+        cb = fig.colorbar(sm, cax=cax)
+        cb.set_label(cb_label, fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+        if what == "phase":
+            cb.set_ticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], labels=["-π", "-π/2", "0", "π/2", "π"])
     out_png = Path(out_png)
+    meta = {"Title": " | ".join(heads), "Software": "diapsar",
+            "Description": f"x: {labels[0]}; y: {labels[1]}; colour scale: {cb_label}"}
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", facecolor="white")
+        fig.savefig(tmp, format="png", facecolor="white", metadata=meta)
     return out_png
 
 

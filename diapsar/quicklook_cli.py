@@ -20,12 +20,16 @@ from .quicklook import (
     auto_what,
     band_roles,
     check_ml,
+    dates_text,
     gcp_pixel_spacing,
+    looks_text,
     multilook_image,
     open_raster,
+    pair_dates,
     render,
     resolve_image,
     s1_mode,
+    uninformative,
 )
 
 # Default multilook factors (range, azimuth) by Sentinel-1 mode: roughly square ground cells.
@@ -115,13 +119,20 @@ def run(args: argparse.Namespace) -> int:
         what = "amplitude" if is_complex else roles[band - 1]
         if what not in ("amplitude", "phase", "coherence", "isdata"):
             what = "value"
-    title = f"{PurePosixPath(src.display).name}  ML {ml_rg}x{ml_az}" + (f"  band {band}" if band else "")
     shown = auto_what(mlk) if what == "auto" else what
-    render(mlk, out_png, what=shown, title=f"{title}  ({shown})", db=args.db)
+    name = PurePosixPath(src.display).name
+    head = f"{name}  ({shown}{f', band {band}' if band else ''})"
+    dates = dates_text(pair_dates(mlk.tags, src.display if not src.display.startswith("/vsi") else None))
+    render(mlk, out_png, what=shown, title=head + (f"  ·  {dates}" if dates else "") + f"\n{looks_text(mlk)}",
+           db=args.db)
+    empty = uninformative(mlk, shown)
+    if empty:  # a valid input, only an uninformative one: say it once, exit 0
+        print(f"{args.prog}: warning: {name}: {empty}: the quicklook shows nothing", file=sys.stderr)
     ml_r, ml_c = mlk.ml_shape
     shown_note = "" if mlk.reduction == (1, 1) else f", shown averaged to {mlk.shape[1]} x {mlk.shape[0]}"
+    total = "" if mlk.source_ml == (1, 1) else f", {mlk.total_ml[0]} x {mlk.total_ml[1]} looks of the SLC"
     print(f"wrote {out_png} ({shown}, {ml_c} x {ml_r} cells from {mlk.source_shape[1]} x "
-          f"{mlk.source_shape[0]} pixels, ML {ml_rg} x {ml_az}{shown_note})")
+          f"{mlk.source_shape[0]} pixels (samples x lines), ML {ml_rg} x {ml_az}{total}{shown_note})")
     if tif is not None:
         print(f"wrote {tif} (float32, {ml_c} x {ml_r}, bands: {', '.join(mlk.bands)})")
     return 0
@@ -133,4 +144,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "QuickMlView.py") -> int
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    args.prog = prog
     return guarded(prog, lambda: run(args), debug=args.debug)

@@ -23,7 +23,16 @@ from . import __version__
 from .errors import DiapsarError, OutputError
 from .io.atomic import atomic_path
 from .log import get_logger
-from .quicklook import multilook_image, render, resolve_image
+from .quicklook import (
+    dates_text,
+    looks_text,
+    multilook_image,
+    open_raster,
+    pair_dates,
+    render,
+    resolve_image,
+    uninformative,
+)
 
 QUICKLOOK_NAMES = {"amplitude": "quicklook_amplitude.png", "phase": "quicklook_phase.png",
                    "coherence": "quicklook_coherence.png", "ortho": "quicklook_ortho.png"}
@@ -43,8 +52,6 @@ def _capped_ml(ml: tuple[int, int], shape: tuple[int, int], max_size: int) -> tu
 
 
 def _raster_shape(path: str | os.PathLike) -> tuple[int, int]:
-    from .quicklook import open_raster
-
     src = resolve_image(path)
     with open_raster(src.gdal_path, src.display) as ds:
         return ds.height, ds.width
@@ -56,8 +63,10 @@ def write_pair_quicklooks(pair_dir: str | os.PathLike, interferogram_path: str |
     """Write quicklook_amplitude/phase/coherence.png (and quicklook_ortho.png) into ``pair_dir``.
 
     ``ml`` multilooks the interferogram further (range, azimuth); it is enlarged when the quicklook would
-    exceed ``max_size`` cells on its longest side. Returns ``{kind: file name relative to pair_dir or None}``,
-    the ``quicklooks`` entry of pair.json.
+    exceed ``max_size`` cells on its longest side. The titles give the pair's dates (tags ``master``/``slave``
+    of the interferogram, else the ``<M>_m_<S>_s`` folder name) and the total looks relative to the SLC
+    (the interferogram's ``ml_range``/``ml_azimuth`` tags times ``ml``). Returns ``{kind: file name relative
+    to pair_dir or None}``, the ``quicklooks`` entry of pair.json.
     """
     pair_dir = Path(pair_dir)
     pair_dir.mkdir(parents=True, exist_ok=True)
@@ -65,21 +74,32 @@ def write_pair_quicklooks(pair_dir: str | os.PathLike, interferogram_path: str |
     ml_rg, ml_az = _capped_ml(ml, _raster_shape(interferogram_path), max_size)
     mlk = multilook_image(src, ml_rg, ml_az, ram_mb=ram_mb, for_display=True)
     name = Path(src.display).name
+    dates = pair_dates(mlk.tags, Path(interferogram_path).resolve())
+    head = dates_text(dates) or folder_label(pair_dir)
     out: dict[str, str | None] = {k: None for k in QUICKLOOK_NAMES}
-    titles = {"amplitude": f"{name}: amplitude (dB)", "phase": f"{name}: wrapped phase x amplitude",
-              "coherence": f"{name}: coherence"}
+    titles = {"amplitude": "amplitude (dB)", "phase": "wrapped phase x amplitude", "coherence": "coherence"}
     for kind in ("amplitude", "phase", "coherence"):
         if kind in mlk.bands:
-            render(mlk, pair_dir / QUICKLOOK_NAMES[kind], what=kind, title=f"{titles[kind]}, ML {ml_rg}x{ml_az}")
+            empty = uninformative(mlk, kind)
+            if empty:
+                log.warning("%s quicklook of %s shows nothing: %s", kind, interferogram_path, empty)
+            render(mlk, pair_dir / QUICKLOOK_NAMES[kind], what=kind,
+                   title=f"{head}: {titles[kind]}\n{name}, {looks_text(mlk)}")
             out[kind] = QUICKLOOK_NAMES[kind]
     if ortho_path is not None:
         osrc = resolve_image(ortho_path)
         o_rg, o_az = _capped_ml((1, 1), _raster_shape(ortho_path), max_size)
         omlk = multilook_image(osrc, o_rg, o_az, ram_mb=ram_mb, for_display=True)
+        o_dates = pair_dates(omlk.tags, Path(ortho_path).resolve()) or dates
         render(omlk, pair_dir / QUICKLOOK_NAMES["ortho"], what="auto",
-               title=f"{Path(osrc.display).name}: map, ML {o_rg}x{o_az}")
+               title=f"{dates_text(o_dates) or folder_label(pair_dir)}: map\n{Path(osrc.display).name}, "
+                     f"ML {o_rg}x{o_az} of the map grid")
         out["ortho"] = QUICKLOOK_NAMES["ortho"]
     return out
+
+
+def folder_label(folder: Path) -> str:
+    return f"pair {folder.name}"
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -97,19 +97,20 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
             raise ProductError(f"{p} is a folder, not an image nor a SAFE folder (no measurement/ inside)")
         chosen = _choose_one(p, meas)
         full = p / chosen
-        ann = p / _annotation_for(chosen)
-        return ImageSource(str(full), str(full), full.stem, ("file", str(ann)))
+        ann_path = p / _annotation_for(chosen)
+        return ImageSource(str(full), str(full), full.stem, ("file", str(ann_path)))
     if p.is_file():
         if zipfile.is_zipfile(p) and p.suffix.lower() == ".zip":
             chosen = _choose_one(p, measurement_members(p))
             return ImageSource(f"/vsizip/{p.resolve()}/{chosen}", f"{p}/{chosen}", PurePosixPath(chosen).stem,
                                ("zip", f"{p.resolve()}::{_annotation_for(chosen)}"))
-        ann = None
+        ann: tuple[str, str] | None = None
+        s1_match = _S1_NAME.match(p.stem)
         if p.parent.name == "measurement":
             ann = ("file", str(p.parent.parent / "annotation" / (p.stem + ".xml")))
-        elif _S1_NAME.match(p.stem):
+        elif s1_match:
             # a crop kept beside its annotation: one XML of the same mission, swath, product and polarisation
-            prefix = _S1_NAME.match(p.stem).group(0).rstrip("-_.").lower()
+            prefix = s1_match.group(0).rstrip("-_.").lower()
             xmls = [x for x in p.parent.glob("*.xml") if x.name.lower().startswith(prefix)]
             if len(xmls) == 1:
                 ann = ("file", str(xmls[0]))
@@ -159,9 +160,9 @@ def annotation_spacing(src: ImageSource) -> dict | None:
         info = root.find("imageAnnotation/imageInformation")
         if info is None:
             return None
-        rg = float(info.findtext("rangePixelSpacing"))
-        az = float(info.findtext("azimuthPixelSpacing"))
-        inc = float(info.findtext("incidenceAngleMidSwath"))
+        rg = float(info.findtext("rangePixelSpacing") or "")
+        az = float(info.findtext("azimuthPixelSpacing") or "")
+        inc = float(info.findtext("incidenceAngleMidSwath") or "")
     except (ElementTree.ParseError, OSError, TypeError, ValueError, zipfile.BadZipFile):
         return None
     return {"range_spacing_m": rg, "azimuth_spacing_m": az, "incidence_deg": inc,
@@ -190,7 +191,7 @@ class Multilooked:
     ml: tuple[int, int]  # asked factors (range/columns, azimuth/rows)
     shape: tuple[int, int]  # (rows, cols) of the held grid
     bands: dict[str, np.ndarray] = field(default_factory=dict)  # role -> float32 (rows, cols), NaN = no data
-    valid: np.ndarray | None = None  # bool (rows, cols)
+    valid: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # bool (rows, cols)
     descriptions: dict[str, str] = field(default_factory=dict)
     profile: dict = field(default_factory=dict)  # georeferencing of the multilooked grid
     source_shape: tuple[int, int] = (0, 0)
@@ -519,7 +520,7 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
         valid = np.zeros((held_r, held_c), bool)
         used_rows, used_cols = out_r * ml_az, out_c * ml_rg
 
-        carried = {k: tags[k] for k in ("master", "slave") if k in tags}
+        carried: dict[str, str | int] = {k: tags[k] for k in ("master", "slave") if k in tags}
         carried.update(ml_range=source_ml[0] * ml_rg, ml_azimuth=source_ml[1] * ml_az,
                        first_line=source_origin[0], first_sample=source_origin[1])
         writer = _GeoTiffStrips(geotiff, out_roles, descs, (out_r, out_c), profile, (ml_rg, ml_az), kind,
@@ -738,7 +739,7 @@ def uninformative(mlk: Multilooked, what: str = "auto") -> str | None:
         what = auto_what(mlk)
     if what == "isdata":
         return None
-    if mlk.valid is None or not mlk.valid.any():
+    if not mlk.valid.any():
         if mlk.kind == "slc":
             return "all samples are zero (metadata-only product?)"
         return "no valid pixel (everything is no data)"
@@ -789,13 +790,13 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
     if what in ("amplitude", "phase", "coherence", "isdata") and what not in b:
         raise SelectionError(f"the image has no {what} band (bands: {', '.join(b)})")
     empty = uninformative(mlk, what)
-    geo = None
     cell_aspect = mlk.cell_aspect if aspect is None else aspect  # on-screen height/width of one ML cell
     data_aspect = cell_aspect  # on-screen height/width of one axis unit
     t = mlk.profile.get("transform")
     if t is not None:  # map geometry: axes in map units
         crs = mlk.profile.get("crs")
-        geo = ("longitude (deg)", "latitude (deg)") if crs is not None and crs.is_geographic else ("x (m)", "y (m)")
+        geographic = crs is not None and crs.is_geographic
+        labels: tuple[str, str] = ("longitude (deg)", "latitude (deg)") if geographic else ("x (m)", "y (m)")
         data_aspect = cell_aspect * abs(t.a) / abs(t.e)
     ml_shape = mlk.ml_shape if mlk.ml_shape != (0, 0) else mlk.shape
     img_size = figure_size(ml_shape, cell_aspect)
@@ -812,7 +813,6 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         im_kw["extent"] = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
         if t.e > 0:
             im_kw["origin"] = "lower"
-        labels = geo
     else:  # radar geometry: axes count full-resolution SLC pixels (cells x total looks from the crop origin)
         t_rg, t_az = mlk.total_ml
         line0, sample0 = mlk.source_origin

@@ -179,7 +179,7 @@ def _href(rel: str | Path) -> str:
 
 
 def _size(p: Path) -> str:
-    n = p.stat().st_size
+    n = float(p.stat().st_size)
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -250,9 +250,9 @@ def write_baseline_plot(pairs: list[dict], out_png: Path) -> Path | None:
     ax = fig.add_axes((0.1, 0.17, 0.86, 0.72))
     masters = sorted({m for m, _, _ in pts})
     for m, s, b in pts:
-        ax.plot([m, s], [0.0, b], color="#8aa4c8", lw=1, zorder=1)
-    ax.scatter([s for _, s, _ in pts], [b for _, _, b in pts], s=36, color="#1f5fa8", zorder=2, label="slave")
-    ax.scatter(masters, [0.0] * len(masters), s=110, marker="*", color="#d0021b", zorder=3, label="master")
+        ax.plot([m, s], [0.0, b], color="#8aa4c8", lw=1, zorder=1)  # type: ignore[arg-type]  # matplotlib plots dates
+    ax.scatter([s for _, s, _ in pts], [b for _, _, b in pts], s=36, color="#1f5fa8", zorder=2, label="slave")  # type: ignore[arg-type]  # matplotlib plots dates
+    ax.scatter(masters, [0.0] * len(masters), s=110, marker="*", color="#d0021b", zorder=3, label="master")  # type: ignore[arg-type]  # matplotlib plots dates
     for _, s, b in pts:
         ax.annotate(s.strftime("%Y-%m-%d"), (s, b), textcoords="offset points", xytext=(4, 4), fontsize=7)
     for m in masters:
@@ -270,7 +270,7 @@ def write_baseline_plot(pairs: list[dict], out_png: Path) -> Path | None:
     dates = [d for m, s, _ in pts for d in (m, s)]
     span = max((max(dates) - min(dates)).days, 1)
     pad = dt.timedelta(days=max(3, span // 6))  # room for the date labels
-    ax.set_xlim(min(dates) - pad, max(dates) + pad)
+    ax.set_xlim(min(dates) - pad, max(dates) + pad)  # type: ignore[arg-type]  # matplotlib plots dates
     ax.grid(True, lw=0.4, alpha=0.5)
     ax.legend(fontsize=8, loc="best")
     with atomic_path(out_png) as tmp:
@@ -337,7 +337,7 @@ def _pair_section(idx: int, folder: Path, out_dir: Path, pair: dict | None, prob
     parts.append('<div class="cols"><div>' + _kv_table(rows) + "</div>")
     # products
     prod_rows = []
-    products = p.get("products") if isinstance(p.get("products"), dict) else {}
+    products: dict[str, Any] = p["products"] if isinstance(p.get("products"), dict) else {}
     for key, val in products.items():
         if not val:
             prod_rows.append((key, DASH))
@@ -392,7 +392,7 @@ def _maybe_quicklooks(folder: Path, pair: dict | None) -> tuple[list[str], dict 
         wanted = [QUICKLOOK_NAMES[k] for k in ("amplitude", "phase", "coherence")]
     if all(n and (folder / str(n)).is_file() for n in wanted):
         return [], None
-    products = pair.get("products") if isinstance(pair.get("products"), dict) else {}
+    products: dict[str, Any] = pair["products"] if isinstance(pair.get("products"), dict) else {}
     ifg = folder / str(products.get("interferogram") or "interferogram.tif")
     if not ifg.is_file():
         return [], None
@@ -427,7 +427,7 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
     master = r.get("master")
     if isinstance(master, dict):
         master = _first(master, "name", "measurement", "date") or json.dumps(master)
-    versions = r.get("versions") if isinstance(r.get("versions"), dict) else {}
+    versions: dict[str, Any] = r["versions"] if isinstance(r.get("versions"), dict) else {}
     if not versions and r.get("software_version"):
         versions = {"diapsar": r.get("software_version")}
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

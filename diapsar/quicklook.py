@@ -1,4 +1,8 @@
-"""Quicklooks: streaming multilook of any raster and PNG rendering (amplitude, phase, coherence).
+"""Quicklook engine: streaming multilook of any raster and PNG rendering (amplitude, phase, coherence).
+
+Pure functions, no command line: ``resolve_image`` (what -in may name), ``multilook_image`` (read and multilook
+within a RAM budget), ``stretch``/``db_stretch``/``phase_rgba`` (display limits, colour maps) and ``render``
+(figure composition). ``QuickMlView.py`` is ``diapsar.quicklook_cli``; the run report uses this module too.
 
 Inputs are Sentinel-1 SLC measurement TIFFs (plain, inside a SAFE folder, or inside a SAFE zip), diapsar
 interferograms (bands amplitude, phase, coherence, isData) in SAR or map geometry, or any other raster.
@@ -20,12 +24,10 @@ DiapOTB's SARMultiLook):
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
 import re
-import sys
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -35,7 +37,6 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from .cli import OneLineArgumentParser
 from .errors import ConfigError, ProductError, SelectionError
 from .io.atomic import atomic_path
 from .io.blocks import row_blocks, rows_per_block
@@ -48,13 +49,6 @@ _ROLE_WORDS = {
     "coherence": ("coherence", "coh"),
     "isdata": ("isdata", "is_data", "valid", "mask"),
 }
-
-# Default multilook factors (range, azimuth) by Sentinel-1 mode: roughly square ground cells.
-# IW: 2.33 m slant range spacing (~3.3-4.2 m on ground at 34-46 deg incidence) x 13.9 m azimuth spacing
-# (annotation rangePixelSpacing / azimuthPixelSpacing of the IW products in the shared test data).
-DEFAULT_ML = {"iw": (20, 4), "ew": (6, 4), "sm": (8, 8), "wv": (4, 4)}
-# Longest side (pixels) of a quicklook when no multilook factors are given for a non-SLC raster.
-AUTO_MAX_SIZE = 2000
 
 _S1_NAME = re.compile(r"^s1[abcd]-(iw[1-3]|ew[1-5]|s[1-6]|wv[12])-slc-(hh|hv|vh|vv)(?:[-_.]|$)", re.IGNORECASE)
 
@@ -103,19 +97,20 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
             raise ProductError(f"{p} is a folder, not an image nor a SAFE folder (no measurement/ inside)")
         chosen = _choose_one(p, meas)
         full = p / chosen
-        ann = p / _annotation_for(chosen)
-        return ImageSource(str(full), str(full), full.stem, ("file", str(ann)))
+        ann_path = p / _annotation_for(chosen)
+        return ImageSource(str(full), str(full), full.stem, ("file", str(ann_path)))
     if p.is_file():
         if zipfile.is_zipfile(p) and p.suffix.lower() == ".zip":
             chosen = _choose_one(p, measurement_members(p))
             return ImageSource(f"/vsizip/{p.resolve()}/{chosen}", f"{p}/{chosen}", PurePosixPath(chosen).stem,
                                ("zip", f"{p.resolve()}::{_annotation_for(chosen)}"))
-        ann = None
+        ann: tuple[str, str] | None = None
+        s1_match = _S1_NAME.match(p.stem)
         if p.parent.name == "measurement":
             ann = ("file", str(p.parent.parent / "annotation" / (p.stem + ".xml")))
-        elif _S1_NAME.match(p.stem):
+        elif s1_match:
             # a crop kept beside its annotation: one XML of the same mission, swath, product and polarisation
-            prefix = _S1_NAME.match(p.stem).group(0).rstrip("-_.").lower()
+            prefix = s1_match.group(0).rstrip("-_.").lower()
             xmls = [x for x in p.parent.glob("*.xml") if x.name.lower().startswith(prefix)]
             if len(xmls) == 1:
                 ann = ("file", str(xmls[0]))
@@ -146,7 +141,7 @@ def resolve_image(path: str | os.PathLike) -> ImageSource:
     raise ProductError(f"input image {text} does not exist")
 
 
-def _annotation_spacing(src: ImageSource) -> dict | None:
+def annotation_spacing(src: ImageSource) -> dict | None:
     """Pixel spacings and incidence from the SAFE annotation beside the measurement (None when unavailable)."""
     if src.annotation is None:
         return None
@@ -165,9 +160,9 @@ def _annotation_spacing(src: ImageSource) -> dict | None:
         info = root.find("imageAnnotation/imageInformation")
         if info is None:
             return None
-        rg = float(info.findtext("rangePixelSpacing"))
-        az = float(info.findtext("azimuthPixelSpacing"))
-        inc = float(info.findtext("incidenceAngleMidSwath"))
+        rg = float(info.findtext("rangePixelSpacing") or "")
+        az = float(info.findtext("azimuthPixelSpacing") or "")
+        inc = float(info.findtext("incidenceAngleMidSwath") or "")
     except (ElementTree.ParseError, OSError, TypeError, ValueError, zipfile.BadZipFile):
         return None
     return {"range_spacing_m": rg, "azimuth_spacing_m": az, "incidence_deg": inc,
@@ -196,13 +191,86 @@ class Multilooked:
     ml: tuple[int, int]  # asked factors (range/columns, azimuth/rows)
     shape: tuple[int, int]  # (rows, cols) of the held grid
     bands: dict[str, np.ndarray] = field(default_factory=dict)  # role -> float32 (rows, cols), NaN = no data
-    valid: np.ndarray | None = None  # bool (rows, cols)
+    valid: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))  # bool (rows, cols)
     descriptions: dict[str, str] = field(default_factory=dict)
     profile: dict = field(default_factory=dict)  # georeferencing of the multilooked grid
     source_shape: tuple[int, int] = (0, 0)
     ml_shape: tuple[int, int] = (0, 0)  # (rows, cols) of the multilooked grid
     reduction: tuple[int, int] = (1, 1)
     cell_aspect: float = 1.0  # on-screen height/width of one multilooked cell
+    tags: dict[str, str] = field(default_factory=dict)  # GeoTIFF tags of the source (master, slave, ...)
+    source_ml: tuple[int, int] = (1, 1)  # looks (range, azimuth) already in the source, relative to the SLC
+    source_origin: tuple[int, int] = (0, 0)  # (first line, first sample) of the source in the full SLC
+
+    @property
+    def total_ml(self) -> tuple[int, int]:
+        """Looks (range, azimuth) of one multilooked cell relative to the full-resolution SLC."""
+        return self.source_ml[0] * self.ml[0], self.source_ml[1] * self.ml[1]
+
+
+def _tag_int(tags: dict[str, str], *names: str, default: int) -> int:
+    for name in names:
+        try:
+            v = int(float(tags[name]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if v >= 0:
+            return v
+    return default
+
+
+def source_looks(tags: dict[str, str]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(looks (range, azimuth), origin (first line, first sample)) of a raster relative to its SLC, from tags.
+
+    The chain's interferogram.tif holds ``ml_range``/``ml_azimuth`` and ``first_line``/``first_sample``; a
+    QuickMlView ``--geotiff`` output holds ``ml_range``/``ml_azimuth`` (total) and ``multilook_range``/
+    ``multilook_azimuth`` (its own step). Without tags: full resolution, origin 0.
+    """
+    ml = (max(1, _tag_int(tags, "ml_range", "multilook_range", default=1)),
+          max(1, _tag_int(tags, "ml_azimuth", "multilook_azimuth", default=1)))
+    origin = (_tag_int(tags, "first_line", default=0), _tag_int(tags, "first_sample", default=0))
+    return ml, origin
+
+
+_MEAS_DATE = re.compile(r"(?:^|[-_])(\d{8})t\d{6}", re.IGNORECASE)
+_PAIR_FOLDER = re.compile(r"^(\d{8})_m_(\d{8})_s$")
+
+
+def _iso(yyyymmdd: str) -> str:
+    return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
+
+
+def pair_dates(tags: dict[str, str], path: str | os.PathLike | None = None) -> tuple[str, str] | None:
+    """(master date, slave date) as YYYY-MM-DD of an interferogram: from its ``master``/``slave`` tags (the
+    measurement names), else from a pair folder ``<YYYYMMDD>_m_<YYYYMMDD>_s`` holding ``path``; else None."""
+    m, s = (_MEAS_DATE.search(tags.get(k) or "") for k in ("master", "slave"))
+    if m and s:
+        return _iso(m.group(1)), _iso(s.group(1))
+    if path is not None:
+        for parent in PurePosixPath(Path(os.fspath(path)).as_posix()).parents:
+            f = _PAIR_FOLDER.match(parent.name)
+            if f:
+                return _iso(f.group(1)), _iso(f.group(2))
+    return None
+
+
+def looks_text(mlk: Multilooked) -> str:
+    """``ML 6x6 of the SLC (range x azimuth; 3x3 in the file, then 2x2)``: total looks of one cell."""
+    t_rg, t_az = mlk.total_ml
+    text = f"ML {t_rg}x{t_az} of the SLC (range x azimuth"
+    if mlk.source_ml != (1, 1):
+        s_rg, s_az = mlk.source_ml
+        text += f"; {s_rg}x{s_az} in the file" + (f", then {mlk.ml[0]}x{mlk.ml[1]}" if mlk.ml != (1, 1) else "")
+    return text + ")"
+
+
+def dates_text(dates: tuple[str, str] | None) -> str:
+    if dates is None:
+        return ""
+    from datetime import date
+
+    days = (date.fromisoformat(dates[1]) - date.fromisoformat(dates[0])).days
+    return f"master {dates[0]}, slave {dates[1]} ({days:+d} days)"
 
 
 def _role(desc: str | None) -> str | None:
@@ -443,6 +511,8 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
             raise ConfigError(f"-ram {ram_mb:g} MB is too small to hold the multilooked image")
         held_r, held_c = out_r // k_r, out_c // k_c
         nodata = ds.nodata
+        tags = {str(k): str(v) for k, v in ds.tags().items()}
+        source_ml, source_origin = source_looks(tags)
         # bytes per input pixel for all buffers of a strip (read + temporaries), with margin
         bpp = 40 if is_complex else 8 * len(read_idx) + 48
         rows = rows_per_block(w, bpp, ram_mb * 0.5, multiple=ml_az * k_r, minimum=ml_az * k_r)
@@ -450,8 +520,11 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
         valid = np.zeros((held_r, held_c), bool)
         used_rows, used_cols = out_r * ml_az, out_c * ml_rg
 
-        writer = _GeoTiffStrips(geotiff, out_roles, descs, (out_r, out_c), profile, (ml_rg, ml_az), kind) \
-            if geotiff is not None else contextlib.nullcontext()
+        carried: dict[str, str | int] = {k: tags[k] for k in ("master", "slave") if k in tags}
+        carried.update(ml_range=source_ml[0] * ml_rg, ml_azimuth=source_ml[1] * ml_az,
+                       first_line=source_origin[0], first_sample=source_origin[1])
+        writer = _GeoTiffStrips(geotiff, out_roles, descs, (out_r, out_c), profile, (ml_rg, ml_az), kind,
+                                carried) if geotiff is not None else contextlib.nullcontext()
         with writer as dst:
             for blk in row_blocks(used_rows, rows):
                 win = Window(0, blk.row0, used_cols, blk.rows)
@@ -468,15 +541,15 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
                     bands[r][h0:h1] = strip[r][: h1 - h0]
                 valid[h0:h1] = ok[: h1 - h0]
     return Multilooked(kind, (ml_rg, ml_az), (held_r, held_c), bands, valid, descs, profile, (h, w),
-                       (out_r, out_c), (k_r, k_c), cell_aspect)
+                       (out_r, out_c), (k_r, k_c), cell_aspect, tags, source_ml, source_origin)
 
 
 class _GeoTiffStrips:
     """Float32 GeoTIFF of the multilooked grid, written strip by strip under a temporary name."""
 
-    def __init__(self, path, roles, descs, shape, profile, ml, kind):
+    def __init__(self, path, roles, descs, shape, profile, ml, kind, tags=None):
         self.path, self.roles, self.descs, self.shape = Path(path), roles, descs, shape
-        self.profile, self.ml, self.kind = profile, ml, kind
+        self.profile, self.ml, self.kind, self.tags = profile, ml, kind, dict(tags or {})
 
     def __enter__(self):
         import rasterio
@@ -500,7 +573,9 @@ class _GeoTiffStrips:
             self._ds.set_band_description(i, "isData" if r == "isdata" else self.descs.get(r, r))
         if "gcps" in self.profile:
             self._ds.gcps = (self.profile["gcps"], self.profile["gcps_crs"])
-        self._ds.update_tags(multilook_range=self.ml[0], multilook_azimuth=self.ml[1], kind=self.kind)
+        # multilook_*: this step's factors; ml_*: total looks relative to the SLC (as the chain's products)
+        self._ds.update_tags(multilook_range=self.ml[0], multilook_azimuth=self.ml[1], kind=self.kind,
+                             **{k: str(v) for k, v in self.tags.items()})
         return self
 
     def write(self, strip: dict[str, np.ndarray], row0: int) -> None:
@@ -643,15 +718,50 @@ def _reduce_for_display(mlk: Multilooked, max_rows: int, max_cols: int) -> tuple
     bands, valid = _reduce_cells(mlk.bands, mlk.valid, k_r, k_c)
     red = Multilooked(mlk.kind, mlk.ml, valid.shape, bands, valid, mlk.descriptions, mlk.profile,
                       mlk.source_shape, mlk.ml_shape, (mlk.reduction[0] * k_r, mlk.reduction[1] * k_c),
-                      mlk.cell_aspect)
+                      mlk.cell_aspect, mlk.tags, mlk.source_ml, mlk.source_origin)
     return red, (k_r, k_c)
 
 
-def _auto_what(mlk: Multilooked) -> str:
+def auto_what(mlk: Multilooked) -> str:
     for what in ("phase", "amplitude", "coherence"):
         if what in mlk.bands:
             return what
     return "value"
+
+
+def uninformative(mlk: Multilooked, what: str = "auto") -> str | None:
+    """Why a rendering of ``mlk`` would show nothing (no valid cell, all zero, one constant value), or None.
+
+    A metadata-only Sentinel-1 product has zero-filled measurements: an SLC whose samples are all zero has no
+    valid cell (zero is S1 no data). The isData rendering is not judged (all valid is a fine answer).
+    """
+    if what == "auto":
+        what = auto_what(mlk)
+    if what == "isdata":
+        return None
+    if not mlk.valid.any():
+        if mlk.kind == "slc":
+            return "all samples are zero (metadata-only product?)"
+        return "no valid pixel (everything is no data)"
+    key = what if what in mlk.bands else next(iter(mlk.bands))
+    vals = mlk.bands[key][mlk.valid]
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return f"no valid {key} value"
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi - lo > 1e-6 * max(abs(lo), abs(hi)):
+        return None
+    if hi == 0.0:
+        return "all samples are zero" if mlk.kind == "slc" else f"{key} is zero everywhere"
+    return f"{key} is constant ({lo:.6g}) everywhere"
+
+
+def _axis_labels(mlk: Multilooked) -> tuple[str, str]:
+    """(x, y) labels of a radar-geometry quicklook (axes in full-resolution SLC samples and lines)."""
+    if mlk.kind in ("slc", "interferogram") or mlk.source_ml != (1, 1) or "master" in mlk.tags:
+        where = " of the full swath" if mlk.source_origin != (0, 0) else ""
+        return f"range sample (SLC)  ·  both axes in full-resolution SLC pixels{where}", "azimuth line (SLC)"
+    return "column  ·  both axes in input pixels", "row"
 
 
 def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", title: str | None = None,
@@ -662,6 +772,11 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
     ``coherence`` (gray 0-1 with colour bar), ``isdata``, ``value`` (first band, linear or dB 2-98 % stretch) or
     ``auto`` (SLC: amplitude; interferogram: phase modulated by amplitude; other: value).
     ``aspect``: on-screen height/width of one multilooked cell (default: ``mlk.cell_aspect``).
+    ``title``: one or more lines (``\\n``) at the top left. Radar-geometry axes count full-resolution SLC
+    lines and samples (the multilooked cells times the total looks, from the first line/sample of the crop).
+    An image that shows nothing (see ``uninformative``) gets a plain background with the reason written on
+    it and no colour bar. The title, axis labels and colour scale are also written as PNG text (Title,
+    Description).
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -669,18 +784,19 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
 
     b = mlk.bands
     if what == "auto":
-        what = _auto_what(mlk)
+        what = auto_what(mlk)
     if what not in ("amplitude", "phase", "coherence", "isdata", "value"):
         raise ConfigError(f"unknown rendering {what!r}")
     if what in ("amplitude", "phase", "coherence", "isdata") and what not in b:
         raise SelectionError(f"the image has no {what} band (bands: {', '.join(b)})")
-    geo = None
+    empty = uninformative(mlk, what)
     cell_aspect = mlk.cell_aspect if aspect is None else aspect  # on-screen height/width of one ML cell
     data_aspect = cell_aspect  # on-screen height/width of one axis unit
     t = mlk.profile.get("transform")
     if t is not None:  # map geometry: axes in map units
         crs = mlk.profile.get("crs")
-        geo = ("longitude (deg)", "latitude (deg)") if crs is not None and crs.is_geographic else ("x (m)", "y (m)")
+        geographic = crs is not None and crs.is_geographic
+        labels: tuple[str, str] = ("longitude (deg)", "latitude (deg)") if geographic else ("x (m)", "y (m)")
         data_aspect = cell_aspect * abs(t.a) / abs(t.e)
     ml_shape = mlk.ml_shape if mlk.ml_shape != (0, 0) else mlk.shape
     img_size = figure_size(ml_shape, cell_aspect)
@@ -697,14 +813,26 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         im_kw["extent"] = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
         if t.e > 0:
             im_kw["origin"] = "lower"
-    else:  # radar geometry: axes count the cells of the multilooked grid
-        im_kw["extent"] = (0, cols * k_c, rows * k_r, 0)
+    else:  # radar geometry: axes count full-resolution SLC pixels (cells x total looks from the crop origin)
+        t_rg, t_az = mlk.total_ml
+        line0, sample0 = mlk.source_origin
+        im_kw["extent"] = (sample0, sample0 + cols * k_c * t_rg, line0 + rows * k_r * t_az, line0)
+        im_kw["aspect"] = data_aspect * t_rg / t_az
+        labels = _axis_labels(mlk)
     ax.set_facecolor("#000000")
-    if geo:
-        ax.set_xlabel(geo[0], fontsize=8)
-        ax.set_ylabel(geo[1], fontsize=8)
+    ax.set_xlabel(labels[0], fontsize=8)
+    ax.set_ylabel(labels[1], fontsize=8)
     cb_label = ""
-    if what == "phase":
+    sm = None
+    if empty:
+        ax.set_facecolor(_NO_DATA_COLOUR if not red.valid.any() else "#808080")
+        ax.imshow(np.zeros((rows, cols, 4), np.float32), **im_kw)  # transparent: sets the axes' extent
+        ax.text(0.5, 0.5, f"nothing to show:\n{empty}", transform=ax.transAxes, ha="center", va="center",
+                fontsize=11, color="white", bbox={"facecolor": "#000000", "alpha": 0.55, "edgecolor": "none"})
+        cax.set_visible(False)
+        default_title = what
+        cb_label = f"none ({empty})"
+    elif what == "phase":
         rgba = phase_rgba(b["phase"], b.get("amplitude"))
         ax.imshow(rgba, **im_kw)
         sm = ScalarMappable(norm=Normalize(-np.pi, np.pi), cmap=colormaps["hsv"])
@@ -733,19 +861,23 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
         cb_label = ("dB" if use_db else mlk.descriptions.get(key, key)) + (
             f" ({note})" if note else " (2-98 % stretch)")
         default_title = "amplitude" if what == "amplitude" else mlk.descriptions.get(key, key)
-    head = title or default_title
-    if len(head) > 90:
-        head = head[:40] + "…" + head[-49:]
-    fig.text(8 / fig.bbox.width, 1 - 8 / fig.bbox.height, head, fontsize=9, ha="left", va="top")
+    heads = []
+    for line in (title or default_title).splitlines() or [default_title]:
+        heads.append(line if len(line) <= 100 else line[:45] + "…" + line[-54:])
+    fig.text(8 / fig.bbox.width, 1 - 6 / fig.bbox.height, "\n".join(heads[:2]), fontsize=9 if len(heads) == 1
+             else 8, ha="left", va="top", linespacing=1.25)
     ax.tick_params(labelsize=7)
-    cb = fig.colorbar(sm, cax=cax)
-    cb.set_label(cb_label, fontsize=8)
-    cb.ax.tick_params(labelsize=7)
-    if what == "phase":
-        cb.set_ticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], labels=["-π", "-π/2", "0", "π/2", "π"])
+    if sm is not None:
+        cb = fig.colorbar(sm, cax=cax)
+        cb.set_label(cb_label, fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+        if what == "phase":
+            cb.set_ticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], labels=["-π", "-π/2", "0", "π/2", "π"])
     out_png = Path(out_png)
+    meta = {"Title": " | ".join(heads), "Software": "diapsar",
+            "Description": f"x: {labels[0]}; y: {labels[1]}; colour scale: {cb_label}"}
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", facecolor="white")
+        fig.savefig(tmp, format="png", facecolor="white", metadata=meta)
     return out_png
 
 
@@ -765,104 +897,3 @@ def _db_of_values(vals: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = 10.0 * np.log10(np.where(vals > 0, vals, np.nan))
     return out
-
-
-# ------------------------------------------------------------------------------------------------ CLI
-def build_parser(prog: str = "QuickMlView.py") -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(
-        prog=prog, description="Multilook an image (SLC, interferogram, ortho product, any raster) and render "
-        "a PNG quicklook: amplitude in dB, wrapped phase, coherence.")
-    p.add_argument("-in", dest="image", required=True, metavar="IMAGE",
-                   help="raster file, SAFE folder or zip (one measurement), or a path inside a SAFE zip")
-    p.add_argument("-ml", nargs=2, metavar=("RG", "AZ"), type=str, default=None,
-                   help="multilook factors in range (columns) and azimuth (rows); default by Sentinel-1 mode "
-                   f"(IW 20 4, EW 6 4, SM 8 8), else 1 1 up to {AUTO_MAX_SIZE} px")
-    p.add_argument("-out", dest="out", default=None, metavar="FILE.png",
-                   help="output PNG (default: <image name>_ml<RG>x<AZ>.png in the current folder)")
-    p.add_argument("--band", type=str, default=None, metavar="N", help="render band N (1-based) only")
-    p.add_argument("--db", action="store_true", help="show a real band in dB (amplitude is always in dB)")
-    p.add_argument("--geotiff", action="store_true",
-                   help="also write the multilooked values as float32 GeoTIFF beside the PNG")
-    p.add_argument("-ram", type=float, default=512.0, metavar="MB", help="memory budget in MB (default 512)")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    return p
-
-
-def _parse_int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"{what} must be an integer (got {text!r})") from None
-
-
-def _default_ml(src: ImageSource, kind_hint: str, shape: tuple[int, int]) -> tuple[int, int]:
-    mode = s1_mode(src.stem)
-    if kind_hint == "slc" and mode in DEFAULT_ML:
-        return DEFAULT_ML[mode]
-    k = max(1, math.ceil(max(shape) / AUTO_MAX_SIZE))
-    return k, k
-
-
-def run(args: argparse.Namespace) -> int:
-    src = resolve_image(args.image)
-    band = _parse_int(args.band, "--band") if args.band is not None else None
-    if band is not None and band < 1:
-        raise SelectionError(f"band {band} is out of range: bands count from 1")
-    if args.ram <= 0:
-        raise ConfigError(f"-ram must be positive (got {args.ram})")
-    with open_raster(src.gdal_path, src.display) as ds:
-        is_complex = "complex" in ds.dtypes[0]
-        shape = (ds.height, ds.width)
-        roles = band_roles(ds.count, ds.descriptions, is_complex)
-        gcp_spacing = gcp_pixel_spacing(*ds.gcps) if ds.transform.is_identity else None
-    if band is not None and band > len(roles):
-        raise SelectionError(f"band {band} is out of range: {src.display} has {len(roles)} band(s)")
-    if args.ml is None:
-        ml_rg, ml_az = _default_ml(src, "slc" if is_complex else "raster", shape)
-    else:
-        ml_rg, ml_az = (_parse_int(args.ml[0], "-ml RG"), _parse_int(args.ml[1], "-ml AZ"))
-        check_ml(ml_rg, ml_az)
-    if args.out:
-        out_png = Path(args.out)
-        if out_png.suffix.lower() != ".png":
-            raise ConfigError(f"-out must name a .png file (got {args.out})")
-    else:
-        out_png = Path.cwd() / f"{src.stem}_ml{ml_rg}x{ml_az}{f'_band{band}' if band else ''}.png"
-    spacing = _annotation_spacing(src)
-    aspect = None  # from the GCPs, if any
-    if spacing:
-        g_rg = spacing["ground_range_spacing_m"] * ml_rg
-        g_az = spacing["azimuth_spacing_m"] * ml_az
-        aspect = g_az / g_rg
-        print(f"ground cell about {g_rg:.0f} m (range) x {g_az:.0f} m (azimuth) "
-              f"at {spacing['incidence_deg']:.1f} deg incidence")
-    elif gcp_spacing is not None:
-        g_c, g_r = gcp_spacing[0] * ml_rg, gcp_spacing[1] * ml_az
-        print(f"ground cell about {g_c:.0f} m (columns) x {g_r:.0f} m (rows), from the image's GCPs")
-    tif = out_png.with_suffix(".tif") if args.geotiff else None
-    mlk = multilook_image(src, ml_rg, ml_az, band=band, ram_mb=args.ram, for_display=True, sar_aspect=aspect,
-                          geotiff=tif)
-    what = "auto"
-    if band is not None:
-        what = "amplitude" if is_complex else roles[band - 1]
-        if what not in ("amplitude", "phase", "coherence", "isdata"):
-            what = "value"
-    title = f"{PurePosixPath(src.display).name}  ML {ml_rg}x{ml_az}" + (f"  band {band}" if band else "")
-    shown = _auto_what(mlk) if what == "auto" else what
-    render(mlk, out_png, what=shown, title=f"{title}  ({shown})", db=args.db)
-    ml_r, ml_c = mlk.ml_shape
-    shown_note = "" if mlk.reduction == (1, 1) else f", shown averaged to {mlk.shape[1]} x {mlk.shape[0]}"
-    print(f"wrote {out_png} ({shown}, {ml_c} x {ml_r} cells from {mlk.source_shape[1]} x "
-          f"{mlk.source_shape[0]} pixels, ML {ml_rg} x {ml_az}{shown_note})")
-    if tif is not None:
-        print(f"wrote {tif} (float32, {ml_c} x {ml_r}, bands: {', '.join(mlk.bands)})")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "QuickMlView.py") -> int:
-    from .cli import guarded
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(prog)
-    args = parser.parse_args(argv)
-    return guarded(prog, lambda: run(args), debug=args.debug)

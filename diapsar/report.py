@@ -23,7 +23,16 @@ from . import __version__
 from .errors import DiapsarError, OutputError
 from .io.atomic import atomic_path
 from .log import get_logger
-from .quicklook import multilook_image, render, resolve_image
+from .quicklook import (
+    dates_text,
+    looks_text,
+    multilook_image,
+    open_raster,
+    pair_dates,
+    render,
+    resolve_image,
+    uninformative,
+)
 
 QUICKLOOK_NAMES = {"amplitude": "quicklook_amplitude.png", "phase": "quicklook_phase.png",
                    "coherence": "quicklook_coherence.png", "ortho": "quicklook_ortho.png"}
@@ -43,8 +52,6 @@ def _capped_ml(ml: tuple[int, int], shape: tuple[int, int], max_size: int) -> tu
 
 
 def _raster_shape(path: str | os.PathLike) -> tuple[int, int]:
-    from .quicklook import open_raster
-
     src = resolve_image(path)
     with open_raster(src.gdal_path, src.display) as ds:
         return ds.height, ds.width
@@ -56,8 +63,10 @@ def write_pair_quicklooks(pair_dir: str | os.PathLike, interferogram_path: str |
     """Write quicklook_amplitude/phase/coherence.png (and quicklook_ortho.png) into ``pair_dir``.
 
     ``ml`` multilooks the interferogram further (range, azimuth); it is enlarged when the quicklook would
-    exceed ``max_size`` cells on its longest side. Returns ``{kind: file name relative to pair_dir or None}``,
-    the ``quicklooks`` entry of pair.json.
+    exceed ``max_size`` cells on its longest side. The titles give the pair's dates (tags ``master``/``slave``
+    of the interferogram, else the ``<M>_m_<S>_s`` folder name) and the total looks relative to the SLC
+    (the interferogram's ``ml_range``/``ml_azimuth`` tags times ``ml``). Returns ``{kind: file name relative
+    to pair_dir or None}``, the ``quicklooks`` entry of pair.json.
     """
     pair_dir = Path(pair_dir)
     pair_dir.mkdir(parents=True, exist_ok=True)
@@ -65,21 +74,32 @@ def write_pair_quicklooks(pair_dir: str | os.PathLike, interferogram_path: str |
     ml_rg, ml_az = _capped_ml(ml, _raster_shape(interferogram_path), max_size)
     mlk = multilook_image(src, ml_rg, ml_az, ram_mb=ram_mb, for_display=True)
     name = Path(src.display).name
+    dates = pair_dates(mlk.tags, Path(interferogram_path).resolve())
+    head = dates_text(dates) or folder_label(pair_dir)
     out: dict[str, str | None] = {k: None for k in QUICKLOOK_NAMES}
-    titles = {"amplitude": f"{name}: amplitude (dB)", "phase": f"{name}: wrapped phase x amplitude",
-              "coherence": f"{name}: coherence"}
+    titles = {"amplitude": "amplitude (dB)", "phase": "wrapped phase x amplitude", "coherence": "coherence"}
     for kind in ("amplitude", "phase", "coherence"):
         if kind in mlk.bands:
-            render(mlk, pair_dir / QUICKLOOK_NAMES[kind], what=kind, title=f"{titles[kind]}, ML {ml_rg}x{ml_az}")
+            empty = uninformative(mlk, kind)
+            if empty:
+                log.warning("%s quicklook of %s shows nothing: %s", kind, interferogram_path, empty)
+            render(mlk, pair_dir / QUICKLOOK_NAMES[kind], what=kind,
+                   title=f"{head}: {titles[kind]}\n{name}, {looks_text(mlk)}")
             out[kind] = QUICKLOOK_NAMES[kind]
     if ortho_path is not None:
         osrc = resolve_image(ortho_path)
         o_rg, o_az = _capped_ml((1, 1), _raster_shape(ortho_path), max_size)
         omlk = multilook_image(osrc, o_rg, o_az, ram_mb=ram_mb, for_display=True)
+        o_dates = pair_dates(omlk.tags, Path(ortho_path).resolve()) or dates
         render(omlk, pair_dir / QUICKLOOK_NAMES["ortho"], what="auto",
-               title=f"{Path(osrc.display).name}: map, ML {o_rg}x{o_az}")
+               title=f"{dates_text(o_dates) or folder_label(pair_dir)}: map\n{Path(osrc.display).name}, "
+                     f"ML {o_rg}x{o_az} of the map grid")
         out["ortho"] = QUICKLOOK_NAMES["ortho"]
     return out
+
+
+def folder_label(folder: Path) -> str:
+    return f"pair {folder.name}"
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -159,7 +179,7 @@ def _href(rel: str | Path) -> str:
 
 
 def _size(p: Path) -> str:
-    n = p.stat().st_size
+    n = float(p.stat().st_size)
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -230,9 +250,9 @@ def write_baseline_plot(pairs: list[dict], out_png: Path) -> Path | None:
     ax = fig.add_axes((0.1, 0.17, 0.86, 0.72))
     masters = sorted({m for m, _, _ in pts})
     for m, s, b in pts:
-        ax.plot([m, s], [0.0, b], color="#8aa4c8", lw=1, zorder=1)
-    ax.scatter([s for _, s, _ in pts], [b for _, _, b in pts], s=36, color="#1f5fa8", zorder=2, label="slave")
-    ax.scatter(masters, [0.0] * len(masters), s=110, marker="*", color="#d0021b", zorder=3, label="master")
+        ax.plot([m, s], [0.0, b], color="#8aa4c8", lw=1, zorder=1)  # type: ignore[arg-type]  # matplotlib plots dates
+    ax.scatter([s for _, s, _ in pts], [b for _, _, b in pts], s=36, color="#1f5fa8", zorder=2, label="slave")  # type: ignore[arg-type]  # matplotlib plots dates
+    ax.scatter(masters, [0.0] * len(masters), s=110, marker="*", color="#d0021b", zorder=3, label="master")  # type: ignore[arg-type]  # matplotlib plots dates
     for _, s, b in pts:
         ax.annotate(s.strftime("%Y-%m-%d"), (s, b), textcoords="offset points", xytext=(4, 4), fontsize=7)
     for m in masters:
@@ -250,7 +270,7 @@ def write_baseline_plot(pairs: list[dict], out_png: Path) -> Path | None:
     dates = [d for m, s, _ in pts for d in (m, s)]
     span = max((max(dates) - min(dates)).days, 1)
     pad = dt.timedelta(days=max(3, span // 6))  # room for the date labels
-    ax.set_xlim(min(dates) - pad, max(dates) + pad)
+    ax.set_xlim(min(dates) - pad, max(dates) + pad)  # type: ignore[arg-type]  # matplotlib plots dates
     ax.grid(True, lw=0.4, alpha=0.5)
     ax.legend(fontsize=8, loc="best")
     with atomic_path(out_png) as tmp:
@@ -317,7 +337,7 @@ def _pair_section(idx: int, folder: Path, out_dir: Path, pair: dict | None, prob
     parts.append('<div class="cols"><div>' + _kv_table(rows) + "</div>")
     # products
     prod_rows = []
-    products = p.get("products") if isinstance(p.get("products"), dict) else {}
+    products: dict[str, Any] = p["products"] if isinstance(p.get("products"), dict) else {}
     for key, val in products.items():
         if not val:
             prod_rows.append((key, DASH))
@@ -372,7 +392,7 @@ def _maybe_quicklooks(folder: Path, pair: dict | None) -> tuple[list[str], dict 
         wanted = [QUICKLOOK_NAMES[k] for k in ("amplitude", "phase", "coherence")]
     if all(n and (folder / str(n)).is_file() for n in wanted):
         return [], None
-    products = pair.get("products") if isinstance(pair.get("products"), dict) else {}
+    products: dict[str, Any] = pair["products"] if isinstance(pair.get("products"), dict) else {}
     ifg = folder / str(products.get("interferogram") or "interferogram.tif")
     if not ifg.is_file():
         return [], None
@@ -407,7 +427,7 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
     master = r.get("master")
     if isinstance(master, dict):
         master = _first(master, "name", "measurement", "date") or json.dumps(master)
-    versions = r.get("versions") if isinstance(r.get("versions"), dict) else {}
+    versions: dict[str, Any] = r["versions"] if isinstance(r.get("versions"), dict) else {}
     if not versions and r.get("software_version"):
         versions = {"diapsar": r.get("software_version")}
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

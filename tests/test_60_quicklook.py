@@ -395,3 +395,105 @@ def test_real_crop_sea_part_land_not_saturated(s1_data, tmp_path):
     bright = db[db > 33.0]                     # the peninsula (sea is below ~30 dB here)
     assert note and 0.02 < bright.size / np.isfinite(db).sum() < 0.3
     assert np.mean(bright >= hi) < 0.1         # at most a tenth of the land at full white
+
+
+def test_engine_and_cli_are_separate_modules():
+    """The engine (diapsar.quicklook) imports no command-line code; the console script names the CLI module."""
+    import importlib
+    import tomllib
+
+    code = ("import sys, diapsar.quicklook as q; "
+            "print(sorted(m for m in ('argparse', 'diapsar.cli', 'diapsar.quicklook_cli') if m in sys.modules), "
+            "hasattr(q, 'main'))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "diapsar.cli" not in res.stdout and "quicklook_cli" not in res.stdout and res.stdout.endswith("False\n")
+    entry = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["QuickMlView.py"]
+    module, func = entry.split(":")
+    assert callable(getattr(importlib.import_module(module), func)) and module != "diapsar.quicklook"
+
+
+# ------------------------------------------------------------------------------------------------ uninformative
+def _png_text(path: Path) -> dict[str, str]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return dict(im.text)
+
+
+def _colour_bar_column(png: Path) -> np.ndarray:
+    """RGB of the column where the colour bar is drawn (18-34 px right of the image area)."""
+    img = mpimg.imread(png)[..., :3]
+    return img[45: img.shape[0] - 50, img.shape[1] - 120 + 26]  # beside the image area (margins 45, 50)
+
+
+@pytest.mark.parametrize("kind", ["zero_slc", "constant_raster"])
+def test_all_zero_or_constant_image_warns_and_says_so(tmp_path, kind):
+    if kind == "zero_slc":  # as a metadata-only S1 product: real size, every sample 0
+        _write_cint16(tmp_path / "img.tif", np.zeros((300, 400), np.complex64))
+        reason = "all samples are zero (metadata-only product?)"
+    else:
+        with _quiet_open(tmp_path / "img.tif", "w", driver="GTiff", dtype="float32", count=1, width=400,
+                         height=300) as dst:
+            dst.write(np.full((300, 400), 5.0, np.float32), 1)
+        reason = "band1 is constant (5) everywhere"
+    res = _cli("-in", "img.tif", "-ml", "2", "2", "-out", "img.png", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    err = res.stderr.strip().splitlines()
+    assert err == [f"QuickMlView.py: warning: img.tif: {reason}: the quicklook shows nothing"]
+    text = _png_text(tmp_path / "img.png")
+    assert text["Description"].endswith(f"colour scale: none ({reason})")
+    # no colour bar: the column where it would be is plain white
+    assert float(_colour_bar_column(tmp_path / "img.png").min()) > 0.99
+    # the image area is one plain colour except for the written reason (white text on a dark box)
+    img = mpimg.imread(tmp_path / "img.png")[..., :3]
+    area = img[60:300, 90:540].reshape(-1, 3)
+    fill = np.array([0x2A, 0x7F, 0x8F]) / 255.0 if kind == "zero_slc" else np.full(3, 0x80 / 255.0)
+    assert np.mean(np.abs(area - fill).sum(axis=1) < 0.02) > 0.7
+    assert np.mean(area.sum(axis=1) > 2.9) > 0.002                 # the words are there
+
+
+def test_varying_image_has_colour_bar_and_no_warning(tmp_path):
+    _write_cint16(tmp_path / "img.tif", _slc(300, 400))
+    res = _cli("-in", "img.tif", "-ml", "2", "2", "-out", "img.png", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == ""
+    bar = _colour_bar_column(tmp_path / "img.png")
+    assert float(bar.max() - bar.min()) > 0.9  # a gray ramp from black to white
+    assert "colour scale: dB" in _png_text(tmp_path / "img.png")["Description"]
+
+
+# ------------------------------------------------------------------------------------------------ titles, axes
+def test_title_total_looks_dates_and_radar_axes(tmp_path):
+    from diapsar.quicklook import pair_dates
+
+    pair = tmp_path / "20220918_m_20220930_s"
+    pair.mkdir()
+    tif = _write_ifg(pair / "interferogram.tif", np.full((60, 90), 2.0), np.angle(np.exp(0.2j * np.arange(90)))
+                     * np.ones((60, 1)), np.full((60, 90), 0.5), np.ones((60, 90)))
+    with _quiet_open(tif, "r+") as ds:  # as the chain writes them
+        ds.update_tags(master=f"{MEAS}.tiff", slave=MEAS.replace("20220918t074921", "20221012t074921") + ".tiff",
+                       ml_range="3", ml_azimuth="3", first_line="9799", first_sample="10999")
+    res = _cli("-in", str(tif), "-ml", "2", "2", "-out", "q.png", "--geotiff", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert "ML 2 x 2, 6 x 6 looks of the SLC" in res.stdout
+    text = _png_text(tmp_path / "q.png")
+    # the tags win over the folder name (which says 2022-09-30)
+    assert "master 2022-09-18, slave 2022-10-12 (+24 days)" in text["Title"]
+    assert "ML 6x6 of the SLC (range x azimuth; 3x3 in the file, then 2x2)" in text["Title"]
+    assert text["Description"].startswith("x: range sample (SLC)  ·  both axes in full-resolution SLC pixels of "
+                                          "the full swath; y: azimuth line (SLC)")
+    with _quiet_open(tmp_path / "q.tif") as ds:  # the GeoTIFF keeps the total looks and the pair
+        tags = ds.tags()
+    assert (tags["ml_range"], tags["multilook_range"], tags["first_line"]) == ("6", "2", "9799")
+    assert tags["master"] == f"{MEAS}.tiff"
+    res = _cli("-in", "q.tif", "-ml", "1", "1", "-out", "q2.png", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "ML 6x6 of the SLC (range x azimuth; 6x6 in the file)" in _png_text(tmp_path / "q2.png")["Title"]
+    assert pair_dates({}, pair / "interferogram.tif") == ("2022-09-18", "2022-09-30")
+    assert pair_dates({}, tmp_path / "x.tif") is None
+    # a plain SLC: looks as asked, axes in SLC pixels from 0
+    _write_cint16(tmp_path / "s.tif", _slc(40, 60))
+    assert _cli("-in", "s.tif", "-ml", "4", "2", "-out", "s.png", cwd=tmp_path).returncode == 0
+    text = _png_text(tmp_path / "s.png")
+    assert "ML 4x2 of the SLC (range x azimuth)" in text["Title"] and "master" not in text["Title"]
+    assert "full-resolution SLC pixels;" in text["Description"]

@@ -242,3 +242,44 @@ def test_timings_total_shown_once():
     assert "7.7 s" not in html                  # the recorded total is not added to the steps
     html = _timings_table({"dem": 1.0, "pair.interferogram": 2.5})
     assert "total (sum of steps)" in html and "3.5 s" in html
+
+
+def test_pair_quicklook_titles_total_looks_dates_axes(tmp_path, caplog):
+    """The chain calls write_pair_quicklooks(ml=(1, 1)) on an interferogram already multilooked 3 x 3."""
+    from PIL import Image
+
+    def text(png: Path) -> dict:
+        with Image.open(png) as im:
+            return dict(im.text)
+
+    run = make_simulated_run(tmp_path / "run", with_ortho=True)
+    folder = run / f"{MASTER}_m_{SLAVES[0][0]}_s"
+    # no tags in the simulated run: the dates come from the pair folder name, the looks are the file's
+    t = text(folder / QUICKLOOK_NAMES["phase"])
+    assert t["Title"].startswith("master 2022-09-18, slave 2022-09-30 (+12 days): wrapped phase x amplitude")
+    assert "ML 1x1 of the SLC" in t["Title"]
+    assert "y: azimuth line (SLC)" in t["Description"] and "full-resolution SLC pixels" in t["Description"]
+    assert "master 2022-09-18, slave 2022-09-30" in text(folder / QUICKLOOK_NAMES["ortho"])["Title"]
+    assert "longitude (deg)" in text(folder / QUICKLOOK_NAMES["ortho"])["Description"]
+    # tags as the chain writes them: 3 x 3 looks, the measurement names of the pair
+    with rasterio.open(folder / "interferogram.tif", "r+") as ds:
+        ds.update_tags(master="s1a-iw3-slc-vv-20220918t074921-20220918t074946-045056-056232-006.tiff",
+                       slave="s1a-iw3-slc-vv-20221012t074921-20221012t074946-045406-056232-006.tiff",
+                       ml_range="3", ml_azimuth="3", first_line="9799", first_sample="10999")
+    write_pair_quicklooks(folder, folder / "interferogram.tif", ml=(1, 1))
+    for kind in ("amplitude", "phase", "coherence"):
+        t = text(folder / QUICKLOOK_NAMES[kind])
+        assert "ML 3x3 of the SLC (range x azimuth; 3x3 in the file)" in t["Title"], kind
+        assert "ML 1x1" not in t["Title"]
+        assert t["Title"].startswith("master 2022-09-18, slave 2022-10-12 (+24 days)")  # tags win
+        assert "full-resolution SLC pixels of the full swath" in t["Description"]
+    # an all-zero interferogram (a pair of metadata-only products): drawn as such, logged, no colour bar
+    zero = run / "20220918_m_20221024_s"
+    _write_ifg(zero / "interferogram.tif", [np.zeros((150, 240), np.float32)] * 3 + [np.ones((150, 240),
+                                                                                          np.float32)])
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        write_pair_quicklooks(zero, zero / "interferogram.tif")
+    assert "amplitude quicklook" in caplog.text and "amplitude is zero everywhere" in caplog.text
+    assert text(zero / QUICKLOOK_NAMES["phase"])["Description"].endswith("colour scale: none (phase is zero "
+                                                                         "everywhere)")

@@ -173,6 +173,7 @@ class SilentListener:
         self.accepted = 0
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.05)
+        self.port: int = self._sock.getsockname()[1]   # kept after stop, for messages
         self._conns: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -197,10 +198,6 @@ class SilentListener:
         for c in self._conns:
             c.close()
         self._sock.close()
-
-    @property
-    def port(self) -> int:
-        return self._sock.getsockname()[1]
 
     @property
     def url(self) -> str:

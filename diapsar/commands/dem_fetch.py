@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..download.dem import DemFetcher
-from ..download.http import HttpClient, add_timeout_options, timeout_options
+from ..download.http import HttpClient, add_timeout_options, apply_timeout_options
 from ..errors import ConfigError, DemError
 from ..log import setup_logging
 
@@ -36,7 +36,7 @@ def run(args) -> int:
     setup_logging(None)
     if args.workers < 1 or args.retries < 0:
         raise ConfigError(f"--workers must be >= 1 and --retries >= 0 (got {args.workers}, {args.retries})")
-    client = HttpClient(retries=args.retries, max_sleep=args.max_sleep, **timeout_options(args))
+    client = apply_timeout_options(HttpClient(retries=args.retries, max_sleep=args.max_sleep), args)
     results = DemFetcher(client, args.out, base_url=args.base_url, workers=args.workers).fetch_bbox(*args.bbox)
     for r in results:
         print(f"{r.status:10s} {r.name}" + (f"  {r.message}" if r.message else ""))

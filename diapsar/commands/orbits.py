@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..download.auth import install_log_redaction
-from ..download.http import HttpClient, add_timeout_options, timeout_options
+from ..download.http import HttpClient, add_timeout_options, apply_timeout_options
 from ..download.orbits import KINDS, OrbitFetcher
 from ..errors import ConfigError, DiapsarError
 from ..log import setup_logging
@@ -42,7 +42,7 @@ def run(args) -> int:
     install_log_redaction(setup_logging(None))
     if args.retries < 0:
         raise ConfigError(f"--retries must be >= 0, not {args.retries}")
-    client = HttpClient(retries=args.retries, max_sleep=args.max_sleep, **timeout_options(args))
+    client = apply_timeout_options(HttpClient(retries=args.retries, max_sleep=args.max_sleep), args)
     fetcher = OrbitFetcher(client, args.out, source=args.source, base_url=args.base_url, auth_file=args.auth)
     failed = 0
     for product in args.products:

@@ -19,7 +19,7 @@ from ..io.atomic import atomic_path
 from ..log import get_logger, setup_logging
 from .auth import CdseToken, install_log_redaction, redact
 from .backends import BACKENDS, CdseOData, make_backend
-from .http import HttpClient, add_timeout_options, timeout_options
+from .http import HttpClient, add_timeout_options, apply_timeout_options
 from .manager import DownloadManager, DownloadOptions, summary
 from .products import table
 from .query import COLLECTIONS, SearchQuery, parse_date
@@ -145,8 +145,8 @@ def run(args) -> int:
     q = query_from_args(args)
     if args.workers < 1 or args.retries < 0 or args.timeout < 0:
         raise ConfigError("--workers must be >= 1, --retries and --timeout >= 0")
-    client = HttpClient(retries=args.retries, max_sleep=args.max_sleep, backoff_s=args.backoff,
-                        **timeout_options(args, API_DEADLINE))
+    client = apply_timeout_options(HttpClient(retries=args.retries, max_sleep=args.max_sleep,
+                                              backoff_s=args.backoff), args, API_DEADLINE)
     backend = make_backend(args.backend, client, base_url=args.base_url, auth_file=args.auth,
                            page_size=args.page_size)
     if args.auth:  # a missing or malformed auth file is reported before anything is sent

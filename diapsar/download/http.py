@@ -403,14 +403,16 @@ def add_timeout_options(p: argparse.ArgumentParser, deadline_default: float, dea
     p.add_argument("--deadline", type=float, default=deadline_default, metavar="S", help=deadline_help)
 
 
-def timeout_options(args, deadline_cap: float | None = None) -> dict[str, float]:
-    """``HttpClient`` keyword arguments from the options of ``add_timeout_options`` (each checked > 0)."""
+def apply_timeout_options(client: HttpClient, args, deadline_cap: float | None = None) -> HttpClient:
+    """Set the clocks of ``client`` from the options of ``add_timeout_options`` (each checked > 0)."""
     for opt, value in (("--connect-timeout", args.connect_timeout), ("--read-timeout", args.read_timeout),
                        ("--deadline", args.deadline)):
         if not 0 < value < float("inf"):
             raise ConfigError(f"{opt} must be a positive number of seconds, not {value:g}")
-    deadline = args.deadline if deadline_cap is None else min(args.deadline, deadline_cap)
-    return {"connect_timeout": args.connect_timeout, "read_timeout": args.read_timeout, "deadline_s": deadline}
+    client.connect_timeout = float(args.connect_timeout)
+    client.read_timeout = float(args.read_timeout)
+    client.deadline_s = float(args.deadline if deadline_cap is None else min(args.deadline, deadline_cap))
+    return client
 
 
 def error_detail(resp: requests.Response, limit: int = 200) -> str:

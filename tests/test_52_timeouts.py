@@ -198,6 +198,19 @@ def test_orbits_silent_server(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
+def test_dem_fetch_silent_bucket_costs_one_timeout(tmp_path, capsys):
+    with SilentListener() as silent:
+        code, out, err, took = run(capsys, diapsar_main, "dem-fetch", "--bbox", "-28.5", "38.5", "-26.5", "39.5",
+                                   "--out", tmp_path / "dem", "--base-url", silent.url, "--workers", "1",
+                                   "--retries", "0", *FAST)
+        assert silent.accepted == 1
+    assert code == 1 and took < 4, took
+    lines = [ln for ln in out.splitlines() if ln.startswith("failed")]
+    assert len(lines) == 6                                           # 3 x 2 tiles
+    assert f"127.0.0.1:{silent.port} accepted the connection but sent no answer within 1 s (read timeout)" in lines[0]
+    assert all("not tried: 127.0.0.1 did not answer for an earlier tile" in ln for ln in lines[1:])
+
+
 @pytest.mark.parametrize("knob, extra, message", [
     ("stall", (), "sent 3000 bytes of the body, then nothing for 1 s (read timeout); gave up after 1 attempt"),
     ("trickle", ("--deadline", "1.5"), "exceeded its total deadline of 1.5 s (127.0.0.1:"),

@@ -32,7 +32,14 @@ BODY_CHUNK = 1 << 16     # largest block handed out by one read of a body
 
 
 class NetworkError(DownloadError):
-    """No usable answer: unreachable host, connect or read timeout, cut transfer, deadline (after retries)."""
+    """No usable answer: unreachable host, connect or read timeout, cut transfer, deadline (after retries).
+
+    ``absent``: the server refused, could not be connected to or never answered (not worth asking again in the
+    same run), as opposed to a transfer that started and then failed."""
+
+    def __init__(self, message: str, absent: bool = False):
+        super().__init__(message)
+        self.absent = absent
 
 
 class DeadlineExceeded(NetworkError):
@@ -286,7 +293,7 @@ class HttpClient:
                 elapsed = time.monotonic() - start
                 if attempt >= limit:
                     raise NetworkError(f"{reason}; gave up after {_plural(attempt + 1, 'attempt')} in "
-                                       f"{elapsed:.0f} s") from None
+                                       f"{elapsed:.0f} s", absent=self._hopeless(exc)) from None
                 delay = self.backoff(attempt)
                 if time.monotonic() + self._capped(delay) >= end:
                     raise out_of_time(reason) from None

@@ -248,11 +248,11 @@ class HttpClient:
         """Send with retries. Returns the last response (its status may be an error the caller handles).
 
         ``deadline`` is an absolute ``time.monotonic()`` instant (default: now + ``deadline_s``) bounding
-        every attempt, wait and, unless ``stream``, the body (``deadline_total``: its length for messages). Without ``stream`` the body is read here (so
-        ``resp.content`` is ready); with it the caller reads it with ``iter_body``. Network failures after
-        the last retry raise ``DownloadError`` naming the host and which clock expired; the deadline raises
-        ``DeadlineExceeded`` ("<label> exceeded its total deadline of N s").
-        """
+        every attempt, wait and, unless ``stream``, the body (``deadline_total``: its length, for messages).
+        Without ``stream`` the body is read here (so ``resp.content`` is ready); with it the caller reads it
+        with ``iter_body``. Network failures after the last retry raise ``NetworkError`` naming ``host:port``
+        and which clock expired; the deadline raises ``DeadlineExceeded`` ("<label> exceeded its total
+        deadline of N s")."""
         headers = dict(headers or {})
         start = time.monotonic()
         end = deadline if deadline is not None else start + max(0.0, self.deadline_s)

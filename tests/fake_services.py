@@ -15,7 +15,9 @@ real services (see docs ``download-apis.md``):
 
 Failure knobs (attributes of ``Knobs``): truncated body, flipped byte, scripted 429/503 with Retry-After,
 202 offline then 200, 401 on an expired token, redirect to another host name (``localhost``) on the same port,
-Range support/ignore/reject/inconsistent, PEPS quota error. Every request is recorded in ``requests``.
+Range support/ignore/reject/inconsistent, PEPS quota error, a body that stalls after N bytes (headers sent,
+connection held open) or trickles one byte at a time. Every request is recorded in ``requests``.
+``SilentListener`` accepts TCP connections and never sends a byte.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import io
 import json
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -154,6 +157,57 @@ class Knobs:
     max_concurrent: int = 4
     peps_quota: bool = False
     bucket_page: int = 1000
+    # slow bodies, keyed by a substring of the request path (first match wins); headers are always sent:
+    stall: dict = field(default_factory=dict)     # path part -> bytes of body sent before going silent
+    trickle: dict = field(default_factory=dict)   # path part -> seconds between single bytes of body
+    hold_s: float = 30.0                          # longest a stalled/trickling answer holds its thread
+
+
+class SilentListener:
+    """A TCP listener on 127.0.0.1 that accepts every connection and never sends a byte.
+
+    Connections stay open until ``stop`` (or ``hold_s``), so a client only ends by its own timeouts."""
+
+    def __init__(self, hold_s: float = 60.0):
+        self.hold_s = hold_s
+        self.accepted = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self.port: int = self._sock.getsockname()[1]   # kept after stop, for messages
+        self._conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def start(self) -> SilentListener:
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        t_end = time.monotonic() + self.hold_s
+        while not self._stop.is_set() and time.monotonic() < t_end:
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            self._conns.append(conn)   # kept open, never read from or written to
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for c in self._conns:
+            c.close()
+        self._sock.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SilentListener:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class FakeServices:
@@ -176,6 +230,7 @@ class FakeServices:
         self.dem: dict[str, bytes] = {}          # tile name -> GeoTIFF bytes
         self.places: dict[str, tuple[float, float, float, float]] = {"toulouse": (1.35, 43.53, 1.52, 43.67)}
         self.httpd: ThreadingHTTPServer | None = None
+        self.closing = threading.Event()         # wakes stalled or trickling answers at stop()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> FakeServices:
@@ -190,6 +245,7 @@ class FakeServices:
         return self
 
     def stop(self) -> None:
+        self.closing.set()
         if self.httpd:
             self.httpd.shutdown()
             self.httpd.server_close()
@@ -265,8 +321,29 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and not self._slow_body(body):
             self.wfile.write(body)
+
+    def _slow_body(self, body: bytes) -> bool:
+        """Send ``body`` slowly when a ``stall`` or ``trickle`` knob matches the path; False when none does."""
+        k, path = self.svc.knobs, unquote(urlsplit(self.path).path)
+        stall = next((n for part, n in k.stall.items() if part in path), None)
+        trickle = next((dt_ for part, dt_ in k.trickle.items() if part in path), None)
+        if stall is None and trickle is None:
+            return False
+        t_end = time.monotonic() + k.hold_s
+        if stall is not None:
+            self.wfile.write(body[:stall])
+            self.wfile.flush()
+            self.svc.closing.wait(k.hold_s)          # silent, connection open
+        else:
+            for i in range(len(body)):
+                if self.svc.closing.wait(trickle) or time.monotonic() > t_end:
+                    break
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+        self.close_connection = True
+        return True
 
     def _json(self, status: int, obj, headers: dict | None = None):
         self._send(status, json.dumps(obj).encode(), "application/json", headers)
@@ -328,7 +405,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
                 return self._send(200, data, "image/tiff")
             self._json(404, {"detail": f"no route {m} {path}"})
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             pass
 
     # -- auth ------------------------------------------------------------------------------------------------
@@ -495,6 +572,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(payload[: len(payload) // 2])
                 self.wfile.flush()
                 self.close_connection = True
+                return
+            if self._slow_body(payload):
                 return
             for i in range(0, len(payload), 65536):
                 self.wfile.write(payload[i: i + 65536])

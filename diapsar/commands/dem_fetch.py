@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..download.dem import DemFetcher
-from ..download.http import HttpClient
-from ..errors import DemError
+from ..download.http import HttpClient, add_timeout_options, apply_timeout_options
+from ..errors import ConfigError, DemError
 from ..log import setup_logging
 
 NAME = "dem-fetch"
@@ -17,17 +17,26 @@ do not exist (open sea) are reported and skipped; tiles already present with the
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bbox", nargs=4, type=float, required=True, metavar=("LONMIN", "LATMIN", "LONMAX", "LATMAX"))
+    p.add_argument("--bbox", nargs=4, type=float, required=True, metavar=("LONMIN", "LATMIN", "LONMAX", "LATMAX"),
+                   help="area in degrees (WGS84): west, south, east, north; every 1x1 degree tile it touches")
     p.add_argument("--out", default="dem", help="tile folder (default: ./dem)")
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=4,
+                   help="tiles downloaded in parallel (default 4)")
     p.add_argument("--base-url", help="replace scheme and host of the bucket (mirrors, tests)")
-    p.add_argument("--retries", type=int, default=5)
+    p.add_argument("--retries", type=int, default=5,
+                   help="retries per tile after a network failure or HTTP 429/5xx, with backoff 1, 2, 4... s "
+                        "(default 5); a refused connection, a connect timeout or a server that never answers is "
+                        "retried at most twice")
+    add_timeout_options(p, 600.0, "total seconds for each request (one tile is about 25-40 MB), its retries "
+                                  "and waits included (default 600)")
     p.add_argument("--max-sleep", type=float, default=None, help=argparse.SUPPRESS)
 
 
 def run(args) -> int:
     setup_logging(None)
-    client = HttpClient(retries=args.retries, max_sleep=args.max_sleep)
+    if args.workers < 1 or args.retries < 0:
+        raise ConfigError(f"--workers must be >= 1 and --retries >= 0 (got {args.workers}, {args.retries})")
+    client = apply_timeout_options(HttpClient(retries=args.retries, max_sleep=args.max_sleep), args)
     results = DemFetcher(client, args.out, base_url=args.base_url, workers=args.workers).fetch_bbox(*args.bbox)
     for r in results:
         print(f"{r.status:10s} {r.name}" + (f"  {r.message}" if r.message else ""))

@@ -1,7 +1,8 @@
 """``peps_download.py``: the command line of Olivier Hagolle's script, working against today's services.
 
 The original options keep their meaning; new ones choose the service (``--backend``), tune robustness
-(``--workers``, ``--retries``, ``--timeout``) and point at mirrors or test servers (``--base-url``).
+(``--workers``, ``--retries``, ``--timeout``, ``--connect-timeout``, ``--read-timeout``, ``--deadline``) and
+point at mirrors or test servers (``--base-url``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from ..io.atomic import atomic_path
 from ..log import get_logger, setup_logging
 from .auth import CdseToken, install_log_redaction, redact
 from .backends import BACKENDS, CdseOData, make_backend
-from .http import HttpClient
+from .http import HttpClient, add_timeout_options, apply_timeout_options
 from .manager import DownloadManager, DownloadOptions, summary
 from .products import table
 from .query import COLLECTIONS, SearchQuery, parse_date
 
 PROG = "peps_download.py"
+DEFAULT_DEADLINE = 21600.0   # one product (an IW SLC is 4-8 GB: over an hour at 1-2 MB/s)
+API_DEADLINE = 600.0         # one search page, login or staging request
 EXAMPLES = """examples:
   peps_download.py -c S1 -p SLC -m IW --lat 43.6 --lon 1.44 -d 2024-08-01 -f 2024-08-15 -a peps.txt
   peps_download.py -c S1 -p GRD --latmin 43 --latmax 44 --lonmin 1 --lonmax 2 -d 2024-08-01 -n
@@ -53,10 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("-t", "--tile", help="Sentinel-2 tile, e.g. 31TCJ")
     a("--lat", type=float, help="latitude of a point (degrees)")
     a("--lon", type=float, help="longitude of a point (degrees)")
-    a("--latmin", type=float)
-    a("--latmax", type=float)
-    a("--lonmin", type=float)
-    a("--lonmax", type=float)
+    a("--latmin", type=float, help="box search: southern latitude (degrees, -90..90); the box needs all four "
+                                    "of --latmin --latmax --lonmin --lonmax")
+    a("--latmax", type=float, help="box search: northern latitude (degrees, -90..90)")
+    a("--lonmin", type=float, help="box search: western longitude (degrees, -180..180)")
+    a("--lonmax", type=float, help="box search: eastern longitude (degrees, -180..180)")
     a("-o", "--orbit", type=int, help="relative orbit number")
     a("--sat", "--satellite", dest="sat", help="S1A, S1B, S1C, S2A, S2B, S3A, S3B")
     a("--cc", "--clouds", dest="clouds", type=float, default=100.0, help="maximum cloud cover %% (S2)")
@@ -65,9 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     a("--orbit-direction", help="ascending or descending")
     a("--polarisation", action="append", default=[], help="required polarisation(s), e.g. VV or VV,VH")
     a("--workers", type=int, default=2, help="parallel downloads (CDSE allows 4; default 2)")
-    a("--retries", type=int, default=5, help="retries per request and per download (default 5)")
+    a("--retries", type=int, default=5,
+      help="retries per request and per download (default 5); a refused connection, a connect timeout or a "
+           "server that never answers is retried at most twice")
     a("--timeout", type=float, default=600.0,
       help="seconds to wait for offline/tape products before reporting them pending (default 600)")
+    add_timeout_options(p, DEFAULT_DEADLINE,
+                        f"total seconds for one product download, its retries, resumes and waits included "
+                        f"(default {DEFAULT_DEADLINE:g} = 6 h); each search or login request gets at most "
+                        f"min(S, {API_DEADLINE:g}) s. A transfer stopped by it keeps NAME.zip.part for the next "
+                        "run to resume")
     a("--base-url", help="replace scheme and host of every endpoint of the backend (mirrors, tests)")
     a("--bursts", help="CDSE burst extraction: BURST_ID[:SWATH][,BURST_ID[:SWATH]...], e.g. 15805:IW1")
     a("--max-results", type=int, help="keep at most N products")
@@ -134,7 +145,8 @@ def run(args) -> int:
     q = query_from_args(args)
     if args.workers < 1 or args.retries < 0 or args.timeout < 0:
         raise ConfigError("--workers must be >= 1, --retries and --timeout >= 0")
-    client = HttpClient(retries=args.retries, max_sleep=args.max_sleep, backoff_s=args.backoff)
+    client = apply_timeout_options(HttpClient(retries=args.retries, max_sleep=args.max_sleep,
+                                              backoff_s=args.backoff), args, API_DEADLINE)
     backend = make_backend(args.backend, client, base_url=args.base_url, auth_file=args.auth,
                            page_size=args.page_size)
     if args.auth:  # a missing or malformed auth file is reported before anything is sent
@@ -160,7 +172,8 @@ def run(args) -> int:
     if isinstance(auth, CdseToken):
         auth.token()  # one login now: bad credentials end here with one line
     opts = DownloadOptions(write_dir=Path(args.write_dir), workers=args.workers, retries=args.retries,
-                           wait_timeout_s=args.timeout, poll_s=args.poll_interval, extract=args.extract)
+                           wait_timeout_s=args.timeout, poll_s=args.poll_interval, extract=args.extract,
+                           deadline_s=args.deadline)
     outcomes = DownloadManager(backend, opts).run(products)
     text, code = summary(outcomes)
     print(text)

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ConfigError, DemError, DownloadError
 from ..io.atomic import atomic_path
 from ..log import get_logger
-from .http import HttpClient, host_of, rewrite_base
+from .http import HttpClient, NetworkError, host_of, rewrite_base
 
 log = get_logger("dem")
 
@@ -51,6 +51,7 @@ class DemFetcher:
         self.out = Path(out_dir)
         self.base = rewrite_base(DEM_BUCKET, base_url.rstrip("/") if base_url else None)
         self.workers = max(1, workers)
+        self._down: str | None = None    # set when the bucket could not be reached: other tiles are not tried
 
     def fetch_bbox(self, lonmin, latmin, lonmax, latmax) -> list[TileResult]:
         names = tiles_for_bbox(lonmin, latmin, lonmax, latmax)
@@ -64,6 +65,8 @@ class DemFetcher:
     def _one(self, name: str) -> TileResult:
         url = f"{self.base}/{name}/{name}.tif"
         final = self.out / f"{name}.tif"
+        if self._down is not None:
+            return TileResult(name, "failed", None, f"not tried: {self._down}")
         try:
             if final.exists():
                 head = self.client.request("HEAD", url, what=name)
@@ -83,5 +86,9 @@ class DemFetcher:
                 tmp.write_bytes(data)
             log.info("DEM tile %s written", final.name)
             return TileResult(name, "downloaded", final)
+        except NetworkError as exc:
+            if exc.absent:
+                self._down = f"{host_of(url)} did not answer for an earlier tile"
+            return TileResult(name, "failed", None, str(exc))
         except DownloadError as exc:
             return TileResult(name, "failed", None, str(exc))

@@ -4,7 +4,8 @@ Each product streams to ``NAME.zip.part``; size, MD5 (and BLAKE3 when the ``blak
 and zip integrity are checked before the rename to ``NAME.zip``. A ``.part`` left by an interrupted transfer is
 resumed with ``Range`` only while the server answers ``206`` with a consistent ``Content-Range``; otherwise the
 download restarts from zero. Offline products (HTTP 202, tape, staging) are polled until the wait timeout and
-then reported as pending.
+then reported as pending. Each product has a total deadline (all attempts, resumes and waits); a transfer
+stopped by it or by a silent server keeps its ``.part`` for a resume by the next run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..errors import DiapsarError, DownloadError, ProductError
 from ..log import get_logger
 from .backends import Backend
 from .extract import safe_extract, zip_ok
-from .http import error_detail, retry_after_seconds
+from .http import DeadlineExceeded, TransferStalled, error_detail, retry_after_seconds
 from .products import Product
 
 log = get_logger("download")
@@ -52,6 +53,7 @@ class DownloadOptions:
     retries: int = 5
     wait_timeout_s: float = 600.0
     poll_s: float = 60.0
+    deadline_s: float = 21600.0        # one product: every attempt, resume and retry wait included
     extract: bool = False
     progress: bool | None = None       # None: only when stderr is a terminal
 
@@ -215,9 +217,11 @@ class DownloadManager:
             log.warning("%s: existing %s is not valid (%s); downloading again", p.name, final.name, reason)
         part = final.with_name(final.name + ".part")
         attempt = 0
+        start = time.monotonic()
+        end = start + max(0.0, self.opt.deadline_s)
         while True:
             try:
-                total = self._attempt(p, part)
+                total = self._attempt(p, part, end)
                 reason = verify_file(part, p, total)
                 if reason is not None:
                     part.unlink(missing_ok=True)
@@ -227,12 +231,25 @@ class DownloadManager:
                 return self._finish(p, final, STATUS_DOWNLOADED, "")
             except _Retry as exc:
                 attempt += 1
+                elapsed = time.monotonic() - start
+                tries = f"{attempt} attempt{'s' if attempt > 1 else ''} in {elapsed:.0f} s"
                 if attempt > self.opt.retries:
-                    raise DownloadError(f"{exc} (after {attempt} attempts)") from None
+                    raise DownloadError(f"{exc} (gave up after {tries}{self._kept(part)})") from None
                 delay = self.client.backoff(attempt - 1)
+                if time.monotonic() + self.client._capped(delay) >= end:
+                    raise DeadlineExceeded(f"download exceeded its total deadline of {self.opt.deadline_s:g} s "
+                                           f"(last failure: {exc}; {tries}{self._kept(part)})") from None
                 log.warning("%s: %s; attempt %d of %d in %.1f s", p.name, exc, attempt + 1,
                             self.opt.retries + 1, delay)
                 self.client.wait(delay)
+
+    @staticmethod
+    def _kept(part: Path) -> str:
+        try:
+            n = part.stat().st_size
+        except OSError:
+            return ""
+        return f"; {n} bytes kept in {part.name} for a resume" if n else ""
 
     def _finish(self, p: Product, final: Path, status: str, message: str) -> Outcome:
         if not self.opt.extract:
@@ -245,7 +262,7 @@ class DownloadManager:
         log.info("%s: extracted to %s", p.name, ", ".join(t.name for t in tops))
         return Outcome(p, status, tops[0] if tops else self.opt.write_dir, message)
 
-    def _attempt(self, p: Product, part: Path) -> int:
+    def _attempt(self, p: Product, part: Path, end: float) -> int:
         """One transfer into ``part``; returns the expected total size (bytes)."""
         have = part.stat().st_size if part.exists() else 0
         headers = {}
@@ -254,9 +271,13 @@ class DownloadManager:
         elif have:
             part.unlink()
             have = 0
-        resp = self.client.request(p.method, self.backend.download_url(p), headers=headers,
-                                   auth=self.backend.authorizer(), stream=True,
-                                   trusted_hosts=self.backend.trusted_hosts, what=p.name)
+        url = self.backend.download_url(p)
+        try:
+            resp = self.client.request(p.method, url, headers=headers, auth=self.backend.authorizer(),
+                                       stream=True, trusted_hosts=self.backend.trusted_hosts, what=p.name,
+                                       deadline=end, label="download", deadline_total=self.opt.deadline_s)
+        except DeadlineExceeded as exc:
+            raise DeadlineExceeded(f"{exc}{self._kept(part)}") from None
         with resp:
             code = resp.status_code
             if code == 202:
@@ -301,7 +322,7 @@ class DownloadManager:
                 log.debug("%s: served as %s", p.name, cd)
             slot = self._slots.get()
             try:
-                self._stream(resp, part, mode, have, expected, p, slot)
+                self._stream(resp, part, mode, have, expected, p, slot, end, url)
             finally:
                 self._slots.put(slot)
         got = part.stat().st_size
@@ -310,7 +331,7 @@ class DownloadManager:
         return expected or got
 
     def _stream(self, resp: requests.Response, part: Path, mode: str, have: int, expected: int | None,
-                p: Product, slot: int) -> None:
+                p: Product, slot: int, end: float, url: str) -> None:
         from tqdm import tqdm
 
         bar = tqdm(total=expected, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
@@ -318,7 +339,8 @@ class DownloadManager:
         first = True
         try:
             with open(part, mode) as out:
-                for chunk in resp.iter_content(NET_CHUNK):
+                for chunk in self.client.iter_body(resp, end, url, label="download",
+                                                   total_s=self.opt.deadline_s, chunk=NET_CHUNK):
                     if self._stop.is_set():
                         raise DownloadError("interrupted")
                     if not chunk:
@@ -328,9 +350,14 @@ class DownloadManager:
                     first = False
                     out.write(chunk)
                     bar.update(len(chunk))
+        except TransferStalled as exc:
+            raise _Retry(str(exc)) from None
         except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout,
                 urllib3.exceptions.HTTPError) as exc:
             raise _Retry(f"transfer interrupted ({type(exc).__name__})") from None
+        except DeadlineExceeded as exc:
+            # what arrived is kept: the next run resumes it (it is never renamed to the final name)
+            raise DeadlineExceeded(f"{exc}{self._kept(part)}") from None
         except DownloadError:
             if not self._stop.is_set():
                 part.unlink(missing_ok=True)

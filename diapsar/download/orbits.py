@@ -19,7 +19,7 @@ from ..io.atomic import atomic_path
 from ..log import get_logger
 from .auth import CdseToken, find_credentials
 from .backends import CDSE_CATALOGUE, CDSE_DOWNLOAD, CDSE_IDENTITY, TOKEN_PATH
-from .http import HttpClient, error_detail, host_of, rewrite_base
+from .http import HttpClient, NetworkError, error_detail, host_of, rewrite_base
 from .products import parse_s1_name
 from .query import iso_z
 
@@ -117,6 +117,9 @@ class OrbitFetcher:
         self.auth_file = auth_file
         self._token: CdseToken | None = None
         self._creds_checked = False
+        # a source that could not be reached (timeouts, refused, deadline) is not asked again in this run:
+        # a dead server costs its timeouts once, not once per orbit type and product
+        self._down: dict[str, str] = {}
 
     def _url(self, url: str) -> str:
         return rewrite_base(url, self.base_url)
@@ -148,14 +151,22 @@ class OrbitFetcher:
             if self.source in ("auto", "aws"):
                 sources.append(self._from_bucket)
             for src in sources:
+                if src.__name__ in self._down:
+                    continue
                 try:
                     path = src(mission, t0, t1, kind)
+                except NetworkError as exc:
+                    self._down[src.__name__] = str(exc)
+                    errors.append(str(exc))
+                    log.warning("%s: %s", Path(product).name, exc)
+                    continue
                 except DownloadError as exc:
                     errors.append(str(exc))
                     log.warning("%s: %s", Path(product).name, exc)
                     continue
                 if path is not None:
                     return path
+        errors += [f"{msg} (earlier in this run)" for name, msg in self._down.items() if msg not in errors]
         detail = f" ({'; '.join(errors)})" if errors else ""
         raise OrbitError(f"no {' or '.join(kinds)} orbit file covers {Path(product).name} "
                          f"({iso_z(t0, 0)} .. {iso_z(t1, 0)}){detail}")

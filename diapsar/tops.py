@@ -323,3 +323,20 @@ def overlap_looks(burst: int, master_b: np.ndarray, slave_b: np.ndarray, master_
     return OverlapLooks(burst, np.where(full, _looks(ib, la, lr), 0), np.where(full, _looks(ic, la, lr), 0),
                         np.where(full, np.minimum(coh(ib, master_b, slave_b), coh(ic, master_c, slave_c)), 0.0),
                         df, rs)
+
+
+def frame_resample(read_slave_swath, slave: SwathMetadata, frame: DeburstFrame, matches: dict[int, int],
+                   grids: dict[int, np.ndarray], ramps: dict[int, object], step_range: int, step_azimuth: int,
+                   row0: int, row1: int, col0: int, n_cols: int) -> np.ndarray:
+    """The slave resampled onto frame rows [row0, row1), samples [col0, col0 + n_cols): each row's master burst
+    b is resampled from its slave burst ``matches[b]`` through ``grids[b]`` (burst frames, see ``burst_grid``;
+    ``ramps[b]`` the slave burst's ``TopsRamp``). Rows of master bursts without a slave burst are 0."""
+    out = np.zeros((row1 - row0, n_cols), dtype=np.complex64)
+    for seg, a, b in frame.split_rows(row0, row1):
+        if seg.burst not in matches:
+            continue
+        r0 = seg.burst_line0 + (a - seg.frame_line0)
+        res = burst_resample(read_slave_swath, slave, matches[seg.burst], ramps[seg.burst], grids[seg.burst],
+                             step_range, step_azimuth, r0, r0 + (b - a), col0 + n_cols)
+        out[a - row0:b - row0] = res[:, col0:col0 + n_cols]
+    return out

@@ -681,7 +681,10 @@ class RadarGrid:
         else:
             grid = cls(meta.first_line_time_s, meta.azimuth_time_interval_s, meta.slant_range_time_s,
                        meta.range_sampling_rate_hz, meta.number_of_lines, meta.number_of_samples)
-        if bistatic:
+        if meta.bistatic_reference_range_time_s is not None:
+            # an image derived from a swath (a debursted frame) keeps the reference of its swath
+            grid.bistatic_reference_range_time_s = meta.bistatic_reference_range_time_s if bistatic else None
+        elif bistatic:
             grid.bistatic_reference_range_time_s = grid.fit_bistatic_reference(meta)
         return grid
 
@@ -753,8 +756,10 @@ class RadarGrid:
         """Burst index holding a full-swath line (clamped to the first/last burst)."""
         if not self.is_tops:
             raise SelectionError("burst_of_line: stripmap image has no bursts")
-        b = np.floor(np.asarray(line, dtype=np.float64) / self.lines_per_burst).astype(np.int64)
-        return np.clip(b, 0, self.n_bursts - 1)
+        # the latest burst whose first line is not after the line (bursts of a debursted frame, see
+        # diapsar.tops, have different lengths; for ESA's burst-stacked image this is line // linesPerBurst)
+        b = np.searchsorted(self.burst_first_lines, np.asarray(line, dtype=np.float64), side="right") - 1
+        return np.clip(b, 0, self.n_bursts - 1).astype(np.int64)
 
     def burst_of_time(self, t, range_time=None) -> np.ndarray:
         """Burst used for a time t: the *latest* burst whose first line is not after t.

@@ -192,6 +192,9 @@ class SwathMetadata:
     ascending_node_time_s: float = float("nan")  # imageInformation/ascendingNodeTime
     pri_s: float = 0.0  # downlink pulse repetition interval (s)
     pixel_value: str = "Complex"  # imageInformation/pixelValue: "Complex" (SLC) or "Detected" (GRD)
+    # set on images derived from a swath (diapsar.tops frames): the swath's residual bistatic reference range
+    # time, used instead of fitting one on the geolocation grid
+    bistatic_reference_range_time_s: float | None = None
 
     @property
     def wavelength_m(self) -> float:

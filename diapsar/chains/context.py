@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rasterio.control import GroundControlPoint
@@ -188,6 +188,7 @@ class Unit:
     doppler_cycles: float | None = None  # multilook_doppler0: Doppler centroid of the unit's image
     grid: np.ndarray | None = None  # deformation_grid: (2, nodes_az, nodes_r) fine grid
     grid_stats: dict[str, object] = field(default_factory=dict)  # deformation_grid: pair.json's "grid"
+    tops: Any = None  # IW deformation_grid: burst matches, burst grids, slave ramps (tops_steps.TopsPair)
 
     def the_slave(self) -> Acquisition:
         if self.slave is None:

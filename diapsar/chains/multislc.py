@@ -37,7 +37,16 @@ from ..config import MultiSlcConfig
 from ..io.raster import write_json
 from ..io.records import Steps
 from ..log import get_logger, setup_logging
-from .context import RunContext, Unit, check_output, gdal_cache_mb, master_window, open_acquisition
+from . import tops_steps
+from .context import (
+    Acquisition,
+    RunContext,
+    Unit,
+    check_output,
+    gdal_cache_mb,
+    master_window,
+    open_acquisition,
+)
 from .master_steps import cartesian_mean, dem_projection, multilook_doppler, scene_dem
 from .pair_steps import (
     coregistration,
@@ -80,9 +89,12 @@ def pair_chain(ctx: RunContext, unit: Unit) -> dict[str, str | None]:
     products: dict[str, str | None] = {"interferogram": None, "ortho": None, "filtered": None,
                                        "filtered_ortho": None, "coregistered_slave": None, "deformation_grid": None}
     topographic_phase(ctx, unit)  # topographic_phase.tif
-    dem_grid(ctx, unit)  # unit.dem_grid, unit.slave_window
-    multilook_doppler(ctx, unit)  # slave_ml_amplitude.tif, Doppler file, unit.doppler_cycles
-    deformation_grid(ctx, unit)  # deformation_grid.tif, unit.grid
+    if isinstance(ctx.master, tops_steps.FrameAcquisition):
+        tops_steps.deformation_grid(ctx, unit)  # IW: burst grids + ESD -> deformation_grid.tif, unit.tops
+    else:
+        dem_grid(ctx, unit)  # unit.dem_grid, unit.slave_window
+        multilook_doppler(ctx, unit)  # slave_ml_amplitude.tif, Doppler file, unit.doppler_cycles
+        deformation_grid(ctx, unit)  # deformation_grid.tif, unit.grid
     if not cfg.activate_interferogram:
         # DiapOTB: no interferogram -> the chain stops after coregistration, whose product is then kept
         coregistration(ctx, unit)  # slave_coregistered.tif
@@ -117,8 +129,13 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
         log.info("configuration: %s", sentence)
     log.info("master %s (%s), %d slave(s): %s", sel.master.date, sel.master.measurement_name, len(sel.slaves),
              ", ".join(s.date for s in sel.slaves))
-    master = open_acquisition(sel.master)
+    master: Acquisition = open_acquisition(sel.master)
     check_stack(master, sel.slaves)
+    if master.meta.is_tops:  # IW: the master's debursted frame of the selected bursts
+        master = tops_steps.frame_master(master, cfg.burst_index)
+        log.info("IW %s: bursts %s of the master, debursted frame %d lines x %d samples", master.meta.swath,
+                 ",".join(map(str, master.the_frame.bursts)), master.meta.number_of_lines,
+                 master.meta.number_of_samples)
     ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master))
     log_window(ctx)
     folders = [ctx.master_dir]
@@ -186,6 +203,14 @@ def _pair(ctx: RunContext, unit: Unit) -> Outcome:
     info.update(pair_baseline(ctx, slave))
     info["products"] = products
     info["grid"] = unit.grid_stats
+    info["radar_grid"] = radar_grid(ctx)
+    if isinstance(ctx.master, tops_steps.FrameAcquisition):
+        stats = dict(unit.grid_stats)
+        info["bursts"] = stats.pop("bursts", [])
+        info["missing_master_bursts"] = stats.pop("missing_master_bursts", [])
+        info["esd"] = stats.pop("esd", {})
+        info["esd_shift_lines"] = info["esd"].get("shift_lines")
+        info["grid"] = {k: v for k, v in stats.items() if k != "matches"}
     info["timings_s"] = unit.timings
     write_json(unit.folder / layout.PAIR_JSON, info)
     if products["interferogram"]:  # quicklooks need pair.json's product names: written after, pair.json updated
@@ -205,6 +230,39 @@ def _pair(ctx: RunContext, unit: Unit) -> Outcome:
 
 
 pair = Step("pair", _pair, _pair_outputs, _pair_params, title="pair", done_message="already complete")
+
+
+def radar_grid(ctx: RunContext) -> dict[str, Any]:
+    """The output raster grid in radar terms, for any tool to map a pixel to radar time without diapsar.
+
+    Output pixel (i, j) averages full-resolution lines [i ml_azimuth, (i+1) ml_azimuth) and samples
+    [j ml_range, (j+1) ml_range); line k has the image line time first_azimuth_time + k azimuth_time_interval_s
+    (for IW within each segment: a segment's lines are one master burst's, from its ``first_line`` on, with its
+    own ``first_azimuth_time``); sample k has the two-way range time first_slant_range_time_s + k /
+    range_sampling_rate_hz. ESA's convention: the zero-Doppler time of the target at (line, range time tau) is the
+    line time + (tau - bistatic_reference_range_time_s) / 2 (when that reference is given)."""
+    from ..geometry import RadarGrid
+    from ..timeutil import seconds_to_iso
+
+    win, meta = ctx.window, ctx.master.meta
+    grid = RadarGrid.from_metadata(meta)
+    out: dict[str, Any] = {
+        "first_azimuth_time": seconds_to_iso(float(grid.line_to_time(win.line0)), 6) + "Z",
+        "azimuth_time_interval_s": meta.azimuth_time_interval_s,
+        "first_slant_range_time_s": meta.slant_range_time_s + win.sample0 / meta.range_sampling_rate_hz,
+        "range_sampling_rate_hz": meta.range_sampling_rate_hz,
+        "ml_range": win.ml_ran, "ml_azimuth": win.ml_azi, "lines": win.n_lines, "samples": win.n_samples,
+        "bistatic_reference_range_time_s": grid.bistatic_reference_range_time_s,
+    }
+    if isinstance(ctx.master, tops_steps.FrameAcquisition):
+        segs = []
+        for seg in ctx.master.the_frame.segments:
+            a, b = max(seg.frame_line0, win.line0), min(seg.frame_line1, win.line0 + win.n_lines)
+            if b > a:
+                segs.append({"first_line": a - win.line0, "lines": b - a, "master_burst": seg.burst,
+                             "first_azimuth_time": seconds_to_iso(float(grid.line_to_time(a)), 6) + "Z"})
+        out["segments"] = segs
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ run helpers

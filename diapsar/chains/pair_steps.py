@@ -55,11 +55,15 @@ def _resampler_grid(ctx: RunContext, grid: np.ndarray) -> np.ndarray:
 
 
 def _coregistered_strip(ctx: RunContext, slave: Acquisition, cgrid: np.ndarray, row0: int, row1: int,
-                        doppler_cycles: float) -> np.ndarray:
+                        doppler_cycles: float, unit: Unit | None = None) -> np.ndarray:
     """Slave resampled onto master window rows [row0, row1) through ``cgrid`` (``_resampler_grid``; complex64,
-    0 outside)."""
+    0 outside); for an IW master, burst by burst (``tops_steps.frame_resampled``)."""
     from ..coregistration import coregister_block, slave_lines_needed
 
+    if unit is not None and unit.tops is not None:
+        from .tops_steps import frame_resampled
+
+        return frame_resampled(ctx, unit, row0, row1)
     cfg, win = ctx.cfg, ctx.window
     n_l, n_s = slave.meta.number_of_lines, slave.meta.number_of_samples
     l0, l1 = slave_lines_needed(cgrid, cfg.grid_step_range, cfg.grid_step_azimut, row0, row1, win.n_samples, n_l)
@@ -68,6 +72,11 @@ def _coregistered_strip(ctx: RunContext, slave: Acquisition, cgrid: np.ndarray, 
     strip = slave.read(Window(l0, 0, l1 - l0, n_s))
     return np.asarray(coregister_block(strip, l0, n_l, cgrid, cfg.grid_step_range, cfg.grid_step_azimut, row0,
                                        row1, win.n_samples, doppler_cycles=doppler_cycles))
+
+
+def topo_phase_rows(ctx: RunContext, unit: Unit, line0: int, line1: int) -> np.ndarray:
+    """Full-resolution topographic phase of master window lines [line0, line1) (the pair's ML product)."""
+    return _topo_phase(ctx, unit, line0, line1)
 
 
 def _topo_phase(ctx: RunContext, unit: Unit, line0: int, line1: int) -> np.ndarray:
@@ -260,7 +269,7 @@ def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
                                               "complex64", descriptions=layout.COREG_BANDS)))
         for b in progress(list(row_blocks(win.n_lines, rows, MARGIN_AZI)), f"{slave.date} coregistration+interferogram"):
             t0 = time.perf_counter()
-            coreg = _coregistered_strip(ctx, slave, cgrid, b.read0, b.read1, _doppler(unit))
+            coreg = _coregistered_strip(ctx, slave, cgrid, b.read0, b.read1, _doppler(unit), unit)
             if wc is not None:
                 wc.write(b.row0, coreg[b.inner])
             t1 = time.perf_counter()
@@ -268,6 +277,12 @@ def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
             phi = _topo_phase(ctx, unit, b.read0, b.read1)
             ml_rows = (b.row0 // win.ml_azi, b.row1 // win.ml_azi)
             valid = read_raster(ctx.master_dir / layout.CARTESIAN_MEAN, 4, rows=ml_rows) > 0.5
+            if unit.tops is not None:  # IW: only ML cells whose master samples are all valid burst samples
+                from .tops_steps import frame_valid
+
+                r0, r1 = ml_rows[0] * win.ml_azi, ml_rows[1] * win.ml_azi
+                ok = frame_valid(ctx, r0, r1)[:, :valid.shape[1] * win.ml_ran]
+                valid &= ok.reshape(valid.shape[0], win.ml_azi, valid.shape[1], win.ml_ran).all(axis=(1, 3))
             ifg = interferogram(mst, coreg, phi, win.ml_ran, win.ml_azi, MARGIN_RAN, MARGIN_AZI,
                                 cfg.interferogram_gain, valid_ml=valid, line0=b.read0, n_lines=win.n_lines,
                                 ml_rows=ml_rows)
@@ -294,7 +309,7 @@ def _coregistration(ctx: RunContext, unit: Unit) -> Outcome:
     with open_writer(unit.folder / layout.COREG, win.n_samples, win.n_lines, 1, "complex64",
                      descriptions=layout.COREG_BANDS) as w:
         for b in row_blocks(win.n_lines, rows):
-            w.write(b.row0, _coregistered_strip(ctx, slave, cgrid, b.row0, b.row1, _doppler(unit)))
+            w.write(b.row0, _coregistered_strip(ctx, slave, cgrid, b.row0, b.row1, _doppler(unit), unit))
     return Outcome("coregistration")
 
 

@@ -24,9 +24,9 @@ log = get_logger("multislc")
 
 
 def select_images(cfg: MultiSlcConfig) -> stack.Selection:
-    if cfg.inputs.mode != "SM":
-        raise SelectionError(f"Global.in.Mode {cfg.inputs.mode}: SAR_MultiSlc.py processes StripMap (SM) stacks; "
-                             "IW stacks are not supported by this chain yet")
+    if cfg.inputs.mode not in ("SM", "IW"):
+        raise SelectionError(f"Global.in.Mode {cfg.inputs.mode}: SAR_MultiSlc.py processes StripMap (SM) and "
+                             "IW stacks")
     return stack.select(stack.scan(cfg.inputs.input_path), mode=cfg.inputs.mode,
                         polarisation=cfg.inputs.polarisation, swath=cfg.inputs.swath,
                         start_date=cfg.inputs.start_date, end_date=cfg.inputs.end_date, exclude=cfg.inputs.exclude,
@@ -49,7 +49,7 @@ def check_stack(master: Acquisition, slaves: list[stack.Image]) -> None:
 
 def log_window(ctx: RunContext) -> None:
     cfg, win = ctx.cfg, ctx.window
-    if cfg.burst_index is not None:
+    if cfg.burst_index is not None and not ctx.master.meta.is_tops:
         b = cfg.burst_index
         log.warning("burst_index / -b %s selects IW bursts: ignored for this StripMap stack",
                     "-".join(map(str, b)) if isinstance(b, (list, tuple)) else b)

@@ -1,0 +1,337 @@
+"""IW/TOPS parts of the MultiSlc chain: the debursted master frame, burst matching, the burst deformation grids with
+ESD, and the slave resampler of the coregistration step (``diapsar.tops`` has the algorithms).
+
+The master of an IW stack is processed on its debursted frame (``FrameAcquisition``): every master step and the
+pair steps that only need the master geometry (topographic phase, interferogram, filtering, ortho) are the
+StripMap steps unchanged. What differs per pair: the deformation grid is one grid per master burst, in burst
+frames, corrected by ESD (``deformation_grid`` step of this module), and the coregistration resamples each
+master burst's rows from its matched slave burst (deramp, sinc, reramp).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import layout, tops
+from ..errors import SelectionError
+from ..io.raster import read_raster, write_raster
+from ..io.records import Steps
+from ..io.window import Window
+from ..log import get_logger
+from ..metadata import SwathMetadata
+from .context import Acquisition, RunContext, Unit
+from .steps import Outcome, Params, Step
+
+log = get_logger("multislc")
+
+# ESD: below this many look cells above the coherence threshold an overlap is not used (its estimate would be
+# noise); below MIN_ESD_CELLS in all overlaps the geometric solution is kept
+MIN_OVERLAP_CELLS = 20
+MIN_ESD_CELLS = 50
+ESD_LOOKS = (5, 15)  # azimuth, range (ISCE2 topsApp's ESD looks: 15 range x 5 azimuth, runESD.py)
+
+
+@dataclass
+class FrameAcquisition(Acquisition):
+    """The master of an IW stack: ``meta`` describes the debursted frame of the selected bursts (see
+    ``diapsar.tops``), ``swath_meta`` the swath as ESA wrote it; ``read`` reads frame pixels."""
+
+    swath_meta: SwathMetadata | None = None
+    frame: tops.DeburstFrame | None = None
+
+    def read(self, window: Window) -> np.ndarray:
+        assert self.frame is not None and self.swath_meta is not None
+        meta = self.swath_meta
+
+        def read_swath(line0: int, sample0: int, n_lines: int, n_samples: int) -> np.ndarray:
+            return np.asarray(self.product.read(meta.swath, meta.polarisation, line0, sample0, n_lines, n_samples))
+
+        return tops.read_frame(read_swath, meta, self.frame, window.line0, window.sample0, window.n_lines,
+                               window.n_samples)
+
+    @property
+    def the_swath(self) -> SwathMetadata:
+        assert self.swath_meta is not None
+        return self.swath_meta
+
+    @property
+    def the_frame(self) -> tops.DeburstFrame:
+        assert self.frame is not None
+        return self.frame
+
+
+def frame_master(master: Acquisition, burst_index: tuple[int, int] | None) -> FrameAcquisition:
+    """The master acquisition on the debursted frame of bursts ``burst_index`` (first, last; 0-based; all by
+    default)."""
+    from ..geometry import RadarGrid
+
+    meta = master.meta
+    n = len(meta.bursts)
+    first, last = (0, n - 1) if burst_index is None else burst_index
+    if not 0 <= first <= last < n:
+        raise SelectionError(f"-b / burst_index {first}-{last}: the master {master.image.measurement_name} has "
+                             f"bursts 0-{n - 1} in {meta.swath}")
+    frame = tops.deburst_frame(meta, first, last)
+    fmeta = tops.frame_metadata(meta, frame, RadarGrid.from_metadata(meta).bistatic_reference_range_time_s)
+    return FrameAcquisition(image=master.image, product=master.product, meta=fmeta, orbit=master.orbit,
+                            swath_meta=meta, frame=frame)
+
+
+def match_slave_bursts(master: FrameAcquisition, slave: Acquisition) -> dict[int, int]:
+    """Master burst index -> slave burst index for the frame's bursts, by burst identity (never by index)."""
+    from ..baseline import match_bursts
+
+    found = {mi: si for _bid, mi, si in match_bursts(master.the_swath, slave.meta)}
+    return {b: found[b] for b in master.the_frame.bursts if b in found}
+
+
+# ------------------------------------------------------------------------------------------------ the step
+
+
+@dataclass
+class TopsPair:
+    """In-memory hand-over of the IW pair steps (on ``Unit.tops``)."""
+
+    matches: dict[int, int]
+    grids: dict[int, np.ndarray] = field(default_factory=dict)  # geometric grid + ESD shift, per master burst
+    ramps: dict[int, Any] = field(default_factory=dict)  # slave TopsRamp per master burst
+
+
+def _slave_reader(slave: Acquisition):  # type: ignore[no-untyped-def]
+    def read(line0: int, sample0: int, n_lines: int, n_samples: int) -> np.ndarray:
+        return np.asarray(slave.product.read(slave.meta.swath, slave.meta.polarisation, line0, sample0, n_lines,
+                                             n_samples))
+    return read
+
+
+def _master_swath_reader(master: FrameAcquisition):  # type: ignore[no-untyped-def]
+    meta = master.the_swath
+
+    def read(line0: int, sample0: int, n_lines: int, n_samples: int) -> np.ndarray:
+        return np.asarray(master.product.read(meta.swath, meta.polarisation, line0, sample0, n_lines, n_samples))
+    return read
+
+
+def _tops(unit: Unit) -> TopsPair:
+    if unit.tops is None:
+        raise RuntimeError("the IW deformation grid step has not run")
+    return unit.tops  # type: ignore[no-any-return]
+
+
+def frame_resampled(ctx: RunContext, unit: Unit, row0: int, row1: int) -> np.ndarray:
+    """The slave resampled onto master window rows [row0, row1) (all window samples), complex64."""
+    cfg, win = ctx.cfg, ctx.window
+    master = ctx.master
+    assert isinstance(master, FrameAcquisition)
+    tp = _tops(unit)
+    slave = unit.the_slave()
+    return tops.frame_resample(_slave_reader(slave), slave.meta, master.the_frame, tp.matches, tp.grids, tp.ramps,
+                               cfg.grid_step_range, cfg.grid_step_azimut, win.line0 + row0, win.line0 + row1,
+                               win.sample0, win.n_samples)
+
+
+def frame_valid(ctx: RunContext, row0: int, row1: int) -> np.ndarray:
+    """True where master window pixels of rows [row0, row1) are valid samples of their burst."""
+    master = ctx.master
+    assert isinstance(master, FrameAcquisition)
+    win = ctx.window
+    return tops.valid_mask(master.the_swath, master.the_frame, win.line0 + row0, win.line0 + row1, win.sample0,
+                           win.sample0 + win.n_samples)
+
+
+def _grid_params(ctx: RunContext, unit: Unit) -> Params:
+    cfg, master = ctx.cfg, ctx.master
+    assert isinstance(master, FrameAcquisition)
+    return {"window": ctx.window.as_dict(), "frame": master.the_frame.to_dict(),
+            "steps": [cfg.grid_step_range, cfg.grid_step_azimut], "esd_iter": cfg.esd_iter,
+            "esd_threshold": getattr(cfg, "esd_threshold", 0.3), "slave": unit.the_slave().image.measurement_name,
+            "inputs": Steps(unit.folder).done.get("topographic_phase")}
+
+
+def _store(ctx: RunContext, unit: Unit, tp: TopsPair, geometric: dict[int, np.ndarray], stats: dict[str, Any]) -> None:
+    bursts = sorted(tp.grids)
+    bands = np.concatenate([np.concatenate([tp.grids[b], geometric[b]]) for b in bursts])
+    names = [f"burst{b}_{n}" for b in bursts for n in layout.GRID_BANDS]
+    write_raster(unit.folder / layout.GRID, bands.astype(np.float64), descriptions=names,
+                 tags={"step_range": ctx.cfg.grid_step_range, "step_azimuth": ctx.cfg.grid_step_azimut,
+                       "frame": "burst", "master_bursts": ",".join(map(str, bursts)),
+                       "slave_bursts": ",".join(str(tp.matches[b]) for b in bursts)})
+
+
+def _set_unit(unit: Unit, tp: TopsPair, stats: dict[str, Any]) -> None:
+    unit.tops = tp
+    bursts = sorted(tp.grids)
+    unit.grid = np.concatenate([tp.grids[b] for b in bursts]) if bursts else np.zeros((2, 1, 1))
+    unit.doppler_cycles = 0.0  # the slave is resampled deramped (baseband)
+    unit.grid_stats = stats
+
+
+def _ramps(slave: Acquisition, matches: dict[int, int]) -> dict[int, Any]:
+    from ..deramp import TopsRamp
+
+    return {b: TopsRamp.from_metadata(slave.meta, s, slave.orbit) for b, s in matches.items()}
+
+
+def _grid_resume(ctx: RunContext, unit: Unit, record: dict[str, Any]) -> None:
+    stats = dict(record.get("stats", {}))
+    matches = {int(k): int(v) for k, v in stats.get("matches", {}).items()}
+    tp = TopsPair(matches, ramps=_ramps(unit.the_slave(), matches))
+    bursts = sorted(matches)
+    data = read_raster(unit.folder / layout.GRID).astype(np.float64)
+    for k, b in enumerate(bursts):
+        tp.grids[b] = data[4 * k:4 * k + 2]
+    _set_unit(unit, tp, stats)
+
+
+def _overlap_looks(ctx: RunContext, unit: Unit, tp: TopsPair, b: int, c: int, shift: float,
+                   ) -> tops.OverlapLooks | None:
+    """Look cells of the overlap of master bursts b, c = b + 1 (window samples), with the azimuth ``shift`` added
+    to both burst grids."""
+    from ..deramp import TopsRamp, local_doppler_hz
+
+    cfg, win = ctx.cfg, ctx.window
+    master = ctx.master
+    assert isinstance(master, FrameAcquisition)
+    meta, frame = master.the_swath, master.the_frame
+    rows = tops.overlap_rows(meta, b, c)
+    if rows is None:
+        return None
+    lb, lc = rows
+    seg_c = next(s for s in frame.segments if s.burst == c)
+    # frame lines of the overlap times (window rows), for the topographic phase of the pair
+    f0 = seg_c.frame_line0 + int(lc[0]) - seg_c.burst_line0 - win.line0
+    f1 = f0 + lc.size
+    if f0 < 0 or f1 > win.n_lines:
+        return None  # the overlap is not inside the processed window (ROI)
+    from .pair_steps import topo_phase_rows
+
+    phi = topo_phase_rows(ctx, unit, f0, f1)
+    read_m, read_s = _master_swath_reader(master), _slave_reader(unit.the_slave())
+    cols = np.arange(win.sample0, win.sample0 + win.n_samples)
+    got = {}
+    for k, ls in ((b, lb), (c, lc)):
+        g = tp.grids[k].copy()
+        g[1] += shift
+        r0, r1 = int(ls[0]), int(ls[-1]) + 1
+        s = tops.burst_resample(read_s, unit.the_slave().meta, tp.matches[k], tp.ramps[k], g, cfg.grid_step_range,
+                                cfg.grid_step_azimut, r0, r1, win.sample0 + win.n_samples)[:, win.sample0:]
+        m = read_m(meta.bursts[k].first_line + r0, win.sample0, r1 - r0, win.n_samples)
+        f = local_doppler_hz(TopsRamp.from_metadata(meta, k, master.orbit), np.arange(r0, r1)[:, None],
+                             cols[None, :])
+        got[k] = (m, s, f)
+    return tops.overlap_looks(b, got[b][0], got[b][1], got[c][0], got[c][1], got[b][2], got[c][2], phi,
+                              ESD_LOOKS[0], ESD_LOOKS[1])
+
+
+def _esd_estimate(looks: list[tops.OverlapLooks], threshold: float, dt: float) -> dict[str, Any]:
+    """Coherence-weighted ESD estimate over the overlaps: per overlap the double-difference phase of its cells
+    above ``threshold`` (weights g^2 / (1 - g^2)), its azimuth shift (lines), cell count and range slope; overall
+    the cell-weighted shift, or status ``too_few_points``."""
+    per = []
+    shifts, weights = [], []
+    for ol in looks:
+        use = (ol.coherence > threshold) & (ol.ifg_b != 0) & (ol.ifg_c != 0)
+        n = int(use.sum())
+        item: dict[str, Any] = {"bursts": [ol.burst, ol.burst + 1], "cells": n}
+        if n >= MIN_OVERLAP_CELLS:
+            g = np.clip(ol.coherence[use], 0.0, 0.999)
+            w = g ** 2 / (1 - g ** 2)
+            dd = ol.ifg_b[use] * np.conj(ol.ifg_c[use])
+            phase = float(np.angle(np.sum(w * dd / np.maximum(np.abs(dd), 1e-30))))
+            df = float(np.average(ol.delta_f_hz[use], weights=w))
+            shift = phase / (2.0 * math.pi * df * dt)
+            # range dependence: the shifts of the overlap's cells in range thirds (an ionospheric ramp shows here)
+            rs = ol.range_sample[use]
+            cell_phase = np.angle(dd)
+            third = np.array_split(np.argsort(rs), 3)
+            part = [float(np.angle(np.sum((w * dd / np.maximum(np.abs(dd), 1e-30))[t]))) / (2 * math.pi * df * dt)
+                    for t in third if t.size]
+            slope = float(np.polyfit([float(np.mean(rs[t])) for t in third if t.size], part, 1)[0]) if len(part) > 1 else 0.0
+            item.update(phase_rad=round(phase, 5), delta_f_hz=round(df, 1), shift_lines=shift,
+                        phase_std_rad=round(float(np.std(np.angle(np.exp(1j * (cell_phase - phase))))), 4),
+                        range_slope_lines_per_1000_samples=round(slope * 1000.0, 6),
+                        shift_by_range_third_lines=[round(p, 6) for p in part])
+            shifts.append(shift)
+            weights.append(float(np.sum(w)))
+        else:
+            item["status"] = "too_few_points"
+        per.append(item)
+    total_cells = sum(it["cells"] for it in per if "shift_lines" in it)
+    if not shifts or total_cells < MIN_ESD_CELLS:
+        return {"status": "too_few_points", "shift_lines": 0.0, "overlaps": per}
+    return {"status": "ok", "shift_lines": float(np.average(shifts, weights=weights)), "overlaps": per}
+
+
+def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
+    """Burst deformation grids (geometry, burst frames) corrected by ESD on the burst overlaps."""
+    cfg = ctx.cfg
+    master, slave = ctx.master, unit.the_slave()
+    assert isinstance(master, FrameAcquisition)
+    matches = match_slave_bursts(master, slave)
+    if not matches:
+        raise SelectionError(f"{slave.image.measurement_name}: no burst in common with the master "
+                             f"{master.image.measurement_name}")
+    missing = [b for b in master.the_frame.bursts if b not in matches]
+    if missing:
+        log.warning("%s: master bursts %s have no slave burst: left empty (isData 0)", unit.label,
+                    ",".join(map(str, missing)))
+    geometric = {b: tops.burst_grid(master.the_swath, master.orbit, slave.meta, slave.orbit, ctx.scene_dem, b, s,
+                                    cfg.grid_step_range, cfg.grid_step_azimut) for b, s in matches.items()}
+    tp = TopsPair(matches, grids={b: g.copy() for b, g in geometric.items()}, ramps=_ramps(slave, matches))
+    threshold = float(getattr(cfg, "esd_threshold", 0.3))
+    dt = master.meta.azimuth_time_interval_s
+    pairs = [(b, b + 1) for b in sorted(matches) if b + 1 in matches and matches[b + 1] == matches[b] + 1]
+    iterations: list[dict[str, Any]] = []
+    total = 0.0
+    esd: dict[str, Any] = {"iterations": iterations, "threshold": threshold, "looks_azimuth_range": list(ESD_LOOKS)}
+    if cfg.esd_iter > 0 and not pairs:
+        esd["status"] = "no_overlap"
+        log.warning("%s: ESD not possible (no pair of consecutive common bursts): geometric coregistration",
+                    unit.label)
+    for it in range(cfg.esd_iter if pairs else 0):
+        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total) for b, c in pairs) if ol is not None]
+        est = _esd_estimate(looks, threshold, dt)
+        iterations.append({"iteration": it + 1, "status": est["status"], "shift_lines": est["shift_lines"],
+                           "overlaps": est["overlaps"]})
+        if est["status"] != "ok":
+            log.warning("%s: ESD iteration %d: too few coherent overlap points (threshold %.2f): the geometric "
+                        "solution is kept", unit.label, it + 1, threshold)
+            break
+        total += est["shift_lines"]
+        log.info("%s: ESD iteration %d: %+.5f lines (total %+.5f) from %d overlap(s)", unit.label, it + 1,
+                 est["shift_lines"], total, len(looks))
+        if abs(est["shift_lines"]) < 1e-5:
+            break
+    if iterations:
+        # seam quality: the double-difference phase left in each overlap after the correction
+        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total) for b, c in pairs) if ol is not None]
+        final = _esd_estimate(looks, threshold, dt)
+        esd["residual"] = [{"bursts": o["bursts"], "cells": o["cells"],
+                            "residual_phase_rad": o.get("phase_rad"),
+                            "residual_shift_lines": o.get("shift_lines"),
+                            "range_slope_lines_per_1000_samples": o.get("range_slope_lines_per_1000_samples")}
+                           for o in final["overlaps"]]
+        esd.setdefault("status", "ok" if any(i["status"] == "ok" for i in iterations) else "too_few_points")
+    elif cfg.esd_iter == 0:
+        esd["status"] = "off"
+    esd["shift_lines"] = total
+    for b in tp.grids:
+        tp.grids[b][1] += total
+    stats: dict[str, Any] = {
+        "matches": {str(b): s for b, s in matches.items()}, "missing_master_bursts": missing,
+        "bursts": [{"master_burst": b, "master_burst_id": master.the_swath.bursts[b].burst_id, "slave_burst": s}
+                   for b, s in sorted(matches.items())],
+        "esd": esd, "grid_nodes": list(next(iter(geometric.values())).shape[1:]),
+    }
+    _store(ctx, unit, tp, geometric, stats)
+    _set_unit(unit, tp, stats)
+    return Outcome(f"burst deformation grids ({len(matches)} bursts), ESD {esd.get('status')} "
+                   f"{total:+.5f} lines", stats=stats)
+
+
+deformation_grid = Step("deformation_grid", _deformation_grid, lambda ctx, unit: [layout.GRID], _grid_params,
+                        title="deformation_grid", resume=_grid_resume)

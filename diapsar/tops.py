@@ -1,0 +1,342 @@
+"""TOPS (IW/EW) burst frames of the interferometric chain.
+
+The chain processes an IW swath on its *debursted frame*: the master bursts' lines cut at the middle of each
+burst overlap (on valid lines) and stacked, so that every master step (multilook, Doppler0, DEM projection,
+cartesian mean, ortho lookup) runs on one continuous image exactly as for StripMap. What makes it exact:
+
+- ``DeburstFrame`` keeps, for every kept line range (a *segment*, one per master burst), its own zero-Doppler
+  time origin; ``frame_metadata`` turns it into a ``SwathMetadata`` whose bursts are these segments, so that
+  ``geometry.RadarGrid`` maps every debursted line to its true burst time (no rounding of burst start times).
+- The slave is never debursted: each debursted row belongs to one master burst b, its matched slave burst b'
+  is deramped, resampled onto master burst b through a deformation grid in *burst frames* (master burst line ->
+  slave burst line), and reramped with the slave ramp at the slave coordinates (``burst_resample``).
+- ESD works on the burst overlaps, which the debursted frame has cut away: ``overlap_rows`` gives the master
+  lines of both bursts that see the same azimuth times.
+
+Conventions: ``swath line`` = line of ESA's burst-stacked measurement image; ``burst line`` = swath line minus
+the burst's first line; ``frame line`` = line of the debursted frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .metadata import Burst, SwathMetadata
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Lines [burst_line0, burst_line0 + lines) of master burst ``burst`` placed at frame lines
+    [frame_line0, frame_line0 + lines); ``azimuth_time_s`` is the image line time of its first line."""
+
+    burst: int
+    burst_line0: int
+    frame_line0: int
+    lines: int
+    azimuth_time_s: float
+
+    @property
+    def frame_line1(self) -> int:
+        return self.frame_line0 + self.lines
+
+
+@dataclass(frozen=True)
+class DeburstFrame:
+    """The debursted frame of bursts [first, last] of one swath (``segments`` in frame order)."""
+
+    swath: str
+    segments: tuple[Segment, ...]
+    samples: int
+    lines_per_burst: int
+    azimuth_time_interval_s: float
+
+    @property
+    def n_lines(self) -> int:
+        return self.segments[-1].frame_line1 if self.segments else 0
+
+    @property
+    def bursts(self) -> list[int]:
+        return [s.burst for s in self.segments]
+
+    def split_rows(self, row0: int, row1: int) -> list[tuple[Segment, int, int]]:
+        """The parts of frame rows [row0, row1) per segment: (segment, frame row a, frame row b)."""
+        out = []
+        for s in self.segments:
+            a, b = max(row0, s.frame_line0), min(row1, s.frame_line1)
+            if b > a:
+                out.append((s, a, b))
+        return out
+
+    def to_dict(self) -> dict:
+        return {"swath": self.swath, "samples": self.samples, "lines": self.n_lines,
+                "segments": [{"burst": s.burst, "burst_line0": s.burst_line0, "frame_line0": s.frame_line0,
+                              "lines": s.lines} for s in self.segments]}
+
+
+def _valid_lines(b: Burst) -> tuple[int, int]:
+    """First and last valid burst line (inclusive) of a burst."""
+    ok = np.nonzero(np.asarray(b.first_valid_sample) >= 0)[0]
+    if ok.size == 0:
+        return 0, b.lines - 1
+    return int(ok[0]), int(ok[-1])
+
+
+def deburst_frame(meta: SwathMetadata, first: int = 0, last: int | None = None) -> DeburstFrame:
+    """Debursted frame of bursts ``first``..``last`` (inclusive) of a TOPS swath: the half-overlap rule.
+
+    Between consecutive bursts b and b+1 the cut time is the middle of the overlap of their valid lines
+    (t_cut = (end of b's valid lines + start of b+1's valid lines) / 2); burst b keeps its lines before the cut,
+    b+1 its lines from the cut on. The first burst starts at its first valid line, the last ends at its last
+    valid line. Line times stay those of each burst (``Segment.azimuth_time_s``): across a cut the frame's
+    line spacing differs from the azimuth time interval by less than one interval.
+    """
+    if not meta.is_tops:
+        raise ValueError(f"{meta.swath}: not a TOPS swath")
+    last = len(meta.bursts) - 1 if last is None else last
+    bursts = meta.bursts[first:last + 1]
+    dt = meta.azimuth_time_interval_s
+    lpb = meta.lines_per_burst
+    valid = [_valid_lines(b) for b in bursts]
+    starts = [v[0] for v in valid]
+    ends = [v[1] + 1 for v in valid]  # exclusive
+    for k in range(len(bursts) - 1):
+        b, c = bursts[k], bursts[k + 1]
+        t_end_b = b.azimuth_time_s + valid[k][1] * dt
+        t_start_c = c.azimuth_time_s + valid[k + 1][0] * dt
+        t_cut = 0.5 * (t_end_b + t_start_c)
+        first_c = int(math.ceil((t_cut - c.azimuth_time_s) / dt - 1e-9))
+        first_c = min(max(first_c, valid[k + 1][0]), valid[k + 1][1])
+        t_first_c = c.azimuth_time_s + first_c * dt
+        # burst b ends on the line whose next line time is nearest to the first kept line of b+1
+        end_b = int(round((t_first_c - b.azimuth_time_s) / dt))
+        ends[k] = min(max(end_b, starts[k] + 1), valid[k][1] + 1)
+        starts[k + 1] = first_c
+    segs = []
+    f0 = 0
+    for b, s, e in zip(bursts, starts, ends, strict=True):
+        segs.append(Segment(b.index, s, f0, e - s, b.azimuth_time_s + s * dt))
+        f0 += e - s
+    return DeburstFrame(meta.swath, tuple(segs), meta.number_of_samples, lpb, dt)
+
+
+def frame_metadata(meta: SwathMetadata, frame: DeburstFrame, bistatic_reference_range_time_s: float | None
+                   ) -> SwathMetadata:
+    """A ``SwathMetadata`` describing the debursted frame: one pseudo-burst per segment (its first frame line and
+    the time of that line), the frame's line count, the swath's orbit, Doppler, FM-rate and sampling.
+
+    ``bistatic_reference_range_time_s``: the residual bistatic reference of the swath
+    (``RadarGrid.from_metadata(meta).bistatic_reference_range_time_s``), kept for the frame.
+    """
+    bursts = []
+    for k, s in enumerate(frame.segments):
+        src = meta.bursts[s.burst]
+        sl = slice(s.burst_line0, s.burst_line0 + s.lines)
+        bursts.append(Burst(index=k, azimuth_time_s=s.azimuth_time_s, azimuth_anx_time_s=src.azimuth_anx_time_s,
+                            sensing_time_s=src.sensing_time_s, byte_offset=0,
+                            first_valid_sample=np.asarray(src.first_valid_sample)[sl].copy(),
+                            last_valid_sample=np.asarray(src.last_valid_sample)[sl].copy(),
+                            first_line=s.frame_line0, lines=s.lines, burst_id=src.burst_id))
+    t0 = frame.segments[0].azimuth_time_s
+    t1 = frame.segments[-1].azimuth_time_s + (frame.segments[-1].lines - 1) * meta.azimuth_time_interval_s
+    out = replace(meta, bursts=bursts, number_of_lines=frame.n_lines, first_line_time_s=t0, last_line_time_s=t1,
+                  lines_per_burst=max(s.lines for s in frame.segments),
+                  geolocation_grid=copy.deepcopy(meta.geolocation_grid),
+                  bistatic_reference_range_time_s=bistatic_reference_range_time_s)
+    return out
+
+
+def valid_mask(meta: SwathMetadata, frame: DeburstFrame, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
+    """True where frame pixels [row0, row1) x [col0, col1) are valid samples of their master burst."""
+    out = np.zeros((row1 - row0, col1 - col0), dtype=bool)
+    cols = np.arange(col0, col1)
+    for s, a, b in frame.split_rows(row0, row1):
+        src = meta.bursts[s.burst]
+        bl = s.burst_line0 + (np.arange(a, b) - s.frame_line0)
+        fv = np.asarray(src.first_valid_sample)[bl]
+        lv = np.asarray(src.last_valid_sample)[bl]
+        out[a - row0:b - row0] = (cols[None, :] >= fv[:, None]) & (cols[None, :] <= lv[:, None]) & (fv[:, None] >= 0)
+    return out
+
+
+def read_frame(read_swath, meta: SwathMetadata, frame: DeburstFrame, row0: int, col0: int, n_rows: int,
+               n_cols: int) -> np.ndarray:
+    """Frame pixels [row0, row0 + n_rows) x [col0, col0 + n_cols) (complex64, 0 outside valid samples);
+    ``read_swath(line0, sample0, n_lines, n_samples)`` reads the burst-stacked swath image."""
+    out = np.zeros((n_rows, n_cols), dtype=np.complex64)
+    for s, a, b in frame.split_rows(row0, row0 + n_rows):
+        src = meta.bursts[s.burst]
+        line = src.first_line + s.burst_line0 + (a - s.frame_line0)
+        out[a - row0:b - row0] = read_swath(line, col0, b - a, n_cols)
+    out[~valid_mask(meta, frame, row0, row0 + n_rows, col0, col0 + n_cols)] = 0
+    return out
+
+
+def overlap_rows(meta: SwathMetadata, b: int, c: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Burst lines of bursts b and c = b + 1 that see the same azimuth times (both valid): (lines of b, lines
+    of c), equal lengths, pairs within half a line of each other in time; None when they do not overlap."""
+    dt = meta.azimuth_time_interval_s
+    vb, vc = _valid_lines(meta.bursts[b]), _valid_lines(meta.bursts[c])
+    tb0 = meta.bursts[b].azimuth_time_s
+    tc0 = meta.bursts[c].azimuth_time_s
+    # lines of c from its first valid line while their time is within b's valid lines
+    lc = np.arange(vc[0], vc[1] + 1)
+    lb = np.round((tc0 + lc * dt - tb0) / dt).astype(np.int64)
+    ok = (lb >= vb[0]) & (lb <= vb[1])
+    if not ok.any():
+        return None
+    return lb[ok], lc[ok]
+
+
+# ------------------------------------------------------------------------------------- burst-frame grid
+
+def burst_grid(master: SwathMetadata, master_orbit, slave: SwathMetadata, slave_orbit, dem, burst: int,
+               slave_burst: int, step_range: int, step_azimuth: int) -> np.ndarray:
+    """DEM deformation grid of master burst ``burst`` onto slave burst ``slave_burst``, in burst frames.
+
+    (2, n_az, n_r) float64: band 0 = slave sample - master sample, band 1 = slave burst line - master burst
+    line, at master burst lines ``i * step_azimuth`` (0 .. lines_per_burst - 1 covered) and samples
+    ``j * step_range``; the ground point of each node is the master line of sight on the DEM, projected into the
+    slave by zero-Doppler geo2rdr and labelled with the slave burst's own line times (never another burst's).
+    Nodes off the DEM take their nearest valid node's value; an all-NaN grid is a ``DemError``.
+    """
+    from .deformation_grid import grid_shape, node_coordinates
+    from .errors import DemError
+    from .geometry import RadarGrid, geo2rdr_ecef, llh_to_ecef, rdr2geo_dem
+
+    shape = grid_shape(master.lines_per_burst, master.number_of_samples, step_range, step_azimuth)
+    gl, gp = node_coordinates(shape, step_range, step_azimuth)
+    mb = master.bursts[burst]
+    mgrid = RadarGrid.from_metadata(master)
+    # node times on burst b's own time axis, also for node lines past its last line (never the next burst's)
+    inside = np.clip(gl, 0, master.lines_per_burst - 1)
+    tau_m = mgrid.pixel_to_range_time(gp)
+    t_m = mgrid.line_to_time(mb.first_line + inside, range_time=tau_m) + (gl - inside) * master.azimuth_time_interval_s
+    lat, lon, h = rdr2geo_dem(master_orbit, t_m, tau_m, dem.heights_m, dem.transform, look_side=master.look_side)
+    xyz = llh_to_ecef(np.nan_to_num(lat), np.nan_to_num(lon), np.nan_to_num(h))
+    xyz[~np.isfinite(lat)] = np.nan
+    sgrid = RadarGrid.from_metadata(slave)
+    ok = np.all(np.isfinite(xyz), axis=-1)
+    safe = np.where(ok[..., None], xyz, np.array([6378137.0, 0.0, 0.0]))
+    # first guess of the slave's zero-Doppler time: the slave burst line of the same burst line
+    t_guess = slave.bursts[slave_burst].azimuth_time_s + gl * slave.azimuth_time_interval_s
+    az, tau = geo2rdr_ecef(slave_orbit, safe, t_guess)
+    ok &= np.isfinite(az) & np.isfinite(tau)
+    az = np.where(ok, az, slave.bursts[slave_burst].azimuth_time_s)
+    tau = np.where(ok, tau, slave.slant_range_time_s)
+    sl = sgrid.time_to_line(az, burst=slave_burst, range_time=tau) - slave.bursts[slave_burst].first_line
+    sp = sgrid.range_time_to_pixel(tau)
+    shift = np.stack([np.where(ok, sp - gp, np.nan), np.where(ok, sl - gl, np.nan)])
+    if not ok.any():
+        raise DemError(f"the DEM does not cover burst {burst} of {master.swath}: no grid node has a ground point")
+    if not ok.all():
+        from scipy.ndimage import distance_transform_edt
+
+        idx = distance_transform_edt(~ok, return_distances=False, return_indices=True)
+        shift = shift[:, idx[0], idx[1]]
+    return shift
+
+
+def burst_resample(read_slave_swath, slave: SwathMetadata, slave_burst: int, ramp, grid: np.ndarray,
+                   step_range: int, step_azimuth: int, row0: int, row1: int, n_cols: int) -> np.ndarray:
+    """Slave burst ``slave_burst`` resampled onto master burst lines [row0, row1), samples [0, n_cols): read the
+    slave burst lines the rows need, zero its invalid samples, deramp with the slave ramp (baseband), resample
+    (8-tap sinc through the bilinear burst-frame ``grid``), reramp with the slave ramp at the slave coordinates.
+    complex64; 0 where the slave position is outside the slave burst."""
+    from .coregistration import coregister_block, slave_lines_needed
+    from .deramp import deramp, reramp
+
+    lpb = slave.lines_per_burst
+    sb = slave.bursts[slave_burst]
+    l0, l1 = slave_lines_needed(grid, step_range, step_azimuth, row0, row1, n_cols, lpb)
+    if l1 <= l0:
+        return np.zeros((row1 - row0, n_cols), dtype=np.complex64)
+    strip = np.asarray(read_slave_swath(sb.first_line + l0, 0, l1 - l0, slave.number_of_samples),
+                       dtype=np.complex64)
+    fv = np.asarray(sb.first_valid_sample)[l0:l1]
+    lv = np.asarray(sb.last_valid_sample)[l0:l1]
+    cols = np.arange(slave.number_of_samples)
+    strip[~((cols[None, :] >= fv[:, None]) & (cols[None, :] <= lv[:, None]) & (fv[:, None] >= 0))] = 0
+    base = deramp(strip, ramp, line0=l0)
+    res = coregister_block(base, l0, lpb, grid, step_range, step_azimuth, row0, row1, n_cols, doppler_cycles=0.0)
+    return reramp(res, ramp, line0=row0, grid=grid, step_range=step_range, step_azimuth=step_azimuth)
+
+
+# ------------------------------------------------------------------------------------- burst overlaps (ESD)
+
+@dataclass(frozen=True)
+class OverlapLooks:
+    """Multilooked overlap interferograms of master bursts b and c = b + 1 (same ground, both looks).
+
+    ifg_b, ifg_c: complex sums of master x conj(slave) per look cell; coherence: the smaller of both bursts'
+    coherences per cell; delta_f_hz: f_b - f_c (local TOPS Doppler of the master at both looks, > 0);
+    range_sample: centre sample of each cell (for the range dependence of the estimates)."""
+
+    burst: int
+    ifg_b: np.ndarray
+    ifg_c: np.ndarray
+    coherence: np.ndarray
+    delta_f_hz: np.ndarray
+    range_sample: np.ndarray
+
+
+def _looks(a: np.ndarray, la: int, lr: int) -> np.ndarray:
+    n0, n1 = a.shape[0] // la * la, a.shape[1] // lr * lr
+    return a[:n0, :n1].reshape(n0 // la, la, n1 // lr, lr).sum(axis=(1, 3))
+
+
+def overlap_looks(burst: int, master_b: np.ndarray, slave_b: np.ndarray, master_c: np.ndarray,
+                  slave_c: np.ndarray, doppler_b: np.ndarray, doppler_c: np.ndarray,
+                  topographic_phase: np.ndarray | None = None, looks_azimuth: int = 5,
+                  looks_range: int = 15) -> OverlapLooks:
+    """Looks of the overlap of bursts ``burst`` and ``burst + 1`` from the master and coregistered slave lines of
+    both bursts over the overlap (same shape; pixel (i, j) of both sees the same ground) and the master's local
+    TOPS Doppler (Hz) at those pixels. ``topographic_phase`` (rad, same shape: the same ground in both looks) is
+    removed from both interferograms before the looks, so that the coherence of the look cells is not lowered by
+    topographic fringes; it cancels in the double difference. ISCE2's topsApp uses 15 x 5 looks for ESD
+    (runESD.py defaults)."""
+    ib = master_b.astype(np.complex128) * np.conj(slave_b.astype(np.complex128))
+    ic = master_c.astype(np.complex128) * np.conj(slave_c.astype(np.complex128))
+    if topographic_phase is not None:
+        flat = np.exp(-1j * np.nan_to_num(np.asarray(topographic_phase, dtype=np.float64)))
+        ib = ib * flat
+        ic = ic * flat
+    valid = (master_b != 0) & (slave_b != 0) & (master_c != 0) & (slave_c != 0)
+    ib = np.where(valid, ib, 0)
+    ic = np.where(valid, ic, 0)
+    la, lr = looks_azimuth, looks_range
+
+    def coh(i: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
+        pm = _looks(np.where(valid, np.abs(m.astype(np.complex128)) ** 2, 0), la, lr)
+        ps = _looks(np.where(valid, np.abs(s.astype(np.complex128)) ** 2, 0), la, lr)
+        den = np.sqrt(pm * ps)
+        return np.where(den > 0, np.abs(_looks(i, la, lr)) / np.where(den > 0, den, 1), 0.0)
+
+    n = _looks(valid.astype(np.float64), la, lr)
+    df = _looks(np.where(valid, doppler_b - doppler_c, 0.0), la, lr) / np.maximum(n, 1)
+    cols = np.arange(master_b.shape[1], dtype=np.float64)
+    rs = _looks(np.broadcast_to(cols[None, :], master_b.shape).astype(np.float64), la, lr) / (la * lr)
+    full = n == la * lr
+    return OverlapLooks(burst, np.where(full, _looks(ib, la, lr), 0), np.where(full, _looks(ic, la, lr), 0),
+                        np.where(full, np.minimum(coh(ib, master_b, slave_b), coh(ic, master_c, slave_c)), 0.0),
+                        df, rs)
+
+
+def frame_resample(read_slave_swath, slave: SwathMetadata, frame: DeburstFrame, matches: dict[int, int],
+                   grids: dict[int, np.ndarray], ramps: dict[int, object], step_range: int, step_azimuth: int,
+                   row0: int, row1: int, col0: int, n_cols: int) -> np.ndarray:
+    """The slave resampled onto frame rows [row0, row1), samples [col0, col0 + n_cols): each row's master burst
+    b is resampled from its slave burst ``matches[b]`` through ``grids[b]`` (burst frames, see ``burst_grid``;
+    ``ramps[b]`` the slave burst's ``TopsRamp``). Rows of master bursts without a slave burst are 0."""
+    out = np.zeros((row1 - row0, n_cols), dtype=np.complex64)
+    for seg, a, b in frame.split_rows(row0, row1):
+        if seg.burst not in matches:
+            continue
+        r0 = seg.burst_line0 + (a - seg.frame_line0)
+        res = burst_resample(read_slave_swath, slave, matches[seg.burst], ramps[seg.burst], grids[seg.burst],
+                             step_range, step_azimuth, r0, r0 + (b - a), col0 + n_cols)
+        out[a - row0:b - row0] = res[:, col0:col0 + n_cols]
+    return out

@@ -1,0 +1,204 @@
+"""SAR_MultiSlc end to end on simulated IW stacks with known truth (diapsar.simulate, mode iw).
+
+Stack 1: IW1, 3 bursts of 360 lines, 420 samples, master + a slave whose data are 0.02 line later than its
+annotation says (a hidden along-track timing error only ESD can see) + a slave without timing error; run through
+the command line with ESD on (full mode), and once more with ESD off. Stack 2: a decorrelated pair (coherence
+0.05-0.1): ESD finds too few points, the pair completes with the geometric solution. The tests print their
+figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+REPO = Path(__file__).resolve().parents[1]
+TIMING_ERROR = 0.02
+ML_RAN, ML_AZI = 4, 2
+STEP = 40
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")]
+
+
+def run_cli(*args: object, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=timeout, env=env)
+
+
+def iw_config(path: Path, input_dir: Path, output_dir: Path, esd_iter: int = 2, clean: str = "no") -> Path:
+    raw = {"Global": {"in": {"Input_Path": str(input_dir), "DEM_Path": str(input_dir / "dem" / "dem.tif"),
+                             "Mode": "IW", "Polarisation": "VV"},
+                      "out": {"Output_Path": str(output_dir)}, "parameter": {"clean": clean, "optram": 500}},
+           "Pre_Processing": {"parameter": {"ML_ran": ML_RAN, "ML_azi": ML_AZI}},
+           "DIn_SAR": {"parameter": {"GridStep_range": STEP, "GridStep_azimut": STEP, "ESD_iter": esd_iter}},
+           "Post_Processing": {"parameter": {"Activate_Ortho": "yes", "Activate_Filtering": "no"}}}
+    path.write_text(json.dumps(raw, indent=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def iw_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    from diapsar.simulate.api import simulate_stack
+
+    root = tmp_path_factory.mktemp("iw_stack")
+    res = simulate_stack(root / "input", mode="iw", dates=3, size=(0, 420), bursts=3, lines_per_burst=360, seed=21,
+                         n_targets=0, coherence=(0.85, 0.98), snr_db=25.0,
+                         timing_error_lines=[0.0, TIMING_ERROR, 0.0])
+    return root, json.loads(res.truth_json.read_text())
+
+
+@pytest.fixture(scope="module")
+def iw_run(iw_stack: tuple[Path, dict]) -> Path:
+    root, _ = iw_stack
+    out = root / "output"
+    r = run_cli(iw_config(root / "config.json", root / "input", out))
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def _pair(out: Path, truth: dict, k: int) -> tuple[dict, dict, dict[str, np.ndarray], np.ndarray]:
+    pair = truth["pairs"][k]
+    folder = sorted(out.glob("*_m_*_s"))[k]
+    info = json.loads((folder / "pair.json").read_text())
+    with rasterio.open(out.parent / "input" / pair["file"]) as ds:
+        t = {n: ds.read(i + 1) for i, n in enumerate(ds.descriptions)}
+    with rasterio.open(folder / "interferogram.tif") as ds:
+        ifg = ds.read()
+    return pair, info, t, ifg
+
+
+def _swath_rows(input_dir: Path) -> np.ndarray:
+    """Swath-image line of every debursted frame line of the master (all bursts)."""
+    from diapsar import tops
+    from diapsar.io.safe import open_product
+
+    meta = open_product(sorted(input_dir.glob("*.SAFE"))[0]).swath(None, None)
+    frame = tops.deburst_frame(meta)
+    return np.concatenate([meta.bursts[s.burst].first_line + s.burst_line0 + np.arange(s.lines)
+                           for s in frame.segments])
+
+
+def _residual(info: dict, t: dict[str, np.ndarray], ifg: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Interferogram phase minus the ML'd true deformation phase, the ML'd true coherence."""
+    rg = info["radar_grid"]
+    n, ns = rg["lines"], rg["samples"]
+    sw = rows[:n]
+    z = np.exp(1j * t["deformation_phase_rad"][sw][:, :ns]).reshape(n // ML_AZI, ML_AZI, ns // ML_RAN, ML_RAN)
+    tc = t["coherence"][sw][:, :ns].reshape(n // ML_AZI, ML_AZI, ns // ML_RAN, ML_RAN).mean(axis=(1, 3))
+    d = np.angle(np.exp(1j * (ifg[1] - np.angle(z.mean(axis=(1, 3))))))
+    return d, tc
+
+
+def _seam_steps(info: dict, d: np.ndarray, isdata: np.ndarray) -> list[float]:
+    steps = []
+    for seg in info["radar_grid"]["segments"][1:]:
+        r = seg["first_line"] // ML_AZI
+        before = d[r - 2:r][isdata[r - 2:r] > 0.5]
+        after = d[r:r + 2][isdata[r:r + 2] > 0.5]
+        steps.append(float(np.angle(np.mean(np.exp(1j * after)) * np.conj(np.mean(np.exp(1j * before))))))
+    return steps
+
+
+def test_iw_pair_with_timing_error_is_exact_after_esd(iw_stack: tuple[Path, dict], iw_run: Path) -> None:
+    root, truth = iw_stack
+    rows = _swath_rows(root / "input")
+    pair, info, t, ifg = _pair(iw_run, truth, 0)
+    assert pair["timing_error_lines"] == pytest.approx(TIMING_ERROR)
+    esd = info["esd"]
+    print(f"\nESD: shift {info['esd_shift_lines']:+.5f} lines (hidden timing error {TIMING_ERROR}), iterations "
+          f"{[round(i['shift_lines'], 6) for i in esd['iterations']]}")
+    assert esd["status"] == "ok" and len(esd["residual"]) == 2
+    # coregistration error: final grid (geometry + ESD) against the true offsets at the grid nodes
+    with rasterio.open(iw_run / sorted(p.name for p in iw_run.glob("*_m_*_s"))[0] / "deformation_grid.tif") as ds:
+        grids = ds.read()
+        bursts = [int(b) for b in ds.tags()["master_bursts"].split(",")]
+    lpb = 360
+    errs = []
+    for k, b in enumerate(bursts):
+        g = grids[4 * k + 1]
+        lines = np.arange(g.shape[0]) * STEP
+        cols = np.arange(g.shape[1]) * STEP
+        ok_l, ok_c = lines < lpb, cols < t["azimuth_offset_px"].shape[1]
+        tr = t["azimuth_offset_px"][b * lpb + lines[ok_l]][:, cols[ok_c]]
+        errs.append((g[np.ix_(ok_l, ok_c)] - tr)[np.isfinite(tr)])
+    err = np.concatenate(errs)
+    rms = float(np.sqrt(np.mean(err ** 2)))
+    print(f"azimuth coregistration error after ESD: RMS {rms:.5f} line, mean {np.mean(err):+.5f} "
+          f"({err.size} grid nodes)")
+    assert rms <= 0.001
+    d, tc = _residual(info, t, ifg, rows)
+    amp, _, coh, isd = ifg
+    ok = (isd > 0.5) & (coh >= 0.9)
+    phase_rms = float(np.sqrt(np.mean(d[ok] ** 2)))
+    steps = _seam_steps(info, d, isd)
+    valid = isd > 0.5
+    print(f"phase - true deformation: RMS {phase_rms:.4f} rad over {ok.sum()} cells (coherence >= 0.9); seam "
+          f"steps {[round(s, 4) for s in steps]} rad; coherence - truth {np.mean(coh[valid] - tc[valid]):+.4f}")
+    assert ok.sum() > 1000 and phase_rms <= 0.1
+    assert np.median(np.abs(steps)) <= 0.1 and max(abs(s) for s in steps) <= 0.1
+    assert abs(float(np.mean(coh[valid] - tc[valid]))) <= 0.05
+
+
+def test_iw_pair_json_describes_the_output_grid(iw_stack: tuple[Path, dict], iw_run: Path) -> None:
+    from diapsar.geometry import RadarGrid
+    from diapsar.io.safe import open_product
+    from diapsar.timeutil import iso_to_seconds
+
+    root, truth = iw_stack
+    _, info, _, ifg = _pair(iw_run, truth, 0)
+    rg = info["radar_grid"]
+    assert ifg.shape[1:] == (rg["lines"] // rg["ml_azimuth"], rg["samples"] // rg["ml_range"])
+    meta = open_product(sorted((root / "input").glob("*.SAFE"))[0]).swath(None, None)
+    grid = RadarGrid.from_metadata(meta)
+    for seg in rg["segments"]:  # every segment's first line time is the master burst line's own time
+        b = meta.bursts[seg["master_burst"]]
+        line = grid.time_to_line(iso_to_seconds(seg["first_azimuth_time"].rstrip("Z")), burst=b.index)
+        assert float(line) == pytest.approx(round(float(line)), abs=1e-3)
+    assert rg["first_slant_range_time_s"] == pytest.approx(meta.slant_range_time_s)
+    assert [b["master_burst"] for b in info["bursts"]] == [0, 1, 2] and info["missing_master_bursts"] == []
+
+
+def test_iw_without_esd_shows_the_seam_step_the_timing_error_predicts(iw_stack: tuple[Path, dict]) -> None:
+    """The seam check can fail: with ESD off the 0.02-line timing error leaves steps of about 2 pi df dt delta."""
+    root, truth = iw_stack
+    out = root / "output_no_esd"
+    r = run_cli(iw_config(root / "config_no_esd.json", root / "input", out, esd_iter=0, clean="yes"))
+    assert r.returncode == 0, r.stderr
+    rows = _swath_rows(root / "input")
+    _, info, t, ifg = _pair(out, truth, 0)
+    assert info["esd"]["status"] == "off" and info["esd_shift_lines"] == 0.0
+    d, _ = _residual(info, t, ifg, rows)
+    steps = _seam_steps(info, d, ifg[3])
+    # predicted step: the local Doppler jumps by df across the cut; df from the ESD run of the same pair
+    with_esd = json.loads(next((root / "output").glob("*_m_*_s")).joinpath("pair.json").read_text())
+    df = np.mean([o["delta_f_hz"] for o in with_esd["esd"]["iterations"][0]["overlaps"]])
+    dt = info["radar_grid"]["azimuth_time_interval_s"]
+    predicted = 2 * math.pi * df * dt * TIMING_ERROR
+    print(f"\nESD off: seam steps {[round(s, 4) for s in steps]} rad, predicted {predicted:.4f} rad")
+    assert all(abs(s) > 0.1 for s in steps)
+    assert all(0.5 * predicted < abs(s) < 1.5 * predicted for s in steps)
+
+
+def test_decorrelated_overlaps_keep_the_geometric_solution(tmp_path: Path) -> None:
+    from diapsar.simulate.api import simulate_stack
+
+    simulate_stack(tmp_path / "input", mode="iw", dates=2, size=(0, 256), bursts=2, lines_per_burst=300, seed=4,
+                   n_targets=0, coherence=(0.02, 0.06), snr_db=0.0)
+    r = run_cli(iw_config(tmp_path / "c.json", tmp_path / "input", tmp_path / "out", clean="yes"))
+    assert r.returncode == 0, r.stderr
+    info = json.loads(next((tmp_path / "out").glob("*_m_*_s")).joinpath("pair.json").read_text())
+    print(f"\ndecorrelated pair: ESD {info['esd']['status']}, overlaps "
+          f"{[(o['bursts'], o['cells']) for o in info['esd']['iterations'][0]['overlaps']]}")
+    assert info["esd"]["status"] == "too_few_points" and info["esd_shift_lines"] == 0.0
+    assert (tmp_path / "out" / next((tmp_path / "out").glob("*_m_*_s")).name / "interferogram.tif").exists()
+    log = (tmp_path / "out" / "info.log").read_text()
+    assert "too few coherent overlap points" in log

@@ -22,6 +22,7 @@ from ..io.window import Window
 from ..log import progress
 from .context import Acquisition, RunContext, Unit
 from .master_steps import ortho_grid, ortho_lookup
+from .pair_inputs import topo_phase_rows as _topo_phase
 from .steps import Outcome, Params, Step
 
 # interferogram margins (DiapOTB SARInterferogram -marginran 1 -marginazi 1): each ML cell is estimated on its
@@ -72,21 +73,6 @@ def _coregistered_strip(ctx: RunContext, slave: Acquisition, cgrid: np.ndarray, 
     strip = slave.read(Window(l0, 0, l1 - l0, n_s))
     return np.asarray(coregister_block(strip, l0, n_l, cgrid, cfg.grid_step_range, cfg.grid_step_azimut, row0,
                                        row1, win.n_samples, doppler_cycles=doppler_cycles))
-
-
-def topo_phase_rows(ctx: RunContext, unit: Unit, line0: int, line1: int) -> np.ndarray:
-    """Full-resolution topographic phase of master window lines [line0, line1) (the pair's ML product)."""
-    return _topo_phase(ctx, unit, line0, line1)
-
-
-def _topo_phase(ctx: RunContext, unit: Unit, line0: int, line1: int) -> np.ndarray:
-    """Full-resolution topographic phase of master window lines [line0, line1), from the pair's ML product."""
-    from ..topographic_phase import ml_rows_for_lines, upsample_phase
-
-    win = ctx.window
-    r0, r1 = ml_rows_for_lines(line0, line1, win.ml_azi, win.ml_shape[0])
-    return np.asarray(upsample_phase(read_raster(unit.folder / layout.TOPO, 1, rows=(r0, r1)), r0, line0,
-                                     line1 - line0, win.n_samples, win.ml_azi, win.ml_ran))
 
 
 # ------------------------------------------------------------------------------------------------ topographic phase

@@ -207,7 +207,7 @@ def _overlap_looks(ctx: RunContext, unit: Unit, tp: TopsPair, b: int, c: int, sh
     f1 = f0 + lc.size
     if f0 < 0 or f1 > win.n_lines:
         return None  # the overlap is not inside the processed window (ROI)
-    from .pair_steps import topo_phase_rows
+    from .pair_inputs import topo_phase_rows
 
     phi = topo_phase_rows(ctx, unit, f0, f1)
     read_m, read_s = _master_swath_reader(master), _slave_reader(unit.the_slave())

@@ -44,11 +44,14 @@ def variants(input_dir: Path, out: Path) -> dict[str, dict]:
     return {"demo": base, "full_correlation": full, "coregistration_only": coreg, "ml4x2": ml}
 
 
-def digest(folder: Path) -> dict[str, str]:
+def digest(folder: Path, work: Path) -> dict[str, str]:
     out = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file() and p.suffix in (".tif", ".txt", ".vrt") and not p.name.startswith("."):
-            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
+            data = p.read_bytes()
+            if p.suffix == ".vrt":  # a VRT names its source files: compare it independently of WORKDIR
+                data = data.replace(str(work.resolve()).encode(), b"WORKDIR")
+            out[str(p.relative_to(folder))] = hashlib.sha256(data).hexdigest()
     return out
 
 
@@ -68,7 +71,7 @@ def main() -> int:
     for name, raw in variants(input_dir, work / "runs").items():
         shutil.rmtree(raw["Global"]["out"]["Output_Path"], ignore_errors=True)
         run_chain(from_dict(raw, base_dir=work, source=name))
-        result[name] = digest(Path(raw["Global"]["out"]["Output_Path"]))
+        result[name] = digest(Path(raw["Global"]["out"]["Output_Path"]), work)
         print(f"{name}: {len(result[name])} products")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")

@@ -17,7 +17,8 @@ PROG = "SAR_MultiSlc.py"
 
 EPILOG = """\
 examples:
-  SAR_MultiSlc.py --demo /tmp/diapsar-demo            simulate a StripMap stack and process it
+  SAR_MultiSlc.py --demo /tmp/diapsar-demo            simulate an IW stack (3 bursts) and process it
+  SAR_MultiSlc.py --demo /tmp/sm-demo --demo-mode sm   the same with a StripMap stack
   SAR_MultiSlc.py config.json                          run with the configuration as written
   SAR_MultiSlc.py config.json -d 20200101 -f 20200301 -e 20200113 -m 20200107 -o yes -ml 4 4
 """
@@ -44,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "projection, deformation grid, coregistration, interferograms, ortho, filtering. "
                     "Flags override the configuration; a default applies when the configuration lacks the key.")
     p.add_argument("config", nargs="?", help="JSON configuration (see config/multislc.schema.json)")
-    p.add_argument("--demo", metavar="OUTDIR", help="simulate a StripMap stack (volcano with a deformation "
-                   "bump) and run the chain on it into OUTDIR")
+    p.add_argument("--demo", metavar="OUTDIR", help="simulate a stack (volcano with a deformation bump; IW: 3 "
+                   "dates, one swath, 3 bursts, a hidden timing error on one slave) and run the chain on it into "
+                   "OUTDIR")
+    p.add_argument("--demo-mode", choices=("iw", "sm"), default="iw",
+                   help="acquisition mode of the --demo stack (default iw)")
     p.add_argument("-d", dest="start_date", metavar="YYYYMMDD", help=_help("start_date"))
     p.add_argument("-f", dest="end_date", metavar="YYYYMMDD", help=_help("end_date"))
     p.add_argument("-e", dest="exclude", metavar="YYYYMMDD", nargs="+", help=_help("exclude"))
@@ -84,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.demo:
         from .demo import run_demo
 
-        return run_demo(args.demo, ram_mb=args.ram_mb)
+        return run_demo(args.demo, ram_mb=args.ram_mb, mode=args.demo_mode)
     if not args.config:
         raise ConfigError("give a configuration file (or --demo OUTDIR)")
     from ..config import apply_overrides, load_config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -244,7 +245,7 @@ def test_timings_total_shown_once():
     assert "total (sum of steps)" in html and "3.5 s" in html
 
 
-def test_pair_quicklook_titles_total_looks_dates_axes(tmp_path, caplog):
+def test_pair_quicklook_titles_total_looks_dates_axes(tmp_path, caplog, monkeypatch):
     """The chain calls write_pair_quicklooks(ml=(1, 1)) on an interferogram already multilooked 3 x 3."""
     from PIL import Image
 
@@ -278,6 +279,8 @@ def test_pair_quicklook_titles_total_looks_dates_axes(tmp_path, caplog):
     _write_ifg(zero / "interferogram.tif", [np.zeros((150, 240), np.float32)] * 3 + [np.ones((150, 240),
                                                                                           np.float32)])
     caplog.clear()
+    # an earlier chain run in this process may have set up diapsar's own log handlers (propagation off)
+    monkeypatch.setattr(logging.getLogger("diapsar"), "propagate", True)
     with caplog.at_level("WARNING"):
         write_pair_quicklooks(zero, zero / "interferogram.tif")
     assert "amplitude quicklook" in caplog.text and "amplitude is zero everywhere" in caplog.text

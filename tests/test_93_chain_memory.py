@@ -3,6 +3,8 @@ for what the run holds from start to end (GDAL's block cache, the scene DEM)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -33,17 +35,19 @@ def test_post_count_by_strips_equals_post_mean():
 
 def test_block_budget_leaves_room_for_held_arrays():
     from diapsar.chains.context import RunContext, gdal_cache_mb
-    from diapsar.config import MultiSlcConfig
+    from diapsar.chains.demo import demo_config
+    from diapsar.config import from_dict
     from diapsar.io.dem import Dem
 
+    def config(ram_mb):
+        return from_dict(demo_config(Path("in"), Path("out"), ram_mb=ram_mb))
+
     assert gdal_cache_mb(64) == 16 and gdal_cache_mb(2000) == 125 and gdal_cache_mb(100000) == 256
-    cfg = MultiSlcConfig.__new__(MultiSlcConfig)
-    cfg.optram_mb = 2000
-    ctx = RunContext(cfg=cfg, out=None, master=None, window=None)
+    ctx = RunContext(cfg=config(2000), out=None, master=None, window=None)
     assert ctx.ram_mb == pytest.approx(2000 - 125)
     ctx.dem = Dem(np.zeros((1024, 2048)), (0, 1, 0, 0, 0, -1))  # 16 MB of float64
     assert ctx.ram_mb == pytest.approx(2000 - 125 - 16)
-    cfg.optram_mb = 64
+    ctx.cfg = config(64)
     ctx.dem = Dem(np.zeros((4096, 4096)), (0, 1, 0, 0, 0, -1))  # 128 MB: more than the budget
     assert ctx.ram_mb == pytest.approx(16)  # a quarter of -ram at least
 

@@ -26,6 +26,7 @@ interferograms concatenated (``deburst``) before the same filtering/ortho/quickl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -118,15 +119,42 @@ def pair_chain(ctx: RunContext, unit: Unit) -> dict[str, str | None]:
                        "topographic_phase": layout.TOPO, "slave_ml_amplitude": layout.SLAVE_ML}
 
 
-def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
+def _iw_swaths(cfg: MultiSlcConfig, sel: Any) -> tuple[str, ...]:
+    """Swaths of an IW run: Global.in.Swath ("all" = IW1-3), else the master's swath when -m / Master_Image names a
+    measurement file, else every swath of the master product."""
+    import re
+
+    from ..io import stack
+
+    if cfg.inputs.swaths is not None:
+        return tuple(cfg.inputs.swaths)
+    named = cfg.inputs.master_image
+    if named and not re.fullmatch(r"\d{8}", named.strip()) and named.strip().lower().endswith((".tif", ".tiff")):
+        return (sel.master.swath,)
+    images = stack.scan(cfg.inputs.input_path)
+    found = sorted({i.swath for i in images if i.product_path == sel.master.product_path
+                    and i.polarisation == sel.master.polarisation})
+    return tuple(found) or (sel.master.swath,)
+
+
+def _run_chain(cfg: MultiSlcConfig, top: bool = True) -> dict[str, Any]:
     t_start, started = time.perf_counter(), time.time()
     out = Path(cfg.output_path)
     sel = select_images(cfg)  # checked before anything is created in the output folder
+    swaths: tuple[str, ...] = ()
+    if cfg.inputs.mode == "IW":
+        swaths = _iw_swaths(cfg, sel)
+        if len(swaths) == 1 and cfg.inputs.swath is None:
+            cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, swaths=swaths))
+            sel = select_images(cfg)
     check_output(out)
-    setup_logging(out)
-    log.info("diapsar %s SAR_MultiSlc: config %s -> %s", __version__, cfg.source or "(in memory)", out)
-    for sentence in getattr(cfg, "adjustments", ()):
-        log.info("configuration: %s", sentence)
+    if top:
+        setup_logging(out)
+        log.info("diapsar %s SAR_MultiSlc: config %s -> %s", __version__, cfg.source or "(in memory)", out)
+        for sentence in getattr(cfg, "adjustments", ()):
+            log.info("configuration: %s", sentence)
+    if len(swaths) > 1:
+        return _run_swaths(cfg, swaths, t_start, started)
     log.info("master %s (%s), %d slave(s): %s", sel.master.date, sel.master.measurement_name, len(sel.slaves),
              ", ".join(s.date for s in sel.slaves))
     master: Acquisition = open_acquisition(sel.master)
@@ -162,9 +190,47 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
            "pairs": [f.name for f in folders[1:]], "dem": layout.DEM_SCENE, "timings_s": ctx.timings,
            "versions": versions()}
     write_json(out / layout.RUN_JSON, run)
-    write_run_report(out)
+    if top:
+        write_run_report(out)
     remove_leftovers([out, *folders], started)
     log.info("done in %.1f s: %d pair(s) in %s", ctx.timings["total"], len(folders) - 1, out)
+    return run
+
+
+def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float, started: float) -> dict[str, Any]:
+    """IW with several swaths: the single-swath chain per swath into <out>/<swath>/, then each pair merged
+    (``chains.swaths``)."""
+    from ..io.dem import build_dem_vrt
+    from . import swaths
+
+    swaths.check_swaths(swath_list)
+    out = Path(cfg.output_path)
+    log.info("IW swaths %s: each processed into %s/<swath>/, then merged", ",".join(swath_list), out)
+    runs = {}
+    for sw in swath_list:
+        log.info("---- swath %s", sw)
+        runs[sw] = _run_chain(swaths.swath_config(cfg, sw), top=False)
+    swath_outs = {sw: out / sw for sw in swath_list}
+    first = next(iter(runs.values()))
+    pairs = sorted({p for r in runs.values() for p in r["pairs"]})
+    ram = min(float(cfg.optram_mb), 1024.0)
+    for name in pairs:
+        swaths.merge_pair(out, name, {sw: o for sw, o in swath_outs.items() if name in runs[sw]["pairs"]}, ram)
+        log.info("pair %s: swaths merged", name)
+    swaths.merge_master(out, first["master_date"], swath_outs, pairs[0] if pairs else None, ram)
+    build_dem_vrt([str(o / layout.DEM_SCENE) for o in swath_outs.values()], out / layout.DEM_SCENE)
+    timings = {"total": round(time.perf_counter() - t_start, 3)}
+    timings.update({f"{sw}.{k}": v for sw, r in runs.items() for k, v in r["timings_s"].items()})
+    run = {"software_version": __version__, "parameters": cfg.to_dict(), "swaths": list(swath_list),
+           "master": {sw: r["master"] for sw, r in runs.items()}, "master_date": first["master_date"],
+           "master_directory": layout.master_directory(first["master_date"]),
+           "slaves": sorted({s for r in runs.values() for s in r["slaves"]}), "pairs": pairs,
+           "dem": layout.DEM_SCENE, "timings_s": timings, "versions": versions(),
+           "swath_runs": {sw: str(o.relative_to(out)) for sw, o in swath_outs.items()}}
+    write_json(out / layout.RUN_JSON, run)
+    write_run_report(out)
+    remove_leftovers([out, *(out / p for p in pairs)], started)
+    log.info("done in %.1f s: %d pair(s), swaths %s in %s", timings["total"], len(pairs), ",".join(swath_list), out)
     return run
 
 

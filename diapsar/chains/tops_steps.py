@@ -148,7 +148,7 @@ def _grid_params(ctx: RunContext, unit: Unit) -> Params:
     assert isinstance(master, FrameAcquisition)
     return {"window": ctx.window.as_dict(), "frame": master.the_frame.to_dict(),
             "steps": [cfg.grid_step_range, cfg.grid_step_azimut], "esd_iter": cfg.esd_iter,
-            "esd_threshold": getattr(cfg, "esd_threshold", 0.3), "slave": unit.the_slave().image.measurement_name,
+            "esd_threshold": cfg.esd.threshold, "slave": unit.the_slave().image.measurement_name,
             "inputs": Steps(unit.folder).done.get("topographic_phase")}
 
 
@@ -282,7 +282,7 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
     geometric = {b: tops.burst_grid(master.the_swath, master.orbit, slave.meta, slave.orbit, ctx.scene_dem, b, s,
                                     cfg.grid_step_range, cfg.grid_step_azimut) for b, s in matches.items()}
     tp = TopsPair(matches, grids={b: g.copy() for b, g in geometric.items()}, ramps=_ramps(slave, matches))
-    threshold = float(getattr(cfg, "esd_threshold", 0.3))
+    threshold = float(cfg.esd.threshold)
     dt = master.meta.azimuth_time_interval_s
     pairs = [(b, b + 1) for b in sorted(matches) if b + 1 in matches and matches[b + 1] == matches[b] + 1]
     iterations: list[dict[str, Any]] = []

@@ -232,7 +232,7 @@ def test_rerun_removes_leftovers_of_interrupted_runs(lake, tmp_path):
     living PID) stay. Also: the log names dem_scene.vrt at its final place, and the configuration's
     adjustments are logged."""
     from diapsar.chains.multislc import run_chain
-    from diapsar.config import apply_overrides, load_config
+    from diapsar.config import Overrides, apply_overrides, load_config
 
     root, res, dates = lake
     out = tmp_path / "out"
@@ -253,7 +253,7 @@ def test_rerun_removes_leftovers_of_interrupted_runs(lake, tmp_path):
     concurrent[0].write_bytes(b"")
     os.utime(concurrent[0], (4e9, 4e9))  # modified after this run starts: another run is writing it
     concurrent[1].mkdir()
-    c = apply_overrides(load_config(cfg), exclude=[dates[2]], ortho="no")
+    c = apply_overrides(load_config(cfg), Overrides(exclude=(dates[2],), ortho="no"))
     object.__setattr__(c, "adjustments", ("Spacingxy 0.0001 deg kept (example sentence)",))
     run_chain(c)
     for p in stale + [dead]:

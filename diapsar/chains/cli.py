@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", metavar="OUTDIR", help="simulate a stack (volcano with a deformation bump; IW: 3 "
                    "dates, one swath, 3 bursts, a hidden timing error on one slave) and run the chain on it into "
                    "OUTDIR")
-    p.add_argument("--demo-mode", choices=("iw", "sm"), default="iw",
+    p.add_argument("--demo-mode", choices=("iw", "sm"),
                    help="acquisition mode of the --demo stack (default iw)")
     p.add_argument("-d", dest="start_date", metavar="YYYYMMDD", help=_help("start_date"))
     p.add_argument("-f", dest="end_date", metavar="YYYYMMDD", help=_help("end_date"))
@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.demo:
         from .demo import run_demo
 
-        return run_demo(args.demo, ram_mb=args.ram_mb, mode=args.demo_mode)
+        return run_demo(args.demo, ram_mb=args.ram_mb, mode=args.demo_mode or "iw")
     if not args.config:
         raise ConfigError("give a configuration file (or --demo OUTDIR)")
     from ..config import apply_overrides, load_config

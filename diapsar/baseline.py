@@ -115,17 +115,15 @@ def _check_pair(master: SwathMetadata, slave: SwathMetadata) -> None:
         raise SelectionError(f"cannot pair a TOPS and a stripmap image ({master.swath}, {slave.swath})")
 
 
-def match_bursts(master: SwathMetadata, slave: SwathMetadata) -> list[tuple[int, int, int]]:
-    """(burst_id, master burst index, slave burst index) for each burst ID present in both swaths."""
+def match_bursts(master: SwathMetadata, slave: SwathMetadata) -> list[tuple[int | None, int, int]]:
+    """(burst_id, master burst index, slave burst index) for each master burst present in the slave, matched by
+    identity (burst ID, else azimuth ANX time: :func:`diapsar.bursts.match_swath_bursts`), never by index."""
+    from .bursts import match_swath_bursts
+
     _check_pair(master, slave)
     if not master.is_tops:
         raise SelectionError(f"{master.swath}: stripmap images have no bursts to match")
-    for meta in (master, slave):
-        if any(b.burst_id is None for b in meta.bursts):
-            raise SelectionError(f"{meta.annotation_name or meta.swath}: bursts without burst ID "
-                                 "(relative orbit or ascending node time missing)")
-    slave_by_id = {b.burst_id: b.index for b in slave.bursts}
-    return [(b.burst_id, b.index, slave_by_id[b.burst_id]) for b in master.bursts if b.burst_id in slave_by_id]
+    return [(p.burst_id, p.master_index, p.slave_index) for p in match_swath_bursts(master, slave).common]
 
 
 def _reference_height(meta: SwathMetadata) -> float:
@@ -135,7 +133,7 @@ def _reference_height(meta: SwathMetadata) -> float:
 
 
 def _baseline(meta: SwathMetadata, slave: SwathMetadata, mo: Orbit, so: Orbit, t_m: float, h: float,
-              burst: tuple[int, int, int] | None) -> Baseline:
+              burst: tuple[int | None, int, int] | None) -> Baseline:
     from .timeutil import seconds_to_iso
 
     tau = meta.slant_range_time_s + 0.5 * (meta.number_of_samples - 1) / meta.range_sampling_rate_hz
@@ -144,7 +142,7 @@ def _baseline(meta: SwathMetadata, slave: SwathMetadata, mo: Orbit, so: Orbit, t
         raise SelectionError(f"{meta.swath}: reference point outside the master orbit arc")
     r = baseline_at_point(mo, so, float(lat), float(lon), float(hh), meta.wavelength_m)
     return Baseline(
-        swath=meta.swath, burst_id=None if burst is None else int(burst[0]),
+        swath=meta.swath, burst_id=None if burst is None or burst[0] is None else int(burst[0]),
         master_burst=None if burst is None else int(burst[1]), slave_burst=None if burst is None else int(burst[2]),
         master_time=seconds_to_iso(r["master_time_s"]), slave_time=seconds_to_iso(r["slave_time_s"]),
         latitude_deg=float(lat), longitude_deg=float(lon), height_m=float(hh), slant_range_m=r["slant_range_m"],

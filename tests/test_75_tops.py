@@ -15,7 +15,15 @@ from diapsar.coregistration import coregister, dense_shifts
 from diapsar.deformation_grid import grid_offset
 from diapsar.deramp import TopsRamp, deramp, local_doppler_hz, reramp, tops_phase
 from diapsar.doppler0 import cde_sums
-from diapsar.esd import esd_shift, mean_esd_shift, overlap_lines
+from diapsar.esd import (
+    OverlapData,
+    esd_overlaps,
+    esd_shift,
+    mean_esd_shift,
+    overlap_delta_f_hz,
+    overlap_lines,
+    overlap_window,
+)
 from diapsar.io.safe import open_annotation, open_product
 from diapsar.orbit import Orbit
 from diapsar.simulate import simulate_stack
@@ -284,3 +292,122 @@ def test_esd_recovers_the_simulated_timing_error(iw_sim):
           f"annotation offsets {found[err].shift_lines:+.4f} lines (expected {-err:+.4f})")
     assert abs(found[0.0].shift_lines) < 0.005
     assert found[err].shift_lines == pytest.approx(-err, abs=0.005)
+
+
+# ---- robust ESD over every overlap (esd_overlaps)
+
+DT = 2.0556e-3
+
+
+def _synthetic_overlap(rng, shift_lines, df, shape=(60, 400), coh=0.8, slope=0.0, sample0=0, burst=0):
+    """Overlap interferograms whose double difference is 2π·Δf·shift·Δt_az (+ a shift varying across range by
+    ``slope`` lines/sample) with phase noise of a coherence-``coh`` pixel."""
+    common = rng.uniform(-np.pi, np.pi, shape)
+    cols = np.arange(shape[1])[None, :] + sample0
+    local = shift_lines + slope * (cols - (sample0 + shape[1] / 2 - 0.5))
+    noise = rng.normal(scale=np.sqrt(1 - coh ** 2) / coh / np.sqrt(2), size=shape)  # CRLB-sized phase noise
+    dd = 2 * np.pi * np.asarray(df) * local * DT + noise
+    ib = np.exp(1j * common)
+    return OverlapData(ib, np.exp(1j * (common - dd)), np.full(shape, coh), df, sample0, burst)
+
+
+@pytest.mark.parametrize("shift", [-0.05, 0.002])
+def test_esd_overlaps_recovers_injected_shift(shift):
+    rng = np.random.default_rng(7)
+    df = 4700.0 + 200.0 * rng.random((60, 400))                # per-pixel Δf_ovl, as from the annotation
+    ovl = [_synthetic_overlap(rng, shift, df, burst=k, coh=0.9) for k in range(6)]
+    res = esd_overlaps(ovl, DT)
+    print(f"injected {shift:+.4f}, found {res.shift_lines:+.6f} line; residual phases "
+          f"{[round(o.residual_phase_rad, 4) for o in res.overlaps]} rad")
+    assert res.status == "ok" and len(res.overlaps) == 6 and res.n_pixels == 6 * 60 * 400
+    assert res.shift_lines == pytest.approx(shift, abs=1e-4)
+    assert all(abs(o.residual_phase_rad) < 0.02 for o in res.overlaps)
+    assert all(abs(o.range_slope_lines_per_sample) < 2e-6 for o in res.overlaps)
+    # without the correction the seam phase would be 2π·Δf·shift·Δt_az (≈ 3 rad at −0.05 line)
+    assert abs(res.overlaps[0].phase_rad) == pytest.approx(abs(2 * np.pi * 4800 * shift * DT), rel=0.05)
+
+
+def test_esd_overlaps_water_is_a_status_not_an_exception():
+    rng = np.random.default_rng(8)
+    water = [_synthetic_overlap(rng, 0.01, 4800.0, coh=0.1, burst=k) for k in range(3)]
+    res = esd_overlaps(water, DT)
+    assert res.status == "too_few_points" and res.shift_lines == 0.0
+    assert [o.status for o in res.overlaps] == ["too_few_points"] * 3 and "not applied" in res.message
+    # one good overlap among water ones: used alone
+    good = _synthetic_overlap(rng, 0.01, 4800.0, coh=0.9, burst=3)
+    mixed = esd_overlaps([*water, good], DT)
+    assert mixed.status == "ok" and mixed.shift_lines == pytest.approx(0.01, abs=2e-4)
+    assert [o.status for o in mixed.overlaps] == ["too_few_points"] * 3 + ["ok"]
+    # a few coherent pixels only: below min_pixels (configurable)
+    few = _synthetic_overlap(rng, 0.01, 4800.0, shape=(5, 20), coh=0.9)
+    assert esd_overlaps([few], DT).status == "too_few_points"
+    assert esd_overlaps([few], DT, min_pixels=50).status == "ok"
+    # nothing at all, bad shapes, zeros: statuses, never exceptions
+    assert esd_overlaps([], DT).status == "no_overlap"
+    bad = OverlapData(np.ones((3, 4)), np.ones((4, 3)), None, 4800.0)
+    assert esd_overlaps([bad], DT).overlaps[0].status == "invalid_input"
+    zeros = OverlapData(np.zeros((50, 50), complex), np.zeros((50, 50), complex), None, 4800.0)
+    assert esd_overlaps([zeros], DT).status == "too_few_points"
+
+
+def test_esd_overlaps_reports_a_range_ramp():
+    """An ionosphere-like shift rising across range: reported as a slope, the mean still recovered."""
+    rng = np.random.default_rng(9)
+    slope = 2.0e-6                                            # lines per sample: 0.008 line over 4000 samples
+    ovl = [_synthetic_overlap(rng, 0.003, 4800.0, shape=(40, 4000), coh=0.9, slope=slope, sample0=1000, burst=k)
+           for k in range(3)]
+    res = esd_overlaps(ovl, DT, range_blocks=8)
+    print(f"range slope {res.range_slope_lines_per_sample:.3e} lines/sample (injected {slope:.1e})")
+    assert res.range_slope_lines_per_sample == pytest.approx(slope, rel=0.05)
+    assert res.shift_lines == pytest.approx(0.003, abs=1e-4)
+    assert len(res.overlaps[0].block_samples) == 8 and res.overlaps[0].block_samples[0] > 1000
+    flat = esd_overlaps([_synthetic_overlap(rng, 0.003, 4800.0, shape=(40, 4000), coh=0.9)], DT)
+    assert abs(flat.range_slope_lines_per_sample) < 0.1 * slope
+
+
+@pytest.fixture(scope="module")
+def iw_sim4(tmp_path_factory):
+    """Simulated IW1 pair, 3 bursts of the real IW1 length (2 overlaps, Δf_ovl of real data), hidden slave
+    timing error of 0.03 line."""
+    out = tmp_path_factory.mktemp("tops_sim4")
+    res = simulate_stack(out, mode="iw", dates=2, size=(0, 160), bursts=3, seed=12,
+                         n_targets=0, coherence=(0.95, 0.95), snr_db=30.0, timing_error_lines=[0.0, 0.03])
+    pair = json.loads(res.truth_json.read_text())["pairs"][0]
+    with rasterio.open(out / pair["file"]) as ds:
+        truth = {name: ds.read(i + 1) for i, name in enumerate(ds.descriptions)}
+    return res, pair, truth, _read_all(res.products[0]), _read_all(res.products[1])
+
+
+def test_esd_overlaps_recovers_the_simulated_timing_error_on_every_overlap(iw_sim4):
+    """End to end on 2 overlaps of real-length bursts: Δf_ovl per pixel from the annotation
+    (overlap_delta_f_hz), overlap windows from the burst records (overlap_window), coherence-weighted ESD: the annotation-only offsets (truth +
+    0.03 line) give −0.03 to 0.001 line; the truth offsets give 0 to 0.001 line."""
+    _, pair, truth, (m_meta, m), (s_meta, s) = iw_sim4
+    err = pair["timing_error_lines"]
+    assert err == pytest.approx(0.03)
+    dt = m_meta.azimuth_time_interval_s
+    orb = Orbit(m_meta.orbit)
+    found = {}
+    for extra in (0.0, err):
+        ifgs = [_coregistered_burst_ifg(m_meta, m, s_meta, s, truth, b, extra) for b in range(len(m_meta.bursts))]
+        data = []
+        for k in range(len(m_meta.bursts) - 1):
+            win = overlap_window(m_meta, k)
+            assert win is not None and win.lines_b.stop - win.lines_b.start > 20
+            cols = slice(max(win.samples.start, 12), min(win.samples.stop, m.shape[1] - 12))
+            i0, i1 = ifgs[k][win.lines_b, cols], ifgs[k + 1][win.lines_b1, cols]
+            df = overlap_delta_f_hz(m_meta, win, orb, cols)
+            assert df.shape == i0.shape and np.all(df > 1000)
+            data.append(OverlapData(i0, i1, None, df, cols.start, k))
+        found[extra] = esd_overlaps(data, dt, min_pixels=100)
+    r0, r1 = found[0.0], found[err]
+    print(f"ESD on {len(r1.overlaps)} overlaps: Δf_ovl {[round(o.delta_f_ovl_hz) for o in r1.overlaps]} Hz; "
+          f"per overlap {[round(o.shift_lines, 5) for o in r1.overlaps]}; combined {r1.shift_lines:+.5f} "
+          f"(expected {-err:+.4f}, error {r1.shift_lines + err:+.5f} line); truth offsets {r0.shift_lines:+.5f}; "
+          f"residual phases {[round(o.residual_phase_rad, 4) for o in r1.overlaps]} rad")
+    assert r1.status == r0.status == "ok" and len(r1.overlaps) == 2
+    assert all(4000 < o.delta_f_ovl_hz < 5500 for o in r1.overlaps)      # IW: 4.5-5 kHz (tops-and-peers.md)
+    assert abs(r1.shift_lines + err) <= 0.001
+    assert abs(r0.shift_lines) <= 0.001
+    assert all(abs(o.shift_lines + err) <= 0.002 for o in r1.overlaps)
+    assert all(abs(o.residual_phase_rad) < 0.3 for o in r1.overlaps)

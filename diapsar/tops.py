@@ -20,7 +20,6 @@ the burst's first line; ``frame line`` = line of the debursted frame.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -86,41 +85,17 @@ def _valid_lines(b: Burst) -> tuple[int, int]:
 
 
 def deburst_frame(meta: SwathMetadata, first: int = 0, last: int | None = None) -> DeburstFrame:
-    """Debursted frame of bursts ``first``..``last`` (inclusive) of a TOPS swath: the half-overlap rule.
+    """Debursted frame of bursts ``first``..``last`` (inclusive) of a TOPS swath: the lines each burst keeps are
+    those of ``diapsar.deburst.deburst_layout`` (valid lines, cut at the middle of each overlap); each segment
+    keeps its own burst's line times (``Segment.azimuth_time_s``), so no burst start time is rounded."""
+    from .deburst import deburst_layout
 
-    Between consecutive bursts b and b+1 the cut time is the middle of the overlap of their valid lines
-    (t_cut = (end of b's valid lines + start of b+1's valid lines) / 2); burst b keeps its lines before the cut,
-    b+1 its lines from the cut on. The first burst starts at its first valid line, the last ends at its last
-    valid line. Line times stay those of each burst (``Segment.azimuth_time_s``): across a cut the frame's
-    line spacing differs from the azimuth time interval by less than one interval.
-    """
-    if not meta.is_tops:
-        raise ValueError(f"{meta.swath}: not a TOPS swath")
     last = len(meta.bursts) - 1 if last is None else last
-    bursts = meta.bursts[first:last + 1]
+    lay = deburst_layout(meta, list(range(first, last + 1)))
     dt = meta.azimuth_time_interval_s
-    lpb = meta.lines_per_burst
-    valid = [_valid_lines(b) for b in bursts]
-    starts = [v[0] for v in valid]
-    ends = [v[1] + 1 for v in valid]  # exclusive
-    for k in range(len(bursts) - 1):
-        b, c = bursts[k], bursts[k + 1]
-        t_end_b = b.azimuth_time_s + valid[k][1] * dt
-        t_start_c = c.azimuth_time_s + valid[k + 1][0] * dt
-        t_cut = 0.5 * (t_end_b + t_start_c)
-        first_c = int(math.ceil((t_cut - c.azimuth_time_s) / dt - 1e-9))
-        first_c = min(max(first_c, valid[k + 1][0]), valid[k + 1][1])
-        t_first_c = c.azimuth_time_s + first_c * dt
-        # burst b ends on the line whose next line time is nearest to the first kept line of b+1
-        end_b = int(round((t_first_c - b.azimuth_time_s) / dt))
-        ends[k] = min(max(end_b, starts[k] + 1), valid[k][1] + 1)
-        starts[k + 1] = first_c
-    segs = []
-    f0 = 0
-    for b, s, e in zip(bursts, starts, ends, strict=True):
-        segs.append(Segment(b.index, s, f0, e - s, b.azimuth_time_s + s * dt))
-        f0 += e - s
-    return DeburstFrame(meta.swath, tuple(segs), meta.number_of_samples, lpb, dt)
+    segs = tuple(Segment(s.burst, s.burst_line0, s.out_line0, s.lines,
+                         meta.bursts[s.burst].azimuth_time_s + s.burst_line0 * dt) for s in lay.segments)
+    return DeburstFrame(meta.swath, segs, meta.number_of_samples, meta.lines_per_burst, dt)
 
 
 def frame_metadata(meta: SwathMetadata, frame: DeburstFrame, bistatic_reference_range_time_s: float | None

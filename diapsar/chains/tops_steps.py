@@ -228,42 +228,27 @@ def _overlap_looks(ctx: RunContext, unit: Unit, tp: TopsPair, b: int, c: int, sh
 
 
 def _esd_estimate(looks: list[tops.OverlapLooks], threshold: float, dt: float) -> dict[str, Any]:
-    """Coherence-weighted ESD estimate over the overlaps: per overlap the double-difference phase of its cells
-    above ``threshold`` (weights g^2 / (1 - g^2)), its azimuth shift (lines), cell count and range slope; overall
-    the cell-weighted shift, or status ``too_few_points``."""
+    """ESD over the overlaps' look cells (``esd.esd_overlaps``: coherence-weighted double difference per overlap,
+    cells above ``threshold``, overlaps with fewer than MIN_OVERLAP_CELLS cells left out, shifts combined) as a
+    plain dict for pair.json."""
+    from ..esd import OverlapData, esd_overlaps
+
+    data = [OverlapData(ol.ifg_b, ol.ifg_c, ol.coherence, ol.delta_f_hz, burst=ol.burst) for ol in looks]
+    est = esd_overlaps(data, dt, threshold=threshold, min_pixels=MIN_OVERLAP_CELLS, range_blocks=3)
     per = []
-    shifts, weights = [], []
-    for ol in looks:
-        use = (ol.coherence > threshold) & (ol.ifg_b != 0) & (ol.ifg_c != 0)
-        n = int(use.sum())
-        item: dict[str, Any] = {"bursts": [ol.burst, ol.burst + 1], "cells": n}
-        if n >= MIN_OVERLAP_CELLS:
-            g = np.clip(ol.coherence[use], 0.0, 0.999)
-            w = g ** 2 / (1 - g ** 2)
-            dd = ol.ifg_b[use] * np.conj(ol.ifg_c[use])
-            phase = float(np.angle(np.sum(w * dd / np.maximum(np.abs(dd), 1e-30))))
-            df = float(np.average(ol.delta_f_hz[use], weights=w))
-            shift = phase / (2.0 * math.pi * df * dt)
-            # range dependence: the shifts of the overlap's cells in range thirds (an ionospheric ramp shows here)
-            rs = ol.range_sample[use]
-            cell_phase = np.angle(dd)
-            third = np.array_split(np.argsort(rs), 3)
-            part = [float(np.angle(np.sum((w * dd / np.maximum(np.abs(dd), 1e-30))[t]))) / (2 * math.pi * df * dt)
-                    for t in third if t.size]
-            slope = float(np.polyfit([float(np.mean(rs[t])) for t in third if t.size], part, 1)[0]) if len(part) > 1 else 0.0
-            item.update(phase_rad=round(phase, 5), delta_f_hz=round(df, 1), shift_lines=shift,
-                        phase_std_rad=round(float(np.std(np.angle(np.exp(1j * (cell_phase - phase))))), 4),
-                        range_slope_lines_per_1000_samples=round(slope * 1000.0, 6),
-                        shift_by_range_third_lines=[round(p, 6) for p in part])
-            shifts.append(shift)
-            weights.append(float(np.sum(w)))
-        else:
-            item["status"] = "too_few_points"
+    for ol, r in zip(looks, est.overlaps, strict=True):
+        item: dict[str, Any] = {"bursts": [r.burst, r.burst + 1], "cells": r.n_pixels, "status": r.status}
+        if r.status == "ok":
+            # range dependence in lines per 1000 samples (the estimator's columns are look cells)
+            slope = r.range_slope_lines_per_sample / ESD_LOOKS[1] * 1000.0
+            item.update(phase_rad=round(r.phase_rad, 5), delta_f_hz=round(r.delta_f_ovl_hz, 1),
+                        shift_lines=r.shift_lines, residual_phase_rad=round(r.residual_phase_rad, 5),
+                        range_slope_lines_per_1000_samples=None if not math.isfinite(slope) else round(slope, 6),
+                        mean_sample=round(float(np.mean(ol.range_sample)), 1))
         per.append(item)
-    total_cells = sum(it["cells"] for it in per if "shift_lines" in it)
-    if not shifts or total_cells < MIN_ESD_CELLS:
-        return {"status": "too_few_points", "shift_lines": 0.0, "overlaps": per}
-    return {"status": "ok", "shift_lines": float(np.average(shifts, weights=weights)), "overlaps": per}
+    ok = est.status == "ok" and est.n_pixels >= MIN_ESD_CELLS
+    return {"status": "ok" if ok else "too_few_points", "shift_lines": est.shift_lines if ok else 0.0,
+            "overlaps": per, "message": est.message}
 
 
 def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:

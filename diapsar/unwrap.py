@@ -55,7 +55,7 @@ S1_WAVELENGTH_M = SPEED_OF_LIGHT / S1_RADAR_FREQUENCY_HZ   # 0.05546576 m
 S1_IW_LOOKS_PER_PIXEL = (2.3 * 14.1) / (3.1 * 22.0)
 SNAPHU_BYTES_PER_PIXEL = 400.0           # peak RSS of one snaphu process per pixel (benchmarks/bench_unwrap.py)
 TILE_TARGET = 448                        # tile side (core) aimed at, see the module docstring
-DEFAULT_OVERLAP = 64
+DEFAULT_OVERLAP = 32
 DEFAULT_COARSE_FACTOR = 4
 METHODS = ("defo", "smooth")
 
@@ -83,7 +83,7 @@ def _snaphu_executable() -> str:
 
     if importlib.util.find_spec("snaphu") is None:
         raise UnwrapError("the 'snaphu' package is not installed (pip install 'snaphu>=0.4')")
-    exe = Path(os.fspath(importlib.resources.files("snaphu") / "snaphu"))
+    exe = Path(str(importlib.resources.files("snaphu") / "snaphu"))
     if not exe.is_file():
         raise UnwrapError(f"the snaphu package has no solver executable at {exe}")
     return os.fspath(exe)

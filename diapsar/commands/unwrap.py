@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="reference point as 0-based line and sample of the interferogram")
     parser.add_argument("--tiles", type=int, nargs=2, metavar=("R", "C"),
                         help="tiles in rows and columns (default: automatic; 1 1 = one SNAPHU run)")
-    parser.add_argument("--tile-overlap", type=int, default=64, metavar="N",
-                        help="overlap of neighbouring tiles in pixels (default: 64)")
+    parser.add_argument("--tile-overlap", type=int, default=32, metavar="N",
+                        help="overlap of neighbouring tiles in pixels (default: 32)")
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="concurrent SNAPHU processes (default: 2)")
     parser.add_argument("-ram", "--ram", type=float, default=2000.0, metavar="MB", dest="ram",

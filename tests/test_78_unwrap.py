@@ -217,8 +217,8 @@ def test_auto_tiles_follow_the_memory_budget():
     big = auto_tiles((2000, 2000), ram_mb=2000, workers=2)
     small_ram = auto_tiles((2000, 2000), ram_mb=100, workers=2)
     assert big[0] > 1 and small_ram[0] * small_ram[1] > big[0] * big[1]
-    # 100 MB for 2 processes of ~400 bytes/pixel: tiles of at most ~131 000 pixels with their overlap
-    assert (2000 / small_ram[0] + 128) * (2000 / small_ram[1] + 128) <= 100 * 2**20 / 400 / 2 * 1.3
+    # 100 MB for 2 processes of ~400 bytes/pixel: tiles of at most ~131 000 pixels with their overlap (2 x 32)
+    assert (2000 / small_ram[0] + 64) * (2000 / small_ram[1] + 64) <= 100 * 2**20 / 400 / 2
 
 
 # ------------------------------------------------------------------------------------------------ bad input

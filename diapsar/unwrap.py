@@ -641,7 +641,7 @@ def _write_unwrapped(path: Path, ifg: dict, unw_ref: np.ndarray, disp: np.ndarra
     import rasterio
     from rasterio.crs import CRS
 
-    from diapsar.chains.products import GTIFF_OPTIONS
+    from diapsar.io.raster import GTIFF_OPTIONS
     from diapsar.errors import OutputError
 
     rows, cols = unw_ref.shape
@@ -769,7 +769,7 @@ def unwrap_pair(pair_dir: str | os.PathLike, options: UnwrapOptions | None = Non
     quicklook_displacement.png there and add an ``unwrapping`` object to its pair.json (when it has one).
     Returns that object: source, method, threshold, nlooks, wavelength, reference point (line, sample, lon,
     lat), connected components count, fraction unwrapped, tiling and timings."""
-    from diapsar.chains.products import write_json
+    from diapsar.io.raster import write_json
     from diapsar.errors import ProductError
 
     options = options or UnwrapOptions()

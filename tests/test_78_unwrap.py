@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from rasterio.control import GroundControlPoint
 
-from diapsar.chains.products import write_raster
+from diapsar.io.raster import write_raster
 from diapsar.cli import main
 from diapsar.unwrap import (
     S1_WAVELENGTH_M,

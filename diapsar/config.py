@@ -350,9 +350,30 @@ class FilteringConfig:
     ml_azi: int = _key("Post_Processing.parameter.Filtered_Interferogram_mlazi", _int)
 
 
+def _pair_or_none(value: Any, key: str, ctx: _Ctx) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def _int_pair_or_none(value: Any, key: str, ctx: _Ctx) -> tuple[int, int] | None:
+    return None if value is None else (int(value[0]), int(value[1]))
+
+
+@dataclass(frozen=True)
+class UnwrappingConfig:
+    """Post_Processing.parameter: phase unwrapping (SNAPHU) and line-of-sight displacement."""
+
+    activate: bool = _key("Post_Processing.parameter.Activate_Unwrapping", _bool)
+    method: str = _key("Post_Processing.parameter.Unwrapping_method", _str)
+    coherence_threshold: float = _key("Post_Processing.parameter.Unwrapping_coherence_threshold", _float)
+    reference_lonlat: tuple[float, float] | None = _key("Post_Processing.parameter.Unwrapping_reference",
+                                                        _pair_or_none)
+    tiles: tuple[int, int] | None = _key("Post_Processing.parameter.Unwrapping_tiles", _int_pair_or_none)
+
+
 SECTIONS: dict[str, type] = {
     "inputs": InputsConfig, "run": RunConfig, "multilook": MultilookConfig, "grid": GridConfig,
     "interferogram": InterferogramConfig, "esd": EsdConfig, "ortho": OrthoConfig, "filtering": FilteringConfig,
+    "unwrapping": UnwrappingConfig,
 }
 
 
@@ -395,6 +416,7 @@ class MultiSlcConfig:
     esd: EsdConfig
     ortho: OrthoConfig
     filtering: FilteringConfig
+    unwrapping: UnwrappingConfig
     source: str = ""  # the file it came from
     adjustments: tuple[str, ...] = ()
 
@@ -687,6 +709,7 @@ class Overrides:
     ml: tuple[int, int] | None = _flag("-ml", ("Pre_Processing.parameter.ML_ran", "Pre_Processing.parameter.ML_azi"),
                                        "The grid steps are rounded to the nearest multiple of the new factors.")
     fill_sea: bool | None = _flag("--fill-sea", ("Global.in.Fill_Missing_DEM",))
+    unwrap: bool | None = _flag("-u", ("Post_Processing.parameter.Activate_Unwrapping",))
 
 
 def _show_default(key: str) -> str:

@@ -55,6 +55,9 @@ IFG = "interferogram.tif"
 IFG_FILTERED = "interferogram_filtered.tif"
 IFG_ORTHO = "interferogram_ortho.tif"
 IFG_FILTERED_ORTHO = "interferogram_filtered_ortho.tif"
+UNWRAPPED = "unwrapped.tif"
+UNWRAPPED_ORTHO = "unwrapped_ortho.tif"
+QUICKLOOK_DISPLACEMENT = "quicklook_displacement.png"
 
 # ---- band lists
 ML_BANDS = ("amplitude",)
@@ -65,3 +68,4 @@ ORTHO_LOOKUP_BANDS = ("master_line", "master_sample")
 GRID_BANDS = ("shift_range", "shift_azimuth", "dem_shift_range", "dem_shift_azimuth")
 TOPO_BANDS = ("topographic_phase",)
 COREG_BANDS = ("coregistered slave",)
+UNWRAPPED_BANDS = ("unwrapped_phase", "displacement_los_mm", "connected_component")

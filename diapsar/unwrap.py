@@ -641,8 +641,8 @@ def _write_unwrapped(path: Path, ifg: dict, unw_ref: np.ndarray, disp: np.ndarra
     import rasterio
     from rasterio.crs import CRS
 
-    from diapsar.io.raster import GTIFF_OPTIONS
     from diapsar.errors import OutputError
+    from diapsar.io.raster import GTIFF_OPTIONS
 
     rows, cols = unw_ref.shape
     profile = dict(GTIFF_OPTIONS, width=cols, height=rows, count=3, dtype="float32", nodata=float("nan"))
@@ -769,8 +769,8 @@ def unwrap_pair(pair_dir: str | os.PathLike, options: UnwrapOptions | None = Non
     quicklook_displacement.png there and add an ``unwrapping`` object to its pair.json (when it has one).
     Returns that object: source, method, threshold, nlooks, wavelength, reference point (line, sample, lon,
     lat), connected components count, fraction unwrapped, tiling and timings."""
-    from diapsar.io.raster import write_json
     from diapsar.errors import ProductError
+    from diapsar.io.raster import write_json
 
     options = options or UnwrapOptions()
     options.check()

@@ -12,8 +12,8 @@ import pytest
 import rasterio
 from rasterio.control import GroundControlPoint
 
-from diapsar.io.raster import write_raster
 from diapsar.cli import main
+from diapsar.io.raster import write_raster
 from diapsar.unwrap import (
     S1_WAVELENGTH_M,
     UnwrapOptions,

@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-spacingxy", dest="spacingxy_deg", type=float, metavar="DEG", help=_help("spacingxy_deg"))
     p.add_argument("-ml", dest="ml", type=int, nargs=2, metavar=("RG", "AZ"), help=_help("ml"))
     p.add_argument("--fill-sea", dest="fill_sea", action="store_true", default=None, help=_help("fill_sea"))
+    p.add_argument("-u", dest="unwrap", type=_yes_no, metavar="yes|no", help=_help("unwrap"))
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--version", action="version", version=f"diapsar {__version__}")
     return p
@@ -79,7 +80,7 @@ def overrides_from_args(args: argparse.Namespace) -> Overrides:
     return Overrides(start_date=args.start_date, end_date=args.end_date, exclude=tup(args.exclude),
                      master=args.master, bursts=args.bursts, roi=tup(args.roi), interferogram=args.interferogram,
                      ortho=args.ortho, light=args.light, ram_mb=args.ram_mb, spacingxy_deg=args.spacingxy_deg,
-                     ml=tup(args.ml), fill_sea=args.fill_sea)
+                     ml=tup(args.ml), fill_sea=args.fill_sea, unwrap=args.unwrap)
 
 
 def _run(args: argparse.Namespace) -> int:

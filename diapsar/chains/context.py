@@ -189,6 +189,7 @@ class Unit:
     grid: np.ndarray | None = None  # deformation_grid: (2, nodes_az, nodes_r) fine grid
     grid_stats: dict[str, object] = field(default_factory=dict)  # deformation_grid: pair.json's "grid"
     tops: Any = None  # IW deformation_grid: burst matches, burst grids, slave ramps (tops_steps.TopsPair)
+    unwrapping: dict[str, Any] | None = None  # unwrap: pair.json's "unwrapping" record (or its failure)
 
     def the_slave(self) -> Acquisition:
         if self.slave is None:

@@ -35,6 +35,7 @@ from typing import Any
 
 from .. import __version__, layout
 from ..config import MultiSlcConfig
+from ..errors import DiapsarError
 from ..io.raster import write_json
 from ..io.records import Steps
 from ..log import get_logger, setup_logging
@@ -57,7 +58,9 @@ from .pair_steps import (
     filtering,
     ortho,
     ortho_filtered,
+    ortho_unwrapped,
     topographic_phase,
+    unwrap,
 )
 from .runtime import (
     check_stack,
@@ -111,6 +114,16 @@ def pair_chain(ctx: RunContext, unit: Unit) -> dict[str, str | None]:
         if products["filtered"]:
             ortho_filtered(ctx, unit)  # interferogram_filtered_ortho.tif
             products["filtered_ortho"] = layout.IFG_FILTERED_ORTHO
+    if cfg.unwrapping.activate:
+        try:
+            unwrap(ctx, unit)  # unwrapped.tif, quicklook_displacement.png
+            products["unwrapped"] = layout.UNWRAPPED
+            if cfg.activate_ortho:
+                ortho_unwrapped(ctx, unit)  # unwrapped_ortho.tif
+                products["unwrapped_ortho"] = layout.UNWRAPPED_ORTHO
+        except DiapsarError as exc:  # the pair is kept, marked as not unwrapped; the other pairs go on
+            log.warning("%s: not unwrapped: %s", unit.label, exc)
+            unit.unwrapping = {"status": "failed", "reason": str(exc)}
     if cfg.clean:
         remove_intermediates(unit.folder, [layout.SLAVE_ML, layout.GRID, layout.TOPO, layout.COREG,
                                            cfg.doppler_file])
@@ -197,6 +210,22 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True) -> dict[str, Any]:
     return run
 
 
+def _unwrap_merged(cfg: MultiSlcConfig, pair_dir: Path, ram_mb: float) -> None:
+    """Unwrap a merged IW pair (``diapsar.unwrap.unwrap_pair``: records ``unwrapping`` in its pair.json); a
+    failure is logged and recorded, the run goes on."""
+    from ..unwrap import UnwrapOptions, unwrap_pair
+
+    u = cfg.unwrapping
+    try:
+        unwrap_pair(pair_dir, UnwrapOptions(method=u.method, coherence_threshold=u.coherence_threshold,
+                                            reference_lonlat=u.reference_lonlat, tiles=u.tiles, ram_mb=ram_mb))
+    except DiapsarError as exc:
+        log.warning("%s: not unwrapped: %s", pair_dir.name, exc)
+        info = json.loads((pair_dir / layout.PAIR_JSON).read_text(encoding="utf-8"))
+        info["unwrapping"] = {"status": "failed", "reason": str(exc)}
+        write_json(pair_dir / layout.PAIR_JSON, info)
+
+
 def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float, started: float) -> dict[str, Any]:
     """IW with several swaths: the single-swath chain per swath into <out>/<swath>/, then each pair merged
     (``chains.swaths``)."""
@@ -217,6 +246,8 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
     for name in pairs:
         swaths.merge_pair(out, name, {sw: o for sw, o in swath_outs.items() if name in runs[sw]["pairs"]}, ram)
         log.info("pair %s: swaths merged", name)
+        if cfg.unwrapping.activate:
+            _unwrap_merged(cfg, out / name, ram)
     swaths.merge_master(out, first["master_date"], swath_outs, pairs[0] if pairs else None, ram)
     build_dem_vrt([str(o / layout.DEM_SCENE) for o in swath_outs.values()], out / layout.DEM_SCENE)
     timings = {"total": round(time.perf_counter() - t_start, 3)}
@@ -248,9 +279,12 @@ def _pair_outputs(ctx: RunContext, unit: Unit) -> list[str]:
 def _pair_params(ctx: RunContext, unit: Unit) -> Params:
     """A pair whose products are complete for the same parameters and master products is not redone."""
     m, slave = ctx.master, unit.the_slave()
-    return {"parameters": {k: v for k, v in ctx.cfg.to_dict().items() if k != "source"},
-            "window": ctx.window.as_dict(), "master": m.image.measurement_name,
-            "slave": slave.image.measurement_name, "master_steps": Steps(ctx.master_dir).done}
+    params: Params = {"parameters": {k: v for k, v in ctx.cfg.to_dict().items() if k != "source"},
+                      "window": ctx.window.as_dict(), "master": m.image.measurement_name,
+                      "slave": slave.image.measurement_name, "master_steps": Steps(ctx.master_dir).done}
+    if ctx.cfg.unwrapping.activate:  # (absent otherwise: pairs made before unwrapping existed keep resuming)
+        params["unwrapping"] = ctx.cfg.sections_dict()["unwrapping"]
+    return params
 
 
 def _pair(ctx: RunContext, unit: Unit) -> Outcome:
@@ -269,6 +303,8 @@ def _pair(ctx: RunContext, unit: Unit) -> Outcome:
     info.update(pair_baseline(ctx, slave))
     info["products"] = products
     info["grid"] = unit.grid_stats
+    if unit.unwrapping is not None:
+        info["unwrapping"] = unit.unwrapping
     info["radar_grid"] = radar_grid(ctx)
     if isinstance(ctx.master, tops_steps.FrameAcquisition):
         stats = dict(unit.grid_stats)

@@ -339,8 +339,11 @@ filtering = Step("filtering", _filtering, lambda ctx, unit: [layout.IFG_FILTERED
 # ------------------------------------------------------------------------------------------------ ortho
 
 
-def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1)) -> Step:
-    """Orthorectification of the ML-geometry 4-band product ``src`` onto the ortho grid -> ``dst``."""
+def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1),
+                kinds: tuple[str, ...] = ("bilinear", "phase", "bilinear", "nearest"),
+                descriptions: tuple[str, ...] = layout.IFG_BANDS, isdata: bool = True) -> Step:
+    """Orthorectification of the ML-geometry product ``src`` onto the ortho grid -> ``dst`` (``kinds``: the
+    interpolation of each band; ``isdata``: band 4 is the isData mask)."""
 
     def ml(ctx: RunContext) -> tuple[int, int]:
         return ctx.window.ml_azi * ml_extra[1], ctx.window.ml_ran * ml_extra[0]
@@ -359,10 +362,10 @@ def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1)) -> Step:
         grid = ortho_grid(ctx)
         ml_azi, ml_ran = ml(ctx)
         count, n_rows, _ = raster_shape(unit.folder / src)
-        kinds = ["bilinear", "phase", "bilinear", "nearest"][:count]
+        band_kinds = list(kinds[:count])
         rows = rows_per_block(grid.width, 8 * 12, ctx.ram_mb)
         with open_writer(unit.folder / dst, grid.width, grid.height, count, "float32",
-                         descriptions=layout.IFG_BANDS[:count], transform=grid.transform,
+                         descriptions=descriptions[:count], transform=grid.transform,
                          crs=f"EPSG:{grid.epsg}", nodata=np.nan) as w:
             for b in row_blocks(grid.height, rows):
                 lut = read_raster(ctx.master_dir / layout.ORTHO_LOOKUP, [1, 2], rows=(b.row0, b.row1)).astype(np.float64)
@@ -370,11 +373,12 @@ def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1)) -> Step:
                 need = ortho.needed_rows(u, n_rows)
                 if need is None:
                     out = np.full((count, b.rows, grid.width), np.nan, dtype=np.float32)
-                    if count == 4:
+                    if isdata and count == 4:
                         out[3] = 0
                 else:
                     bands = read_raster(unit.folder / src, None, rows=need)
-                    out = ortho.ortho_bands(bands, need[0], u, v, kinds, isdata_band=3 if count == 4 else None)
+                    out = ortho.ortho_bands(bands, need[0], u, v, band_kinds,
+                                            isdata_band=3 if isdata and count == 4 else None)
                 w.write(b.row0, out)
         return Outcome(f"{dst} {grid.width}x{grid.height} (EPSG:{grid.epsg}, spacing {grid.transform[1]:g})")
 
@@ -389,3 +393,43 @@ def ortho_filtered(ctx: RunContext, unit: Unit) -> Any:
     cfg = ctx.cfg
     return _ortho_step(layout.IFG_FILTERED, layout.IFG_FILTERED_ORTHO,
                        (cfg.filtered_ml_ran, cfg.filtered_ml_azi))(ctx, unit)
+
+
+def ortho_unwrapped(ctx: RunContext, unit: Unit) -> Any:
+    """Orthorectification of unwrapped.tif (on the grid of the interferogram it was made from)."""
+    cfg = ctx.cfg
+    extra = (cfg.filtered_ml_ran, cfg.filtered_ml_azi) if cfg.activate_filtering else (1, 1)
+    return _ortho_step(layout.UNWRAPPED, layout.UNWRAPPED_ORTHO, extra, ("bilinear", "bilinear", "nearest"),
+                       layout.UNWRAPPED_BANDS, isdata=False)(ctx, unit)
+
+
+# ------------------------------------------------------------------------------------------------ unwrapping
+
+
+def _unwrap_params(ctx: RunContext, unit: Unit) -> Params:
+    steps = Steps(unit.folder)
+    return {"unwrapping": ctx.cfg.sections_dict()["unwrapping"],
+            "src": steps.done.get("filtering") if ctx.cfg.activate_filtering else steps.done.get("interferogram")}
+
+
+def _unwrap(ctx: RunContext, unit: Unit) -> Outcome:
+    """SNAPHU unwrapping of the pair's (filtered, when filtering is on) interferogram -> unwrapped.tif and the
+    displacement quicklook (``diapsar.unwrap``)."""
+    from ..unwrap import UnwrapOptions, unwrap_interferogram
+
+    cfg, u = ctx.cfg, ctx.cfg.unwrapping
+    src = layout.IFG_FILTERED if cfg.activate_filtering else layout.IFG
+    opts = UnwrapOptions(method=u.method, coherence_threshold=u.coherence_threshold,
+                         reference_lonlat=u.reference_lonlat, tiles=u.tiles, ram_mb=float(ctx.ram_mb),
+                         wavelength_m=ctx.master.meta.wavelength_m)
+    record = unwrap_interferogram(unit.folder / src, opts, unit.folder, pair=None)
+    unit.unwrapping = record
+    return Outcome(f"unwrapped {src}", stats={"unwrapping": record})
+
+
+def _unwrap_resume(ctx: RunContext, unit: Unit, record: dict[str, Any]) -> None:
+    unit.unwrapping = record.get("stats", {}).get("unwrapping")
+
+
+unwrap = Step("unwrap", _unwrap, lambda ctx, unit: [layout.UNWRAPPED], _unwrap_params, title="unwrap",
+              resume=_unwrap_resume)

@@ -40,7 +40,9 @@ def swath_config(cfg: MultiSlcConfig, swath: str) -> MultiSlcConfig:
     """The configuration of one swath's run: that swath only, output in ``<out>/<swath>``."""
     inputs = dataclasses.replace(cfg.inputs, swaths=(swath,))
     run = dataclasses.replace(cfg.run, output_path=Path(cfg.output_path) / swath)
-    return dataclasses.replace(cfg, inputs=inputs, run=run)
+    # the merged interferogram is unwrapped once (one reference for every swath), not each swath
+    unwrapping = dataclasses.replace(cfg.unwrapping, activate=False)
+    return dataclasses.replace(cfg, inputs=inputs, run=run, unwrapping=unwrapping)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""IW acceptance on real pixels (the Terceira crop through the IW chain) and IW bad input.
+
+Part 1 - the real Terceira IW3 crop (601 x 1401, complex64 of the original int16; tests/conftest.py ``s1_data``)
+wrapped as a valid one-burst IW product, built in pytest's tmp_path (never in the repository):
+
+1. a full-swath "product" is assembled: the original IW3 annotation (9 bursts, 13626 x 24203) and a *sparse*
+   CInt16 GeoTIFF of that size holding only the crop's pixels, at the project's measured integer position
+   (first line 9800, first sample 10996: diapsar.locate measured 9799.7 / 10995.6, tests/test_92_terceira.py;
+   the upstream claim 9799 / 10999 is not used). Unwritten sparse blocks read as 0;
+2. ``diapsar.io.crop.crop_product`` cuts it (no annotation code duplicated here): the line window widens to the
+   whole burst 7 (lines 9084-10597, 1514 lines), the samples are cut to the crop +/- ``MARGIN`` (the crop tool
+   cuts range as asked). Result: a one-burst IW3 SAFE (annotation, manifest, CInt16 TIFF with the crop in its
+   burst and 0 elsewhere);
+3. the self-pair's second date: the same SAFE copied with the date 20220918 replaced by 20220930 in the
+   product, annotation and measurement file names and in the manifest's file references. ``diapsar.io.stack``
+   pairs images by the date in their file names; the annotation content (times, orbit) is left unchanged, so
+   both acquisitions have the same geometry: the least rewriting that makes two dates.
+
+The chain runs on it through the command line (IW, no ESD possible with one burst), with the ortho product on
+a grid of 3" (the SRTM DEM's own spacing). Checked: coherence >= 0.99 and |phase| <= 0.01 rad where isData; the
+amplitude's land/sea edge in interferogram_ortho.tif against the DEM's 0 m contour on the same map grid.
+
+Part 2 - IW bad input: one clear line on stderr, non-zero exit, nothing produced before lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+REPO = Path(__file__).resolve().parents[1]
+FOLDER = "terceira_iw3_20220918_real_crop"
+CROP = "s1a-iw3-slc-vv_subset_hight9800_10400_width11000_11000.tiff"
+ANNOTATION = "s1a-iw3-slc-vv-20220918t074921-20220918t074946-045056-056232-006.xml"
+PRODUCT = "S1A_IW_SLC__1SDV_20220918T074920_20220918T074947_045056_056232_62D6"
+LINE0, SAMPLE0 = 9800, 10996  # the project's measured integer position of the crop (diapsar.locate)
+MARGIN = 100  # samples of empty range kept on each side of the crop
+DATE, DATE2 = "20220918", "20220930"
+SPACING_DEG = 1.0 / 1200.0  # 3 arc-seconds: the SRTMGL3 grid
+# -roi (ulx uly lrx lry, lon/lat): inside the lon/lat box of the crop's corners (38.611-38.692 N,
+# 27.192-27.261 W), so the processed window is about the crop and not the whole (mostly empty) burst
+ROI = (-27.25, 38.685, -27.20, 38.618)
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")]
+
+
+def run_cli(*args: object, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=timeout, env=env)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> str:
+    """The error is one line, the last one on stderr (progress lines of the log may precede it)."""
+    lines = proc.stderr.strip().splitlines()
+    err = lines[-1] if lines else ""
+    print(err)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert sum("error" in ln.lower() for ln in lines) == 1, proc.stderr
+    assert err.startswith("SAR_MultiSlc.py: error: ")
+    for w in words:
+        assert w in err, (w, err)
+    return err
+
+
+def renamed_copy(safe: Path, dest_dir: Path, old: str, new: str) -> Path:
+    """Copy a SAFE folder replacing ``old`` by ``new`` in the product and file names and in manifest.safe."""
+    target = dest_dir / safe.name.replace(old.upper(), new.upper()).replace(old, new)
+    shutil.copytree(safe, target)
+    for p in sorted(target.rglob("*"), key=lambda q: -len(q.parts)):
+        if old in p.name or old.upper() in p.name:
+            p.rename(p.with_name(p.name.replace(old, new).replace(old.upper(), new.upper())))
+    manifest = target / "manifest.safe"
+    if manifest.is_file():
+        manifest.write_text(manifest.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    return target
+
+
+# ------------------------------------------------------------------------------------------------ Terceira
+
+def _full_swath_product(d: Path, tmp: Path) -> Path:
+    """A SAFE folder with the original IW3 annotation and a sparse full-swath CInt16 TIFF holding the crop."""
+    from rasterio.windows import Window
+
+    safe = tmp / "full" / f"{PRODUCT}.SAFE"
+    (safe / "annotation").mkdir(parents=True)
+    (safe / "measurement").mkdir()
+    shutil.copyfile(d / ANNOTATION, safe / "annotation" / ANNOTATION)
+    with rasterio.open(d / CROP) as ds:
+        crop = ds.read(1)
+    assert crop.shape == (601, 1401)
+    re_, im_ = np.rint(crop.real), np.rint(crop.imag)
+    assert np.array_equal(re_, crop.real) and np.array_equal(im_, crop.imag), "the crop holds int16 values"
+    prof = dict(driver="GTiff", width=24203, height=13626, count=1, dtype="complex_int16", tiled=True,
+                blockxsize=256, blockysize=256, sparse_ok=True)
+    tif = safe / "measurement" / (ANNOTATION[:-4] + ".tiff")
+    with rasterio.open(tif, "w", **prof) as ds:
+        ds.write((re_ + 1j * im_).astype(np.complex64), 1, window=Window(SAMPLE0, LINE0, 1401, 601))
+    return safe
+
+
+@pytest.fixture(scope="module")
+def terceira_lake(s1_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    from diapsar.io.crop import crop_product
+    from diapsar.io.safe import open_product
+
+    d = s1_data / FOLDER
+    if not (d / CROP).is_file():
+        pytest.skip(f"{d / CROP} not found")
+    tmp = tmp_path_factory.mktemp("terceira_iw")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = _full_swath_product(d, tmp)
+        lake = tmp / "lake"
+        lake.mkdir()
+        safe = crop_product(full, lake, LINE0, SAMPLE0 - MARGIN, 601, 1401 + 2 * MARGIN)
+    shutil.rmtree(full.parent)
+    second = renamed_copy(safe, lake, DATE, DATE2)
+    meta = open_product(safe).swath(None, None)
+    meta2 = open_product(second).swath(None, None)
+    print(f"\none-burst IW3 product: {meta.number_of_lines} x {meta.number_of_samples}, bursts "
+          f"{[b.burst_id for b in meta.bursts]}; second date {second.name}")
+    assert len(meta.bursts) == 1 and meta.number_of_lines == 1514
+    assert meta2.bursts[0].burst_id == meta.bursts[0].burst_id
+    dem = tmp / "srtm"
+    dem.mkdir()
+    for z in sorted((d / "dem").glob("*.hgt.zip")):
+        shutil.copyfile(z, dem / z.name)
+    return {"tmp": tmp, "lake": lake, "safe": safe, "second": second, "dem": dem, "meta": meta}
+
+
+
+def iw_config(path: Path, input_dir: Path, output_dir: Path, *, srtm: Path | None = None, dem: Path | None = None,
+              ortho: bool = False, ml: tuple[int, int] = (4, 2), step: int = 40, **gin: object) -> Path:
+    dem_key = {"SRTM_Path": str(srtm)} if srtm is not None else {"DEM_Path": str(dem)}
+    raw = {"Global": {"in": {"Input_Path": str(input_dir), **dem_key, "Mode": "IW", "Polarisation": "VV", **gin},
+                      "out": {"Output_Path": str(output_dir)}, "parameter": {"clean": "no", "optram": 500}},
+           "Pre_Processing": {"parameter": {"ML_ran": ml[0], "ML_azi": ml[1]}},
+           "DIn_SAR": {"parameter": {"GridStep_range": step, "GridStep_azimut": step, "ESD_iter": 2}},
+           "Post_Processing": {"parameter": {"Activate_Ortho": "yes" if ortho else "no", "Spacingxy": SPACING_DEG,
+                                             "Activate_Filtering": "no"}}}
+    path.write_text(json.dumps(raw, indent=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def terceira_run(terceira_lake: dict[str, object]) -> Path:
+    tmp, lake, srtm = Path(str(terceira_lake["tmp"])), Path(str(terceira_lake["lake"])), Path(str(terceira_lake["dem"]))
+    out = tmp / "out"
+    r = run_cli(iw_config(tmp / "config.json", lake, out, srtm=srtm, ortho=True, ml=(8, 2)), "-roi", *ROI)
+    print(r.stderr[-3000:])
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+
+def test_terceira_self_pair_coherence_and_phase(terceira_run: Path) -> None:
+    pair = terceira_run / f"{DATE}_m_{DATE2}_s"
+    info = json.loads((pair / "pair.json").read_text())
+    with rasterio.open(pair / "interferogram.tif") as ds:
+        amp, phase, coh, isd = ds.read()
+    data = isd > 0.5
+    rg = info["radar_grid"]
+    print(f"\nTerceira IW self-pair: window {rg['lines']} x {rg['samples']} (ML {rg['ml_range']}x{rg['ml_azimuth']}), "
+          f"{int(data.sum())} isData cells of {data.size}; coherence min {coh[data].min():.5f} mean "
+          f"{coh[data].mean():.5f}; |phase| max {np.abs(phase[data]).max():.2e} rad; ESD {info['esd']['status']}; "
+          f"bursts {info['bursts']}")
+    assert data.sum() > 0.5 * data.size  # the window is mostly the crop (the rest of the burst is empty)
+    assert coh[data].min() >= 0.99
+    assert np.abs(phase[data]).max() <= 0.01
+    assert info["esd"]["status"] == "no_overlap" and len(info["bursts"]) == 1
+    assert not data[amp == 0].any()  # the empty part of the burst is no data
+
+
+def _land_masks(ortho: Path, dem_vrt: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Land masks of the ortho amplitude (threshold: geometric mean of the land and sea medians) and of the
+    DEM resampled on the ortho grid (SRTM height > 0.5 m; sea is 0), and the cells compared (isData, 5 cells
+    away from its border)."""
+    from rasterio.warp import Resampling, reproject
+    from scipy import ndimage
+
+    with rasterio.open(ortho) as ds:
+        amp, isd = ds.read(1), ds.read(4)
+        transform, crs, shape = ds.transform, ds.crs, (ds.height, ds.width)
+    dem = np.full(shape, np.nan, np.float32)
+    with rasterio.open(dem_vrt) as ds:
+        reproject(rasterio.band(ds, 1), dem, dst_transform=transform, dst_crs=crs, resampling=Resampling.bilinear,
+                  dst_nodata=np.nan)
+    valid = ndimage.binary_erosion(np.nan_to_num(isd) > 0.5, iterations=5) & np.isfinite(dem)
+    d_land = np.nan_to_num(dem) > 0.5
+    thr = float(np.sqrt(np.median(amp[valid & d_land]) * np.median(amp[valid & ~d_land])))
+    return np.nan_to_num(amp) > thr, d_land, valid, thr
+
+
+def test_terceira_ortho_coastline_on_the_dem_coastline(terceira_run: Path) -> None:
+    """The land/sea edge of the ortho amplitude against the DEM's 0 m contour on the same map grid: the shift
+    of the DEM land mask that best matches the amplitude land mask (fewest differing cells, integer search +/-4
+    cells then a parabola through the minimum) is within one output pixel (3", the SRTM spacing)."""
+    from scipy import ndimage
+
+    a_land, d_land, valid, thr = _land_masks(terceira_run / f"{DATE}_m_{DATE2}_s" / "interferogram_ortho.tif",
+                                            terceira_run / "dem_scene.vrt")
+    # both land and sea in the compared area, and a coastline long enough to measure
+    assert 0.1 < d_land[valid].mean() < 0.9
+    r = 4
+    cost = np.empty((2 * r + 1, 2 * r + 1))
+    for i, dy in enumerate(range(-r, r + 1)):
+        for j, dx in enumerate(range(-r, r + 1)):
+            shifted = np.roll(np.roll(d_land, dy, 0), dx, 1)
+            cost[i, j] = np.mean(a_land[valid] != shifted[valid])
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    assert 0 < i < 2 * r and 0 < j < 2 * r, "the best match is inside the search"
+
+    def vertex(c_m: float, c_0: float, c_p: float) -> float:
+        den = c_m - 2 * c_0 + c_p
+        return 0.5 * (c_m - c_p) / den if den > 0 else 0.0
+
+    dy = i - r + vertex(cost[i - 1, j], cost[i, j], cost[i + 1, j])
+    dx = j - r + vertex(cost[i, j - 1], cost[i, j], cost[i, j + 1])
+    # second figure: distance of each amplitude coastline cell to the DEM coastline
+    a_edge = a_land & ~ndimage.binary_erosion(a_land)
+    d_edge = d_land & ~ndimage.binary_erosion(d_land)
+    dist = ndimage.distance_transform_edt(~d_edge)[a_edge & valid]
+    print(f"\ncoastline: amplitude threshold {thr:.2f}; {int(valid.sum())} cells compared, "
+          f"{int(d_edge[valid].sum())} DEM coastline cells; best DEM mask shift {dy:+.2f} rows, {dx:+.2f} columns "
+          f"(output pixels of {SPACING_DEG * 3600:.0f}\"), mismatch {cost[i, j]:.4f} (unshifted "
+          f"{cost[r, r]:.4f}, 3 pixels off {cost[r, r + 3]:.4f}); amplitude edge to DEM edge median "
+          f"{np.median(dist):.2f}, mean {dist.mean():.2f} pixels")
+    assert int(d_edge[valid].sum()) >= 20
+    assert np.hypot(dy, dx) <= 1.0
+    assert cost[i, j] < 0.05

@@ -239,3 +239,117 @@ def test_terceira_ortho_coastline_on_the_dem_coastline(terceira_run: Path) -> No
     assert int(d_edge[valid].sum()) >= 20
     assert np.hypot(dy, dx) <= 1.0
     assert cost[i, j] < 0.05
+
+
+# ------------------------------------------------------------------------------------------------ IW bad input
+
+@pytest.fixture(scope="module")
+def iw_lake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """3 simulated IW1 dates (2 bursts of 300 lines, 256 samples) and 2 simulated StripMap dates."""
+    from diapsar.simulate.api import simulate_stack
+
+    root = tmp_path_factory.mktemp("iw_bad_input")
+    iw = simulate_stack(root / "iw", mode="iw", dates=3, size=(0, 256), bursts=2, lines_per_burst=300, seed=7,
+                        n_targets=0, coherence=(0.6, 0.95))
+    sm = simulate_stack(root / "sm", mode="sm", dates=2, size=(160, 160), seed=8, n_targets=0)
+    dates = [p.name.split("_")[5][:8] for p in iw.products]
+    return {"root": root, "iw": iw.products, "sm": sm.products, "dem": iw.dem_path, "dates": dates}
+
+
+def lake_of(tmp: Path, safes: list[Path], name: str = "lake") -> Path:
+    d = tmp / name
+    d.mkdir()
+    for s in safes:
+        (d / s.name).symlink_to(s)
+    return d
+
+
+def measurement_of(safe: Path) -> str:
+    return next((safe / "measurement").iterdir()).name
+
+
+def test_iw_master_without_the_asked_swath(iw_lake: dict, tmp_path: Path) -> None:
+    d = lake_of(tmp_path, iw_lake["iw"])
+    cfg = iw_config(tmp_path / "c.json", d, tmp_path / "out", dem=iw_lake["dem"], Swath="IW2")
+    one_line_error(run_cli(cfg), "no IW VV image of swath IW2")
+    one_line_error(run_cli(cfg, "-m", measurement_of(iw_lake["iw"][0])), "swath IW2")
+    assert not (tmp_path / "out").exists(), "a selection error must not create the output folder"
+
+
+def test_iw_slave_of_another_track_and_missing_polarisation(iw_lake: dict, tmp_path: Path) -> None:
+    master, slave = iw_lake["iw"][0], iw_lake["iw"][1]
+    orbit = slave.name.split("_")[7]
+    moved = renamed_copy(slave, tmp_path, orbit.lower(), f"{int(orbit) + 3:06d}")
+    cfg = iw_config(tmp_path / "c1.json", lake_of(tmp_path, [master, moved], "l1"), tmp_path / "out", dem=iw_lake["dem"])
+    one_line_error(run_cli(cfg), "different tracks", "relative orbit")
+    # the only slave has VH, not the asked VV: no slave left; naming the VH image as master says why
+    (tmp_path / "vh_only").mkdir()
+    vh = renamed_copy(slave, tmp_path / "vh_only", "-vv-", "-vh-")
+    cfg = iw_config(tmp_path / "c2.json", lake_of(tmp_path, [master, vh], "l2"), tmp_path / "out", dem=iw_lake["dem"])
+    one_line_error(run_cli(cfg), "no slave image left")
+    one_line_error(run_cli(cfg, "-m", measurement_of(vh)), "has polarisation VH but Polarisation is VV")
+    assert not (tmp_path / "out").exists()
+
+
+def _other_bursts(safe: Path, dest: Path, offset: int) -> Path:
+    """A copy of a simulated IW product whose burst IDs are ``offset`` further along the track: it overlaps the
+    master in the datalake (same dates window, same track) but has no burst in common with it."""
+    import re
+
+    target = dest / safe.name
+    shutil.copytree(safe, target)
+    for xml in (target / "annotation").glob("*.xml"):
+        text = xml.read_text(encoding="utf-8")
+        text = re.sub(r'<burstId absolute="(\d+)">(\d+)</burstId>',
+                      lambda m: f'<burstId absolute="{int(m[1]) + offset}">{int(m[2]) + offset}</burstId>', text)
+        xml.write_text(text, encoding="utf-8")
+    return target
+
+
+def test_iw_mixed_lake_and_a_slave_without_common_burst(iw_lake: dict, tmp_path: Path) -> None:
+    """One datalake: 3 IW dates (the third with no burst in common with the master) and 2 StripMap dates, Mode
+    IW. The StripMap images are not candidates; the third date is skipped with a warning and listed in run.json;
+    the other pair completes, exit 0. Then on the same output: -b out of bounds, a StripMap master while Mode is
+    IW, and a stack whose only slave has no common burst: one line each, the products of the first run intact."""
+    iw, sm, dates = iw_lake["iw"], iw_lake["sm"], iw_lake["dates"]
+    (tmp_path / "far").mkdir()
+    far = _other_bursts(iw[2], tmp_path / "far", 10)
+    d = lake_of(tmp_path, [iw[0], iw[1], far, *sm])
+    out = tmp_path / "out"
+    cfg = iw_config(tmp_path / "c.json", d, out, dem=iw_lake["dem"])
+    proc = run_cli(cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    print(f"\nmixed lake: pairs {run['pairs']}, skipped {run['skipped_pairs']}")
+    assert run["pairs"] == [f"{dates[0]}_m_{dates[1]}_s"]
+    assert [k["slave_date"] for k in run["skipped_pairs"]] == [dates[2]]
+    assert "no burst in common" in run["skipped_pairs"][0]["reason"]
+    assert f"{dates[2]}: pair skipped: " in (out / "info.log").read_text()
+    assert not (out / f"{dates[0]}_m_{dates[2]}_s").exists()
+    with rasterio.open(out / run["pairs"][0] / "interferogram.tif") as ds:
+        coh = ds.read(3)[ds.read(4) > 0]
+    print(f"completed pair: mean coherence {coh.mean():.3f} over {coh.size} cells")
+    assert coh.size > 1000 and coh.mean() > 0.5
+    products = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "info.log")
+    before = {p: p.read_bytes() for p in products}
+    # -b out of bounds (the master has bursts 0-1)
+    one_line_error(run_cli(cfg, "-b", "1-3"), "-b / burst_index 1-3", "bursts 0-1")
+    # a StripMap master named while Mode is IW
+    one_line_error(run_cli(cfg, "-m", measurement_of(sm[0])), "is a SM image but Mode is IW")
+    # the only slave without a common burst: nothing to process
+    cfg2 = iw_config(tmp_path / "c2.json", lake_of(tmp_path, [iw[0], far], "l2"), out, dem=iw_lake["dem"])
+    one_line_error(run_cli(cfg2), "no pair can be processed", "no burst in common")
+    for p, content in before.items():
+        assert p.exists() and p.read_bytes() == content, p
+
+
+def test_iw_metadata_only_products_are_refused(s1_data: Path, tmp_path: Path) -> None:
+    """Real IW products without pixels (Haida Gwaii: 0-byte measurement TIFFs): refused, one line."""
+    d = s1_data / "haida_gwaii_iw_pair_20250406_20250418"
+    if not d.is_dir():
+        pytest.skip(f"{d} not found")
+    dem = tmp_path / "no_dem"
+    dem.mkdir()
+    cfg = iw_config(tmp_path / "c.json", d, tmp_path / "out", srtm=dem)
+    one_line_error(run_cli(cfg), "measurement", "is missing or empty")
+    one_line_error(run_cli(cfg, "-b", "0-0"), "is missing or empty")

@@ -34,6 +34,7 @@ from typing import Any
 
 from .. import __version__, layout
 from ..config import MultiSlcConfig
+from ..errors import SelectionError
 from ..io.raster import write_json
 from ..io.records import Steps
 from ..log import get_logger, setup_logging
@@ -139,9 +140,12 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
     ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master))
     log_window(ctx)
     folders = [ctx.master_dir]
+    skipped = _skipped_slaves(master, sel.slaves)  # IW: slaves with no burst in common, before any work
     try:
         master_chain(ctx)
         for s in sel.slaves:
+            if any(k["slave"] == s.measurement_name for k in skipped):
+                continue
             slave = open_acquisition(s)
             unit = Unit(folder=ctx.pair_dir(slave), label=slave.date, slave=slave)
             folders.append(unit.folder)
@@ -159,13 +163,31 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
     run = {"software_version": __version__, "parameters": cfg.to_dict(), "window": ctx.window.as_dict(),
            "master": master.image.measurement_name, "master_date": master.date,
            "master_directory": ctx.master_dir.name, "slaves": [s.measurement_name for s in sel.slaves],
-           "pairs": [f.name for f in folders[1:]], "dem": layout.DEM_SCENE, "timings_s": ctx.timings,
+           "pairs": [f.name for f in folders[1:]], "skipped_pairs": skipped, "dem": layout.DEM_SCENE, "timings_s": ctx.timings,
            "versions": versions()}
     write_json(out / layout.RUN_JSON, run)
     write_run_report(out)
     remove_leftovers([out, *folders], started)
     log.info("done in %.1f s: %d pair(s) in %s", ctx.timings["total"], len(folders) - 1, out)
     return run
+
+
+def _skipped_slaves(master: Acquisition, slaves: list[Any]) -> list[dict[str, str]]:
+    """Slaves whose pair cannot be processed (IW: no burst in common with the master's frame), each logged as a
+    warning and listed in run.json's ``skipped_pairs``; SelectionError when no slave is left."""
+    skipped = []
+    for s in slaves:
+        slave = open_acquisition(s)
+        try:
+            reason = tops_steps.skip_reason(master, slave)
+        finally:
+            slave.close()
+        if reason:
+            log.warning("%s: pair skipped: %s", s.date, reason)
+            skipped.append({"slave": s.measurement_name, "slave_date": s.date, "reason": reason})
+    if skipped and len(skipped) == len(slaves):
+        raise SelectionError(f"no pair can be processed: {'; '.join(k['reason'] for k in skipped)}")
+    return skipped
 
 
 # ------------------------------------------------------------------------------------------------ the pair step

@@ -214,19 +214,19 @@ def test_terceira_ortho_coastline_on_the_dem_coastline(terceira_run: Path) -> No
     assert 0.1 < d_land[valid].mean() < 0.9
     r = 4
     cost = np.empty((2 * r + 1, 2 * r + 1))
-    for i, dy in enumerate(range(-r, r + 1)):
-        for j, dx in enumerate(range(-r, r + 1)):
-            shifted = np.roll(np.roll(d_land, dy, 0), dx, 1)
-            cost[i, j] = np.mean(a_land[valid] != shifted[valid])
-    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    for ki, sy in enumerate(range(-r, r + 1)):
+        for kj, sx in enumerate(range(-r, r + 1)):
+            shifted = np.roll(np.roll(d_land, sy, 0), sx, 1)
+            cost[ki, kj] = np.mean(a_land[valid] != shifted[valid])
+    i, j = (int(k) for k in np.unravel_index(int(np.argmin(cost)), cost.shape))
     assert 0 < i < 2 * r and 0 < j < 2 * r, "the best match is inside the search"
 
     def vertex(c_m: float, c_0: float, c_p: float) -> float:
         den = c_m - 2 * c_0 + c_p
         return 0.5 * (c_m - c_p) / den if den > 0 else 0.0
 
-    dy = i - r + vertex(cost[i - 1, j], cost[i, j], cost[i + 1, j])
-    dx = j - r + vertex(cost[i, j - 1], cost[i, j], cost[i, j + 1])
+    dy: float = i - r + vertex(cost[i - 1, j], cost[i, j], cost[i + 1, j])
+    dx: float = j - r + vertex(cost[i, j - 1], cost[i, j], cost[i, j + 1])
     # second figure: distance of each amplitude coastline cell to the DEM coastline
     a_edge = a_land & ~ndimage.binary_erosion(a_land)
     d_edge = d_land & ~ndimage.binary_erosion(d_land)
@@ -273,6 +273,14 @@ def test_iw_master_without_the_asked_swath(iw_lake: dict, tmp_path: Path) -> Non
     cfg = iw_config(tmp_path / "c.json", d, tmp_path / "out", dem=iw_lake["dem"], Swath="IW2")
     one_line_error(run_cli(cfg), "no IW VV image of swath IW2")
     one_line_error(run_cli(cfg, "-m", measurement_of(iw_lake["iw"][0])), "swath IW2")
+    # another date has an IW2 image: the master date, which has IW1 only, is not among the IW2 images
+    (tmp_path / "iw2").mkdir()
+    iw2 = renamed_copy(iw_lake["iw"][1], tmp_path / "iw2", "-iw1-", "-iw2-")
+    cfg = iw_config(tmp_path / "c2.json", lake_of(tmp_path, [iw_lake["iw"][0], iw2], "l2"), tmp_path / "out",
+                    dem=iw_lake["dem"], Swath="IW2")
+    dates = iw_lake["dates"]
+    one_line_error(run_cli(cfg, "-m", dates[0]), f"master image {dates[0]} not found among the IW VV images",
+                   f"available: {dates[1]}")
     assert not (tmp_path / "out").exists(), "a selection error must not create the output folder"
 
 

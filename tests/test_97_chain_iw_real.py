@@ -352,12 +352,33 @@ def test_iw_mixed_lake_and_a_slave_without_common_burst(iw_lake: dict, tmp_path:
 
 
 def test_iw_metadata_only_products_are_refused(s1_data: Path, tmp_path: Path) -> None:
-    """Real IW products without pixels (Haida Gwaii: 0-byte measurement TIFFs): refused, one line."""
+    """Real IW products without pixels: 0-byte measurement TIFFs (Haida Gwaii) and zero-filled ones (Morocco,
+    full-size TIFFs whose every sample is 0): refused before any work, one line."""
     d = s1_data / "haida_gwaii_iw_pair_20250406_20250418"
-    if not d.is_dir():
-        pytest.skip(f"{d} not found")
+    m = s1_data / "morocco_iw_pair_20230904_20230916"
+    if not d.is_dir() or not m.is_dir():
+        pytest.skip(f"{d} or {m} not found")
     dem = tmp_path / "no_dem"
     dem.mkdir()
     cfg = iw_config(tmp_path / "c.json", d, tmp_path / "out", srtm=dem)
     one_line_error(run_cli(cfg), "measurement", "is missing or empty")
     one_line_error(run_cli(cfg, "-b", "0-0"), "is missing or empty")
+    # Morocco: IW1 burst 1 (its DEM is in dem/), a small region of interest
+    cfg = iw_config(tmp_path / "m.json", m, tmp_path / "out_m", dem=next((m / "dem").glob("*iw1*.tiff")), Swath="IW1")
+    one_line_error(run_cli(cfg, "-b", "0-0", "-roi", -8.83, 31.84, -8.72, 31.75), "holds no signal",
+                   "s1a-iw1-slc-vv-20230904")
+    assert not [p for p in (tmp_path / "out_m").rglob("*") if p.is_dir()], "refused before any product folder"
+
+
+def test_iw_zero_filled_slave_is_refused(iw_lake: dict, tmp_path: Path) -> None:
+    """A slave whose measurement holds only zeros (a metadata-only product with a zero-filled TIFF)."""
+    (tmp_path / "zero").mkdir()
+    zero = tmp_path / "zero" / iw_lake["iw"][1].name
+    shutil.copytree(iw_lake["iw"][1], zero)
+    tif = zero / "measurement" / measurement_of(zero)
+    with rasterio.open(tif, "r+") as ds:
+        ds.write(np.zeros((ds.height, ds.width), np.complex64), 1)
+    cfg = iw_config(tmp_path / "c.json", lake_of(tmp_path, [iw_lake["iw"][0], zero]), tmp_path / "out",
+                    dem=iw_lake["dem"])
+    one_line_error(run_cli(cfg), zero.name, "holds no signal", "across the image")
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_dir()]

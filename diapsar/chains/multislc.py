@@ -32,11 +32,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import __version__, layout
 from ..config import MultiSlcConfig
-from ..errors import SelectionError
+from ..errors import ProductError, SelectionError
 from ..io.raster import write_json
 from ..io.records import Steps
+from ..io.window import Window
 from ..log import get_logger, setup_logging
 from . import tops_steps
 from .context import (
@@ -140,6 +143,7 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
     ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master))
     log_window(ctx)
     folders = [ctx.master_dir]
+    _check_signal(master, ctx.window)  # zero-filled (metadata-only) products are refused before any work
     skipped = _skipped_slaves(master, sel.slaves)  # IW: slaves with no burst in common, before any work
     try:
         master_chain(ctx)
@@ -172,6 +176,25 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
     return run
 
 
+SIGNAL_PROBE_LINES = 32
+
+
+def _check_signal(acq: Acquisition, window: Window | None = None) -> None:
+    """Refuse an image whose pixels are all 0 (metadata-only products with zero-filled TIFFs): up to
+    ``SIGNAL_PROBE_LINES`` lines spread over ``window`` (the whole image by default) are read; ProductError when
+    every sample read is 0."""
+    meta = acq.meta
+    if window is None:
+        window = Window(0, 0, meta.number_of_lines, meta.number_of_samples)
+    lines = np.unique(np.linspace(window.line0, window.line0 + window.n_lines - 1, SIGNAL_PROBE_LINES).round())
+    for line in lines.astype(int):
+        if np.any(acq.read(Window(int(line), window.sample0, 1, window.n_samples)) != 0):
+            return
+    where = "image" if window.n_lines == meta.number_of_lines else "processed window"
+    raise ProductError(f"{acq.image.product_path.name}: measurement {acq.image.measurement_name} holds no signal "
+                       f"(every sample of {lines.size} lines across the {where} is 0): a metadata-only product?")
+
+
 def _skipped_slaves(master: Acquisition, slaves: list[Any]) -> list[dict[str, str]]:
     """Slaves whose pair cannot be processed (IW: no burst in common with the master's frame), each logged as a
     warning and listed in run.json's ``skipped_pairs``; SelectionError when no slave is left."""
@@ -179,6 +202,7 @@ def _skipped_slaves(master: Acquisition, slaves: list[Any]) -> list[dict[str, st
     for s in slaves:
         slave = open_acquisition(s)
         try:
+            _check_signal(slave)
             reason = tops_steps.skip_reason(master, slave)
         finally:
             slave.close()

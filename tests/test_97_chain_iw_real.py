@@ -16,6 +16,9 @@ wrapped as a valid one-burst IW product, built in pytest's tmp_path (never in th
    pairs images by the date in their file names; the annotation content (times, orbit) is left unchanged, so
    both acquisitions have the same geometry: the least rewriting that makes two dates.
 
+No orbit file is put in the SAFE: the chain takes the orbit from the annotation's state vectors (it reads no
+EOF); the SRTM tiles are copied into a folder given as Global.in.SRTM_Path.
+
 The chain runs on it through the command line (IW, no ESD possible with one burst), with the ortho product on
 a grid of 3" (the SRTM DEM's own spacing). Checked: coherence >= 0.99 and |phase| <= 0.01 rad where isData; the
 amplitude's land/sea edge in interferogram_ortho.tif against the DEM's 0 m contour on the same map grid.
@@ -237,6 +240,14 @@ def test_terceira_ortho_coastline_on_the_dem_coastline(terceira_run: Path) -> No
           f"{cost[r, r]:.4f}, 3 pixels off {cost[r, r + 3]:.4f}); amplitude edge to DEM edge median "
           f"{np.median(dist):.2f}, mean {dist.mean():.2f} pixels")
     assert int(d_edge[valid].sum()) >= 20
+    # the ortho product of the self-pair: coherence 1 and zero phase too, away from the isData border (where
+    # the resampling mixes no-data cells in)
+    with rasterio.open(terceira_run / f"{DATE}_m_{DATE2}_s" / "interferogram_ortho.tif") as ds:
+        o_phase, o_coh, o_isd = ds.read(2), ds.read(3), np.nan_to_num(ds.read(4)) > 0.5
+    inner = ndimage.binary_erosion(o_isd, iterations=1)
+    print(f"ortho: coherence min {np.nanmin(o_coh[o_isd]):.4f} where isData, {np.nanmin(o_coh[inner]):.5f} one cell "
+          f"inside; |phase| max {np.nanmax(np.abs(o_phase[inner])):.2e} rad")
+    assert np.nanmin(o_coh[inner]) >= 0.99 and np.nanmax(np.abs(o_phase[inner])) <= 0.01
     assert np.hypot(dy, dx) <= 1.0
     assert cost[i, j] < 0.05
 

@@ -167,8 +167,8 @@ def _run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
     run = {"software_version": __version__, "parameters": cfg.to_dict(), "window": ctx.window.as_dict(),
            "master": master.image.measurement_name, "master_date": master.date,
            "master_directory": ctx.master_dir.name, "slaves": [s.measurement_name for s in sel.slaves],
-           "pairs": [f.name for f in folders[1:]], "skipped_pairs": skipped, "dem": layout.DEM_SCENE, "timings_s": ctx.timings,
-           "versions": versions()}
+           "pairs": [f.name for f in folders[1:]], "skipped_pairs": skipped, "dem": layout.DEM_SCENE,
+           "timings_s": ctx.timings, "versions": versions()}
     write_json(out / layout.RUN_JSON, run)
     write_run_report(out)
     remove_leftovers([out, *folders], started)

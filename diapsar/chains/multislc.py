@@ -33,11 +33,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import __version__, layout
 from ..config import MultiSlcConfig
-from ..errors import DiapsarError
+from ..errors import DiapsarError, ProductError, SelectionError
 from ..io.raster import write_json
 from ..io.records import Steps
+from ..io.window import Window
 from ..log import get_logger, setup_logging
 from . import tops_steps
 from .context import (
@@ -180,9 +183,13 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True) -> dict[str, Any]:
     ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master))
     log_window(ctx)
     folders = [ctx.master_dir]
+    _check_signal(master, ctx.window)  # zero-filled (metadata-only) products are refused before any work
+    skipped = _skipped_slaves(master, sel.slaves)  # IW: slaves with no burst in common, before any work
     try:
         master_chain(ctx)
         for s in sel.slaves:
+            if any(k["slave"] == s.measurement_name for k in skipped):
+                continue
             slave = open_acquisition(s)
             unit = Unit(folder=ctx.pair_dir(slave), label=slave.date, slave=slave)
             folders.append(unit.folder)
@@ -200,8 +207,8 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True) -> dict[str, Any]:
     run = {"software_version": __version__, "parameters": cfg.to_dict(), "window": ctx.window.as_dict(),
            "master": master.image.measurement_name, "master_date": master.date,
            "master_directory": ctx.master_dir.name, "slaves": [s.measurement_name for s in sel.slaves],
-           "pairs": [f.name for f in folders[1:]], "dem": layout.DEM_SCENE, "timings_s": ctx.timings,
-           "versions": versions()}
+           "pairs": [f.name for f in folders[1:]], "skipped_pairs": skipped, "dem": layout.DEM_SCENE,
+           "timings_s": ctx.timings, "versions": versions()}
     write_json(out / layout.RUN_JSON, run)
     if top:
         write_run_report(out)
@@ -263,6 +270,44 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
     remove_leftovers([out, *(out / p for p in pairs)], started)
     log.info("done in %.1f s: %d pair(s), swaths %s in %s", timings["total"], len(pairs), ",".join(swath_list), out)
     return run
+
+
+SIGNAL_PROBE_LINES = 32
+
+
+def _check_signal(acq: Acquisition, window: Window | None = None) -> None:
+    """Refuse an image whose pixels are all 0 (metadata-only products with zero-filled TIFFs): up to
+    ``SIGNAL_PROBE_LINES`` lines spread over ``window`` (the whole image by default) are read; ProductError when
+    every sample read is 0."""
+    meta = acq.meta
+    if window is None:
+        window = Window(0, 0, meta.number_of_lines, meta.number_of_samples)
+    lines = np.unique(np.linspace(window.line0, window.line0 + window.n_lines - 1, SIGNAL_PROBE_LINES).round())
+    for line in lines.astype(int):
+        if np.any(acq.read(Window(int(line), window.sample0, 1, window.n_samples)) != 0):
+            return
+    where = "image" if window.n_lines == meta.number_of_lines else "processed window"
+    raise ProductError(f"{acq.image.product_path.name}: measurement {acq.image.measurement_name} holds no signal "
+                       f"(every sample of {lines.size} lines across the {where} is 0): a metadata-only product?")
+
+
+def _skipped_slaves(master: Acquisition, slaves: list[Any]) -> list[dict[str, str]]:
+    """Slaves whose pair cannot be processed (IW: no burst in common with the master's frame), each logged as a
+    warning and listed in run.json's ``skipped_pairs``; SelectionError when no slave is left."""
+    skipped = []
+    for s in slaves:
+        slave = open_acquisition(s)
+        try:
+            _check_signal(slave)
+            reason = tops_steps.skip_reason(master, slave)
+        finally:
+            slave.close()
+        if reason:
+            log.warning("%s: pair skipped: %s", s.date, reason)
+            skipped.append({"slave": s.measurement_name, "slave_date": s.date, "reason": reason})
+    if skipped and len(skipped) == len(slaves):
+        raise SelectionError(f"no pair can be processed: {'; '.join(k['reason'] for k in skipped)}")
+    return skipped
 
 
 # ------------------------------------------------------------------------------------------------ the pair step

@@ -89,6 +89,18 @@ def match_slave_bursts(master: FrameAcquisition, slave: Acquisition) -> dict[int
     return {b: found[b] for b in master.the_frame.bursts if b in found}
 
 
+def skip_reason(master: Acquisition, slave: Acquisition) -> str | None:
+    """Why the pair of ``slave`` cannot be processed (IW: no burst in common with the master's frame), else
+    None. The chain skips such a slave with a warning and lists it in run.json; the other pairs go on."""
+    if not isinstance(master, FrameAcquisition):
+        return None
+    if match_slave_bursts(master, slave):
+        return None
+    ids = [master.the_swath.bursts[b].burst_id for b in master.the_frame.bursts]
+    return (f"{slave.image.measurement_name} has no burst in common with the master's bursts "
+            f"(burst IDs {ids[0]}-{ids[-1]}; slave {slave.meta.bursts[0].burst_id}-{slave.meta.bursts[-1].burst_id})")
+
+
 # ------------------------------------------------------------------------------------------------ the step
 
 

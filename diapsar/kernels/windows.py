@@ -1,4 +1,5 @@
-"""Windowed sums: non-overlapping block means (multilook), running box sums, interferogram cell sums.
+"""Windowed sums: non-overlapping block means (multilook), running box sums, interferogram cell sums, lag-one
+azimuth autocorrelation sums (Doppler centroid).
 
 All kernels take strips (blocks of rows) and return float64/complex128 accumulations so that long sums keep
 their precision; callers cast to float32 when writing.
@@ -175,4 +176,20 @@ def sum_row_windows(x: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.
         for a in range(starts[i], stops[i]):
             for j in range(x.shape[1]):
                 out[i, j] += x[a, j]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def lag_one_sums(strip: np.ndarray, prev: np.ndarray, use_prev: bool) -> np.ndarray:
+    """Per column c: Σ_a strip[a+1, c]·conj(strip[a, c]) (complex128), plus strip[0, c]·conj(prev[c]) when
+    ``use_prev`` (the pair across a strip boundary); columns in parallel."""
+    na, nr = strip.shape
+    out = np.zeros(nr, dtype=np.complex128)
+    for c in numba.prange(nr):
+        acc = 0j
+        if use_prev and na > 0:
+            acc += strip[0, c] * np.conj(prev[c])
+        for a in range(na - 1):
+            acc += strip[a + 1, c] * np.conj(strip[a, c])
+        out[c] = acc
     return out

@@ -19,7 +19,6 @@ Every function takes numpy arrays of any (equal, broadcastable) shape and runs t
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from .errors import SelectionError
@@ -50,13 +49,14 @@ from .kernels.range_doppler import zero_doppler as zero_doppler_1
 from .metadata import SwathMetadata
 from .orbit import Orbit
 
-# Chunks of CHUNK points (kernels.range_doppler) are processed in parallel above this many points; each chunk
-# starts cold (no warm start across chunks), so results do not depend on the thread count.
+# From this many points on, the kernels run by chunks of CHUNK points (kernels.range_doppler), in parallel;
+# below it, as one range (warm starts from point to point). The choice depends on the number of points only,
+# never on the thread count: each chunk starts cold, so one thread or many give the same bits.
 PARALLEL_MIN_POINTS = 65536
 
 
 def _use_parallel(n: int) -> bool:
-    return n >= PARALLEL_MIN_POINTS and numba.get_num_threads() > 1
+    return n >= PARALLEL_MIN_POINTS
 
 
 # ------------------------------------------------------------------------------------- ECEF <-> geodetic

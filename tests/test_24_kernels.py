@@ -54,6 +54,19 @@ def test_numba_kernels_live_in_the_kernels_package():
     assert kernels >= 45
 
 
+def test_no_kernel_is_compiled_with_fastmath():
+    """fastmath lets LLVM rewrite floating-point arithmetic, and numba compiles a parallel kernel's body twice
+    (the copy run by the compiling process, the copy written to the cache): the two may then round
+    differently, so products would depend on the state of the numba cache (tests/test_95_reproducible.py)."""
+    bad = []
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _is_numba_decorator(node):
+                if any(k.arg == "fastmath" for k in node.keywords):
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not bad, "kernels compiled with fastmath: " + ", ".join(bad)
+
+
 def test_geometry_reexports_the_scalar_kernels():
     from diapsar import geometry
     from diapsar.kernels import dem, geodesy, orbit_state, range_doppler

@@ -14,6 +14,10 @@
 - :mod:`diapsar.kernels.simulation`: pixel synthesis of the simulator.
 - :mod:`diapsar.kernels.trig`: float32 complex exponentials.
 
+No kernel is compiled with ``fastmath``: it lets LLVM rewrite floating-point arithmetic, and numba compiles
+the body of a parallel kernel twice (the copy the compiling process runs, the copy stored in the cache), so
+products would differ between a first run and later ones (tests/test_95_reproducible.py, test_24_kernels.py).
+
 Kernels work on arrays (or a strip of rows) and are wrapped by the modules that use them (``geometry``,
 ``cartesian_mean``, ``ortho``, ...), which keep the public, numpy-level API.
 """

@@ -96,8 +96,7 @@ def box_sum(x: np.ndarray, half_az: int, half_r: int) -> np.ndarray:
     return out
 
 
-# fastmath without the no-NaN/no-inf flags: the kernel tests φ for NaN
-@numba.njit(cache=True, parallel=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"})
+@numba.njit(cache=True, parallel=True)
 def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.ndarray, use_phase: bool,
                             f_r: int, margin_r: int, n_cells: int):
     """Per strip row and range cell j, sums over columns [j·f_r − margin_r, (j+1)·f_r + margin_r) ∩ image.

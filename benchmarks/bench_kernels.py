@@ -2,7 +2,10 @@
 
 Run: ``python benchmarks/bench_kernels.py [--lines 1500 --cols 8000 --repeat 3]``. Numbers depend on the
 other load of the machine (take the best of several runs); peers-and-limits.md §9 lists the ceilings
-measured on a 2-core machine (8×8 sinc resampling ≈ 27 Mpix/s, target ≥ 25 Mpix/s).
+measured on a 2-core machine (8×8 sinc resampling ≈ 27 Mpix/s, target ≥ 25 Mpix/s). Those figures were taken
+with fastmath kernels; the kernels are compiled without fastmath since products must not depend on numba's
+cache state (tests/test_95_reproducible.py), which costs, on one thread, interleaved A/B: ~20 % on the sinc
+resampling without Doppler, ~4 % with Doppler, ~25 % on the interferogram cells.
 """
 
 from __future__ import annotations

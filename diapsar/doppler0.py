@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
+
+from .kernels.windows import lag_one_sums
 
 
 @dataclass(frozen=True)
@@ -31,26 +32,12 @@ class Doppler0:
     per_column_cycles: np.ndarray
 
 
-@numba.njit(cache=True, parallel=True)
-def _lag_one(strip: np.ndarray, prev: np.ndarray, use_prev: bool) -> np.ndarray:
-    na, nr = strip.shape
-    out = np.zeros(nr, dtype=np.complex128)
-    for c in numba.prange(nr):
-        acc = 0j
-        if use_prev and na > 0:
-            acc += strip[0, c] * np.conj(prev[c])
-        for a in range(na - 1):
-            acc += strip[a + 1, c] * np.conj(strip[a, c])
-        out[c] = acc
-    return out
-
-
 def cde_sums(strip: np.ndarray, previous_line: np.ndarray | None = None) -> np.ndarray:
     """Per-column Σ_a s(a+1)·conj(s(a)) over a complex strip (rows = azimuth lines), complex128."""
     strip = np.ascontiguousarray(strip)
     if previous_line is None:
-        return _lag_one(strip, np.zeros(strip.shape[1], dtype=strip.dtype), False)
-    return _lag_one(strip, np.ascontiguousarray(previous_line, dtype=strip.dtype), True)
+        return lag_one_sums(strip, np.zeros(strip.shape[1], dtype=strip.dtype), False)
+    return lag_one_sums(strip, np.ascontiguousarray(previous_line, dtype=strip.dtype), True)
 
 
 def doppler0_from_sums(sums: np.ndarray, prf_hz: float, column_window: int = 101) -> Doppler0:

@@ -30,15 +30,18 @@ test of ``tests/test_20_geometry.py``; figures in their output):
 Each interval between two state vectors stores its polynomial in Newton divided-difference form
 (``coefficients``: (n_intervals, n_nodes, 6) = position x,y,z then velocity x,y,z; ``nodes``:
 (n_intervals, n_nodes); times relative to ``t_ref_s``), evaluated by a nested Horner-like scheme; the numba
-kernels of ``diapsar.geometry`` take these arrays directly (``Orbit.kernel_args``).
+kernels (``diapsar.kernels.orbit_state``, used by ``diapsar.geometry``) take these arrays directly
+(``Orbit.kernel_args``).
 """
 
 from __future__ import annotations
 
-import numba
+from functools import cached_property
+
 import numpy as np
 
 from .errors import OrbitError
+from .kernels.orbit_state import find_interval, interp_pva, interp_pva_many
 from .metadata import StateVectors
 
 DEFAULT_NODES = 8  # Lagrange degree 7: 4 state vectors on each side
@@ -141,9 +144,16 @@ class Orbit:
         t = np.asarray(t_s, dtype=np.float64)
         flat = np.ascontiguousarray(t.reshape(-1)) - self.t_ref_s
         tg, nodes, coef, _ = self.kernel_args
-        p, v, a = _interp_many(flat, tg, nodes, coef)
+        p, v, a = interp_pva_many(flat, tg, nodes, coef)
         shape = t.shape + (3,)
         return p.reshape(shape), v.reshape(shape), a.reshape(shape)
+
+    @cached_property
+    def node_states(self) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated positions and velocities (n, 3) at the state-vector epochs (the coarse start of the
+        zero-Doppler searches, ``kernels.range_doppler.coarse_zero_doppler``); computed once."""
+        p, v = self.position_velocity(self.time_s)
+        return np.ascontiguousarray(p), np.ascontiguousarray(v)
 
     def covers(self, start_s: float, stop_s: float, margin_s: float = 0.0) -> bool:
         return self.start_s <= start_s - margin_s and self.stop_s >= stop_s + margin_s
@@ -159,69 +169,6 @@ class Orbit:
     def __repr__(self) -> str:
         return (f"Orbit({self.source!r}, {self.time_s.shape[0]} state vectors, "
                 f"{self.stop_s - self.start_s:.0f} s, degree {self.n_nodes - 1})")
-
-
-# --------------------------------------------------------------------------------------------- numba kernels
-
-@numba.njit(cache=True, inline="always")
-def find_interval(tg, t):
-    """Index i of the interval [tg[i], tg[i+1]] holding t (clamped to the first/last interval)."""
-    n = tg.shape[0]
-    if n < 2:
-        return 0
-    lo = 0
-    hi = n - 1
-    if t <= tg[0]:
-        return 0
-    if t >= tg[n - 1]:
-        return n - 2
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if tg[mid] <= t:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-@numba.njit(cache=True)
-def interp_pva(t, tg, nodes, coef, out):
-    """Position, velocity, acceleration at t (relative to t_ref) into out[0:3], out[3:6], out[6:9].
-
-    Position: value of the position polynomial; velocity: value of the velocity polynomial (coefficients
-    3:6); acceleration: derivative of the velocity polynomial. With the velocity model "derived" the velocity
-    polynomial interpolates the position derivative, so the three stay consistent.
-    """
-    i = find_interval(tg, t)
-    m = nodes.shape[1]
-    for k in range(3):
-        p = coef[i, m - 1, k]
-        v = coef[i, m - 1, 3 + k]
-        dv = 0.0
-        for j in range(m - 2, -1, -1):
-            d = t - nodes[i, j]
-            p = p * d + coef[i, j, k]
-            dv = dv * d + v
-            v = v * d + coef[i, j, 3 + k]
-        out[k] = p
-        out[3 + k] = v
-        out[6 + k] = dv
-
-
-@numba.njit(cache=True)
-def _interp_many(t, tg, nodes, coef):
-    n = t.shape[0]
-    p = np.empty((n, 3))
-    v = np.empty((n, 3))
-    a = np.empty((n, 3))
-    buf = np.empty(9)
-    for i in range(n):
-        interp_pva(t[i], tg, nodes, coef, buf)
-        for k in range(3):
-            p[i, k] = buf[k]
-            v[i, k] = buf[3 + k]
-            a[i, k] = buf[6 + k]
-    return p, v, a
 
 
 def orbit_for(meta, orbit_files=None, margin_s: float = 60.0, fallback_to_annotation: bool = False) -> Orbit:
@@ -242,3 +189,6 @@ def orbit_for(meta, orbit_files=None, margin_s: float = 60.0, fallback_to_annota
         get_logger("orbit").warning("no orbit file covers %s %s: using the annotation state vectors",
                                     meta.annotation_name or meta.product_name, meta.swath)
     return Orbit(sv)
+
+
+__all__ = ["DEFAULT_NODES", "Orbit", "find_interval", "interp_pva", "orbit_for"]

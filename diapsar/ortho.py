@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from .dem_projection import DemPatch
 from .errors import ConfigError
-from .geometry import RadarGrid, _dem_height, geo2rdr
+from .geometry import RadarGrid, geo2rdr
+from .kernels.dem import dem_heights
+from .kernels.interp import SAMPLE_BILINEAR, SAMPLE_NEAREST, SAMPLE_PHASE, sample_ml
 from .metadata import SwathMetadata
 from .orbit import Orbit
 
@@ -111,16 +112,9 @@ def _dem_heights(dem: DemPatch, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """``dem.height_at(lon, lat)`` for 2-D lon/lat grids, in a parallel kernel (no float64 temporaries)."""
     x0, dx, _, y0, _, dy = (float(v) for v in dem.transform)
     out = np.empty(np.shape(lon))
-    _heights(np.ascontiguousarray(dem.heights_m), x0, dx, y0, dy, np.ascontiguousarray(lon, dtype=np.float64),
+    dem_heights(np.ascontiguousarray(dem.heights_m), x0, dx, y0, dy, np.ascontiguousarray(lon, dtype=np.float64),
              np.ascontiguousarray(lat, dtype=np.float64), out)
     return out
-
-
-@numba.njit(cache=True, parallel=True)
-def _heights(dem, x0, dx, y0, dy, lon, lat, out):
-    for i in numba.prange(lon.shape[0]):
-        for j in range(lon.shape[1]):
-            out[i, j] = _dem_height(dem, x0, dx, y0, dy, lon[i, j], lat[i, j])
 
 
 GUESS_STEP = 16  # subgrid step (cells) of the zero-Doppler start times of the ortho lookup
@@ -156,52 +150,14 @@ def to_ml(line: np.ndarray, pixel: np.ndarray, ml_azi: int, ml_ran: int, line_of
     return u, v
 
 
-@numba.njit(cache=True)
-def _sample(img, row0, u, v, kind, nodata, out):
-    """Sample img (rows of a window starting at ML row ``row0``) at (u, v); kind 0 bilinear, 1 nearest,
-    2 phase (bilinear on the phasor)."""
-    n, m = img.shape
-    for i in range(u.shape[0]):
-        for j in range(u.shape[1]):
-            uu = u[i, j] - row0
-            vv = v[i, j]
-            if not (np.isfinite(uu) and np.isfinite(vv)) or uu < -0.5 or vv < -0.5 or uu > n - 0.5 \
-                    or vv > m - 0.5:
-                out[i, j] = nodata
-                continue
-            if kind == 1:
-                out[i, j] = img[min(int(np.floor(uu + 0.5)), n - 1), min(int(np.floor(vv + 0.5)), m - 1)]
-                continue
-            uc = min(max(uu, 0.0), n - 1.0)
-            vc = min(max(vv, 0.0), m - 1.0)
-            r0 = min(int(np.floor(uc)), max(n - 2, 0))
-            c0 = min(int(np.floor(vc)), max(m - 2, 0))
-            r1 = min(r0 + 1, n - 1)
-            c1 = min(c0 + 1, m - 1)
-            tr = uc - r0
-            tc = vc - c0
-            w00 = (1 - tr) * (1 - tc)
-            w01 = (1 - tr) * tc
-            w10 = tr * (1 - tc)
-            w11 = tr * tc
-            if kind == 0:
-                out[i, j] = w00 * img[r0, c0] + w01 * img[r0, c1] + w10 * img[r1, c0] + w11 * img[r1, c1]
-            else:
-                re = (w00 * math.cos(img[r0, c0]) + w01 * math.cos(img[r0, c1]) + w10 * math.cos(img[r1, c0])
-                      + w11 * math.cos(img[r1, c1]))
-                im = (w00 * math.sin(img[r0, c0]) + w01 * math.sin(img[r0, c1]) + w10 * math.sin(img[r1, c0])
-                      + w11 * math.sin(img[r1, c1]))
-                out[i, j] = math.atan2(im, re)
-
-
-KINDS = {"bilinear": 0, "nearest": 1, "phase": 2}
+KINDS = {"bilinear": SAMPLE_BILINEAR, "nearest": SAMPLE_NEAREST, "phase": SAMPLE_PHASE}
 
 
 def sample(image: np.ndarray, row0: int, u: np.ndarray, v: np.ndarray, kind: str = "bilinear",
            nodata: float = np.nan) -> np.ndarray:
     """Sample a 2-D ML window whose first row is ML row ``row0`` at fractional (u, v); float32."""
     out = np.empty(u.shape, dtype=np.float64)
-    _sample(np.ascontiguousarray(image, dtype=np.float64), int(row0), np.ascontiguousarray(u, dtype=np.float64),
+    sample_ml(np.ascontiguousarray(image, dtype=np.float64), int(row0), np.ascontiguousarray(u, dtype=np.float64),
             np.ascontiguousarray(v, dtype=np.float64), KINDS[kind], float(nodata), out)
     return out.astype(np.float32)
 

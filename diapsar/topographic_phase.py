@@ -13,11 +13,12 @@ terrain without deformation (checked in tests/test_90_chain_sm.py against the si
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .geometry import RadarGrid, _coarse_zero_doppler, _node_state, _zero_doppler
-from .metadata import SPEED_OF_LIGHT_M_S, SwathMetadata
+from .geometry import RadarGrid
+from .kernels.interp import upsample_bilinear
+from .kernels.range_doppler import topographic_phase_chunks
+from .metadata import SwathMetadata
 from .orbit import Orbit
 
 
@@ -46,10 +47,10 @@ def topographic_phase(xyz: np.ndarray, master: SwathMetadata, master_orbit: Orbi
     phase, az_s, tau_s, r_m, r_s = (np.empty(n) for _ in range(5))
     m_tg, m_nodes, m_coef, m_ref = master_orbit.kernel_args
     s_tg, s_nodes, s_coef, s_ref = slave_orbit.kernel_args
-    m_pos, m_vel = _node_state(master_orbit)
-    s_pos, s_vel = _node_state(slave_orbit)
+    m_pos, m_vel = master_orbit.node_states
+    s_pos, s_vel = slave_orbit.node_states
     # both zero-Doppler solves and the phase in one pass over the ECEF points (no geodetic round trip)
-    _topo_kernel(flat, t_m, t_s, use, m_tg, m_nodes, m_coef, m_pos, m_vel, m_ref, s_tg, s_nodes, s_coef, s_pos,
+    topographic_phase_chunks(flat, t_m, t_s, use, m_tg, m_nodes, m_coef, m_pos, m_vel, m_ref, s_tg, s_nodes, s_coef, s_pos,
                  s_vel, s_ref, 4.0 * np.pi / master.wavelength_m, phase, az_s, tau_s, r_m, r_s)
     out = {"phase": phase.reshape(shape), "master_range_m": r_m.reshape(shape), "slave_range_m": r_s.reshape(shape)}
     if with_coordinates:
@@ -62,67 +63,9 @@ def topographic_phase(xyz: np.ndarray, master: SwathMetadata, master_orbit: Orbi
     return out
 
 
-CHUNK = 8192
-
-
-@numba.njit(cache=True, parallel=True)
-def _topo_kernel(xyz, t_m, t_s, use_guess, m_tg, m_nodes, m_coef, m_pos, m_vel, m_ref, s_tg, s_nodes, s_coef,
-                 s_pos, s_vel, s_ref, k_phase, phase, az_s, tau_s, r_m, r_s):
-    n = xyz.shape[0]
-    for c in numba.prange((n + CHUNK - 1) // CHUNK):
-        buf = np.empty(9)
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            px = xyz[i, 0]
-            py = xyz[i, 1]
-            pz = xyz[i, 2]
-            phase[i] = np.nan
-            az_s[i] = np.nan
-            tau_s[i] = np.nan
-            r_m[i] = np.nan
-            r_s[i] = np.nan
-            if not (np.isfinite(px) and np.isfinite(py) and np.isfinite(pz)):
-                continue
-            if use_guess and np.isfinite(t_m[i]):
-                t0 = t_m[i] - m_ref
-            else:
-                t0 = _coarse_zero_doppler(px, py, pz, m_tg, m_pos, m_vel)
-            tm, rm = _zero_doppler(px, py, pz, t0, m_tg, m_nodes, m_coef, buf)
-            if use_guess and np.isfinite(t_s[i]):
-                t0 = t_s[i] - s_ref
-            else:
-                t0 = _coarse_zero_doppler(px, py, pz, s_tg, s_pos, s_vel)
-            ts, rs = _zero_doppler(px, py, pz, t0, s_tg, s_nodes, s_coef, buf)
-            if np.isfinite(tm):
-                r_m[i] = rm
-            if np.isfinite(ts):
-                r_s[i] = rs
-                az_s[i] = ts + s_ref
-                tau_s[i] = 2.0 * rs / SPEED_OF_LIGHT_M_S
-            phase[i] = k_phase * (r_s[i] - r_m[i])
-
-
 def wrap(phase: np.ndarray) -> np.ndarray:
     """Phase wrapped to (-pi, pi]."""
     return np.angle(np.exp(1j * np.asarray(phase)))
-
-
-@numba.njit(cache=True, parallel=True)
-def _upsample(phi, ml_row0, line0, n_lines, n_cols, ml_azi, ml_ran, out):
-    n, m = phi.shape
-    ca = (ml_azi - 1) / 2.0
-    cr = (ml_ran - 1) / 2.0
-    for i in numba.prange(n_lines):
-        u = (line0 + i - ca) / ml_azi - ml_row0
-        r0 = min(max(int(np.floor(u)), 0), max(n - 2, 0))
-        r1 = min(r0 + 1, n - 1)
-        tr = u - r0 if n > 1 else 0.0
-        for j in range(n_cols):
-            v = (j - cr) / ml_ran
-            c0 = min(max(int(np.floor(v)), 0), max(m - 2, 0))
-            c1 = min(c0 + 1, m - 1)
-            tc = v - c0 if m > 1 else 0.0
-            out[i, j] = ((1 - tr) * ((1 - tc) * phi[r0, c0] + tc * phi[r0, c1])
-                         + tr * ((1 - tc) * phi[r1, c0] + tc * phi[r1, c1]))
 
 
 def upsample_phase(phase_ml: np.ndarray, ml_row0: int, line0: int, n_lines: int, n_cols: int, ml_azi: int,
@@ -131,7 +74,7 @@ def upsample_phase(phase_ml: np.ndarray, ml_row0: int, line0: int, n_lines: int,
     from an (unwrapped, smooth) ML phase whose first row is ML row ``ml_row0``: bilinear between ML cell centres,
     linear extrapolation over the outer half cells. NaN cells propagate to their neighbourhood."""
     out = np.empty((n_lines, n_cols), dtype=np.float64)
-    _upsample(np.ascontiguousarray(phase_ml, dtype=np.float64), int(ml_row0), int(line0), int(n_lines), int(n_cols),
+    upsample_bilinear(np.ascontiguousarray(phase_ml, dtype=np.float64), int(ml_row0), int(line0), int(n_lines), int(n_cols),
               int(ml_azi), int(ml_ran), out)
     return out
 

@@ -442,9 +442,7 @@ def test_parallel_and_serial_kernels_agree(annotations):
     finally:
         numba.set_num_threads(before)
     (a, b) = results
-    np.testing.assert_allclose(a[0], b[0], atol=1e-10)
-    np.testing.assert_allclose(a[1], b[1], atol=1e-10)
-    np.testing.assert_allclose(a[2], b[2], atol=1e-5)
-    np.testing.assert_allclose(a[3], b[3], atol=1e-8)
-    np.testing.assert_allclose(a[4], b[4], atol=1e-15)
+    # the chunk layout depends on the number of points only: the same bits on one thread as on several
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
     assert np.abs(a[3] - t).max() / meta.azimuth_time_interval_s < 1e-4

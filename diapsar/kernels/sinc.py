@@ -90,7 +90,7 @@ def dense_shift(grid: np.ndarray, step_r: float, step_az: float, row0: int, n_ro
     return out_r, out_a
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True)
 def _demodulate(strip: np.ndarray, doppler: np.ndarray, k_ref: int, range_carrier: float) -> np.ndarray:
     """strip·exp(−j2π(f_c·(k − k_ref) + f_r·c)) for strip row k, column c (complex64)."""
     ns, nc = strip.shape
@@ -104,7 +104,7 @@ def _demodulate(strip: np.ndarray, doppler: np.ndarray, k_ref: int, range_carrie
     return out
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True)
+@numba.njit(cache=True, parallel=True)
 def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, row0: int, n_rows: int,
                        n_cols: int, grid: np.ndarray, step_r: float, step_az: float, lut: np.ndarray,
                        doppler: np.ndarray, use_doppler: bool, range_carrier: float) -> np.ndarray:

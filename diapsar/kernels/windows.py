@@ -1,4 +1,5 @@
-"""Windowed sums: non-overlapping block means (multilook), running box sums, interferogram cell sums.
+"""Windowed sums: non-overlapping block means (multilook), running box sums, interferogram cell sums, lag-one
+azimuth autocorrelation sums (Doppler centroid).
 
 All kernels take strips (blocks of rows) and return float64/complex128 accumulations so that long sums keep
 their precision; callers cast to float32 when writing.
@@ -95,8 +96,7 @@ def box_sum(x: np.ndarray, half_az: int, half_r: int) -> np.ndarray:
     return out
 
 
-# fastmath without the no-NaN/no-inf flags: the kernel tests φ for NaN
-@numba.njit(cache=True, parallel=True, fastmath={"contract", "reassoc", "arcp", "nsz", "afn"})
+@numba.njit(cache=True, parallel=True)
 def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.ndarray, use_phase: bool,
                             f_r: int, margin_r: int, n_cells: int):
     """Per strip row and range cell j, sums over columns [j·f_r − margin_r, (j+1)·f_r + margin_r) ∩ image.
@@ -175,4 +175,20 @@ def sum_row_windows(x: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.
         for a in range(starts[i], stops[i]):
             for j in range(x.shape[1]):
                 out[i, j] += x[a, j]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def lag_one_sums(strip: np.ndarray, prev: np.ndarray, use_prev: bool) -> np.ndarray:
+    """Per column c: Σ_a strip[a+1, c]·conj(strip[a, c]) (complex128), plus strip[0, c]·conj(prev[c]) when
+    ``use_prev`` (the pair across a strip boundary); columns in parallel."""
+    na, nr = strip.shape
+    out = np.zeros(nr, dtype=np.complex128)
+    for c in numba.prange(nr):
+        acc = 0j
+        if use_prev and na > 0:
+            acc += strip[0, c] * np.conj(prev[c])
+        for a in range(na - 1):
+            acc += strip[a + 1, c] * np.conj(strip[a, c])
+        out[c] = acc
     return out

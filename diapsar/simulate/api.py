@@ -56,7 +56,7 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
-def _ground_spacings(orbit: Orbit, t: float, tau: float, h: float, dt: float) -> tuple[float, float, float]:
+def ground_spacings(orbit: Orbit, t: float, tau: float, h: float, dt: float) -> tuple[float, float, float]:
     """(ground range pixel, ground azimuth pixel per line, incidence deg) near (t, tau)."""
     tt = np.array([t, t + dt, t])
     rr = np.array([tau, tau, tau + 1e-8])
@@ -192,7 +192,7 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     anx0 = t_c - math.radians(u_deg % 360.0) / (2 * math.pi / period)
     heading = heading_deg(orb0, t_c, lat0, lon0)
     pass_dir = "Ascending" if ascending else "Descending"
-    g_rg, g_az, inc_c = _ground_spacings(orb0, t_c, tau_c, h_center, dt)
+    g_rg, g_az, inc_c = ground_spacings(orb0, t_c, tau_c, h_center, dt)
 
     # perpendicular baseline per unit node shift (design only)
     p_c = np.asarray(llh_to_ecef(lat0, lon0, h_center)).reshape(3)

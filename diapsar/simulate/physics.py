@@ -27,7 +27,7 @@ time is the true time of its line + (tau - tau_ref) / 2, ``Acquisition.bistatic_
 - Noise: white complex Gaussian of power 10^(-SNR/10) relative to land.
 
 The smooth quantities (ground east/north, phase, coherence) are computed exactly on a coarse node grid and
-interpolated by cubic convolution (``interp_grid``); the reflectivity is sampled per pixel.
+interpolated by cubic convolution (``interp_nodes``); the reflectivity is sampled per pixel.
 """
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from ..geometry import llh_to_ecef, rdr2geo_dem, rdr2geo_ecef
+from ..kernels.interp import cubic_grid
+from ..kernels.simulation import synth_rows
 from .acquisition import Acquisition, tops_phase_at
-from .scene import GroundField, SceneModel, _keys, sample_field
+from .scene import GroundField, SceneModel
 
 
 @dataclass
@@ -122,34 +123,11 @@ def invert(acq: Acquisition, lat, lon, h, t_guess, tau_guess, iterations: int = 
     return t, tau
 
 
-@numba.njit(cache=True, parallel=True)
-def interp_grid(vals, line0, sample0, step, rows, cols, out):
-    """Cubic-convolution interpolation of a node grid at the outer product of ``rows`` x ``cols``."""
-    nr, nc = vals.shape
-    for i in numba.prange(rows.shape[0]):
-        y = (rows[i] - line0) / step
-        yi = int(math.floor(y))
-        wy0, wy1, wy2, wy3 = _keys(y - yi)
-        r0 = min(max(yi - 1, 0), nr - 4)
-        for j in range(cols.shape[0]):
-            x = (cols[j] - sample0) / step
-            xi = int(math.floor(x))
-            wx0, wx1, wx2, wx3 = _keys(x - xi)
-            c0 = min(max(xi - 1, 0), nc - 4)
-            acc = 0.0
-            for dy in range(4):
-                wy = wy0 if dy == 0 else (wy1 if dy == 1 else (wy2 if dy == 2 else wy3))
-                rr = r0 + dy
-                s = (wx0 * vals[rr, c0] + wx1 * vals[rr, c0 + 1] + wx2 * vals[rr, c0 + 2]
-                     + wx3 * vals[rr, c0 + 3])
-                acc += wy * s
-            out[i, j] = acc
-
-
 def interp_nodes(grid: NodeGrid, vals: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Node-grid values interpolated by cubic convolution at the outer product of ``rows`` x ``cols``."""
     out = np.empty((rows.size, cols.size), dtype=np.float64)
-    interp_grid(np.ascontiguousarray(vals, dtype=np.float64), grid.line0, grid.sample0, grid.step,
-                np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64), out)
+    cubic_grid(np.ascontiguousarray(vals, dtype=np.float64), grid.line0, grid.sample0, grid.step,
+               np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64), out)
     return out
 
 
@@ -216,49 +194,6 @@ def node_phase(ctx: Context, acq: Acquisition, lat, lon, h, t, tau) -> tuple[np.
     d = los_displacement_m(acq, ctx.scene, lat, lon, h, t, acq.days_since_first)
     phi = phi + 4.0 * np.pi / acq.wavelength_m * d
     return phi, tau_ref, t_ref
-
-
-@numba.njit(cache=True, parallel=True)
-def _synth_rows(ge, gn, gphi, ggam, line0, sample0, step, rows, ns, fdata, fe0, fn0, fse, fsn, se, sn, mix,
-                out, out_e, out_n):
-    nr, nc = ge.shape
-    for i in numba.prange(rows.shape[0]):
-        tmp1 = np.empty(1, dtype=np.complex64)
-        tmp2 = np.empty(1, dtype=np.complex64)
-        ea = np.empty(1)
-        na = np.empty(1)
-        y = (rows[i] - line0) / step
-        yi = int(math.floor(y))
-        wy = _keys(y - yi)
-        r0 = min(max(yi - 1, 0), nr - 4)
-        for j in range(ns):
-            x = (j - sample0) / step
-            xi = int(math.floor(x))
-            wx = _keys(x - xi)
-            c0 = min(max(xi - 1, 0), nc - 4)
-            e = 0.0
-            n = 0.0
-            p = 0.0
-            g = 0.0
-            for dy in range(4):
-                for dx in range(4):
-                    w = wy[dy] * wx[dx]
-                    e += w * ge[r0 + dy, c0 + dx]
-                    n += w * gn[r0 + dy, c0 + dx]
-                    p += w * gphi[r0 + dy, c0 + dx]
-                    if mix:
-                        g += w * ggam[r0 + dy, c0 + dx]
-            ea[0] = e
-            na[0] = n
-            sample_field(fdata, fe0, fn0, fse, fsn, ea, na, 0.0, 0.0, tmp1)
-            v = complex(tmp1[0])
-            if mix:
-                g = min(max(g, 0.0), 1.0)
-                sample_field(fdata, fe0, fn0, fse, fsn, ea, na, se, sn, tmp2)
-                v = g * v + math.sqrt(1.0 - g * g) * complex(tmp2[0])
-            out[i, j] = v * complex(math.cos(p), math.sin(p))
-            out_e[i, j] = e
-            out_n[i, j] = n
 
 
 def _independent_shift(ctx: Context, index: int) -> tuple[float, float]:
@@ -343,7 +278,7 @@ def synthesize(ctx: Context, acq: Acquisition, seed: int, block_rows: int = 256,
             blk = np.empty((rows.size, m.number_of_samples), dtype=np.complex128)
             be = np.empty(blk.shape)
             bn = np.empty(blk.shape)
-            _synth_rows(ge, gn, phi, gam, g.line0, g.sample0, g.step, rows, m.number_of_samples,
+            synth_rows(ge, gn, phi, gam, g.line0, g.sample0, g.step, rows, m.number_of_samples,
                         ctx.field.data, ctx.field.e0, ctx.field.n0, ctx.field.step_e, ctx.field.step_n,
                         se, sn, mix, blk, be, bn)
             blk *= ctx.scene.amplitude(be, bn)

@@ -34,7 +34,7 @@ from ..io.safe import open_product
 from ..metadata import StateVectors, SwathMetadata, TimePolynomial
 from ..orbit import Orbit
 from .acquisition import Acquisition
-from .api import DEFAULT_BASELINES_M, SimulationResult, _ground_spacings, perpendicular_unit, render
+from .api import DEFAULT_BASELINES_M, SimulationResult, ground_spacings, perpendicular_unit, render
 from .writer import heading_deg
 
 
@@ -141,7 +141,7 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
     lat0, lon0, _ = rdr2geo(orb0, t_c, tau_c, n0)
     lat0, lon0 = float(lat0), float(lon0)
     heading = heading_deg(orb0, t_c, lat0, lon0)
-    g_rg, g_az, inc_c = _ground_spacings(orb0, t_c, tau_c, n0, w0.azimuth_time_interval_s)
+    g_rg, g_az, inc_c = ground_spacings(orb0, t_c, tau_c, n0, w0.azimuth_time_interval_s)
 
     if n_dates > len(metas):
         p = np.asarray(llh_to_ecef(lat0, lon0, n0)).reshape(3)

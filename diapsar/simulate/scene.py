@@ -22,10 +22,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
-from ..geometry import WGS84_A, WGS84_E2
+from ..kernels.geodesy import WGS84_A, WGS84_E2
 
 
 @dataclass
@@ -204,45 +203,3 @@ def make_ground_field(rng: np.random.Generator, e_range: tuple[float, float], n_
     field_ = fft.ifft2(spec, workers=2, overwrite_x=True)
     field_ *= np.float32(nn * ne / math.sqrt(2.0 * count))
     return GroundField(e_range[0], n_range[0], step_e, step_n, field_.astype(np.complex64, copy=False))
-
-
-@numba.njit(cache=True, inline="always")
-def _keys(t):
-    """Keys cubic convolution weights (a = -0.5) for the 4 samples around a fractional position t in [0,1)."""
-    a = -0.5
-    t1 = t + 1.0
-    t2 = t
-    t3 = 1.0 - t
-    t4 = 2.0 - t
-    w0 = ((a * t1 - 5 * a) * t1 + 8 * a) * t1 - 4 * a
-    w1 = ((a + 2) * t2 - (a + 3)) * t2 * t2 + 1
-    w2 = ((a + 2) * t3 - (a + 3)) * t3 * t3 + 1
-    w3 = ((a * t4 - 5 * a) * t4 + 8 * a) * t4 - 4 * a
-    return w0, w1, w2, w3
-
-
-@numba.njit(cache=True)
-def sample_field(data, e0, n0, step_e, step_n, e, n, shift_e, shift_n, out):
-    """Cubic-convolution sample of a periodic complex field at (e + shift_e, n + shift_n); 1-D arrays."""
-    nr, nc = data.shape
-    for i in range(e.shape[0]):
-        x = (e[i] + shift_e - e0) / step_e
-        y = (n[i] + shift_n - n0) / step_n
-        if not (np.isfinite(x) and np.isfinite(y)):
-            out[i] = 0
-            continue
-        xi = math.floor(x)
-        yi = math.floor(y)
-        wx0, wx1, wx2, wx3 = _keys(x - xi)
-        wy0, wy1, wy2, wy3 = _keys(y - yi)
-        acc = 0j
-        for dy in range(4):
-            wy = wy0 if dy == 0 else (wy1 if dy == 1 else (wy2 if dy == 2 else wy3))
-            r = (yi - 1 + dy) % nr
-            row = 0j
-            for dx in range(4):
-                wx = wx0 if dx == 0 else (wx1 if dx == 1 else (wx2 if dx == 2 else wx3))
-                c = (xi - 1 + dx) % nc
-                row += wx * data[r, c]
-            acc += wy * row
-        out[i] = acc

@@ -5,24 +5,18 @@ simulation's truth (after removing the reference offset), printed."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from chain_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")]
 
 
-def run_cli(*args: object) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO, timeout=900, env=env)
 
 
 def _config(path: Path, inp: Path, out: Path, mode: str, ml: tuple[int, int], step: int) -> Path:

@@ -8,14 +8,12 @@ with the simulation's truth and print the figures.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from chain_cli import run_cli
 
 from diapsar.coregistration import dense_shifts
 
@@ -27,10 +25,6 @@ ALONG_TRACK = (0.0, 15.4, -2.2)
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # slave 1 shifted by 15 lines: a strip of the master has no slave data
 
 
-def run_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd or REPO, timeout=timeout, env=env)
 
 
 def write_config(path: Path, input_dir: Path, output_dir: Path, srtm: bool = False, **over) -> Path:

@@ -5,35 +5,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from chain_cli import one_line_error, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, timeout=300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO, timeout=timeout, env=env)
 
 
-def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
-    """The error is one line, the last one on stderr (progress lines of the log may precede it)."""
-    lines = proc.stderr.strip().splitlines()
-    err = lines[-1] if lines else ""
-    print(err)
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    assert sum("error" in ln.lower() for ln in lines) == 1, proc.stderr
-    assert err.startswith("SAR_MultiSlc.py: error: ")
-    for w in words:
-        assert w in err, (w, err)
-    return err
 
 
 @pytest.fixture(scope="module")

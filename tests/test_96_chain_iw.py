@@ -198,13 +198,22 @@ def test_decorrelated_overlaps_keep_the_geometric_solution(tmp_path: Path) -> No
     assert "too few coherent overlap points" in log
 
 
-def test_two_swaths_are_merged_on_one_grid_without_a_step_at_the_cut(tmp_path: Path) -> None:
-    """IW1 + IW2 (synthetic, side by side with a 10 % overlap) of one product: each swath is processed on its own
-    frame, then merged; the wrapped phase is continuous across the swath cut and each swath keeps its exact grid."""
+@pytest.fixture(scope="module")
+def two_swaths(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """IW1 + IW2 of one product (synthetic, side by side with a 10 % overlap), 3 bursts of 300 lines."""
     from diapsar.simulate.api import simulate_stack
 
-    simulate_stack(tmp_path / "input", mode="iw", dates=2, size=(0, 400), bursts=3, lines_per_burst=300, beam="IW1,IW2", seed=3,
-                   n_targets=0, coherence=(0.85, 0.98), snr_db=25.0, timing_error_lines=[0.0, TIMING_ERROR])
+    root = tmp_path_factory.mktemp("iw_two_swaths")
+    simulate_stack(root / "input", mode="iw", dates=2, size=(0, 400), bursts=3, lines_per_burst=300,
+                   beam="IW1,IW2", seed=3, n_targets=0, coherence=(0.85, 0.98), snr_db=25.0,
+                   timing_error_lines=[0.0, TIMING_ERROR])
+    return root
+
+
+def test_two_swaths_are_merged_on_one_grid_without_a_step_at_the_cut(two_swaths: Path) -> None:
+    """Each swath is processed on its own frame, then merged; the wrapped phase is continuous across the swath
+    cut and each swath keeps its exact grid."""
+    tmp_path = two_swaths
     r = run_cli(iw_config(tmp_path / "c.json", tmp_path / "input", tmp_path / "out", clean="yes"))
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
@@ -231,3 +240,23 @@ def test_two_swaths_are_merged_on_one_grid_without_a_step_at_the_cut(tmp_path: P
         assert (pair_dir / name).exists()
     assert (out / "IW1" / "run.json").exists() and (out / "IW2" / "run.json").exists()
     assert (out / "dem_scene.vrt").exists() and (out / "20230904_master_directory" / "master_ml_amplitude.tif").exists()
+
+
+def test_roi_selects_the_swaths_it_covers(two_swaths: Path) -> None:
+    """-roi inside IW2 only: IW1 is left out (logged) and IW2 runs as a single-swath stack in the output folder."""
+    import shapely
+
+    from diapsar.bursts import burst_footprints
+    from diapsar.io.safe import open_product
+
+    product = open_product(sorted((two_swaths / "input").glob("*.SAFE"))[0])
+    iw1, iw2 = (shapely.union_all(burst_footprints(product.swath(s, "VV"))) for s in ("IW1", "IW2"))
+    pt = iw2.difference(iw1.buffer(0.002)).representative_point()
+    out = two_swaths / "out_roi"
+    r = run_cli(iw_config(two_swaths / "c_roi.json", two_swaths / "input", out, esd_iter=0, clean="yes"),
+                "-roi", pt.x - 0.001, pt.y + 0.001, pt.x + 0.001, pt.y - 0.001)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(next(out.glob("*_m_*_s")).joinpath("pair.json").read_text())
+    assert "swaths" not in info["radar_grid"] and info["parameters"]["inputs"]["swath"] == "IW2"
+    assert not (out / "IW1").exists()
+    assert "-roi: swath IW1 skipped" in (out / "info.log").read_text()

@@ -233,6 +233,30 @@ def _unwrap_merged(cfg: MultiSlcConfig, pair_dir: Path, ram_mb: float) -> None:
         write_json(pair_dir / layout.PAIR_JSON, info)
 
 
+def _swaths_in_roi(cfg: MultiSlcConfig, swath_list: tuple[str, ...]) -> tuple[str, ...]:
+    """The swaths of ``swath_list`` whose master bursts intersect -roi (SelectionError when none does)."""
+    from ..bursts import select_bursts_by_region
+    from . import swaths
+
+    ulx, uly, lrx, lry = cfg.roi  # type: ignore[misc]
+    region = (min(ulx, lrx), min(uly, lry), max(ulx, lrx), max(uly, lry))
+    kept, reasons = [], []
+    for sw in swath_list:
+        sub = swaths.swath_config(cfg, sw)
+        master = open_acquisition(select_images(sub).master)
+        try:
+            select_bursts_by_region(master.meta, region)
+            kept.append(sw)
+        except SelectionError as exc:
+            reasons.append(str(exc))
+            log.info("-roi: swath %s skipped (%s)", sw, exc)
+        finally:
+            master.close()
+    if not kept:
+        raise SelectionError(f"-roi {list(cfg.roi or ())} misses every selected swath: {'; '.join(reasons)}")
+    return tuple(kept)
+
+
 def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float, started: float) -> dict[str, Any]:
     """IW with several swaths: the single-swath chain per swath into <out>/<swath>/, then each pair merged
     (``chains.swaths``)."""
@@ -241,6 +265,12 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
 
     swaths.check_swaths(swath_list)
     out = Path(cfg.output_path)
+    if cfg.roi is not None:  # -roi: only the swaths with a burst in the region
+        swath_list = _swaths_in_roi(cfg, swath_list)
+        if len(swath_list) == 1:
+            log.info("-roi: only swath %s intersects the region", swath_list[0])
+            single = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, swaths=swath_list))
+            return _run_chain(single)
     log.info("IW swaths %s: each processed into %s/<swath>/, then merged", ",".join(swath_list), out)
     runs = {}
     for sw in swath_list:

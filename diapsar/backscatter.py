@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
 
 from .calibration import LUTS, calibrate, detected_power, lut_grid, to_db
+from .chains.context import gdal_cache_mb
 from .deburst import DeburstLayout, deburst_layout
 from .errors import ProductError, SelectionError
 from .io.blocks import row_blocks, rows_per_block
@@ -25,8 +27,10 @@ from .metadata import SwathMetadata
 from .multilook import check_factors, multilook
 from .noise import noise_grid, remove_noise
 
-# bytes per full-resolution pixel of one row block: complex64 read, float64 power, LUT, noise, mask and temporaries
-_BYTES_PER_PIXEL = 64.0
+# bytes per full-resolution pixel of one row block: complex64 read, float64 power, LUT, noise, mask and their
+# temporaries (measured: full S1B IW1 at -ram 1024 peaked at 2.0 GB with 64 and
+# GDAL's default block cache)
+_BYTES_PER_PIXEL = 160.0
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,8 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
     out.mkdir(parents=True, exist_ok=True)
     stem = output_stem(meta, lut, db)
     tif = out / f"{stem}.tif"
-    block = rows_per_block(n, _BYTES_PER_PIXEL, ram_mb, multiple=ml_az)
+    cache_mb = gdal_cache_mb(ram_mb)  # GDAL's block cache (default 5 % of the machine) is taken from the budget
+    block = rows_per_block(n, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
     unit = "dB" if db else "linear power ratio (m2/m2)"
     tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATION": meta.polarisation, "LUT": lut,
             "THERMAL_NOISE_REMOVED": str(remove).lower(), "UNITS": "dB" if db else "linear",
@@ -138,7 +143,7 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
             "SOURCE": "ESA Sentinel-1 Level-1 calibration note (ESA-EOPG-CSCOP-TN-0002) eq. 3-1; MPC-0392"}
     if layout is not None:
         tags["FIRST_LINE_TIME_S"] = f"{layout.first_azimuth_time_s:.9f}"
-    with open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
+    with rasterio.Env(GDAL_CACHEMAX=cache_mb), open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
                      nodata=float("nan"), tags=tags) as w:
         w.ds.set_band_unit(1, "dB" if db else "linear")
         for b in row_blocks(out_rows * ml_az, block):

@@ -1,0 +1,163 @@
+"""Calibrated backscatter in radar geometry: one (swath, polarisation) image of a product to a GeoTIFF.
+
+Per output row block (within ``ram_mb``): read the measurement rows (TOPS: the burst rows the debursted frame
+keeps, ``diapsar.deburst.deburst_layout``), |DN|^2, minus the thermal noise (``diapsar.noise``), divided by the
+squared calibration LUT (``diapsar.calibration``), then the mean power over ``ml_rg`` x ``ml_az`` cells
+(``diapsar.multilook``), optionally in dB. Pixels outside the annotated valid samples of their burst, and zero
+DN (ESA's fill), are no data; a multilooked cell is data when at least half of its pixels are, and its value is
+the mean over those. The output is float32 with NaN as nodata, one band named ``<lut>_<pol>`` with its unit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from .calibration import LUTS, calibrate, detected_power, lut_grid, to_db
+from .chains.context import gdal_cache_mb
+from .deburst import DeburstLayout, deburst_layout
+from .errors import ProductError, SelectionError
+from .io.blocks import row_blocks, rows_per_block
+from .io.raster import open_writer
+from .metadata import SwathMetadata
+from .multilook import check_factors, multilook
+from .noise import noise_grid, remove_noise
+
+# bytes per full-resolution pixel of one row block: complex64 read, float64 power, LUT, noise, mask and their
+# temporaries (measured: full S1B IW1 at -ram 1024 peaked at 2.0 GB with 64 and
+# GDAL's default block cache)
+_BYTES_PER_PIXEL = 160.0
+
+
+@dataclass(frozen=True)
+class BackscatterResult:
+    tif: Path
+    png: Path | None
+    shape: tuple[int, int]  # (rows, cols) written
+    lut: str
+    noise_removed: bool
+    db: bool
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Output rows [out0, out1) come from image lines [line0, ...) with valid samples [s0, s1)."""
+
+    out0: int
+    out1: int
+    line0: int
+    s0: int
+    s1: int
+
+
+def _pieces(meta: SwathMetadata, layout: DeburstLayout | None, r0: int, r1: int) -> list[_Piece]:
+    if layout is None:
+        return [_Piece(r0, r1, r0, 0, meta.number_of_samples)]
+    segs = {s.burst: s for s in layout.segments}
+    return [_Piece(rs.out_line0, rs.out_line1, rs.burst * meta.lines_per_burst + rs.burst_line0,
+                   *segs[rs.burst].valid_samples) for rs in layout.rows(r0, r1)]
+
+
+def calibrated_rows(read, meta: SwathMetadata, layout: DeburstLayout | None, r0: int, r1: int, lut: str,
+                    remove: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(calibrated power float64, valid bool) of output rows [r0, r1) at full resolution; ``read(line0, nlines)``
+    returns image lines of every sample."""
+    assert meta.calibration is not None
+    n = meta.number_of_samples
+    power = np.zeros((r1 - r0, n))
+    valid = np.zeros((r1 - r0, n), dtype=bool)
+    for p in _pieces(meta, layout, r0, r1):
+        rows = p.out1 - p.out0
+        dn = read(p.line0, rows)
+        pw = detected_power(dn)
+        ok = pw > 0
+        ok[:, :p.s0] = False
+        ok[:, p.s1:] = False
+        if remove:
+            assert meta.noise is not None
+            pw = remove_noise(pw, noise_grid(meta.noise, p.line0, rows, 0, n))
+        cal = calibrate(pw, lut_grid(meta.calibration, lut, p.line0, rows, 0, n)).astype(np.float64)
+        power[p.out0 - r0:p.out1 - r0] = np.where(ok, cal, 0.0)
+        valid[p.out0 - r0:p.out1 - r0] = ok
+    return power, valid
+
+
+def multilook_power(power: np.ndarray, valid: np.ndarray, ml_rg: int, ml_az: int) -> np.ndarray:
+    """Mean of ``power`` over the valid pixels of each ml_rg x ml_az cell (``diapsar.multilook`` gives the
+    root mean square, so mean = rms(sqrt(p))^2 / rms(valid)^2); NaN where less than half the cell is valid."""
+    if ml_rg == 1 and ml_az == 1:
+        return np.where(valid, power, np.nan).astype(np.float32)
+    mean_p = multilook(np.sqrt(np.where(valid, power, 0.0)).astype(np.float32), ml_rg, ml_az).astype(np.float64) ** 2
+    frac = multilook(valid.astype(np.float32), ml_rg, ml_az).astype(np.float64) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(frac >= 0.5 - 1e-6, mean_p / frac, np.nan)
+    return out.astype(np.float32)
+
+
+def output_stem(meta: SwathMetadata, lut: str, db: bool) -> str:
+    name = meta.product_name.removesuffix(".SAFE").removesuffix(".zip") or "product"
+    return f"{name}_{meta.swath}_{meta.polarisation}_{lut}" + ("_db" if db else "")
+
+
+def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.PathLike, lut: str = "sigma0",
+                remove: bool = True, db: bool = False, ml_rg: int = 1, ml_az: int = 1, ram_mb: float = 512.0,
+                quicklook: bool = True) -> BackscatterResult:
+    """Write the calibrated backscatter of one image of ``product`` (a ``diapsar.io.safe.Product``) to
+    ``out_dir/<product>_<swath>_<pol>_<lut>[_db].tif`` (and its quicklook ``.png``)."""
+    if lut not in LUTS:
+        raise SelectionError(f"--lut must be one of {', '.join(LUTS)}, got {lut!r}")
+    check_factors(ml_rg, ml_az)
+    meta = product.swath(swath, pol)
+    if meta.calibration is None:
+        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no calibration annotation "
+                           "(annotation/calibration/calibration-*.xml), cannot calibrate")
+    if remove and (meta.noise is None or meta.noise.range_vectors is None):
+        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no noise annotation "
+                           "(annotation/calibration/noise-*.xml); run with --no-noise")
+    reader = product.measurement(meta.swath, meta.polarisation)
+    n = meta.number_of_samples
+    layout = deburst_layout(meta) if meta.is_tops else None
+    n_rows = layout.lines if layout is not None else meta.number_of_lines
+    out_rows, out_cols = n_rows // ml_az, n // ml_rg
+    if out_rows == 0 or out_cols == 0:
+        raise SelectionError(f"-ml {ml_rg} {ml_az} is larger than the {n_rows} x {n} image")
+
+    def read(line0: int, nlines: int) -> np.ndarray:
+        return reader.read((line0, 0, nlines, n))
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = output_stem(meta, lut, db)
+    tif = out / f"{stem}.tif"
+    cache_mb = gdal_cache_mb(ram_mb)  # GDAL's block cache (default 5 % of the machine) is taken from the budget
+    block = rows_per_block(n, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
+    unit = "dB" if db else "linear power ratio (m2/m2)"
+    tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATION": meta.polarisation, "LUT": lut,
+            "THERMAL_NOISE_REMOVED": str(remove).lower(), "UNITS": "dB" if db else "linear",
+            "ML_RANGE": ml_rg, "ML_AZIMUTH": ml_az, "DEBURST": str(layout is not None).lower(),
+            "FLOOR_LINEAR": "1e-05",
+            "SOURCE": "ESA Sentinel-1 Level-1 calibration note (ESA-EOPG-CSCOP-TN-0002) eq. 3-1; MPC-0392"}
+    if layout is not None:
+        tags["FIRST_LINE_TIME_S"] = f"{layout.first_azimuth_time_s:.9f}"
+    with rasterio.Env(GDAL_CACHEMAX=cache_mb), open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
+                     nodata=float("nan"), tags=tags) as w:
+        w.ds.set_band_unit(1, "dB" if db else "linear")
+        for b in row_blocks(out_rows * ml_az, block):
+            power, valid = calibrated_rows(read, meta, layout, b.row0, b.row1, lut, remove)
+            v = multilook_power(power, valid, ml_rg, ml_az)[:, :out_cols]
+            w.write(b.row0 // ml_az, to_db(v) if db else v)
+    png = _quicklook(tif, f"{stem}\n{lut} {meta.polarisation} {unit}", db, ram_mb) if quicklook else None
+    return BackscatterResult(tif, png, (out_rows, out_cols), lut, remove, db)
+
+
+def _quicklook(tif: Path, title: str, db: bool, ram_mb: float) -> Path:
+    """PNG quicklook of the written GeoTIFF with the ``diapsar.quicklook`` engine (values shown in dB)."""
+    from .quicklook import multilook_image, render, resolve_image
+
+    src = resolve_image(tif)
+    mlk = multilook_image(src, 1, 1, ram_mb=ram_mb, for_display=True)
+    return render(mlk, tif.with_suffix(".png"), what="value", title=title, db=not db)

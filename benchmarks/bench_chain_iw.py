@@ -212,8 +212,8 @@ def write_swath(inp: Path, dem_path: Path, swath: str, coherence: float, timing_
 
 
 def chain_config(path: Path, inp: Path, out: Path, dem: Path, swaths: list[str], bursts: str | None, ram: int,
-                 esd_iter: int, filtering: bool) -> Path:
-    glob_par: dict[str, Any] = {"clean": "no", "optram": ram}
+                 esd_iter: int, filtering: bool, full: bool = False) -> Path:
+    glob_par: dict[str, Any] = {"clean": "no" if full else "yes", "optram": ram}
     if bursts:
         glob_par["burst_index"] = bursts
     raw = {"Global": {"in": {"Input_Path": str(inp), "DEM_Path": str(dem), "Geoid": "none", "Mode": "IW",
@@ -242,6 +242,8 @@ def main() -> int:
     ap.add_argument("--coherence", type=float, default=0.6, help="coherence of the simulated pair")
     ap.add_argument("--timing-error", type=float, default=0.01, help="hidden azimuth offset (lines) for ESD")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--full", action="store_true",
+                    help="full mode (clean no: the coregistered slave is written too); default light mode")
     ap.add_argument("--prepare-only", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the chain outputs")
     args = ap.parse_args()
@@ -263,7 +265,7 @@ def main() -> int:
         return 0
     shutil.rmtree(res, ignore_errors=True)
     cfg = chain_config(out / "config.json", inp, res, dem, swaths, args.bursts, args.ram, args.esd_iter,
-                       args.filtering)
+                       args.filtering, args.full)
     load0 = os.getloadavg()
     t1 = time.perf_counter()
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(REPO))
@@ -310,6 +312,7 @@ def main() -> int:
     load_now = os.getloadavg()
     say(f"\nSAR_MultiSlc IW benchmark: Morocco pair, swaths {','.join(swaths)}, bursts {first}-{last}, VV, ML 8x2, "
         f"grid step {STEP}, ESD_iter {args.esd_iter}, no ortho, filtering {'on' if args.filtering else 'off'}, "
+        f"{'full' if args.full else 'light'} mode, "
         f"-ram {args.ram} MB, {os.cpu_count()} cores; load average before/after {load0[0]:.2f}/{load1[0]:.2f}")
     say(f"{'step':52s} {'seconds':>9s} {'Mpix/s':>9s}  (frame pixels)")
     for name, sec, px in rows:

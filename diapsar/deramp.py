@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from diapsar.kernels.sinc import dense_shift
+from diapsar.kernels.sinc import _grid_row, _row_value, dense_shift
 from diapsar.kernels.trig import cexp
 from diapsar.metadata import SPEED_OF_LIGHT_M_S
 
@@ -169,6 +169,54 @@ def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float
     return out
 
 
+@numba.njit(cache=True, parallel=True)
+def _apply_grid(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float, x_off: int,
+                kt: np.ndarray, fdc: np.ndarray, eta_ref: np.ndarray, grid: np.ndarray, step_r: float,
+                step_az: float) -> np.ndarray:
+    """:func:`_apply` in shift mode with the bilinear shifts of ``grid`` evaluated row by row (the same
+    arithmetic as ``dense_shift``, without the two dense float64 arrays)."""
+    out = np.empty_like(data)
+    n_tab = kt.shape[0]
+    n_nodes_r = grid.shape[2]
+    for i in numba.prange(data.shape[0]):
+        gr = np.empty(n_nodes_r)
+        ga = np.empty(n_nodes_r)
+        _grid_row(grid[0], float(line0 + i), step_az, gr)
+        _grid_row(grid[1], float(line0 + i), step_az, ga)
+        for c in range(data.shape[1]):
+            line = float(line0 + i)
+            line += _row_value(ga, float(c), step_r)
+            x = c + _row_value(gr, float(c), step_r) + x_off
+            j = min(max(int(math.floor(x)), 0), n_tab - 2)
+            t = x - j
+            k_t = kt[j] + t * (kt[j + 1] - kt[j])
+            f = fdc[j] + t * (fdc[j + 1] - fdc[j])
+            e_ref = eta_ref[j] + t * (eta_ref[j + 1] - eta_ref[j])
+            d = (line - 0.5 * n_lines) * dt_az - e_ref
+            ph = math.pi * k_t * d * d + 2.0 * math.pi * f * d
+            zr, zi = cexp(sign * ph)
+            v = data[i, c]
+            out[i, c] = complex(v.real * zr - v.imag * zi, v.real * zi + v.imag * zr)
+    return out
+
+
+def _range_shift_bounds(grid: np.ndarray, step_range: float, step_azimuth: float, row0: int, n_rows: int,
+                        n_cols: int) -> tuple[float, float]:
+    """Min and max of the bilinear range shift over rows [row0, row0 + n_rows) x columns [0, n_cols): the shift
+    is piecewise linear in both axes, so its extremes lie on the first/last row or a node row, and on the
+    first/last column or a node column."""
+    rows = {row0, row0 + n_rows - 1} | {int(k * step_azimuth) for k in range(grid.shape[1])
+                                         if row0 <= k * step_azimuth < row0 + n_rows}
+    cols = np.unique(np.clip(np.r_[0, n_cols - 1, np.arange(grid.shape[2]) * step_range], 0, n_cols - 1))
+    cols = cols.astype(np.int64)
+    lo, hi = math.inf, -math.inf
+    for r in sorted(rows):
+        sr, _ = dense_shift(grid, float(step_range), float(step_azimuth), int(r), 1, n_cols)
+        v = sr[0, cols]
+        lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+    return lo, hi
+
+
 def tops_phase(ramp: TopsRamp, line: np.ndarray, col: np.ndarray) -> np.ndarray:
     """ψ(η, τ) in radians (the phase the burst carries, see the module docstring) at burst line ``line``
     and swath column ``col`` (floats, broadcast together)."""
@@ -200,19 +248,20 @@ def local_doppler_hz(ramp: TopsRamp, line: np.ndarray, col: np.ndarray) -> np.nd
 def _run(data: np.ndarray, ramp: TopsRamp, line0: int, col0: int, sign: float, grid: np.ndarray | None,
          step_range: float, step_azimuth: float) -> np.ndarray:
     arr = np.ascontiguousarray(data, dtype=np.complex64)
-    if grid is not None:
+    if grid is not None and arr.size:
         g = np.ascontiguousarray(grid, dtype=np.float64)
-        sr, sa = dense_shift(g, float(step_range), float(step_azimuth), int(line0), arr.shape[0], arr.shape[1])
-        lo = int(math.floor(min(0.0, float(sr.min()) if sr.size else 0.0))) - 1
-        hi = int(math.ceil(max(arr.shape[1] - 1.0, arr.shape[1] - 1 + (float(sr.max()) if sr.size else 0.0)))) + 1
-        use = True
-    else:
-        sr = sa = np.zeros((1, 1))
-        lo, hi = 0, max(arr.shape[1] - 1, 1)
-        use = False
+        s_lo, s_hi = _range_shift_bounds(g, float(step_range), float(step_azimuth), int(line0), arr.shape[0],
+                                         arr.shape[1])
+        lo = int(math.floor(min(0.0, s_lo))) - 1
+        hi = int(math.ceil(max(arr.shape[1] - 1.0, arr.shape[1] - 1 + s_hi))) + 1
+        kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
+        return _apply_grid(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, -lo, kt, fdc,
+                           eta_ref, g, float(step_range), float(step_azimuth))
+    sr = sa = np.zeros((1, 1))
+    lo, hi = 0, max(arr.shape[1] - 1, 1)
     kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
     return _apply(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, -lo, kt, fdc, eta_ref,
-                  sr, sa, use)
+                  sr, sa, False)
 
 
 def deramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0, col0: int = 0) -> np.ndarray:

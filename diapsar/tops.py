@@ -124,16 +124,41 @@ def frame_metadata(meta: SwathMetadata, frame: DeburstFrame, bistatic_reference_
     return out
 
 
+def _valid_spans(first_valid: np.ndarray, last_valid: np.ndarray, col0: int, n_cols: int
+                 ) -> list[tuple[int, int, int]]:
+    """(row, a, b): columns [a, b) of [col0, col0 + n_cols) that are valid samples, per row with any (rows with a
+    negative first valid sample have none)."""
+    fv = np.asarray(first_valid, dtype=np.int64)
+    lv = np.asarray(last_valid, dtype=np.int64)
+    a = np.maximum(fv - col0, 0)
+    b = np.minimum(lv - col0 + 1, n_cols)
+    rows = np.nonzero((fv >= 0) & (b > a))[0]
+    return [(int(r), int(a[r]), int(b[r])) for r in rows]
+
+
+def zero_invalid(data: np.ndarray, first_valid: np.ndarray, last_valid: np.ndarray, col0: int = 0) -> np.ndarray:
+    """Set to 0, in place, the samples of ``data`` (rows = burst lines, columns from swath column ``col0``) outside
+    each line's valid samples [first_valid, last_valid] (all of a line whose first_valid is negative)."""
+    keep = np.zeros(data.shape[0], dtype=bool)
+    n_cols = data.shape[1]
+    for r, a, b in _valid_spans(first_valid, last_valid, col0, n_cols):
+        keep[r] = True
+        data[r, :a] = 0
+        data[r, b:] = 0
+    data[~keep] = 0
+    return data
+
+
 def valid_mask(meta: SwathMetadata, frame: DeburstFrame, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
     """True where frame pixels [row0, row1) x [col0, col1) are valid samples of their master burst."""
     out = np.zeros((row1 - row0, col1 - col0), dtype=bool)
-    cols = np.arange(col0, col1)
     for s, a, b in frame.split_rows(row0, row1):
         src = meta.bursts[s.burst]
         bl = s.burst_line0 + (np.arange(a, b) - s.frame_line0)
         fv = np.asarray(src.first_valid_sample)[bl]
         lv = np.asarray(src.last_valid_sample)[bl]
-        out[a - row0:b - row0] = (cols[None, :] >= fv[:, None]) & (cols[None, :] <= lv[:, None]) & (fv[:, None] >= 0)
+        for r, c0, c1 in _valid_spans(fv, lv, col0, col1 - col0):
+            out[a - row0 + r, c0:c1] = True
     return out
 
 
@@ -141,12 +166,22 @@ def read_frame(read_swath, meta: SwathMetadata, frame: DeburstFrame, row0: int, 
                n_cols: int) -> np.ndarray:
     """Frame pixels [row0, row0 + n_rows) x [col0, col0 + n_cols) (complex64, 0 outside valid samples);
     ``read_swath(line0, sample0, n_lines, n_samples)`` reads the burst-stacked swath image."""
-    out = np.zeros((n_rows, n_cols), dtype=np.complex64)
-    for s, a, b in frame.split_rows(row0, row0 + n_rows):
+    parts = frame.split_rows(row0, row0 + n_rows)
+    single = len(parts) == 1 and parts[0][1] == row0 and parts[0][2] == row0 + n_rows
+    out = None if single else np.zeros((n_rows, n_cols), dtype=np.complex64)
+    for s, a, b in parts:
         src = meta.bursts[s.burst]
         line = src.first_line + s.burst_line0 + (a - s.frame_line0)
-        out[a - row0:b - row0] = read_swath(line, col0, b - a, n_cols)
-    out[~valid_mask(meta, frame, row0, row0 + n_rows, col0, col0 + n_cols)] = 0
+        data = read_swath(line, col0, b - a, n_cols)
+        if out is None:  # one burst's lines: no copy into a zeroed block
+            out = np.require(data, dtype=np.complex64, requirements=["C", "W"])
+            part = out
+        else:
+            part = out[a - row0:b - row0]
+            part[...] = data
+        bl = s.burst_line0 + (np.arange(a, b) - s.frame_line0)
+        zero_invalid(part, np.asarray(src.first_valid_sample)[bl], np.asarray(src.last_valid_sample)[bl], col0)
+    assert out is not None
     return out
 
 
@@ -231,10 +266,7 @@ def burst_resample(read_slave_swath, slave: SwathMetadata, slave_burst: int, ram
         return np.zeros((row1 - row0, n_cols), dtype=np.complex64)
     strip = np.asarray(read_slave_swath(sb.first_line + l0, 0, l1 - l0, slave.number_of_samples),
                        dtype=np.complex64)
-    fv = np.asarray(sb.first_valid_sample)[l0:l1]
-    lv = np.asarray(sb.last_valid_sample)[l0:l1]
-    cols = np.arange(slave.number_of_samples)
-    strip[~((cols[None, :] >= fv[:, None]) & (cols[None, :] <= lv[:, None]) & (fv[:, None] >= 0))] = 0
+    zero_invalid(strip, np.asarray(sb.first_valid_sample)[l0:l1], np.asarray(sb.last_valid_sample)[l0:l1])
     base = deramp(strip, ramp, line0=l0)
     res = coregister_block(base, l0, lpb, grid, step_range, step_azimuth, row0, row1, n_cols, doppler_cycles=0.0)
     return reramp(res, ramp, line0=row0, grid=grid, step_range=step_range, step_azimuth=step_azimuth)

@@ -200,40 +200,57 @@ def _grid_resume(ctx: RunContext, unit: Unit, record: dict[str, Any]) -> None:
 
 
 def _overlap_looks(ctx: RunContext, unit: Unit, tp: TopsPair, b: int, c: int, shift: float,
-                   ) -> tops.OverlapLooks | None:
+                   cache: dict[tuple[int, int], Any] | None = None) -> tops.OverlapLooks | None:
     """Look cells of the overlap of master bursts b, c = b + 1 (window samples), with the azimuth ``shift`` added
-    to both burst grids."""
+    to both burst grids. ``cache``: what does not depend on the shift (the overlap's master lines, local Doppler
+    and topographic phase), kept between the ESD iterations."""
     from ..deramp import TopsRamp, local_doppler_hz
 
     cfg, win = ctx.cfg, ctx.window
     master = ctx.master
     assert isinstance(master, FrameAcquisition)
     meta, frame = master.the_swath, master.the_frame
-    rows = tops.overlap_rows(meta, b, c)
-    if rows is None:
-        return None
-    lb, lc = rows
-    seg_c = next(s for s in frame.segments if s.burst == c)
-    # frame lines of the overlap times (window rows), for the topographic phase of the pair
-    f0 = seg_c.frame_line0 + int(lc[0]) - seg_c.burst_line0 - win.line0
-    f1 = f0 + lc.size
-    if f0 < 0 or f1 > win.n_lines:
-        return None  # the overlap is not inside the processed window (ROI)
-    from .pair_inputs import topo_phase_rows
+    if cache is not None and (b, c) in cache:
+        fixed = cache[(b, c)]
+    else:
+        fixed = None
+        rows = tops.overlap_rows(meta, b, c)
+        if rows is not None:
+            lb, lc = rows
+            seg_c = next(s for s in frame.segments if s.burst == c)
+            # frame lines of the overlap times (window rows), for the topographic phase of the pair
+            f0 = seg_c.frame_line0 + int(lc[0]) - seg_c.burst_line0 - win.line0
+            f1 = f0 + lc.size
+            if 0 <= f0 and f1 <= win.n_lines:  # else the overlap is not inside the processed window (ROI)
+                from .pair_inputs import topo_phase_rows
 
-    phi = topo_phase_rows(ctx, unit, f0, f1)
-    read_m, read_s = _master_swath_reader(master), _slave_reader(unit.the_slave())
-    cols = np.arange(win.sample0, win.sample0 + win.n_samples)
+                phi = topo_phase_rows(ctx, unit, f0, f1)
+                read_m = _master_swath_reader(master)
+                cols = np.arange(win.sample0, win.sample0 + win.n_samples)
+                per = {}
+                for k, ls in ((b, lb), (c, lc)):
+                    r0, r1 = int(ls[0]), int(ls[-1]) + 1
+                    m = read_m(meta.bursts[k].first_line + r0, win.sample0, r1 - r0, win.n_samples)
+                    f = local_doppler_hz(TopsRamp.from_metadata(meta, k, master.orbit), np.arange(r0, r1)[:, None],
+                                         cols[None, :])
+                    per[k] = [r0, r1, m, f]
+                # overlap_looks only uses f_b - f_c: keep that (same float64 values), not both
+                df = per[b][3] - per[c][3]
+                per[b][3], per[c][3] = df, np.broadcast_to(np.float64(0.0), df.shape)
+                fixed = (phi, per)
+        if cache is not None:
+            cache[(b, c)] = fixed
+    if fixed is None:
+        return None
+    phi, per = fixed
+    read_s = _slave_reader(unit.the_slave())
     got = {}
-    for k, ls in ((b, lb), (c, lc)):
+    for k in (b, c):
+        r0, r1, m, f = per[k]
         g = tp.grids[k].copy()
         g[1] += shift
-        r0, r1 = int(ls[0]), int(ls[-1]) + 1
         s = tops.burst_resample(read_s, unit.the_slave().meta, tp.matches[k], tp.ramps[k], g, cfg.grid_step_range,
                                 cfg.grid_step_azimut, r0, r1, win.sample0 + win.n_samples)[:, win.sample0:]
-        m = read_m(meta.bursts[k].first_line + r0, win.sample0, r1 - r0, win.n_samples)
-        f = local_doppler_hz(TopsRamp.from_metadata(meta, k, master.orbit), np.arange(r0, r1)[:, None],
-                             cols[None, :])
         got[k] = (m, s, f)
     return tops.overlap_looks(b, got[b][0], got[b][1], got[c][0], got[c][1], got[b][2], got[c][2], phi,
                               ESD_LOOKS[0], ESD_LOOKS[1])
@@ -289,8 +306,10 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
         esd["status"] = "no_overlap"
         log.warning("%s: ESD not possible (no pair of consecutive common bursts): geometric coregistration",
                     unit.label)
+    cache: dict[tuple[int, int], Any] = {}
     for it in range(cfg.esd_iter if pairs else 0):
-        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total) for b, c in pairs) if ol is not None]
+        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache) for b, c in pairs)
+                 if ol is not None]
         est = _esd_estimate(looks, threshold, dt)
         iterations.append({"iteration": it + 1, "status": est["status"], "shift_lines": est["shift_lines"],
                            "overlaps": est["overlaps"]})
@@ -305,7 +324,9 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
             break
     if iterations:
         # seam quality: the double-difference phase left in each overlap after the correction
-        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total) for b, c in pairs) if ol is not None]
+        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache) for b, c in pairs)
+                 if ol is not None]
+        cache.clear()
         final = _esd_estimate(looks, threshold, dt)
         esd["residual"] = [{"bursts": o["bursts"], "cells": o["cells"],
                             "residual_phase_rad": o.get("phase_rad"),

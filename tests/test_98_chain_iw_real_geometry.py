@@ -119,13 +119,15 @@ def _truth_ml(info: dict, t: dict[str, np.ndarray], rows: np.ndarray) -> tuple[n
     return z.mean(axis=(1, 3)), tc
 
 
-def _seam_steps(segments: list[dict], d: np.ndarray, isdata: np.ndarray, row0: int = 0) -> list[float]:
-    """Phase step of the residual ``d`` across every burst seam (2 ML rows each side, valid cells)."""
+def _seam_steps(segments: list[dict], d: np.ndarray, isdata: np.ndarray, row0: int = 0, gap: int = 0) -> list[float]:
+    """Phase step of the residual ``d`` across every burst seam (2 ML rows each side, valid cells); an ML row
+    that straddles the seam (odd first line with 2 azimuth looks) mixes both bursts and is skipped, and ``gap``
+    more rows each side are skipped too."""
     steps = []
     for seg in segments[1:]:
-        r = row0 + seg["first_line"] // ML_AZI
-        before = d[r - 2:r][isdata[r - 2:r] > 0.5]
-        after = d[r:r + 2][isdata[r:r + 2] > 0.5]
+        r0, r1 = row0 + seg["first_line"] // ML_AZI - gap, row0 + -(-seg["first_line"] // ML_AZI) + gap
+        before = d[r0 - 2:r0][isdata[r0 - 2:r0] > 0.5]
+        after = d[r1:r1 + 2][isdata[r1:r1 + 2] > 0.5]
         steps.append(float(np.angle(np.mean(np.exp(1j * after)) * np.conj(np.mean(np.exp(1j * before))))))
     return steps
 
@@ -235,7 +237,8 @@ def test_real_geometry_without_esd_shows_the_predicted_seam_steps(real_stack: tu
         assert info["esd"]["status"] == "off" and info["esd_shift_lines"] == 0.0
         z, _ = _truth_ml(info, t, _frame_rows(meta))
         d = np.angle(np.exp(1j * ifg[1]) * np.conj(z))
-        steps = _seam_steps(info["radar_grid"]["segments"], d, ifg[3])
+        # gap=1: with ESD off, at some seams the step is spread over 2 lines around the cut (see the report)
+        steps = _seam_steps(info["radar_grid"]["segments"], d, ifg[3], gap=1)
         with_esd, _, _ = _swath_product(esd_run, sw)
         dfs = [o["delta_f_hz"] for o in with_esd["esd"]["iterations"][0]["overlaps"]]
         dt = info["radar_grid"]["azimuth_time_interval_s"]
@@ -244,7 +247,7 @@ def test_real_geometry_without_esd_shows_the_predicted_seam_steps(real_stack: tu
               f"{[round(p, 4) for p in predicted]} rad")
         assert len(steps) == len(predicted) == 2
         assert all(abs(s) > 0.1 for s in steps)
-        assert all(0.5 * abs(p) < abs(s) < 1.5 * abs(p) for s, p in zip(steps, predicted))
+        assert all(0.8 * abs(p) < abs(s) < 1.2 * abs(p) for s, p in zip(steps, predicted))
 
 
 def _reindexed(meta, keep: slice):  # type: ignore[no-untyped-def]

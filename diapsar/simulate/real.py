@@ -60,17 +60,53 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
                        coherence=(0.2, 1.0), deformation_mm: float = 28.0, snr_db: float = 20.0,
                        n_targets: int = 5, node_step: int = 16, polarisation: str = "VV", baselines_m=None,
                        truth_master: int = 0, dem_file=None, log=None) -> SimulationResult:
-    """Simulate pixels on the geometry of real IW product(s) ``safe`` (one path or a list, date order)."""
+    """Simulate pixels on the geometry of real IW product(s) ``safe`` (one path or a list, date order).
+
+    ``swath`` may be a comma list (``IW1,IW2``): every swath takes the bursts of the same burst IDs as the first
+    swath's bursts FIRST..LAST and the COUNT samples starting at the slant range of the first swath's sample FIRST
+    (so the windows of neighbouring swaths overlap in range when that slant range lies in their overlap)."""
     t_start = time.time()
     say = log or (lambda msg: None)
     paths = [safe] if isinstance(safe, (str, Path)) else list(safe)
     if not paths:
         raise ConfigError("simulate: --from-safe needs at least one product")
-    swath = str(swath).upper()
-    first_b, last_b = (int(v) for v in bursts)
+    names = [n.strip() for n in str(swath).upper().split(",") if n.strip()]
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"simulate: bad swath list {swath!r}")
     s_first, count = (int(v) for v in samples)
     if count < 32:
         raise ConfigError(f"simulate: --samples COUNT must be at least 32, got {count}")
+    acqs: list[Acquisition] = []
+    design: dict = {}
+    extra: dict = {}
+    cycle = math.nan
+    name0 = ""
+    ids: list | None = None
+    tau_first = None
+    for sw in names:
+        sw_acqs, sw_design, sw_extra, sw_cycle, sw_ids, sw_tau = _window_acquisitions(
+            paths, sw, bursts, s_first, count, ids, tau_first, dates, timing_error_lines, baselines_m,
+            polarisation, say)
+        acqs += sw_acqs
+        if ids is None:
+            design, extra, cycle, ids, tau_first = sw_design, sw_extra, sw_cycle, sw_ids, sw_tau
+            name0 = extra["real_geometry"]["products"][0]
+        extra["real_geometry"].setdefault("windows", {})[sw] = sw_extra["real_geometry"]["samples"]
+    extra["real_geometry"]["swath"] = ",".join(names)
+    say(f"real geometry of {name0} {','.join(names)}: bursts {bursts[0]}-{bursts[1]}, "
+        f"{len({a.index for a in acqs})} dates")
+    return render(Path(out_dir), acqs, design, seed=int(seed), mode="iw", beam=",".join(names),
+                  coherence=coherence, deformation_mm=deformation_mm, snr_db=snr_db, doppler_hz=0.0,
+                  n_targets=n_targets, node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start,
+                  extra_json=extra, truth_master=truth_master, dem_file=dem_file)
+
+
+def _window_acquisitions(paths, swath: str, bursts, s_first: int, count: int, ids, tau_first, dates,
+                         timing_error_lines, baselines_m, polarisation: str, say):
+    """Acquisitions of one swath's window (every date), the scene design, extra json, burst cycle, burst IDs and
+    the window's first slant range time. With ``ids`` given (a later swath), the window takes the bursts of those
+    IDs and starts at slant range time ``tau_first`` instead of burst range ``bursts`` and sample ``s_first``."""
+    first_b, last_b = (int(v) for v in bursts)
     metas = []
     for p in paths:
         prod = open_product(p)
@@ -82,6 +118,12 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
         what = "has no burst list" if m0.mode in ("IW", "EW") else f"is a {m0.mode} image, not TOPS (IW/EW)"
         raise ConfigError(f"simulate: {name0} {swath} {what}")
     nb = len(m0.bursts)
+    if ids is not None:
+        idx0 = {b.burst_id: i for i, b in enumerate(m0.bursts)}
+        if any(i not in idx0 for i in ids):
+            raise SelectionError(f"simulate: {name0} {swath} lacks burst IDs {[i for i in ids if i not in idx0]}")
+        first_b, last_b = idx0[ids[0]], idx0[ids[0]] + len(ids) - 1
+        s_first = int(round((tau_first - m0.slant_range_time_s) * m0.range_sampling_rate_hz))
     if not (0 <= first_b <= last_b < nb):
         raise SelectionError(f"simulate: bursts {first_b}-{last_b} outside {name0} {swath} (bursts 0-{nb - 1})")
     if s_first < 0 or s_first + count > m0.number_of_samples:
@@ -164,7 +206,4 @@ def simulate_from_safe(out_dir, safe, swath: str, bursts: tuple[int, int], sampl
     extra = {"real_geometry": {"products": [n for n, _ in metas[:n_dates]], "swath": swath,
                                "bursts": [first_b, last_b], "burst_ids": ids, "samples": [s_first, count]}}
     cycle = float(np.mean(np.diff([b.azimuth_time_s for b in w0.bursts]))) if len(w0.bursts) > 1 else math.nan
-    return render(Path(out_dir), acqs, design, seed=int(seed), mode="iw", beam=swath, coherence=coherence,
-                  deformation_mm=deformation_mm, snr_db=snr_db, doppler_hz=0.0, n_targets=n_targets,
-                  node_step=node_step, burst_cycle_s=cycle, say=say, t_start=t_start, extra_json=extra,
-                  truth_master=truth_master, dem_file=dem_file)
+    return acqs, design, extra, cycle, ids, float(w0.slant_range_time_s)

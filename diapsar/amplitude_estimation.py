@@ -241,7 +241,7 @@ def facet_model(dem: SimDem, meta: SwathMetadata, orbit: Orbit, model: str = "la
         bins = np.where(valid, np.floor(np.where(valid, t_rel, 0.0) / (spacing_m / ground_speed)),
                         -2 ** 40).astype(np.int64).ravel()
         order = np.lexsort((gamma.ravel(), bins)).astype(np.int64)
-        lit = np.empty(bins.shape[0])
+        lit: np.ndarray = np.empty(bins.shape[0])
         cast_shadow(order, bins, alpha.ravel(), lit)
         lit = lit.reshape(nr, nc)
         lit_frac = 0.25 * (lit[1:, 1:] + lit[:-1, :-1] + lit[:-1, 1:] + lit[1:, :-1])
@@ -250,7 +250,7 @@ def facet_model(dem: SimDem, meta: SwathMetadata, orbit: Orbit, model: str = "la
     landf = 0.25 * (dem.land[1:, 1:] + dem.land[:-1, :-1] + dem.land[:-1, 1:] + dem.land[1:, :-1])
     is_land = landf > 0.5
     dark = self_dark | (lit_frac < 1.0)
-    shadow_fraction = float(np.count_nonzero(dark & is_land) / max(np.count_nonzero(is_land), 1))
+    shadow_fraction = float(int(np.count_nonzero(dark & is_land)) / max(int(np.count_nonzero(is_land)), 1))
     return FacetModel(t_rel, np.ascontiguousarray(sample), np.ascontiguousarray(dem.land), w_land, w_sea,
                       t_ref, shadow_fraction)
 

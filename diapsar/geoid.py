@@ -154,7 +154,7 @@ class Geoid:
         ri, rw = self._axis(self._row_coords(lat1), self.height, 0, method)
         ci, cw = self._axis(self._col_coords(lon1), self.width, self.period, method)
         grid, r0, c0 = self._window(ri, ci)
-        out = np.zeros(lat1.shape)
+        out: np.ndarray = np.zeros(lat1.shape)
         for a in range(ri.shape[0]):
             rows = ri[a] - r0
             acc = np.zeros(lat1.shape)

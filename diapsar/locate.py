@@ -176,8 +176,8 @@ def _fine(facets: FacetModel, meta: SwathMetadata, template: np.ndarray, ml, l0:
                 box = c[r1[:, None], q1[None, :]] - c[r0[:, None], q1[None, :]] - c[r1[:, None], q0[None, :]] \
                     + c[r0[:, None], q0[None, :]]
                 surf[a, b] = _pearson(_to_domain(np.sqrt(np.maximum(box, 0.0)), domain), template)
-        a, b = np.unravel_index(int(np.argmax(surf)), surf.shape)
-        a, b = int(a), int(b)
+        ia, ib = np.unravel_index(int(np.argmax(surf)), surf.shape)
+        a, b = int(ia), int(ib)
         l_best, s_best = l0 - ra + a, s0 - rr + b
         if fa <= a < 2 * ra + 1 - fa and fb <= b < 2 * rr + 1 - fb:
             fit = _quadratic_peak(surf, a, b, fa, fb)

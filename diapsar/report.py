@@ -356,7 +356,9 @@ def _pair_section(idx: int, folder: Path, out_dir: Path, pair: dict | None, prob
         names = {k: v for k, v in p["quicklooks"].items() if v}
     else:
         names = {k: v for k, v in QUICKLOOK_NAMES.items() if (folder / v).is_file()}
-    unw = p.get("unwrapping") if isinstance(p.get("unwrapping"), dict) else {}
+    unw = p.get("unwrapping")
+    if not isinstance(unw, dict):
+        unw = {}
     if unw.get("quicklook"):  # the LOS displacement of the unwrapped phase (diapsar.unwrap)
         names["displacement"] = unw["quicklook"]
     figs = []

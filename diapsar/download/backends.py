@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -26,6 +27,13 @@ from .auth import ApiKeyAuthorizer, BasicAuthorizer, CdseToken, Credentials, fin
 from .http import Authorizer, HttpClient, error_detail, host_of, rewrite_base
 from .products import Product, parse_time
 from .query import SearchQuery, iso_z
+
+
+def _window(q: SearchQuery) -> tuple[dt.datetime, dt.datetime]:
+    """Start and end of a validated query (``SearchQuery.validate`` sets both)."""
+    if q.start is None or q.end is None:
+        raise ConfigError("the search query has no start or end date (validate it first)")
+    return q.start, q.end
 
 log = get_logger("download")
 
@@ -236,8 +244,9 @@ class CdseOData(Backend):
                 f"att/OData.CSC.{kind}Attribute/Value {op} {v})")
 
     def filters(self, q: SearchQuery, start: dt.datetime | None = None) -> list[str]:
+        q_start, q_end = _window(q)
         f = [f"Collection/Name eq '{q.odata_collection}'",
-             f"ContentDate/Start ge {iso_z(start or q.start)}", f"ContentDate/Start lt {iso_z(q.end)}"]
+             f"ContentDate/Start ge {iso_z(start or q_start)}", f"ContentDate/Start lt {iso_z(q_end)}"]
         wkt, _ = self._area(q)
         if wkt:
             f.append(f"OData.CSC.Intersects(area=geography'SRID=4326;{wkt}')")
@@ -269,7 +278,7 @@ class CdseOData(Backend):
         return f
 
     def parse(self, item: dict) -> Product:
-        attrs = {a.get("Name"): a.get("Value") for a in item.get("Attributes") or [] if isinstance(a, dict)}
+        attrs: dict[str | None, Any] = {a.get("Name"): a.get("Value") for a in item.get("Attributes") or [] if isinstance(a, dict)}
         sums = {c.get("Algorithm", "").upper(): c.get("Value") for c in item.get("Checksum") or []
                 if isinstance(c, dict)}
         size = item.get("ContentLength") or None
@@ -342,6 +351,7 @@ class CdseOData(Backend):
                 log.debug("%s: paging limit reached, continuing from %s", what, iso_z(last, 6))
                 next_url, params, cur_skip = url, first_params(last), 0
                 continue
+            assert link  # without a link, at_limit made skip exceed max_skip: continued above
             next_url, params, cur_skip = rewrite_base(link, self.base_url), None, skip
         return SearchResult(products, {"@odata.context": context, "value": raw_items}, pages)
 
@@ -393,7 +403,8 @@ class CdseOpenSearch(Backend):
         return CdseToken(self.client, self.url("token"), creds)
 
     def params(self, q: SearchQuery, start: dt.datetime | None) -> dict:
-        p = {"startDate": iso_z(start or q.start), "completionDate": iso_z(q.end),
+        q_start, q_end = _window(q)
+        p = {"startDate": iso_z(start or q_start), "completionDate": iso_z(q_end),
              "sortParam": "startDate", "sortOrder": "ascending"}
         _, box = self._area(q)
         if q.point:
@@ -479,7 +490,8 @@ class Geodes(Backend):
         raise ConfigError(f"collection {q.collection} is not served by GEODES")
 
     def body(self, q: SearchQuery, page: int) -> dict:
-        query: dict = {"start_datetime": {"gte": iso_z(q.start)}, "end_datetime": {"lte": iso_z(q.end)}}
+        q_start, q_end = _window(q)
+        query: dict = {"start_datetime": {"gte": iso_z(q_start)}, "end_datetime": {"lte": iso_z(q_end)}}
         if q.collection == "S1" and q.product_type in ("SLC", "GRD"):
             query["product:type"] = {"eq": q.product_type}
         if q.relative_orbit is not None:
@@ -518,7 +530,9 @@ class Geodes(Backend):
             download_url=rewrite_base(str(asset["href"]), self.base_url), raw=item)
 
     def _search(self, q: SearchQuery) -> SearchResult:
-        products, feats, page, pages = [], [], 1, 0
+        products: list[Product] = []
+        feats: list[dict] = []
+        page, pages = 1, 0
         while True:
             body = self._json(self.client.request("POST", self.url("search"), json=self.body(q, page),
                                                   what="search"), "search")
@@ -554,8 +568,9 @@ class Resto(Backend):
             p["lat"], p["lon"] = f"{q.point[1]:f}", f"{q.point[0]:f}"
         elif q.box:
             p["box"] = ",".join(f"{v:f}" for v in q.box)
-        p["startDate"] = q.start.strftime("%Y-%m-%d") if q.start.time() == dt.time() else iso_z(q.start)
-        p["completionDate"] = q.end.strftime("%Y-%m-%d") if q.end.time() == dt.time() else iso_z(q.end)
+        q_start, q_end = _window(q)
+        p["startDate"] = q_start.strftime("%Y-%m-%d") if q_start.time() == dt.time() else iso_z(q_start)
+        p["completionDate"] = q_end.strftime("%Y-%m-%d") if q_end.time() == dt.time() else iso_z(q_end)
         if q.product_type:
             p["productType"] = q.product_type
         if q.sensor_mode:
@@ -580,7 +595,9 @@ class Resto(Backend):
         url = self.url("search", collection=q.collection)
         per_page = min(self.page_size or self.max_records, self.max_records)
         base = self.params(q)
-        products, feats, page, pages = [], [], 1, 0
+        products: list[Product] = []
+        feats: list[dict] = []
+        page, pages = 1, 0
         while True:
             body = self._json(self.client.request("GET", url, params={**base, "maxRecords": str(per_page),
                                                                       "page": str(page)}, what="search"),

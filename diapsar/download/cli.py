@@ -92,14 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_bursts(text: str) -> list[tuple[int, str | None]]:
-    out = []
+    out: list[tuple[int, str | None]] = []
     for item in text.replace(" ", "").split(","):
         if not item:
             continue
-        bid, _, swath = item.partition(":")
+        bid, _, swath_text = item.partition(":")
         if not bid.isdigit():
             raise ConfigError(f"--bursts: {item!r} is not BURST_ID[:SWATH] (e.g. 15805:IW1)")
-        swath = swath.upper() or None
+        swath = swath_text.upper() or None
         if swath and swath not in {"IW1", "IW2", "IW3", "EW1", "EW2", "EW3", "EW4", "EW5"}:
             raise ConfigError(f"--bursts: unknown swath {swath!r} (IW1..IW3, EW1..EW5)")
         out.append((int(bid), swath))

@@ -7,6 +7,7 @@ All functions take the XML as bytes (read from a folder or a zip member) plus a 
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -122,7 +123,7 @@ class _Reader:
     def int(self, path: str, base: ET.Element | None = None, default: int | None = None) -> int:
         return int(round(self.float(path, base, None if default is None else float(default))))
 
-    def time(self, path: str, base: ET.Element | None = None) -> float:
+    def time(self, path: str, base: ET.Element | None = None) -> builtins.float:
         t = self.text(path, base)
         try:
             return iso_to_seconds(t)
@@ -175,9 +176,10 @@ def _polynomials(r: _Reader, items: list[ET.Element], poly_tag: str, legacy: tup
             coeffs = _numbers(el.text)
         else:  # older IPF: separate <c0> <c1> <c2> elements
             vals = [it.find(tag) for tag in legacy]
-            if any(v is None or v.text is None for v in vals):
+            texts = [None if v is None else v.text for v in vals]
+            if any(t is None for t in texts):
                 raise ProductError(f"annotation {r.name}: a {it.tag} has neither <{poly_tag}> nor <{'> <'.join(legacy)}>")
-            coeffs = np.array([float(v.text) for v in vals])
+            coeffs = np.array([float(t) for t in texts if t is not None])
         out.append(TimePolynomial(azimuth_time_s=t, t0_s=t0, coefficients=coeffs))
     return out
 
@@ -193,7 +195,7 @@ def footprint_from_grid(grid: GeolocationGrid) -> str:
         ok = np.nonzero((grid.line == lv) & (grid.pixel == pv))[0]
         if ok.size == 0:  # irregular grid: nearest point in (line, pixel)
             d = np.abs(grid.line - lv) / max(lmax - lmin, 1) + np.abs(grid.pixel - pv) / max(pmax - pmin, 1)
-            ok = [int(np.argmin(d))]
+            ok = np.array([int(np.argmin(d))])
         i = int(ok[0])
         corners.append((float(grid.longitude_deg[i]), float(grid.latitude_deg[i])))
     corners.append(corners[0])

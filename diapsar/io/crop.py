@@ -117,6 +117,20 @@ def _set(parent: ET.Element, path: str, value: str) -> None:
         el.text = value
 
 
+def _find(parent: ET.Element, path: str) -> ET.Element:
+    el = parent.find(path)
+    if el is None:
+        raise ProductError(f"annotation element <{path}> is missing")
+    return el
+
+
+def _text(parent: ET.Element, path: str) -> str:
+    text = parent.findtext(path)
+    if text is None:
+        raise ProductError(f"annotation element <{path}> is missing")
+    return text
+
+
 def _time(seconds: float) -> str:
     return seconds_to_iso(seconds, 6)
 
@@ -177,8 +191,8 @@ def _crop_geolocation(root: ET.Element, l0: int, s0: int, nl: int, ns: int,
     pts = list(lst)
     if not pts:
         return []
-    lines = np.array([int(p.findtext("line")) for p in pts])
-    pixels = np.array([int(p.findtext("pixel")) for p in pts])
+    lines = np.array([int(_text(p, "line")) for p in pts])
+    pixels = np.array([int(_text(p, "pixel")) for p in pts])
     keep_p = set(_bracket(pixels, s0, s0 + ns - 1).tolist())
     if meta is not None and meta.is_tops:
         keep_l = set(lines[(lines >= l0) & (lines <= l0 + nl - 1)].tolist())
@@ -211,8 +225,8 @@ def _crop_geolocation(root: ET.Element, l0: int, s0: int, nl: int, ns: int,
         if ln in keep_l and px in keep_p:
             _set(p, "line", str(int(ln - l0)))
             _set(p, "pixel", str(int(px - s0)))
-            gcps.append((int(ln - l0), int(px - s0), float(p.findtext("longitude")),
-                         float(p.findtext("latitude")), float(p.findtext("height"))))
+            gcps.append((int(ln - l0), int(px - s0), float(_text(p, "longitude")),
+                         float(_text(p, "latitude")), float(_text(p, "height"))))
         else:
             lst.remove(p)
     lst.set("count", str(len(lst)))
@@ -228,7 +242,7 @@ def _crop_vectors(root: ET.Element, list_path: str, value_tags: tuple[str, ...],
     vecs = list(lst)
     if not vecs:
         return
-    lines = np.array([int(v.findtext("line")) for v in vecs])
+    lines = np.array([int(_text(v, "line")) for v in vecs])
     keep = set(_bracket(lines, l0, l0 + nl - 1).tolist())
     for v, ln in zip(vecs, lines):
         if ln not in keep:
@@ -239,8 +253,9 @@ def _crop_vectors(root: ET.Element, list_path: str, value_tags: tuple[str, ...],
         pix = np.array(pix_el.text.split(), dtype=np.int64) if pix_el is not None and pix_el.text else np.zeros(0, int)
         kp = _bracket(pix, s0, s0 + ns - 1)
         sel = np.isin(pix, kp)
-        pix_el.text = _ints(pix[sel] - s0)
-        pix_el.set("count", str(int(sel.sum())))
+        if pix_el is not None:
+            pix_el.text = _ints(pix[sel] - s0)
+            pix_el.set("count", str(int(sel.sum())))
         for tag in value_tags:
             el = v.find(tag)
             if el is None or not el.text:
@@ -258,8 +273,8 @@ def _crop_noise_azimuth(root: ET.Element, l0: int, s0: int, nl: int, ns: int) ->
     if lst is None:
         return
     for b in list(lst):
-        fl, ll = int(b.findtext("firstAzimuthLine")), int(b.findtext("lastAzimuthLine"))
-        fs, ls = int(b.findtext("firstRangeSample")), int(b.findtext("lastRangeSample"))
+        fl, ll = int(_text(b, "firstAzimuthLine")), int(_text(b, "lastAzimuthLine"))
+        fs, ls = int(_text(b, "firstRangeSample")), int(_text(b, "lastRangeSample"))
         if ll < l0 or fl > l0 + nl - 1 or ls < s0 or fs > s0 + ns - 1:
             lst.remove(b)
             continue
@@ -289,14 +304,14 @@ def crop_annotation_xml(data: bytes, meta, window: tuple[int, int, int, int],
     """Rewrite a product annotation for ``window`` (already planned). Returns (xml, gcps, first, last time)."""
     l0, s0, nl, ns = window
     root = ET.fromstring(data)
-    ii = root.find("imageAnnotation/imageInformation")
+    ii = _find(root, "imageAnnotation/imageInformation")
     ati = meta.azimuth_time_interval_s
     if meta.is_tops:
         lpb = meta.lines_per_burst
         b0, b1 = l0 // lpb, (l0 + nl - 1) // lpb
         first = meta.bursts[b0].azimuth_time_s
         last = meta.bursts[b1].azimuth_time_s + (lpb - 1) * ati
-        lst = root.find("swathTiming/burstList")
+        lst = _find(root, "swathTiming/burstList")
         for k, b in enumerate(list(lst)):
             if k < b0 or k > b1:
                 lst.remove(b)
@@ -306,8 +321,8 @@ def crop_annotation_xml(data: bytes, meta, window: tuple[int, int, int, int],
             ok = (fvs >= 0) & (lvs >= s0) & (fvs <= s0 + ns - 1)
             nf = np.where(ok, np.clip(fvs - s0, 0, ns - 1), -1)
             nlv = np.where(ok, np.clip(lvs - s0, 0, ns - 1), -1)
-            b.find("firstValidSample").text = _ints(nf)
-            b.find("lastValidSample").text = _ints(nlv)
+            _find(b, "firstValidSample").text = _ints(nf)
+            _find(b, "lastValidSample").text = _ints(nlv)
             if tiff_line_offsets is not None:
                 _set(b, "byteOffset", str(int(tiff_line_offsets[k - b0])))
         lst.set("count", str(len(lst)))
@@ -323,9 +338,9 @@ def crop_annotation_xml(data: bytes, meta, window: tuple[int, int, int, int],
     if meta.product_type == "GRD" and s0:
         shift = s0 * meta.range_pixel_spacing_m
         for cc in root.findall("coordinateConversion/coordinateConversionList/coordinateConversion"):
-            _set(cc, "gr0", repr(float(cc.findtext("gr0")) - shift))
-            el = cc.find("srgrCoefficients")
-            coeffs = el.text.split()
+            _set(cc, "gr0", repr(float(_text(cc, "gr0")) - shift))
+            el = _find(cc, "srgrCoefficients")
+            coeffs = _text(cc, "srgrCoefficients").split()
             coeffs[0] = repr(float(coeffs[0]) - shift)
             el.text = " ".join(coeffs)
     _set_header_times(root, first, last)
@@ -474,6 +489,7 @@ def crop_product(product: Product | str | Path, out: str | Path, line0: int, sam
         # footprint from the cropped annotation itself
         from .annotation import parse_annotation
 
+        assert first is not None and last is not None  # set by the loop: pols is never empty
         cropped = parse_annotation((tmp / written[0]).read_bytes(), posixpath.basename(written[0]))
         (tmp / "manifest.safe").write_bytes(_manifest_xml(product, ref, written, first, last, cropped.footprint_wkt))
     return safe_dir
@@ -518,6 +534,7 @@ def window_metadata(meta, line0: int, sample0: int, nlines: int, nsamples: int):
     import dataclasses
 
     from ..metadata import (
+        Burst,
         CalibrationVectors,
         GeolocationGrid,
         NoiseAzimuthBlock,
@@ -528,7 +545,7 @@ def window_metadata(meta, line0: int, sample0: int, nlines: int, nsamples: int):
 
     l0, s0, nl, ns = plan_window(meta, line0, sample0, nlines, nsamples)
     first, last = window_times(meta, (l0, s0, nl, ns))
-    bursts = []
+    bursts: list[Burst] = []
     if meta.is_tops:
         lpb = meta.lines_per_burst
         for k in range(l0 // lpb, (l0 + nl - 1) // lpb + 1):

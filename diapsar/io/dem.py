@@ -250,7 +250,9 @@ class _Folder:
         for cell in sorted(self.by_cell):
             fp = shapely_box(cell[1], cell[0], cell[1] + 1, cell[0] + 1)
             if fp.intersection(geom).area > _AREA_EPS:
-                out.append(DemTile(self.for_cell(cell), fp, cell))
+                path = self.for_cell(cell)
+                if path is not None:  # always: by_cell lists hold at least one path
+                    out.append(DemTile(path, fp, cell))
         for p in self.others:
             fp = _raster_footprint(p)
             if fp is not None and fp.intersection(geom).area > _AREA_EPS:
@@ -337,8 +339,9 @@ def select_tiles(tile_dir: str | os.PathLike, area, tile_index: str | os.PathLik
             if p is None:
                 direct = folder.dir / name
                 p = direct if direct.is_file() else None
-            if p is None and parse_cell(name) is not None:
-                p = folder.for_cell(parse_cell(name))
+            name_cell = parse_cell(name)
+            if p is None and name_cell is not None:
+                p = folder.for_cell(name_cell)
             if p is None:
                 missing.append(Path(name).name)
                 continue
@@ -568,8 +571,9 @@ def build_scene_dem(tile_dir: str | os.PathLike, footprint, out_vrt: str | os.Pa
         raise DemError(_missing_message(tile_dir, sel))
     if sel.missing and tile_index is not None:
         # index names without a file: their cells are filled too (as sea)
-        extra = [parse_cell(m) for m in sel.missing]
-        if any(c is None for c in extra):
+        parsed = [parse_cell(m) for m in sel.missing]
+        extra = [c for c in parsed if c is not None]
+        if len(extra) < len(parsed):
             raise DemError(_missing_message(tile_dir, sel) + "; cannot fill tiles whose name has no cell code")
         cells = sorted(set(sel.missing_cells) | set(extra))
     else:

@@ -52,6 +52,13 @@ def parse_eof_name(path: str | Path) -> EofName | None:
                    iso_to_seconds(m["start"]), iso_to_seconds(m["stop"]))
 
 
+def _required_text(el: ET.Element, tag: str) -> str:
+    text = el.findtext(tag)
+    if text is None:
+        raise ValueError(f"no <{tag}>")
+    return text
+
+
 def read_eof(path: str | Path) -> StateVectors:
     """All state vectors of an EOF file (source = file name). OrbitError if unreadable or empty."""
     p = Path(path)
@@ -72,9 +79,9 @@ def read_eof(path: str | Path) -> StateVectors:
     vel = np.empty((n, 3))
     try:
         for i, o in enumerate(osvs):
-            t[i] = iso_to_seconds(o.findtext("UTC"))
-            pos[i] = [float(o.findtext(k)) for k in ("X", "Y", "Z")]
-            vel[i] = [float(o.findtext(k)) for k in ("VX", "VY", "VZ")]
+            t[i] = iso_to_seconds(_required_text(o, "UTC"))
+            pos[i] = [float(_required_text(o, k)) for k in ("X", "Y", "Z")]
+            vel[i] = [float(_required_text(o, k)) for k in ("VX", "VY", "VZ")]
     except (TypeError, ValueError) as exc:
         raise OrbitError(f"orbit file {p.name}: state vector {i + 1} is malformed ({exc})") from None
     order = np.argsort(t, kind="stable")

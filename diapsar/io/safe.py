@@ -209,8 +209,9 @@ def parse_manifest(data: bytes, name: str = "manifest.safe") -> ManifestInfo:
                                if el.tag.endswith("transmitterReceiverPolarisation") and el.text)
     files = []
     for el in root.iter():
-        if el.tag.rsplit("}", 1)[-1] == "fileLocation" and el.get("href"):
-            files.append(posixpath.normpath(el.get("href")))
+        href = el.get("href")
+        if el.tag.rsplit("}", 1)[-1] == "fileLocation" and href:
+            files.append(posixpath.normpath(href))
     info.files = tuple(files)
     return info
 
@@ -264,21 +265,25 @@ class Product:
         first: SwathMetadata | None = None
         if not (mf.mission and mf.mode and mf.product_type and mf.start_time_s is not None) and not m:
             first = self.swath(self._images[0].swath, self._images[0].polarisation)
-        self.mission = mf.mission or (m.group(1) if m else first.mission)
-        mode = mf.mode or (m.group(2) if m else first.mode)
+
+        def first_swath() -> SwathMetadata:  # the first image, for what neither manifest nor name tell
+            return first if first is not None else self.swath(self._images[0].swath, self._images[0].polarisation)
+
+        self.mission = mf.mission or (m.group(1) if m else first_swath().mission)
+        mode = mf.mode or (m.group(2) if m else first_swath().mode)
         self.mode = "SM" if mode in STRIPMAP_BEAMS else mode
-        ptype = mf.product_type or (m.group(3) if m else first.product_type)
+        ptype = mf.product_type or (m.group(3) if m else first_swath().product_type)
         self.product_type = "GRD" if ptype.startswith("GR") else ptype
-        if mf.start_time_s is not None:
+        if mf.start_time_s is not None and mf.stop_time_s is not None:
             self.start_time_s, self.stop_time_s = mf.start_time_s, mf.stop_time_s
         elif m:
             self.start_time_s, self.stop_time_s = iso_to_seconds(m.group(8)), iso_to_seconds(m.group(9))
         else:
-            self.start_time_s, self.stop_time_s = first.start_time_s, first.stop_time_s
+            self.start_time_s, self.stop_time_s = first_swath().start_time_s, first_swath().stop_time_s
         if self.mission not in MISSIONS:
             raise ProductError(f"{name}: unknown mission {self.mission!r} (expected one of {', '.join(MISSIONS)})")
         self.absolute_orbit = mf.absolute_orbit if mf.absolute_orbit is not None else (
-            int(m.group(10)) if m else first.absolute_orbit)
+            int(m.group(10)) if m else first_swath().absolute_orbit)
 
     # -- identity -------------------------------------------------------------------------------------------
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +144,7 @@ def _listing(items: list[str], limit: int = 20) -> str:
 
 
 def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", swath: str | None = None,
-           start_date: str | None = None, end_date: str | None = None, exclude: list[str] | None = None,
+           start_date: str | None = None, end_date: str | None = None, exclude: Sequence[str] | None = None,
            master: str | None = None, input_path: str = "the datalake") -> Selection:
     """Pick the master and the slaves (see the module docstring); raise SelectionError with one clear line."""
     excluded = set(exclude or [])

@@ -80,19 +80,19 @@ def box_sum(x: np.ndarray, half_az: int, half_r: int) -> np.ndarray:
     for k in numba.prange(n_chunks):
         c0 = k * nr // n_chunks
         c1 = (k + 1) * nr // n_chunks
-        acc = np.zeros(c1 - c0, dtype=np.float64)
+        col_acc = np.zeros(c1 - c0, dtype=np.float64)
         for a in range(min(half_az, na)):
             for c in range(c0, c1):
-                acc[c - c0] += rows[a, c]
+                col_acc[c - c0] += rows[a, c]
         for a in range(na):
             hi = a + half_az
             lo = a - half_az - 1
             for c in range(c0, c1):
                 if hi < na:
-                    acc[c - c0] += rows[hi, c]
+                    col_acc[c - c0] += rows[hi, c]
                 if lo >= 0:
-                    acc[c - c0] -= rows[lo, c]
-                out[a, c] = acc[c - c0]
+                    col_acc[c - c0] -= rows[lo, c]
+                out[a, c] = col_acc[c - c0]
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 
@@ -42,9 +43,18 @@ class Beam:
     swath_time_offset_s: float = 0.0  # burst start offset of this swath relative to IW1
 
 
-_S3 = dict(range_sampling_rate_hz=6.672839509333333e7, azimuth_time_interval_s=5.194923129469381e-4,
-           prf_hz=1.924956266475204e3, range_bandwidth_hz=5.94e7, azimuth_bandwidth_hz=1399.0,
-           fm_rate_coefficients=(-2370.48, 451853.3, -7.840e7))
+class _BeamTiming(TypedDict):
+    range_sampling_rate_hz: float
+    azimuth_time_interval_s: float
+    prf_hz: float
+    range_bandwidth_hz: float
+    azimuth_bandwidth_hz: float
+    fm_rate_coefficients: tuple[float, ...]
+
+
+_S3 = _BeamTiming(range_sampling_rate_hz=6.672839509333333e7, azimuth_time_interval_s=5.194923129469381e-4,
+                  prf_hz=1.924956266475204e3, range_bandwidth_hz=5.94e7, azimuth_bandwidth_hz=1399.0,
+                  fm_rate_coefficients=(-2370.48, 451853.3, -7.840e7))
 
 BEAMS: dict[str, Beam] = {
     "S1": Beam("S1", "SM", 20.5, **_S3),

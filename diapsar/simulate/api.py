@@ -170,8 +170,8 @@ def simulate_stack(out_dir, mode: str = "sm", dates: int = 2, size: tuple[int, i
     el0 = oe.design_orbit(lat0, lon0, h_center, inc, t_c, ascending=ascending)
     sv0 = oe.state_vectors(el0, t_c - az_extent_s, t_c + az_extent_s)
     orb0 = Orbit(sv0)
-    _, tau_c = geo2rdr(orb0, lat0, lon0, h_center, t_guess_s=t_c)
-    tau_c = float(np.asarray(tau_c))
+    _, tau_c_arr = geo2rdr(orb0, lat0, lon0, h_center, t_guess_s=t_c)
+    tau_c = float(np.asarray(tau_c_arr))
     # swaths side by side in range, 10 % overlap (compressed IW geometry when several swaths are asked)
     ovl = int(round(0.1 * samples))
     total = len(names_) * samples - (len(names_) - 1) * ovl
@@ -542,7 +542,7 @@ def _baseline(master: Acquisition, slave: Acquisition, lat, lon, h, _t_c=None) -
     dt0 = slave.meta.first_line_time_s - master.meta.first_line_time_s
     t_mid = 0.5 * (master.meta.first_line_time_s + master.meta.last_line_time_s)
     t_m, tau_m = invert(master, [lat], [lon], [h], [t_mid + master.timing_error_s],
-                        master.meta.sample_to_range_time([0.5 * master.meta.number_of_samples]))
+                        master.meta.sample_to_range_time(np.array([0.5 * master.meta.number_of_samples])))
     t_s, _ = invert(slave, [lat], [lon], [h], t_m + dt0, tau_m)
     s_m, v_m = master.orbit.position_velocity(t_m)
     s_s, _ = slave.orbit.position_velocity(t_s)

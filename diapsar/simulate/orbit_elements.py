@@ -144,8 +144,8 @@ def _incidence_and_time(elements: OrbitElements, xyz: np.ndarray, t_guess: float
 
     sv = state_vectors(elements, t_guess - 120.0, t_guess + 120.0, margin_s=0.0)
     orb = Orbit(sv)
-    t, tau = geo2rdr_ecef(orb, xyz.reshape(1, 3), t_guess_s=np.array([t_guess]))
-    t = float(np.asarray(t).ravel()[0])
+    t_arr, tau = geo2rdr_ecef(orb, xyz.reshape(1, 3), t_guess_s=np.array([t_guess]))
+    t = float(np.asarray(t_arr).ravel()[0])
     s, v = orb.position_velocity(np.array([t]))
     los = s[0] - xyz
     up = xyz / np.linalg.norm(xyz)

@@ -305,9 +305,9 @@ def synthesize(ctx: Context, acq: Acquisition, seed: int, block_rows: int = 256,
         if burst is not None:
             b = m.bursts[burst]
             ok_rows = b.first_valid_sample >= 0
-            cols = np.arange(m.number_of_samples)
-            valid = ok_rows[:, None] & (cols[None, :] >= b.first_valid_sample[:, None]) & \
-                (cols[None, :] <= b.last_valid_sample[:, None])
+            col_idx = np.arange(m.number_of_samples)
+            valid = ok_rows[:, None] & (col_idx[None, :] >= b.first_valid_sample[:, None]) & \
+                (col_idx[None, :] <= b.last_valid_sample[:, None])
             full[~valid] = 0
         out[base_row:base_row + n_rows] = (full * ctx.scale_dn).astype(np.complex64)
     return out

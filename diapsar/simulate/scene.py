@@ -82,6 +82,8 @@ class SceneModel:
 
         lat, lon = self.frame.to_latlon(e, n)
         gt = self.dem_transform
+        if gt is None or self.dem_orthometric is None:
+            raise ValueError("the scene has no DEM to sample (dem_orthometric and dem_transform)")
         c = (lon - gt[0]) / gt[1] - 0.5
         r = (lat - gt[3]) / gt[5] - 0.5
         shape = np.shape(c)

@@ -16,7 +16,7 @@ with n the DEM normal (-dh/dx, -dh/dy, 1) / norm, dh/dx and dh/dy central differ
 (the map x/y axes are taken as east/north: the UTM grid convergence, < 3 deg, is neglected).
 
 Layover/shadow (local criterion, no ray tracing along the range line): with alpha the terrain slope in the
-vertical plane of l, positive when facing the sensor, tan(alpha) = grad(h) . l_h / |l_h|: layover where
+vertical plane of l, positive when facing the sensor, tan(alpha) = -grad(h) . l_h / |l_h|: layover where
 alpha >= theta_e (the slope faces the sensor more steeply than the beam), shadow where alpha <= theta_e - 90 deg.
 
 Terrain flattening by area projection (Small 2011, IEEE TGRS 49(8), 3081-3093, eq. 7-11): each DEM facet of
@@ -133,7 +133,7 @@ def terrain_angles(look: np.ndarray, hx: np.ndarray, hy: np.ndarray
     theta_l = np.degrees(np.arccos(np.clip(proj / norm, -1.0, 1.0)))
     lh = np.hypot(le, ln)
     with np.errstate(invalid="ignore", divide="ignore"):
-        alpha = np.degrees(np.arctan((hx * le + hy * ln) / lh))
+        alpha = np.degrees(np.arctan(-(hx * le + hy * ln) / lh))
     mask = np.zeros(theta_e.shape, dtype=np.uint8)
     mask[alpha >= theta_e] = LAYOVER
     mask[alpha <= theta_e - 90.0] = SHADOW
@@ -153,11 +153,32 @@ def accumulate_area(line: np.ndarray, sample: np.ndarray, area: np.ndarray, shap
     return acc
 
 
+def azimuth_ground_spacing(meta: SwathMetadata) -> float:
+    """Ground distance (m) between consecutive image lines: median over the annotation's geolocation grid of
+    the geodesic distance between grid points of the same column on consecutive grid rows, per line. (The
+    annotated ``azimuthPixelSpacing``, 10.0 m on the Rome GRD, is nominal: the grid gives 10.1x m there, and
+    the 1 % matters for the flattening factor.)"""
+    from pyproj import Geod
+
+    g = meta.geolocation_grid
+    if g is None or np.size(g.line) < 4:
+        return float(meta.azimuth_pixel_spacing_m)
+    line, pix = np.asarray(g.line, dtype=np.float64), np.asarray(g.pixel, dtype=np.float64)
+    order = np.lexsort((line, pix))
+    line, pix = line[order], pix[order]
+    lon, lat = np.asarray(g.longitude_deg)[order], np.asarray(g.latitude_deg)[order]
+    same = (pix[1:] == pix[:-1]) & (line[1:] > line[:-1])
+    if not same.any():
+        return float(meta.azimuth_pixel_spacing_m)
+    _, _, d = Geod(ellps="WGS84").inv(lon[:-1][same], lat[:-1][same], lon[1:][same], lat[1:][same])
+    return float(np.median(np.asarray(d) / (line[1:][same] - line[:-1][same])))
+
+
 def beta_reference_area(meta: SwathMetadata, theta_e_deg: np.ndarray | float, ml_az: int = 1,
                         ml_rg: int = 1) -> np.ndarray:
-    """A_beta of one (multilooked) radar cell: slant-range spacing x azimuth spacing. GRD samples are ground
-    range: slant spacing = ground spacing * sin(theta_e) (flat-Earth local relation)."""
-    az = meta.azimuth_pixel_spacing_m * ml_az
+    """A_beta of one (multilooked) radar cell: slant-range spacing x azimuth ground spacing (see
+    ``azimuth_ground_spacing``). GRD samples are ground range: slant spacing = ground spacing * sin(theta_e)."""
+    az = azimuth_ground_spacing(meta) * ml_az
     if meta.product_type == "GRD":
         rg = meta.range_pixel_spacing_m * ml_rg * np.sin(np.radians(theta_e_deg))
     else:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +108,73 @@ def test_real_dem_block_angles(grd, s1_data):
     # block streaming: two half blocks give the same slopes (one row of margin) as the whole
     top, bot = T.map_block(grid, 0, 50, dem, m, orbit), T.map_block(grid, 50, grid.height, dem, m, orbit)
     assert np.allclose(np.vstack([top["theta_l"], bot["theta_l"]]), b["theta_l"])
+
+
+SARSEN = shutil.which("sarsen")
+N = 156  # DEM crop (cells); sarsen needs more than its 128-cell chunk overlap
+B = (N - 12) // 6
+
+
+@pytest.mark.skipif(SARSEN is None, reason="sarsen absent (pip install sarsen==0.9.6)")
+def test_illuminated_area_against_sarsen_stc(grd, s1_data, tmp_path):
+    """``sarsen stc`` (0.9.6, Small 2011 gamma area over beta area, on the DEM grid) on a 156 x 156 crop of the
+    Rome DEM (1 arc-second, 4.3 x 4.8 km) against our A_gamma / A_beta: facets of 5 m of a UTM grid summed into
+    6 x 6 GRD cells, read back at each DEM cell centre, both averaged over 6 x 6 DEM cells (~170 m). Seen on
+    the 576 blocks: correlation 0.980, ours/sarsen 0.894 / 0.941 / 0.989 (5th / 50th / 95th percentile); on the
+    full 0.1 deg DEM 0.973 and median 0.945. sarsen is 5-6 % higher throughout: a different reference area, not resolved)."""
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.windows import Window
+
+    from diapsar.ortho import _dem_heights
+
+    m, orbit = grd
+    src = s1_data / "rome_iw_grd_metadata" / "Rome-30m-DEM.tif"
+    crop = tmp_path / "dem.tif"
+    with rasterio.open(src) as s:
+        w = Window(30, 30, N, N)
+        prof = s.profile
+        prof.update(width=N, height=N, transform=s.window_transform(w))
+        with rasterio.open(crop, "w", **prof) as o:
+            o.write(s.read(1, window=w), 1)
+    subprocess.run([SARSEN, "stc", str(s1_data / GRD), "IW/VV", str(crop), "--simulated-urlpath",
+                    str(tmp_path / "stc.tif")], check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    with rasterio.open(tmp_path / "stc.tif") as s:
+        theirs, gt = s.read(1).astype(np.float64), s.transform
+    dem = load_dem(crop)
+    lon0, lat1 = gt.c, gt.f
+    lon1, lat0 = gt.c + N * gt.a, gt.f + N * gt.e
+    epsg = T.utm_epsg(lon0, lat0)
+    tr = Transformer.from_crs(4326, epsg, always_xy=True)
+    x0, y0 = tr.transform(lon0, lat1)
+    x1, y1 = tr.transform(lon1, lat0)
+    grid = OrthoGrid(epsg, (math.floor(min(x0, x1)), 5.0, 0.0, math.ceil(max(y0, y1)), 0.0, -5.0),
+                     int(abs(x1 - x0) / 5) + 2, int(abs(y0 - y1) / 5) + 2)
+    b = T.map_block(grid, 0, grid.height, dem, m, orbit)
+    ml = 6
+    acc = T.accumulate_area(b["line"], b["sample"], b["proj_area"], (m.number_of_lines // ml,
+                                                                    m.number_of_samples // ml), ml, ml)
+    cols, rows = np.meshgrid(np.arange(N) + 0.5, np.arange(N) + 0.5)
+    lon, lat = gt.c + cols * gt.a, gt.f + rows * gt.e
+    h = _dem_heights(dem, lon, lat)
+    line, sample, t, _ = T.radar_coordinates(m, orbit, lon, lat, h)
+    inner = np.zeros(h.shape, dtype=bool)
+    inner[6:-6, 6:-6] = True  # cells whose radar neighbourhood the UTM facets cover entirely
+    ok = inner & np.isfinite(line) & np.isfinite(sample) & np.isfinite(theirs) & (theirs > 0)
+    r = np.where(ok, np.nan_to_num(line) // ml, 0).astype(np.int64)
+    c = np.where(ok, np.nan_to_num(sample) // ml, 0).astype(np.int64)
+    theta = np.degrees(np.arccos(T.look_enu(orbit, t, lon, lat, h)[..., 2]))
+    ours = acc[r, c] / T.beta_reference_area(m, np.where(ok, theta, 45.0), ml, ml)
+    ok &= ours > 0
+
+    def blocks(z: np.ndarray) -> np.ndarray:
+        z = np.where(ok, z, np.nan)[6:-6, 6:-6].reshape(B, 6, B, 6)
+        return np.nanmean(z, axis=(1, 3))
+
+    o, s = blocks(ours), blocks(theirs)
+    k = np.isfinite(o) & np.isfinite(s)
+    assert k.sum() > 250
+    q = o[k] / s[k]
+    assert 0.92 < np.median(q) < 0.97, np.median(q)
+    assert np.percentile(q, 95) / np.percentile(q, 5) < 1.15
+    assert np.corrcoef(o[k], s[k])[0, 1] > 0.9

@@ -203,3 +203,23 @@ def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathM
     theta_e, theta_l, mask, proj = terrain_angles(look, hx, hy)
     return {"line": line, "sample": sample, "theta_e": theta_e, "theta_l": theta_l, "mask": mask,
             "proj_area": proj * dx * dy}
+
+
+def geocode(image: np.ndarray, row0: int, line: np.ndarray, sample: np.ndarray, ml_az: int = 1, ml_rg: int = 1,
+            kind: str = "bilinear") -> np.ndarray:
+    """Values of a (multilooked) radar-geometry image window whose first row is ML row ``row0`` at the map
+    cells' full-resolution (line, sample) (``map_block``): ML cell centres as ``diapsar.ortho.to_ml``, sampled
+    with ``diapsar.ortho.sample`` (NaN outside the window). float32."""
+    from .ortho import sample as ortho_sample
+    from .ortho import to_ml
+
+    u, v = to_ml(line, sample, ml_az, ml_rg)
+    return ortho_sample(image, row0, u, v, kind)
+
+
+def flatten_gamma0(beta0: np.ndarray, a_gamma: np.ndarray, a_beta: np.ndarray) -> np.ndarray:
+    """Terrain-flattened gamma0 = beta0 * A_beta / A_gamma (Small 2011 eq. 11) in radar geometry; NaN where no
+    facet lit the cell (A_gamma = 0: shadow or outside the DEM). float32."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(a_gamma > 0, beta0 * a_beta / a_gamma, np.nan)
+    return out.astype(np.float32)

@@ -178,3 +178,21 @@ def test_illuminated_area_against_sarsen_stc(grd, s1_data, tmp_path):
     assert 0.92 < np.median(q) < 0.97, np.median(q)
     assert np.percentile(q, 95) / np.percentile(q, 5) < 1.15
     assert np.corrcoef(o[k], s[k])[0, 1] > 0.9
+
+
+def test_geocode_and_flatten_on_a_linear_image(grd, s1_data):
+    """An ML image holding its own full-resolution line number (a linear function) geocodes back to the
+    lookup's line exactly (bilinear); flatten_gamma0 is beta0 * A_beta / A_gamma, NaN where A_gamma = 0."""
+    m, orbit = grd
+    dem = load_dem(s1_data / "rome_iw_grd_metadata" / "Rome-30m-DEM.tif", (12.46, 41.96, 12.54, 42.04))
+    b = T.map_block(_grid(12.48, 42.0, 1000.0, 20.0), 0, 50, dem, m, orbit)
+    ml_az, ml_rg = 2, 3
+    r0 = int(np.nanmin(b["line"])) // ml_az - 2
+    r1 = int(np.nanmax(b["line"])) // ml_az + 3
+    rows = np.arange(r0, r1) * ml_az + (ml_az - 1) / 2.0
+    image = np.broadcast_to(rows[:, None], (r1 - r0, m.number_of_samples // ml_rg)).astype(np.float64)
+    got = T.geocode(image, r0, b["line"], b["sample"], ml_az, ml_rg)
+    assert np.isfinite(got).all()
+    assert np.abs(got - b["line"]).max() < 1e-2
+    f = T.flatten_gamma0(np.array([2.0, 2.0]), np.array([4.0, 0.0]), np.array([1.0, 1.0]))
+    assert f[0] == 0.5 and np.isnan(f[1])

@@ -45,7 +45,9 @@ def range_noise_tops(noise: NoiseVectors, bursts: list[Burst], lines_per_burst: 
                      col0: int, ncols: int) -> np.ndarray:
     """N_range of a TOPS SLC on image lines [row0, row0+nrows) x samples [col0, col0+ncols): per burst
     (line // lines_per_burst) the range vector closest in azimuth time to the burst's first line, linear in
-    pixel (edge values kept outside), constant along the burst's lines (module doc). float64."""
+    pixel (edge values kept outside), constant along the burst's lines (module doc). float64. (A product cut by
+    ``diapsar crop`` before its vectors were selected by time may lack the first burst's own vector; the
+    nearest one, a burst later, is used then.)"""
     rv = noise.range_vectors
     if rv is None or len(rv.values) == 0:
         raise ProductError("noise annotation has no range noise vector")

@@ -79,7 +79,8 @@ def calibrated_rows(read, meta: SwathMetadata, layout: DeburstLayout | None, r0:
         ok[:, p.s1:] = False
         if remove:
             assert meta.noise is not None
-            pw = remove_noise(pw, noise_grid(meta.noise, p.line0, rows, 0, n))
+            tops = meta.bursts if meta.is_tops and meta.product_type == "SLC" else None
+            pw = remove_noise(pw, noise_grid(meta.noise, p.line0, rows, 0, n, tops, meta.lines_per_burst))
         cal = calibrate(pw, lut_grid(meta.calibration, lut, p.line0, rows, 0, n)).astype(np.float64)
         power[p.out0 - r0:p.out1 - r0] = np.where(ok, cal, 0.0)
         valid[p.out0 - r0:p.out1 - r0] = ok

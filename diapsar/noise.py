@@ -8,7 +8,13 @@ calibration note (ESA-EOPG-CSCOP-TN-0002) eq. 3-1:
     sigma0(i, j) = (|DN(i, j)|^2 - noise(i, j)) / A_sigma(i, j)^2
 
 N_range is given at a sparse (line, pixel) grid (``noiseRangeVectorList``, earlier ``noiseVectorList``) and is
-interpolated bilinearly in line and pixel, like the calibration LUTs. N_azimuth (``noiseAzimuthVectorList``) is
+interpolated bilinearly in line and pixel, like the calibration LUTs (GRD, stripmap SLC). TOPS SLC (MPC-0392
+section 3: one range noise vector per burst) is different: the vector of a burst is the one whose ``azimuthTime``
+is that burst's first-line time (closest in time, as isce-framework/s1-reader ``BurstNoise`` selects it), used
+unchanged on all the lines of the burst and linear in pixel only. Its ``line`` field cannot be used: the IPF
+writes the vector of burst k at line (k-1) * linesPerBurst (S1B 2021-04-01 IW1: burst 1 at 05:26:24.209990 ->
+vector at line -1501; S1A 2023-09-04 Morocco IW1: line -1507), so a line-bilinear reading (diapsar before,
+OTB 8.1) mixes in the next burst's vector. N_azimuth (``noiseAzimuthVectorList``) is
 given per block of lines [firstAzimuthLine, lastAzimuthLine] x samples [firstRangeSample, lastRangeSample]
 (inclusive) as a profile along the lines, interpolated linearly in line; pixels no block covers get
 N_azimuth = 1 (the layout before IPF 2.9 had no azimuth term at all).
@@ -23,7 +29,7 @@ import numpy as np
 
 from .calibration import bilinear_vectors
 from .errors import ProductError
-from .metadata import NoiseVectors
+from .metadata import Burst, NoiseVectors
 
 
 def range_noise(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int) -> np.ndarray:
@@ -33,6 +39,32 @@ def range_noise(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: in
         raise ProductError("noise annotation has no range noise vector")
     return bilinear_vectors(rv.line, rv.pixel, rv.values, np.arange(row0, row0 + nrows),
                             np.arange(col0, col0 + ncols), what="noise range vectors")
+
+
+def range_noise_tops(noise: NoiseVectors, bursts: list[Burst], lines_per_burst: int, row0: int, nrows: int,
+                     col0: int, ncols: int) -> np.ndarray:
+    """N_range of a TOPS SLC on image lines [row0, row0+nrows) x samples [col0, col0+ncols): per burst
+    (line // lines_per_burst) the range vector closest in azimuth time to the burst's first line, linear in
+    pixel (edge values kept outside), constant along the burst's lines (module doc). float64. (A product cut by
+    ``diapsar crop`` before its vectors were selected by time may lack the first burst's own vector; the
+    nearest one, a burst later, is used then.)"""
+    rv = noise.range_vectors
+    if rv is None or len(rv.values) == 0:
+        raise ProductError("noise annotation has no range noise vector")
+    if lines_per_burst <= 0 or not bursts:
+        raise ProductError("TOPS noise needs the burst list of the annotation")
+    times = np.asarray(rv.azimuth_time_s, dtype=np.float64)
+    cols = np.arange(col0, col0 + ncols, dtype=np.float64)
+    rows = np.arange(row0, row0 + nrows)
+    bidx = np.clip(rows // lines_per_burst, 0, len(bursts) - 1)
+    out = np.empty((nrows, ncols))
+    for b in np.unique(bidx):
+        k = int(np.argmin(np.abs(times - bursts[int(b)].azimuth_time_s)))
+        px, val = np.asarray(rv.pixel[k], dtype=np.float64), np.asarray(rv.values[k], dtype=np.float64)
+        if px.size == 0 or px.size != val.size:
+            raise ProductError(f"noise range vector {k} has {px.size} pixels and {val.size} values")
+        out[bidx == b] = np.interp(cols, px, val)
+    return out
 
 
 def azimuth_noise(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int) -> np.ndarray:
@@ -53,9 +85,14 @@ def azimuth_noise(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: 
     return out
 
 
-def noise_grid(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int) -> np.ndarray:
-    """Thermal noise power N_range * N_azimuth (in |DN|^2 units) on the grid; float64."""
-    n = range_noise(noise, row0, nrows, col0, ncols)
+def noise_grid(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int,
+               bursts: list[Burst] | None = None, lines_per_burst: int = 0) -> np.ndarray:
+    """Thermal noise power N_range * N_azimuth (in |DN|^2 units) on the grid; float64. Give ``bursts`` and
+    ``lines_per_burst`` for a TOPS SLC (per-burst range vectors, module doc)."""
+    if bursts:
+        n = range_noise_tops(noise, bursts, lines_per_burst, row0, nrows, col0, ncols)
+    else:
+        n = range_noise(noise, row0, nrows, col0, ncols)
     if noise.azimuth_blocks:
         n *= azimuth_noise(noise, row0, nrows, col0, ncols)
     return n

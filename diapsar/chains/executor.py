@@ -32,6 +32,7 @@ from ..io.raster import write_json
 from ..io.stack import Image
 from ..log import get_logger, setup_logging
 from .context import RunContext, Unit, gdal_cache_mb, master_window, open_acquisition
+from .steps import Step
 
 log = get_logger("multislc")
 
@@ -46,9 +47,19 @@ class PairsFailedError(DiapsarError):
 
 
 @dataclass(frozen=True)
+class ChainSteps:
+    """The chain a unit runs (given by the chain module: this one imports no chain): the master steps, and the
+    pair step (its steps, pair.json, quicklooks). Picklable (module-level functions, a Step)."""
+
+    master: Callable[[RunContext], None]
+    pair: Step
+
+
+@dataclass(frozen=True)
 class UnitTask:
     """What a worker needs to run one unit: picklable (frozen configuration, datalake entries)."""
 
+    chain: ChainSteps
     cfg: MultiSlcConfig
     master: Image
     slave: Image | None = None  # None: the master unit
@@ -86,14 +97,13 @@ def build_context(cfg: MultiSlcConfig, master_image: Image) -> RunContext:
     return RunContext(cfg=cfg, out=Path(cfg.output_path), master=master, window=master_window(cfg, master))
 
 
-def master_work(ctx: RunContext) -> dict[str, float]:
+def master_work(chain: ChainSteps, ctx: RunContext) -> dict[str, float]:
     """The master unit: the master steps, the ortho lookup (made here once rather than by the first pair, so
     that pairs running side by side never make it together), and the scene DEM state for the pair units."""
     from ..io.atomic import atomic_path
     from .master_steps import ortho_lookup
-    from .multislc import master_chain
 
-    master_chain(ctx)
+    chain.master(ctx)
     cfg = ctx.cfg
     if cfg.activate_interferogram and cfg.activate_ortho:
         ortho_lookup(ctx, ctx.master_unit())
@@ -145,11 +155,10 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(exc, DiapsarError) else f"{type(exc).__name__}: {text}"
 
 
-def pair_work(ctx: RunContext, slave_image: Image) -> PairSummary:
+def pair_work(chain: ChainSteps, ctx: RunContext, slave_image: Image) -> PairSummary:
     """One pair unit: its steps, pair.json and quicklooks; any failure is caught and reported (the folder then
     holds pair_failed.json and no pair.json)."""
-    from .multislc import pair
-
+    pair = chain.pair
     folder = ctx.out / layout.pair_directory(ctx.master.date, slave_image.date)
     summary = PairSummary(name=folder.name, date=slave_image.date, ok=False, worker=_worker_name())
     slave = None
@@ -214,7 +223,7 @@ def run_master_task(task: UnitTask) -> dict[str, float]:
     with _task_env(task):
         ctx = build_context(task.cfg, task.master)
         try:
-            return master_work(ctx)
+            return master_work(task.chain, ctx)
         finally:
             ctx.master.close()
 
@@ -233,7 +242,7 @@ def run_pair_task(task: UnitTask, master_done: Any = None) -> PairSummary:
             mark_failed(folder, summary.error)
             return summary
         try:
-            return pair_work(ctx, task.slave)
+            return pair_work(task.chain, ctx, task.slave)
         finally:
             ctx.master.close()
 
@@ -324,27 +333,27 @@ def jobqueue_cluster(cfg: MultiSlcConfig, kind: str) -> Any:
 Progress = Callable[[PairSummary, int, int], None]
 
 
-def run_units(ctx: RunContext, master_image: Image, slaves: list[Image], on_pair: Progress) -> tuple[
+def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: list[Image], on_pair: Progress) -> tuple[
         dict[str, float], list[PairSummary]]:
     """The master unit, then every pair unit (after it), on the executor of the configuration; returns the
     master's timings and the pairs' summaries in the order of ``slaves``."""
     cfg = ctx.cfg
     kind = executor_kind(cfg.compute, len(slaves))
     if kind == "inprocess":
-        timings = master_work(ctx)
+        timings = master_work(chain, ctx)
         out = []
         for i, s in enumerate(slaves):
-            out.append(pair_work(ctx, s))
+            out.append(pair_work(chain, ctx, s))
             on_pair(out[-1], i + 1, len(slaves))
         return timings, out
     threads = cfg.compute.cores if kind in ("slurm", "pbs") else cfg.compute.threads_per_worker
     with dask_client(cfg, kind) as client:
         from distributed import as_completed
 
-        mtask = UnitTask(cfg, master_image, None, threads)
+        mtask = UnitTask(chain, cfg, master_image, None, threads)
         mfut = client.submit(run_master_task, mtask, key=f"master-{master_image.date}-{time.time_ns()}",
                              pure=False)
-        futures = {client.submit(run_pair_task, UnitTask(cfg, master_image, s, threads), mfut,
+        futures = {client.submit(run_pair_task, UnitTask(chain, cfg, master_image, s, threads), mfut,
                                  key=f"pair-{s.date}-{time.time_ns()}", pure=False): s for s in slaves}
         try:
             timings = mfut.result()

@@ -40,7 +40,7 @@ from ..errors import ConfigError, SelectionError
 from ..io.raster import write_json
 from ..io.records import Steps
 from ..log import get_logger, setup_logging
-from . import tops_steps
+from . import executor, tops_steps
 from .context import (
     Acquisition,
     RunContext,
@@ -50,6 +50,7 @@ from .context import (
     master_window,
     open_acquisition,
 )
+from .executor import ChainSteps, PairsFailedError
 from .master_steps import cartesian_mean, dem_projection, multilook_doppler, scene_dem
 from .pair_steps import (
     coregistration,
@@ -181,8 +182,6 @@ def _check_slaves(master: Acquisition, slaves: list[Any]) -> tuple[list[Any], di
 
 
 def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) -> dict[str, Any]:
-    from . import executor
-
     only = only or Only()
     t_start, started = time.perf_counter(), time.time()
     out = Path(cfg.output_path)
@@ -230,12 +229,12 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
         log.error("pair %s failed: %s", name, reason)
         executor.mark_failed(out / name, reason)
     if only.master:
-        executor.master_work(ctx)
+        executor.master_work(CHAIN, ctx)
         log.info("master unit done in %.1f s", time.perf_counter() - t_start)
         return {"master_directory": ctx.master_dir.name, "timings_s": ctx.timings}
     if only.pair is not None:
         executor.restore_master(ctx)
-        summary = executor.pair_work(ctx, slaves[0])
+        summary = executor.pair_work(CHAIN, ctx, slaves[0])
         if not summary.ok:
             raise executor.PairsFailedError(f"pair {summary.name} failed: {summary.error}")
         log.info("%s: pair unit done in %.1f s", summary.name, time.perf_counter() - t_start)
@@ -256,7 +255,7 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
             summaries = [_summary_on_disk(ctx, s) for s in slaves]
             failed.update({s.name: s.error for s in summaries if not s.ok})
         else:
-            _, summaries = executor.run_units(ctx, sel.master, slaves, on_pair)
+            _, summaries = executor.run_units(CHAIN, ctx, sel.master, slaves, on_pair)
     except BaseException:
         for d in [ctx.master_dir, *(out / layout.pair_directory(sel.master.date, s.date) for s in slaves)]:
             if d.is_dir() and not any(d.iterdir()):  # no empty product folder is left behind
@@ -291,8 +290,6 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
 
 def raise_failures(failed: dict[str, str], total: int) -> None:
     """The end of a run with failed pairs: each listed in the log, one line on stderr, non-zero exit."""
-    from .executor import PairsFailedError
-
     for name, reason in sorted(failed.items()):
         log.error("failed pair %s: %s", name, reason)
     listing = "; ".join(f"{n}: {r}" for n, r in sorted(failed.items()))
@@ -433,6 +430,9 @@ def _pair(ctx: RunContext, unit: Unit) -> Outcome:
 
 
 pair = Step("pair", _pair, _pair_outputs, _pair_params, title="pair", done_message="already complete")
+
+
+CHAIN = ChainSteps(master_chain, pair)  # what the executor's units run
 
 
 def radar_grid(ctx: RunContext) -> dict[str, Any]:

@@ -289,3 +289,17 @@ def test_slurm_cluster_on_localhost_gives_identical_products(stack, slurm, tmp_p
     assert "slurm dask-jobqueue cluster: adaptive 0..2 job(s)" in proc.stderr
     assert list((out / "batch").glob("*.out")) or list((out / "batch").glob("*.err")), "no Slurm job ran"
     assert_same(out, stack["ref"])
+
+
+def test_existing_dask_scheduler(stack, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster:
+        out = tmp_path / "out"
+        proc = cli(write_config(tmp_path / "c.json", stack["lake"], out), "--scheduler", cluster.scheduler_address)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same(out, stack["ref"])
+    bad = cli(write_config(tmp_path / "d.json", stack["lake"], tmp_path / "out2"), "--scheduler",
+              f"tcp://127.0.0.1:{_free_port()}")
+    assert bad.returncode != 0 and "cannot reach the dask scheduler" in bad.stderr.strip().splitlines()[-1]

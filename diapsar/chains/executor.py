@@ -276,7 +276,7 @@ def dask_client(cfg: MultiSlcConfig, kind: str) -> Iterator[Any]:
     cluster: Any = None
     if kind == "scheduler":
         try:
-            client = Client(c.scheduler, timeout="20s")
+            client = Client(c.scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} "
                                f"({one_line(exc)})") from None

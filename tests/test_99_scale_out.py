@@ -190,6 +190,16 @@ def test_qsub_and_sbatch_scripts(stack, tmp_path):
                                      f"--dependency=afterok:$MASTER pair_{date}.sbatch)")
         ids.append(f"$P{i}")
     assert sub[-1].startswith(f"REPORT=$(sbatch --parsable --dependency=afterany:{':'.join(ids)} report.sbatch)")
+    # the job scripts run as written (here one after the other, without Slurm): master, pairs, report
+    cfg1 = write_config(tmp_path / "c1.json", stack["lake"], tmp_path / "out", {"jobqueue": {"cores": 1}})
+    assert cli(cfg1, "--sbatch", tmp_path / "jobs", "--per-pair").returncode == 0
+    d = tmp_path / "jobs"
+    for script in ["master.sbatch", *(f"pair_{date}.sbatch" for date in dates), "report.sbatch"]:
+        job = subprocess.run(["bash", str(d / script)], capture_output=True, text=True, timeout=300, env=env())
+        assert job.returncode == 0, f"{script}: {job.stderr[-2000:]}"
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run
+    assert_same(tmp_path / "out", stack["ref"])
     # a bad flag value: one line, non-zero
     bad = cli(cfg, "--workers", "-1")
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--workers" in bad.stderr

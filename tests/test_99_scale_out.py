@@ -94,8 +94,11 @@ def test_kill_9_then_rerun_completes_and_skips_finished_steps(stack, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_pair = out / stack["pairs"][0] / ".steps.json"
     t0 = time.time()
-    while not first_pair.exists() and proc.poll() is None and time.time() - t0 < 120:
-        time.sleep(0.05)
+    # killed once the slave's multilook + Doppler0 is recorded: the rerun resumes from it (its Doppler restored
+    # exactly, else the pair differs from a pair run in one go)
+    while proc.poll() is None and time.time() - t0 < 120 and not (
+            first_pair.exists() and "multilook_doppler0" in first_pair.read_text()):
+        time.sleep(0.01)
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -103,6 +106,7 @@ def test_kill_9_then_rerun_completes_and_skips_finished_steps(stack, tmp_path):
     rerun = cli(cfg)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "master DEM projection already done" in rerun.stderr and "cartesian mean already done" in rerun.stderr
+    assert f"{stack['pairs'][0].split('_m_')[1][:8]}: multilook and Doppler0 already done" in rerun.stderr
     assert_same(out, stack["ref"])
     assert not list(out.rglob("*.part")), "temporaries of the killed run left behind"
 

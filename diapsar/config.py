@@ -370,10 +370,40 @@ class UnwrappingConfig:
     tiles: tuple[int, int] | None = _key("Post_Processing.parameter.Unwrapping_tiles", _int_pair_or_none)
 
 
+def _str_list(value: Any, key: str, ctx: _Ctx) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    """Compute: where the units run (in-process, local dask cluster, dask scheduler, PBS/Slurm jobs) and the
+    batch jobs' resources. Not part of the resume hash: products are identical whatever runs them."""
+
+    executor: str = _key("Compute.executor", _str)
+    workers: int = _key("Compute.workers", _int)
+    threads_per_worker: int = _key("Compute.threads_per_worker", _int)
+    auto_min_pairs: int = _key("Compute.auto_min_pairs", _int)
+    scheduler: str | None = _key("Compute.scheduler", _str_or_none)
+    queue: str | None = _key("Compute.jobqueue.queue", _str_or_none)
+    account: str | None = _key("Compute.jobqueue.account", _str_or_none)
+    cores: int = _key("Compute.jobqueue.cores", _int)
+    memory: str = _key("Compute.jobqueue.memory", _str)
+    walltime: str = _key("Compute.jobqueue.walltime", _str)
+    master_walltime: str | None = _key("Compute.jobqueue.master_walltime", _str_or_none)
+    job_directives: tuple[str, ...] = _key("Compute.jobqueue.job_directives", _str_list)
+    prologue: tuple[str, ...] = _key("Compute.jobqueue.prologue", _str_list)
+    minimum_jobs: int = _key("Compute.jobqueue.minimum_jobs", _int)
+    maximum_jobs: int = _key("Compute.jobqueue.maximum_jobs", _int)
+    interface: str | None = _key("Compute.jobqueue.interface", _str_or_none)
+    log_directory: Path | None = _key("Compute.jobqueue.log_directory", _opt_path)
+    array: bool = _key("Compute.jobqueue.array", _bool)
+
+
 SECTIONS: dict[str, type] = {
     "inputs": InputsConfig, "run": RunConfig, "multilook": MultilookConfig, "grid": GridConfig,
     "interferogram": InterferogramConfig, "esd": EsdConfig, "ortho": OrthoConfig, "filtering": FilteringConfig,
     "unwrapping": UnwrappingConfig,
+    "compute": ComputeConfig,
 }
 
 
@@ -417,6 +447,7 @@ class MultiSlcConfig:
     ortho: OrthoConfig
     filtering: FilteringConfig
     unwrapping: UnwrappingConfig
+    compute: ComputeConfig
     source: str = ""  # the file it came from
     adjustments: tuple[str, ...] = ()
 
@@ -553,6 +584,13 @@ class MultiSlcConfig:
         s, e = self.inputs.start_date, self.inputs.end_date
         if s and e and s > e:
             raise ConfigError(f"Global.in.Start_Date: {s} is after Global.in.End_Date {e}")
+        c = self.compute
+        if c.executor == "scheduler" and not c.scheduler:
+            raise ConfigError("Compute.scheduler: executor 'scheduler' needs the address of a dask scheduler "
+                              "(or --scheduler ADDRESS)")
+        if c.minimum_jobs > c.maximum_jobs:
+            raise ConfigError(f"Compute.jobqueue.minimum_jobs: {c.minimum_jobs} is more than "
+                              f"Compute.jobqueue.maximum_jobs {c.maximum_jobs}")
         if self.inputs.srtm_path is None and self.inputs.dem_path is None:
             raise ConfigError("Global.in: give SRTM_Path (DEM tiles folder) or DEM_Path (one DEM raster)")
         if self.roi is not None:
@@ -710,6 +748,11 @@ class Overrides:
                                        "The grid steps are rounded to the nearest multiple of the new factors.")
     fill_sea: bool | None = _flag("--fill-sea", ("Global.in.Fill_Missing_DEM",))
     unwrap: bool | None = _flag("-u", ("Post_Processing.parameter.Activate_Unwrapping",))
+    workers: int | None = _flag("--workers", ("Compute.workers",),
+                                "Given alone, runs the pairs on a local dask cluster (Compute.executor local).")
+    threads_per_worker: int | None = _flag("--threads-per-worker", ("Compute.threads_per_worker",))
+    scheduler: str | None = _flag("--scheduler", ("Compute.scheduler",),
+                                  "Runs the units on that dask scheduler (Compute.executor scheduler).")
 
 
 def _show_default(key: str) -> str:
@@ -769,6 +812,10 @@ def apply_overrides(cfg: MultiSlcConfig, overrides: Overrides) -> MultiSlcConfig
             cfg = replace(cfg, **{attr: replace(getattr(cfg, attr), **{name: typed})})
     if overrides.ml is not None:
         cfg = _round_grid_steps(cfg, "-ml")
+    if overrides.scheduler is not None:
+        cfg = replace(cfg, compute=replace(cfg.compute, executor="scheduler"))
+    elif overrides.workers is not None and cfg.compute.executor not in ("local", "slurm", "pbs"):
+        cfg = replace(cfg, compute=replace(cfg.compute, executor="local"))
     return cfg.check()
 
 

@@ -169,7 +169,11 @@ def _ml_params(ctx: RunContext, unit: Unit) -> Params:
 
 
 def _ml_resume(ctx: RunContext, unit: Unit, record: dict[str, Any]) -> None:
-    unit.doppler_cycles = float((unit.folder / ctx.cfg.doppler_file).read_text().split()[0])
+    # the exact value of the record (the Doppler file has 8 decimals: a resumed pair would differ from a pair
+    # run in one go); the file for records of earlier versions
+    exact = record.get("stats", {}).get("doppler_cycles")
+    unit.doppler_cycles = (float(exact) if exact is not None
+                           else float((unit.folder / ctx.cfg.doppler_file).read_text().split()[0]))
 
 
 def _multilook_doppler(ctx: RunContext, unit: Unit) -> Outcome:
@@ -197,7 +201,8 @@ def _multilook_doppler(ctx: RunContext, unit: Unit) -> Outcome:
         tmp.write_text(f"{dop.cycles_per_line:.8f} cycles/line\n{dop.hz:.4f} Hz\n")
     unit.doppler_cycles = dop.cycles_per_line
     return Outcome(f"multilook {cfg.ml_ran}x{cfg.ml_azi} -> {cols_ml}x{rows_ml}, Doppler0 "
-                   f"{dop.cycles_per_line:.4f} cycles/line ({dop.hz:.1f} Hz)")
+                   f"{dop.cycles_per_line:.4f} cycles/line ({dop.hz:.1f} Hz)",
+                   stats={"doppler_cycles": float(dop.cycles_per_line)})
 
 
 multilook_doppler = Step("multilook_doppler0", _multilook_doppler, _ml_outputs, _ml_params,

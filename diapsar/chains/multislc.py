@@ -30,6 +30,7 @@ import dataclasses
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,12 @@ import numpy as np
 
 from .. import __version__, layout
 from ..config import MultiSlcConfig
-from ..errors import DiapsarError, ProductError, SelectionError
+from ..errors import ConfigError, DiapsarError, ProductError, SelectionError
 from ..io.raster import write_json
 from ..io.records import Steps
 from ..io.window import Window
 from ..log import get_logger, setup_logging
-from . import tops_steps
+from . import executor, tops_steps
 from .context import (
     Acquisition,
     RunContext,
@@ -52,6 +53,7 @@ from .context import (
     master_window,
     open_acquisition,
 )
+from .executor import ChainSteps, PairsFailedError
 from .master_steps import cartesian_mean, dem_projection, multilook_doppler, scene_dem
 from .pair_steps import (
     coregistration,
@@ -66,7 +68,6 @@ from .pair_steps import (
     unwrap,
 )
 from .runtime import (
-    check_stack,
     file_log_only,
     log_window,
     pair_baseline,
@@ -153,7 +154,50 @@ def _iw_swaths(cfg: MultiSlcConfig, sel: Any) -> tuple[str, ...]:
     return tuple(found) or (sel.master.swath,)
 
 
-def _run_chain(cfg: MultiSlcConfig, top: bool = True) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Only:
+    """Part of the run asked by the batch entry points (--only-master, --only-pair DATE, --only-report);
+    all None/False: the whole run."""
+
+    master: bool = False
+    pair: str | None = None
+    report: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.master or self.pair is not None or self.report
+
+
+def _check_slaves(master: Acquisition, slaves: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    """The metadata checks of ``runtime.check_stack``, a slave whose pixels cannot be read becoming a failed pair
+    (the others run) unless no slave is readable (then the run stops naming the first)."""
+    from ..errors import ProductError
+    from ..io import stack
+    from .context import probe_pixels
+
+    probe_pixels(master)
+    metas: dict[str, Any] = {master.image.key: master.meta}
+    ok, failed, first = [], {}, None
+    for s in slaves:
+        try:
+            acq = open_acquisition(s)
+            try:
+                probe_pixels(acq)
+                metas[s.key] = acq.meta
+            finally:
+                acq.close()
+            ok.append(s)
+        except ProductError as exc:
+            first = first or exc
+            failed[s.date] = str(exc)
+    if slaves and not ok and first is not None:
+        raise first
+    stack.check_tracks(metas)
+    return ok, failed
+
+
+def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) -> dict[str, Any]:
+    only = only or Only()
     t_start, started = time.perf_counter(), time.time()
     out = Path(cfg.output_path)
     sel = select_images(cfg)  # checked before anything is created in the output folder
@@ -170,11 +214,25 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True) -> dict[str, Any]:
         for sentence in getattr(cfg, "adjustments", ()):
             log.info("configuration: %s", sentence)
     if len(swaths) > 1:
+        if only.any:
+            raise ConfigError("--only-master/--only-pair/--only-report (batch jobs) handle one swath: give "
+                              "Global.in.Swath one swath per configuration")
         return _run_swaths(cfg, swaths, t_start, started)
-    log.info("master %s (%s), %d slave(s): %s", sel.master.date, sel.master.measurement_name, len(sel.slaves),
-             ", ".join(s.date for s in sel.slaves))
+    slaves = list(sel.slaves)
+    if only.pair is not None:
+        slaves = [s for s in slaves if s.date == only.pair]
+        if not slaves:
+            raise SelectionError(f"--only-pair {only.pair}: not a slave date of the selection "
+                                 f"({', '.join(s.date for s in sel.slaves) or 'none'})")
+    log.info("master %s (%s), %d slave(s): %s", sel.master.date, sel.master.measurement_name, len(slaves),
+             ", ".join(s.date for s in slaves))
     master: Acquisition = open_acquisition(sel.master)
-    check_stack(master, sel.slaves)
+    failed: dict[str, str] = {}
+    if only.report:
+        slaves = list(sel.slaves)
+    elif only.pair is None:
+        slaves, bad = _check_slaves(master, slaves)
+        failed.update({layout.pair_directory(sel.master.date, d): r for d, r in bad.items()})
     if master.meta.is_tops:  # IW: the master's debursted frame of the selected bursts
         master = tops_steps.frame_master(master, cfg.burst_index)
         log.info("IW %s: bursts %s of the master, debursted frame %d lines x %d samples", master.meta.swath,
@@ -182,38 +240,72 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True) -> dict[str, Any]:
                  master.meta.number_of_samples)
     ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master))
     log_window(ctx)
-    folders = [ctx.master_dir]
-    _check_signal(master, ctx.window)  # zero-filled (metadata-only) products are refused before any work
-    skipped = _skipped_slaves(master, sel.slaves)  # IW: slaves with no burst in common, before any work
+    skipped: list[dict[str, str]] = []
+    if not only.any:
+        _check_signal(master, ctx.window)  # zero-filled (metadata-only) products are refused before any work
+        skipped = _skipped_slaves(master, slaves)  # IW: slaves with no burst in common, before any work
+        slaves = [s for s in slaves if not any(k["slave"] == s.measurement_name for k in skipped)]
+    for name, reason in failed.items():
+        log.error("pair %s failed: %s", name, reason)
+        executor.mark_failed(out / name, reason)
+    if only.master:
+        executor.master_work(CHAIN, ctx)
+        log.info("master unit done in %.1f s", time.perf_counter() - t_start)
+        return {"master_directory": ctx.master_dir.name, "timings_s": ctx.timings}
+    if only.pair is not None:
+        executor.restore_master(ctx)
+        summary = executor.pair_work(CHAIN, ctx, slaves[0])
+        if not summary.ok:
+            raise executor.PairsFailedError(f"pair {summary.name} failed: {summary.error}")
+        log.info("%s: pair unit done in %.1f s", summary.name, time.perf_counter() - t_start)
+        return {"pairs": [summary.name], "timings_s": summary.timings}
+    bar = tqdm_bar(len(slaves))
+
+    def on_pair(s: executor.PairSummary, k: int, n: int) -> None:
+        bar.update(1)
+        state = ("already complete" if s.skipped else "done") if s.ok else f"FAILED: {s.error}"
+        log.info("[%d/%d] pair %s %s (%s)", k, n, s.name, state, s.worker)
+        if s.ok and not s.skipped:
+            log.info("pair %s step timings (s): %s", s.name,
+                     ", ".join(f"{key} {v:.1f}" for key, v in s.timings.items()))
+
+    summaries: list[executor.PairSummary] = []
     try:
-        master_chain(ctx)
-        for s in sel.slaves:
-            if any(k["slave"] == s.measurement_name for k in skipped):
-                continue
-            slave = open_acquisition(s)
-            unit = Unit(folder=ctx.pair_dir(slave), label=slave.date, slave=slave)
-            folders.append(unit.folder)
-            if not pair(ctx, unit).skipped:
-                for k, v in unit.timings.items():
-                    if k != pair.name:
-                        ctx.timings[f"pair.{k}"] = round(ctx.timings.get(f"pair.{k}", 0.0) + v, 3)
-            slave.close()
+        if only.report:
+            summaries = [_summary_on_disk(ctx, s) for s in slaves]
+            failed.update({s.name: s.error for s in summaries if not s.ok})
+        else:
+            _, summaries = executor.run_units(CHAIN, ctx, sel.master, slaves, on_pair)
     except BaseException:
-        for d in folders:  # no empty product folder is left behind
-            if d.is_dir() and not any(d.iterdir()):
+        for d in [ctx.master_dir, *(out / layout.pair_directory(sel.master.date, s.date) for s in slaves)]:
+            if d.is_dir() and not any(d.iterdir()):  # no empty product folder is left behind
                 d.rmdir()
         raise
+    finally:
+        bar.close()
+    for s in summaries:
+        if s.ok and not s.skipped:
+            for k, v in s.timings.items():
+                ctx.timings[f"pair.{k}"] = round(ctx.timings.get(f"pair.{k}", 0.0) + v, 3)
+        elif not s.ok:
+            failed[s.name] = s.error
+    done = [s.name for s in summaries if s.ok]
     ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
     run = {"software_version": __version__, "parameters": cfg.to_dict(), "window": ctx.window.as_dict(),
            "master": master.image.measurement_name, "master_date": master.date,
            "master_directory": ctx.master_dir.name, "slaves": [s.measurement_name for s in sel.slaves],
-           "pairs": [f.name for f in folders[1:]], "skipped_pairs": skipped, "dem": layout.DEM_SCENE,
-           "timings_s": ctx.timings, "versions": versions()}
+           "pairs": done, "skipped_pairs": skipped, "dem": layout.DEM_SCENE, "timings_s": ctx.timings,
+           "versions": versions()}
+    if failed:
+        run["failed_pairs"] = dict(sorted(failed.items()))
     write_json(out / layout.RUN_JSON, run)
     if top:
         write_run_report(out)
-    remove_leftovers([out, *folders], started)
-    log.info("done in %.1f s: %d pair(s) in %s", ctx.timings["total"], len(folders) - 1, out)
+    if not only.report:
+        remove_leftovers([out, ctx.master_dir, *(out / n for n in done)], started)
+    log.info("done in %.1f s: %d pair(s) in %s", ctx.timings["total"], len(done), out)
+    if failed and top:
+        raise_failures(failed, len(done) + len(failed))
     return run
 
 
@@ -257,9 +349,47 @@ def _swaths_in_roi(cfg: MultiSlcConfig, swath_list: tuple[str, ...]) -> tuple[st
     return tuple(kept)
 
 
+def raise_failures(failed: dict[str, str], total: int) -> None:
+    """The end of a run with failed pairs: each listed in the log, one line on stderr, non-zero exit."""
+    for name, reason in sorted(failed.items()):
+        log.error("failed pair %s: %s", name, reason)
+    listing = "; ".join(f"{n}: {r}" for n, r in sorted(failed.items()))
+    raise PairsFailedError(f"{len(failed)} of {total} pair(s) failed (the others are complete): {listing}")
+
+
+def _summary_on_disk(ctx: RunContext, slave: Any) -> Any:
+    """--only-report: a pair's state from its folder (pair.json written and recorded complete; pair_failed.json;
+    or not run)."""
+    from .executor import PAIR_FAILED, PairSummary
+
+    folder = ctx.out / layout.pair_directory(ctx.master.date, slave.date)
+    done = Steps(folder).done.get(pair.name) if folder.is_dir() else None
+    if done and (folder / layout.PAIR_JSON).is_file():
+        try:
+            info = json.loads((folder / layout.PAIR_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        return PairSummary(folder.name, slave.date, True, skipped=True, timings=info.get("timings_s", {}))
+    try:
+        reason = json.loads((folder / PAIR_FAILED).read_text(encoding="utf-8"))["reason"]
+    except (OSError, ValueError, KeyError):
+        reason = "not run (or interrupted): no complete pair.json"
+    return PairSummary(folder.name, slave.date, False, error=reason)
+
+
+def tqdm_bar(total: int) -> Any:
+    """Pairs progress: a tqdm bar on a terminal; in batch logs only the plain log lines."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="pairs", unit="pair", file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty())
+
+
 def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float, started: float) -> dict[str, Any]:
     """IW with several swaths: the single-swath chain per swath into <out>/<swath>/, then each pair merged
-    (``chains.swaths``)."""
+    (``chains.swaths``); a pair failed in any swath is not merged (listed as failed)."""
     from ..io.dem import build_dem_vrt
     from . import swaths
 
@@ -278,7 +408,8 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
         runs[sw] = _run_chain(swaths.swath_config(cfg, sw), top=False)
     swath_outs = {sw: out / sw for sw in swath_list}
     first = next(iter(runs.values()))
-    pairs = sorted({p for r in runs.values() for p in r["pairs"]})
+    failed = {name: f"{sw}: {reason}" for sw, r in runs.items() for name, reason in r.get("failed_pairs", {}).items()}
+    pairs = sorted({p for r in runs.values() for p in r["pairs"]} - set(failed))
     ram = min(float(cfg.optram_mb), 1024.0)
     for name in pairs:
         swaths.merge_pair(out, name, {sw: o for sw, o in swath_outs.items() if name in runs[sw]["pairs"]}, ram)
@@ -295,10 +426,14 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
            "slaves": sorted({s for r in runs.values() for s in r["slaves"]}), "pairs": pairs,
            "dem": layout.DEM_SCENE, "timings_s": timings, "versions": versions(),
            "swath_runs": {sw: str(o.relative_to(out)) for sw, o in swath_outs.items()}}
+    if failed:
+        run["failed_pairs"] = failed
     write_json(out / layout.RUN_JSON, run)
     write_run_report(out)
     remove_leftovers([out, *(out / p for p in pairs)], started)
     log.info("done in %.1f s: %d pair(s), swaths %s in %s", timings["total"], len(pairs), ",".join(swath_list), out)
+    if failed:
+        raise_failures(failed, len(pairs) + len(failed))
     return run
 
 
@@ -409,6 +544,9 @@ def _pair(ctx: RunContext, unit: Unit) -> Outcome:
 pair = Step("pair", _pair, _pair_outputs, _pair_params, title="pair", done_message="already complete")
 
 
+CHAIN = ChainSteps(master_chain, pair)  # what the executor's units run
+
+
 def radar_grid(ctx: RunContext) -> dict[str, Any]:
     """The output raster grid in radar terms, for any tool to map a pixel to radar time without diapsar.
 
@@ -444,7 +582,7 @@ def radar_grid(ctx: RunContext) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ run helpers
 
-def run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
+def run_chain(cfg: MultiSlcConfig, only: Only | None = None) -> dict[str, Any]:
     """Run the whole chain; returns run.json's content. Raises DiapsarError subclasses on bad input."""
     import warnings
 
@@ -456,7 +594,7 @@ def run_chain(cfg: MultiSlcConfig) -> dict[str, Any]:
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         try:
             with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(cfg.optram_mb)):
-                return _run_chain(cfg)
+                return _run_chain(cfg, only=only)
         except Exception as exc:
             file_log_only(f"stopped: {type(exc).__name__}: {exc}")
             raise
@@ -471,4 +609,4 @@ def remove_intermediates(folder: Path, names: list[str]) -> None:
             p.unlink()
 
 
-__all__ = ["run_chain", "master_chain", "pair_chain", "pair"]
+__all__ = ["run_chain", "master_chain", "pair_chain", "pair", "Only"]

@@ -1,0 +1,380 @@
+"""Scale-out of the MultiSlc chain: units of work (the master's steps once, then one unit per pair depending on
+it) run in this process, on a local dask cluster, on an existing dask scheduler, or on PBS/Slurm jobs started
+by dask-jobqueue (``Compute`` section of the configuration).
+
+A pair task is given a small picklable :class:`UnitTask` (the configuration, the master and slave images of the
+datalake) and rebuilds what it needs from it and from the master products on disk (``.scene_dem.npz`` written
+by the master unit, the master steps' completion records). It writes its folder and returns a summary
+(``pair.json``'s timings or a one-line failure reason): one pair failing never stops the others, and a failed
+pair's folder holds no ``pair.json`` (``pair_failed.json`` says why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import layout
+from ..config import ComputeConfig, MultiSlcConfig
+from ..errors import DiapsarError
+from ..io.raster import write_json
+from ..io.stack import Image
+from ..log import get_logger, setup_logging
+from .context import RunContext, Unit, gdal_cache_mb, master_window, open_acquisition
+from .steps import Step
+
+log = get_logger("multislc")
+
+SCENE_DEM_STATE = ".scene_dem.npz"  # master folder: the scene DEM heights as the master unit loaded them
+PAIR_FAILED = "pair_failed.json"  # pair folder: why the pair failed (no pair.json beside it)
+
+
+class PairsFailedError(DiapsarError):
+    """Some pairs of the stack failed (the others completed)."""
+
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class ChainSteps:
+    """The chain a unit runs (given by the chain module: this one imports no chain): the master steps, and the
+    pair step (its steps, pair.json, quicklooks). Picklable (module-level functions, a Step)."""
+
+    master: Callable[[RunContext], None]
+    pair: Step
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """What a worker needs to run one unit: picklable (frozen configuration, datalake entries)."""
+
+    chain: ChainSteps
+    cfg: MultiSlcConfig
+    master: Image
+    slave: Image | None = None  # None: the master unit
+    threads: int = 1  # numba threads of the task
+
+    @property
+    def name(self) -> str:
+        if self.slave is None:
+            return layout.master_directory(self.master.date)
+        return layout.pair_directory(self.master.date, self.slave.date)
+
+
+@dataclass
+class PairSummary:
+    """What a pair unit returns to the driver."""
+
+    name: str
+    date: str
+    ok: bool
+    skipped: bool = False
+    error: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    worker: str = ""
+
+
+# ------------------------------------------------------------------------------------------------ unit bodies
+
+def build_context(cfg: MultiSlcConfig, master_image: Image) -> RunContext:
+    """The run context of a unit, from the configuration and the master image (IW: its debursted frame)."""
+    from . import tops_steps
+
+    master: Any = open_acquisition(master_image)
+    if master.meta.is_tops:
+        master = tops_steps.frame_master(master, cfg.burst_index)
+    return RunContext(cfg=cfg, out=Path(cfg.output_path), master=master, window=master_window(cfg, master))
+
+
+def master_work(chain: ChainSteps, ctx: RunContext) -> dict[str, float]:
+    """The master unit: the master steps, the ortho lookup (made here once rather than by the first pair, so
+    that pairs running side by side never make it together), and the scene DEM state for the pair units."""
+    from ..io.atomic import atomic_path
+    from .master_steps import ortho_lookup
+
+    chain.master(ctx)
+    cfg = ctx.cfg
+    if cfg.activate_interferogram and cfg.activate_ortho:
+        ortho_lookup(ctx, ctx.master_unit())
+    dem = ctx.scene_dem
+    with atomic_path(ctx.master_dir / SCENE_DEM_STATE) as tmp, open(tmp, "wb") as f:
+        np.savez(f, heights_m=dem.heights_m, transform=np.asarray(dem.transform, dtype=np.float64))
+    return dict(ctx.timings)
+
+
+def restore_master(ctx: RunContext) -> None:
+    """A pair unit's view of the master products: the scene DEM, Doppler, GCPs (every master step is
+    complete: the master unit ran before; nothing of the master folder is written)."""
+    from ..io.dem import Dem
+    from .master_steps import cartesian_mean, dem_projection, multilook_doppler
+
+    state = ctx.master_dir / SCENE_DEM_STATE
+    try:
+        with np.load(state) as z:
+            ctx.dem = Dem(heights_m=z["heights_m"], transform=tuple(float(v) for v in z["transform"]))
+    except OSError:
+        raise DiapsarError(f"{ctx.master_dir}: the master steps are not done (run the master unit first: "
+                           "SAR_MultiSlc.py CONFIG --only-master)") from None
+    _QUIET.on = True  # "already done" of every master step, once per pair: not worth a line
+    try:
+        unit = Unit(folder=ctx.master_dir, label=ctx.master.date)
+        for step in (multilook_doppler, dem_projection, cartesian_mean):
+            if not step(ctx, unit).skipped:
+                log.warning("%s: master step %s was not complete: redone by a pair unit", ctx.master.date,
+                            step.name)
+    finally:
+        _QUIET.on = False
+
+
+class _Quiet(logging.Filter, threading.local):
+    """Drops the INFO lines of the thread that set ``on`` (threads of a worker run pairs side by side)."""
+
+    on = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.on and record.levelno <= logging.INFO)
+
+
+_QUIET = _Quiet()
+logging.getLogger("diapsar.multislc").addFilter(_QUIET)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, DiapsarError) else f"{type(exc).__name__}: {text}"
+
+
+def pair_work(chain: ChainSteps, ctx: RunContext, slave_image: Image) -> PairSummary:
+    """One pair unit: its steps, pair.json and quicklooks; any failure is caught and reported (the folder then
+    holds pair_failed.json and no pair.json)."""
+    pair = chain.pair
+    folder = ctx.out / layout.pair_directory(ctx.master.date, slave_image.date)
+    summary = PairSummary(name=folder.name, date=slave_image.date, ok=False, worker=_worker_name())
+    slave = None
+    try:
+        slave = open_acquisition(slave_image)
+        unit = Unit(folder=folder, label=slave.date, slave=slave)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / PAIR_FAILED).unlink(missing_ok=True)
+        result = pair(ctx, unit)
+        summary.ok, summary.skipped = True, result.skipped
+        summary.timings = {k: v for k, v in unit.timings.items() if k != pair.name}
+    except Exception as exc:  # noqa: BLE001 - a pair's failure is its result, never the run's end
+        summary.error = one_line(exc)
+        log.error("pair %s failed: %s", folder.name, summary.error)
+        log.debug("pair %s failure", folder.name, exc_info=True)
+        mark_failed(folder, summary.error)
+    finally:
+        if slave is not None:
+            slave.close()
+    return summary
+
+
+def mark_failed(folder: Path, reason: str) -> None:
+    """A failed pair's folder is not presented as complete: no pair.json, pair_failed.json says why."""
+    with contextlib.suppress(OSError):
+        (folder / layout.PAIR_JSON).unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / PAIR_FAILED, {"pair": folder.name, "reason": reason, "time": time.time()})
+
+
+# ------------------------------------------------------------------------------------------------ worker side
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return "driver"
+
+
+@contextlib.contextmanager
+def _task_env(task: UnitTask) -> Iterator[None]:
+    """What a task needs in a worker process: the log to <out>/info.log (appended, the driver's file), numba's
+    thread count, GDAL's cache and the warning filters of the run."""
+    import numba
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    logger = logging.getLogger("diapsar")
+    if not logger.handlers:  # a worker process: log to the run's info.log and the worker's stderr
+        setup_logging(task.cfg.output_path)
+    numba.set_num_threads(max(1, min(task.threads, numba.config.NUMBA_NUM_THREADS)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(task.cfg.optram_mb)):
+            yield
+
+
+def run_master_task(task: UnitTask) -> dict[str, float]:
+    """The master unit in a worker: returns the master steps' timings."""
+    with _task_env(task):
+        ctx = build_context(task.cfg, task.master)
+        try:
+            return master_work(task.chain, ctx)
+        finally:
+            ctx.master.close()
+
+
+def run_pair_task(task: UnitTask, master_done: Any = None) -> PairSummary:
+    """A pair unit in a worker (``master_done``: the master task's result, only there as the dependency)."""
+    assert task.slave is not None
+    with _task_env(task):
+        try:
+            ctx = build_context(task.cfg, task.master)
+            restore_master(ctx)
+        except Exception as exc:  # noqa: BLE001
+            folder = Path(task.cfg.output_path) / task.name
+            summary = PairSummary(task.name, task.slave.date, False, error=one_line(exc), worker=_worker_name())
+            log.error("pair %s failed: %s", task.name, summary.error)
+            mark_failed(folder, summary.error)
+            return summary
+        try:
+            return pair_work(task.chain, ctx, task.slave)
+        finally:
+            ctx.master.close()
+
+
+# ------------------------------------------------------------------------------------------------ executors
+
+def cores_given() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def executor_kind(compute: ComputeConfig, n_pairs: int) -> str:
+    """The executor of a run: Compute.executor, ``auto`` resolved (dask only for a stack big enough)."""
+    if compute.executor != "auto":
+        return compute.executor
+    return "local" if n_pairs >= compute.auto_min_pairs and cores_given() > 1 else "inprocess"
+
+
+def local_workers(compute: ComputeConfig) -> int:
+    return compute.workers or max(1, cores_given() // compute.threads_per_worker)
+
+
+@contextlib.contextmanager
+def dask_client(cfg: MultiSlcConfig, kind: str) -> Iterator[Any]:
+    """A dask client for ``kind`` (local, scheduler, slurm, pbs); the cluster is closed on exit."""
+    from distributed import Client, LocalCluster
+
+    c = cfg.compute
+    cluster: Any = None
+    if kind == "scheduler":
+        try:
+            client = Client(c.scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} "
+                               f"({one_line(exc)})") from None
+    elif kind == "local":
+        n, t = local_workers(c), c.threads_per_worker
+        threads_env = {"NUMBA_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t), "OPENBLAS_NUM_THREADS": str(t),
+                       "MKL_NUM_THREADS": str(t)}
+        cluster = LocalCluster(n_workers=n, threads_per_worker=t, processes=True, dashboard_address=None,
+                               host="127.0.0.1", env=threads_env, silence_logs=logging.ERROR)
+        client = Client(cluster)
+        log.info("local dask cluster: %d worker(s) x %d thread(s)", n, t)
+    elif kind in ("slurm", "pbs"):
+        cluster = jobqueue_cluster(cfg, kind)
+        cluster.adapt(minimum_jobs=c.minimum_jobs, maximum_jobs=c.maximum_jobs)
+        client = Client(cluster)
+        log.info("%s dask-jobqueue cluster: adaptive %d..%d job(s) of %d core(s), %s, %s", kind, c.minimum_jobs,
+                 c.maximum_jobs, c.cores, c.memory, c.walltime)
+    else:  # pragma: no cover - the schema allows nothing else
+        raise DiapsarError(f"Compute.executor: {kind} is not a dask executor")
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def thread_exports(threads: int) -> list[str]:
+    return [f"export {v}={threads}" for v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                               "MKL_NUM_THREADS")]
+
+
+def jobqueue_cluster(cfg: MultiSlcConfig, kind: str) -> Any:
+    """A dask-jobqueue SLURMCluster / PBSCluster from Compute.jobqueue: one worker process per job with
+    ``cores`` threads (numba's too)."""
+    try:
+        from dask_jobqueue import PBSCluster, SLURMCluster
+    except ImportError:
+        raise DiapsarError("Compute.executor slurm/pbs needs dask-jobqueue (pip install dask-jobqueue)") from None
+    c = cfg.compute
+    logs = c.log_directory or Path(cfg.output_path) / "batch"
+    logs.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {
+        "cores": c.cores, "processes": 1, "memory": c.memory, "walltime": c.walltime, "queue": c.queue,
+        "account": c.account, "job_extra_directives": list(c.job_directives), "log_directory": str(logs),
+        "job_script_prologue": [*c.prologue, *thread_exports(c.cores)], "job_name": "diapsar-worker",
+        "python": sys.executable,
+    }
+    if c.interface:
+        kwargs["interface"] = c.interface
+    return (SLURMCluster if kind == "slurm" else PBSCluster)(**kwargs)
+
+
+Progress = Callable[[PairSummary, int, int], None]
+
+
+def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: list[Image], on_pair: Progress) -> tuple[
+        dict[str, float], list[PairSummary]]:
+    """The master unit, then every pair unit (after it), on the executor of the configuration; returns the
+    master's timings and the pairs' summaries in the order of ``slaves``."""
+    cfg = ctx.cfg
+    kind = executor_kind(cfg.compute, len(slaves))
+    if kind == "inprocess":
+        timings = master_work(chain, ctx)
+        out = []
+        for i, s in enumerate(slaves):
+            out.append(pair_work(chain, ctx, s))
+            on_pair(out[-1], i + 1, len(slaves))
+        return timings, out
+    threads = cfg.compute.cores if kind in ("slurm", "pbs") else cfg.compute.threads_per_worker
+    with dask_client(cfg, kind) as client:
+        from distributed import as_completed
+
+        mtask = UnitTask(chain, cfg, master_image, None, threads)
+        mfut = client.submit(run_master_task, mtask, key=f"master-{master_image.date}-{time.time_ns()}",
+                             pure=False)
+        futures = {client.submit(run_pair_task, UnitTask(chain, cfg, master_image, s, threads), mfut,
+                                 key=f"pair-{s.date}-{time.time_ns()}", pure=False): s for s in slaves}
+        try:
+            timings = mfut.result()
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+        ctx.timings.update(timings)
+        log.info("%s: master unit done on the dask cluster", ctx.master.date)
+        done: dict[str, PairSummary] = {}
+        for k, fut in enumerate(as_completed(list(futures)), 1):
+            s = futures[fut]
+            try:
+                summary = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a worker lost (killed, out of memory): that pair failed
+                summary = PairSummary(layout.pair_directory(master_image.date, s.date), s.date, False,
+                                      error=f"worker lost: {one_line(exc)}")
+                mark_failed(ctx.out / summary.name, summary.error)
+            done[s.date] = summary
+            on_pair(summary, k, len(slaves))
+        return timings, [done[s.date] for s in slaves]
+
+
+__all__ = ["UnitTask", "PairSummary", "PairsFailedError", "run_units", "master_work", "pair_work",
+           "restore_master", "build_context", "executor_kind"]

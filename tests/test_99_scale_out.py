@@ -1,0 +1,319 @@
+"""Scale-out of SAR_MultiSlc: a small simulated StripMap stack (4 dates: 3 pairs) processed in-process, on a local
+dask cluster (2 workers x 1 thread), after a kill -9, with a corrupt slave, on a real Slurm on localhost
+(dask-jobqueue SLURMCluster), and as PBS / Slurm job scripts.
+
+The reference run uses numba with one thread like the workers: the interferogram kernel's result depends on
+numba's thread count (see the report of the scale-out branch), not on the executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = (300, 240)
+
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+
+def env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(REPO), NUMBA_NUM_THREADS="1", **extra)
+
+
+def cli(*args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=REPO, timeout=timeout, env=env())
+
+
+def write_config(path: Path, lake: Path, out: Path, compute: dict | None = None) -> Path:
+    from diapsar.chains.demo import demo_config
+
+    raw = demo_config(lake, out, ram_mb=200)
+    raw["DIn_SAR"]["parameter"].update(GridStep_range=30, GridStep_azimut=30)
+    if compute:
+        raw["Compute"] = compute
+    path.write_text(json.dumps(raw, indent=1))
+    return path
+
+
+def products(out: Path) -> dict[str, bytes]:
+    """Every raster product of a run, by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.tif"))}
+
+
+def assert_same(out: Path, ref: dict[str, bytes], skip: str = "") -> None:
+    got = products(out)
+    want = {k: v for k, v in ref.items() if not (skip and k.startswith(skip))}
+    assert sorted(k for k in got if not (skip and k.startswith(skip))) == sorted(want)
+    for k, v in want.items():
+        assert got[k] == v, f"{k} differs from the in-process run"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    from diapsar.simulate.api import simulate_stack
+
+    root = tmp_path_factory.mktemp("scale")
+    simulate_stack(root / "input", mode="sm", dates=4, size=SIZE, seed=3)
+    cfg = write_config(root / "ref.json", root / "input", root / "ref")
+    proc = cli(cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pairs = json.loads((root / "ref" / "run.json").read_text())["pairs"]
+    assert len(pairs) == 3
+    return {"root": root, "lake": root / "input", "ref": products(root / "ref"), "pairs": pairs}
+
+
+def test_local_dask_cluster_gives_identical_products(stack, tmp_path):
+    out = tmp_path / "out"
+    proc = cli(write_config(tmp_path / "c.json", stack["lake"], out), "--workers", "2", "--threads-per-worker", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "local dask cluster: 2 worker(s) x 1 thread(s)" in proc.stderr
+    assert_same(out, stack["ref"])
+    log = (out / "info.log").read_text()
+    for p in stack["pairs"]:  # per-step timings of every pair in the one info.log, whichever worker ran it
+        assert f"pair {p} step timings (s): topographic_phase" in log
+        assert re.search(rf"\[\d/3\] pair {p} done \((?!driver)", log), "pair run by a dask worker"
+    assert json.loads((out / "run.json").read_text())["pairs"] == stack["pairs"]
+
+
+def test_kill_9_then_rerun_completes_and_skips_finished_steps(stack, tmp_path):
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out)
+    proc = subprocess.Popen([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg)], cwd=REPO, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_pair = out / stack["pairs"][0] / ".steps.json"
+    t0 = time.time()
+    # killed once the slave's multilook + Doppler0 is recorded: the rerun resumes from it (its Doppler restored
+    # exactly, else the pair differs from a pair run in one go)
+    while proc.poll() is None and time.time() - t0 < 120 and not (
+            first_pair.exists() and "multilook_doppler0" in first_pair.read_text()):
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "run.json").exists() and not (out / stack["pairs"][-1] / "pair.json").exists()
+    rerun = cli(cfg)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "master DEM projection already done" in rerun.stderr and "cartesian mean already done" in rerun.stderr
+    assert f"{stack['pairs'][0].split('_m_')[1][:8]}: multilook and Doppler0 already done" in rerun.stderr
+    assert_same(out, stack["ref"])
+    assert not list(out.rglob("*.part")), "temporaries of the killed run left behind"
+
+
+def test_one_corrupt_slave_fails_alone(stack, tmp_path):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    safes = sorted(p for p in stack["lake"].iterdir() if p.suffix == ".SAFE")
+    assert len(safes) == 4
+    for s in safes[:-1]:
+        (lake / s.name).symlink_to(s)
+    broken = lake / safes[-1].name
+    shutil.copytree(safes[-1], broken)
+    tif = next((broken / "measurement").iterdir())
+    tif.write_bytes(tif.read_bytes()[: tif.stat().st_size // 2])
+    (lake / "dem").symlink_to(stack["lake"] / "dem")
+    out = tmp_path / "out"
+    proc = cli(write_config(tmp_path / "c.json", lake, out))
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    bad = stack["pairs"][-1]
+    assert last.startswith("SAR_MultiSlc.py: error: 1 of 3 pair(s) failed") and bad in last, last
+    assert "Traceback" not in proc.stderr
+    assert not (out / bad / "pair.json").exists(), "a failed pair is not presented as complete"
+    assert "unreadable measurement" in json.loads((out / bad / "pair_failed.json").read_text())["reason"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["pairs"] == stack["pairs"][:-1] and list(run["failed_pairs"]) == [bad]
+    assert_same(out, stack["ref"], skip=bad)
+
+
+def test_pair_failing_in_a_worker_does_not_stop_the_others(stack, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    bad = stack["pairs"][1]
+    (out / bad).write_text("not a folder")  # the pair's folder cannot be made: that pair fails in its worker
+    proc = cli(write_config(tmp_path / "c.json", stack["lake"], out, {"executor": "local", "workers": 2}))
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    assert bad in proc.stderr.strip().splitlines()[-1]
+    run = json.loads((out / "run.json").read_text())
+    assert list(run["failed_pairs"]) == [bad] and bad not in run["pairs"] and len(run["pairs"]) == 2
+    assert_same(out, stack["ref"], skip=bad)
+
+
+def _submit_lines(submit: Path) -> list[str]:
+    return [ln for ln in submit.read_text().splitlines() if ln.startswith(("MASTER=", "P", "REPORT="))]
+
+
+def test_qsub_and_sbatch_scripts(stack, tmp_path):
+    cfg = write_config(tmp_path / "c.json", stack["lake"], tmp_path / "out",
+                       {"jobqueue": {"cores": 3, "memory": "6GB", "walltime": "02:00:00", "queue": "sar",
+                                     "prologue": ["module load gdal"], "job_directives": ["-l place=scatter"]}})
+    dates = [p.split("_m_")[1][:8] for p in stack["pairs"]]
+    # PBS, job array
+    proc = cli(cfg, "--qsub", tmp_path / "pbs", "-ml", "3", "3")
+    assert proc.returncode == 0, proc.stderr
+    d = tmp_path / "pbs"
+    master, pairs, report = (d / n for n in ("master.pbs", "pairs.pbs", "report.pbs"))
+    m = master.read_text()
+    assert "#PBS -l select=1:ncpus=3:mem=6144mb" in m and "#PBS -l walltime=02:00:00" in m and "#PBS -q sar" in m
+    assert "#PBS -l place=scatter" in m and "module load gdal" in m
+    assert "export OMP_NUM_THREADS=3" in m and "export NUMBA_NUM_THREADS=3" in m
+    assert m.strip().endswith("--only-master") and "-ml 3 3" in m and "--qsub" not in m
+    p = pairs.read_text()
+    assert f"#PBS -J 0-{len(dates) - 1}" in p and f"DATES=({' '.join(dates)})" in p
+    assert "${DATES[$PBS_ARRAY_INDEX]}" in p and '--only-pair "$DATE"' in p
+    assert report.read_text().strip().endswith("--only-report")
+    sub = _submit_lines(d / "submit.sh")
+    assert sub[0] == "MASTER=$(qsub master.pbs)"
+    assert sub[1] == "P0=$(qsub -W depend=afterok:$MASTER pairs.pbs)"
+    assert sub[2] == "REPORT=$(qsub -W depend=afterany:$P0 report.pbs)"
+    # Slurm, one job per pair
+    proc = cli(cfg, "--sbatch", tmp_path / "slurm", "--per-pair")
+    assert proc.returncode == 0, proc.stderr
+    d = tmp_path / "slurm"
+    m = (d / "master.sbatch").read_text()
+    assert "#SBATCH --cpus-per-task=3" in m and "#SBATCH --mem=6144M" in m and "#SBATCH --partition=sar" in m
+    assert "#SBATCH --time=02:00:00" in m and "export NUMBA_NUM_THREADS=3" in m
+    for date in dates:
+        assert (d / f"pair_{date}.sbatch").read_text().strip().endswith(f"--only-pair {date}")
+    sub = _submit_lines(d / "submit.sh")
+    assert sub[0].startswith("MASTER=$(sbatch --parsable master.sbatch)")
+    ids = []
+    for i, date in enumerate(dates):
+        assert sub[1 + i].startswith(f"P{i}=$(sbatch --parsable --kill-on-invalid-dep=yes "
+                                     f"--dependency=afterok:$MASTER pair_{date}.sbatch)")
+        ids.append(f"$P{i}")
+    assert sub[-1].startswith(f"REPORT=$(sbatch --parsable --dependency=afterany:{':'.join(ids)} report.sbatch)")
+    # the job scripts run as written (here one after the other, without Slurm): master, pairs, report
+    cfg1 = write_config(tmp_path / "c1.json", stack["lake"], tmp_path / "out", {"jobqueue": {"cores": 1}})
+    assert cli(cfg1, "--sbatch", tmp_path / "jobs", "--per-pair").returncode == 0
+    d = tmp_path / "jobs"
+    for script in ["master.sbatch", *(f"pair_{date}.sbatch" for date in dates), "report.sbatch"]:
+        job = subprocess.run(["bash", str(d / script)], capture_output=True, text=True, timeout=300, env=env())
+        assert job.returncode == 0, f"{script}: {job.stderr[-2000:]}"
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run
+    assert_same(tmp_path / "out", stack["ref"])
+    # a bad flag value: one line, non-zero
+    bad = cli(cfg, "--workers", "-1")
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--workers" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------------------ real Slurm
+
+SLURM_CONF = """\
+ClusterName=diapsar
+SlurmctldHost={host}(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket={d}/munge.socket
+StateSaveLocation={d}/state
+SlurmdSpoolDir={d}/spool
+SlurmctldPidFile={d}/slurmctld.pid
+SlurmdPidFile={d}/slurmd.pid
+SlurmctldLogFile={d}/slurmctld.log
+SlurmdLogFile={d}/slurmd.log
+SlurmctldPort={p1}
+SlurmdPort={p2}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+ReturnToService=2
+MpiDefault=none
+NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=8000 State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A single-node Slurm on localhost (slurmctld, slurmd, munged started here, stopped by PID)."""
+    need = ["munged", "slurmctld", "slurmd", "sbatch", "sinfo"]
+    missing = [n for n in need if shutil.which(n) is None and not Path(f"/usr/sbin/{n}").exists()]
+    if missing or not Path("/etc/munge/munge.key").exists() or os.geteuid() != 0:
+        pytest.skip(f"real Slurm unavailable: {', '.join(missing) or 'munge key or root missing'} "
+                    "(apt-get install slurm-wlm munge, as root)")
+    d = Path(f"/tmp/diapsar-slurm-{os.getpid()}")  # short: the munge socket path has a length limit
+    shutil.rmtree(d, ignore_errors=True)
+    for sub in ("state", "spool"):
+        (d / sub).mkdir(parents=True)
+    key = d / "munge.key"
+    shutil.copy("/etc/munge/munge.key", key)
+    key.chmod(0o600)
+    host = socket.gethostname()
+    conf = d / "slurm.conf"
+    conf.write_text(SLURM_CONF.format(host=host, d=d, p1=_free_port(), p2=_free_port(), cpus=os.cpu_count() or 1))
+    e = dict(os.environ, SLURM_CONF=str(conf))
+    sbin = lambda n: shutil.which(n) or f"/usr/sbin/{n}"  # noqa: E731
+    subprocess.run([sbin("munged"), "--force", f"--key-file={key}", f"--socket={d}/munge.socket",
+                    f"--pid-file={d}/munged.pid", f"--log-file={d}/munged.log", f"--seed-file={d}/munge.seed"],
+                   check=True, env=e, timeout=30)
+    subprocess.run([sbin("slurmctld"), "-f", str(conf)], check=True, env=e, timeout=30)
+    subprocess.run([sbin("slurmd"), "-f", str(conf)], check=True, env=e, timeout=30)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            r = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, env=e)
+            if r.returncode == 0 and r.stdout.strip() in ("idle", "mixed"):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.skip(f"real Slurm did not start: {(d / 'slurmctld.log').read_text()[-500:]}")
+        yield {"env": e, "dir": d}
+    finally:
+        for pidfile in ("slurmd.pid", "slurmctld.pid", "munged.pid"):
+            try:
+                os.kill(int((d / pidfile).read_text().split()[0]), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+        time.sleep(1)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_slurm_cluster_on_localhost_gives_identical_products(stack, slurm, tmp_path):
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out,
+                       {"executor": "slurm", "jobqueue": {"cores": 1, "memory": "2GB", "walltime": "00:10:00",
+                                                          "queue": "debug", "interface": "lo", "maximum_jobs": 2,
+                                                          "prologue": [f"export PYTHONPATH={REPO}"]}})
+    proc = subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg)], capture_output=True, text=True,
+                          cwd=REPO, timeout=300, env={**env(), **slurm["env"]})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "slurm dask-jobqueue cluster: adaptive 0..2 job(s)" in proc.stderr
+    assert list((out / "batch").glob("*.out")) or list((out / "batch").glob("*.err")), "no Slurm job ran"
+    assert_same(out, stack["ref"])
+
+
+def test_existing_dask_scheduler(stack, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"}) as cluster:
+        out = tmp_path / "out"
+        proc = cli(write_config(tmp_path / "c.json", stack["lake"], out), "--scheduler", cluster.scheduler_address)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same(out, stack["ref"])
+    bad = cli(write_config(tmp_path / "d.json", stack["lake"], tmp_path / "out2"), "--scheduler",
+              f"tcp://127.0.0.1:{_free_port()}")
+    assert bad.returncode != 0 and "cannot reach the dask scheduler" in bad.stderr.strip().splitlines()[-1]

@@ -122,7 +122,8 @@ def restore_master(ctx: RunContext) -> None:
     state = ctx.master_dir / SCENE_DEM_STATE
     try:
         with np.load(state) as z:
-            ctx.dem = Dem(heights_m=z["heights_m"], transform=tuple(float(v) for v in z["transform"]))
+            x0, dx, rx, y0, ry, dy = (float(v) for v in z["transform"])
+            ctx.dem = Dem(heights_m=z["heights_m"], transform=(x0, dx, rx, y0, ry, dy))
     except OSError:
         raise DiapsarError(f"{ctx.master_dir}: the master steps are not done (run the master unit first: "
                            "SAR_MultiSlc.py CONFIG --only-master)") from None
@@ -211,7 +212,9 @@ def _task_env(task: UnitTask) -> Iterator[None]:
     logger = logging.getLogger("diapsar")
     if not logger.handlers:  # a worker process: log to the run's info.log and the worker's stderr
         setup_logging(task.cfg.output_path)
-    numba.set_num_threads(max(1, min(task.threads, numba.config.NUMBA_NUM_THREADS)))
+    # numba's thread pool size (NUMBA_NUM_THREADS, fixed when numba loads) bounds what a task may ask for
+    pool = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set by numba at import, untyped
+    numba.set_num_threads(max(1, min(task.threads, pool)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(task.cfg.optram_mb)):

@@ -169,8 +169,9 @@ class Only:
 
 
 def _check_slaves(master: Acquisition, slaves: list[Any]) -> tuple[list[Any], dict[str, str]]:
-    """The metadata checks of ``runtime.check_stack``, a slave whose pixels cannot be read becoming a failed pair
-    (the others run) unless no slave is readable (then the run stops naming the first)."""
+    """Metadata checks before any heavy work (readable pixels, one track, one mode); a slave whose pixels cannot
+    be read becomes a failed pair (the others run) unless no slave is readable (then the run stops naming the
+    first)."""
     from ..errors import ProductError
     from ..io import stack
     from .context import probe_pixels

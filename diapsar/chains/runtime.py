@@ -18,7 +18,7 @@ from ..geometry import ecef_to_llh
 from ..io import stack
 from ..io.atomic import remove_stale_temporaries
 from ..log import get_logger
-from .context import Acquisition, RunContext, open_acquisition, probe_pixels
+from .context import Acquisition, RunContext
 
 log = get_logger("multislc")
 
@@ -31,20 +31,6 @@ def select_images(cfg: MultiSlcConfig) -> stack.Selection:
                         polarisation=cfg.inputs.polarisation, swath=cfg.inputs.swath,
                         start_date=cfg.inputs.start_date, end_date=cfg.inputs.end_date, exclude=cfg.inputs.exclude,
                         master=cfg.inputs.master_image, input_path=str(cfg.inputs.input_path))
-
-
-def check_stack(master: Acquisition, slaves: list[stack.Image]) -> None:
-    """Metadata checks before any heavy work: readable pixels, one track, one mode (annotation values)."""
-    metas = {master.image.key: master.meta}
-    probe_pixels(master)
-    for s in slaves:
-        acq = open_acquisition(s)
-        try:
-            probe_pixels(acq)
-            metas[s.key] = acq.meta
-        finally:
-            acq.close()
-    stack.check_tracks(metas)
 
 
 def log_window(ctx: RunContext) -> None:

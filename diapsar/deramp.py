@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from diapsar.kernels.sinc import _grid_row, _row_value, dense_shift
+from diapsar.kernels.sinc import dense_shift, grid_row, row_value
 from diapsar.kernels.trig import cexp
 from diapsar.metadata import SPEED_OF_LIGHT_M_S
 
@@ -181,12 +181,12 @@ def _apply_grid(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: 
     for i in numba.prange(data.shape[0]):
         gr = np.empty(n_nodes_r)
         ga = np.empty(n_nodes_r)
-        _grid_row(grid[0], float(line0 + i), step_az, gr)
-        _grid_row(grid[1], float(line0 + i), step_az, ga)
+        grid_row(grid[0], float(line0 + i), step_az, gr)
+        grid_row(grid[1], float(line0 + i), step_az, ga)
         for c in range(data.shape[1]):
             line = float(line0 + i)
-            line += _row_value(ga, float(c), step_r)
-            x = c + _row_value(gr, float(c), step_r) + x_off
+            line += row_value(ga, float(c), step_r)
+            x = c + row_value(gr, float(c), step_r) + x_off
             j = min(max(int(math.floor(x)), 0), n_tab - 2)
             t = x - j
             k_t = kt[j] + t * (kt[j + 1] - kt[j])

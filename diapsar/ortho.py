@@ -89,7 +89,7 @@ def master_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, mas
     """Full-resolution master (line, sample) of the output cells of rows [row0, row1): the ortho lookup table;
     NaN off the DEM or the orbit."""
     lon, lat = grid.lonlat(row0, row1)
-    h = _dem_heights(dem, lon, lat)
+    h = dem_heights_at(dem, lon, lat)
     ok = np.isfinite(h)
     line = np.full(h.shape, np.nan)
     pixel = np.full(h.shape, np.nan)
@@ -98,7 +98,7 @@ def master_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, mas
     # zero-Doppler geo2rdr straight from lon/lat/h (no ECEF round trip), each Newton search started from the
     # azimuth time interpolated on a coarse subgrid of the block: the searches converge to the same root
     # (|dt| < 1e-11 s) as from the state-vector scan, in a fraction of the iterations
-    guess = _coarse_time_guess(orbit, lat, lon, np.where(ok, h, np.nanmedian(h)))
+    guess = coarse_time_guess(orbit, lat, lon, np.where(ok, h, np.nanmedian(h)))
     az, tau = geo2rdr(orbit, lat[ok], lon[ok], h[ok], guess[ok])
     good = np.isfinite(az)
     rgrid = RadarGrid.from_metadata(master)
@@ -108,7 +108,7 @@ def master_coordinates(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, mas
     return line, pixel
 
 
-def _dem_heights(dem: DemPatch, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def dem_heights_at(dem: DemPatch, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """``dem.height_at(lon, lat)`` for 2-D lon/lat grids, in a parallel kernel (no float64 temporaries)."""
     x0, dx, _, y0, _, dy = (float(v) for v in dem.transform)
     out = np.empty(np.shape(lon))
@@ -120,7 +120,7 @@ def _dem_heights(dem: DemPatch, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 GUESS_STEP = 16  # subgrid step (cells) of the zero-Doppler start times of the ortho lookup
 
 
-def _coarse_time_guess(orbit: Orbit, lat: np.ndarray, lon: np.ndarray, h: np.ndarray) -> np.ndarray:
+def coarse_time_guess(orbit: Orbit, lat: np.ndarray, lon: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Zero-Doppler time of every cell, bilinear between exact geo2rdr solutions on a subgrid of step
     ``GUESS_STEP`` (plus the last row/column); only a start for the Newton search (NaN: no start)."""
     n, m = lat.shape

@@ -38,7 +38,7 @@ from .errors import ProductError
 from .geometry import RadarGrid, geo2rdr, llh_to_ecef
 from .metadata import SwathMetadata
 from .orbit import Orbit
-from .ortho import OrthoGrid, _coarse_time_guess, _dem_heights
+from .ortho import OrthoGrid, coarse_time_guess, dem_heights_at
 
 C_LIGHT = 299_792_458.0
 LAYOVER, SHADOW = 1, 2
@@ -81,7 +81,7 @@ def radar_coordinates(meta: SwathMetadata, orbit: Orbit, lon: np.ndarray, lat: n
     out = [np.full(h.shape, np.nan) for _ in range(4)]
     if not ok.any():
         return out[0], out[1], out[2], out[3]
-    guess = _coarse_time_guess(orbit, lat, lon, np.where(ok, h, np.nanmedian(h)))
+    guess = coarse_time_guess(orbit, lat, lon, np.where(ok, h, np.nanmedian(h)))
     az, tau = geo2rdr(orbit, lat[ok], lon[ok], h[ok], guess[ok])
     sel = np.flatnonzero(ok)
     out[2].flat[sel] = az
@@ -191,7 +191,7 @@ def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathM
     Heights are read with one row of margin each side so the slopes are central across block edges."""
     a, b = max(row0 - 1, 0), min(row1 + 1, grid.height)
     lon, lat = grid.lonlat(a, b)
-    h = _dem_heights(dem, lon, lat)
+    h = dem_heights_at(dem, lon, lat)
     dx, dy = abs(grid.transform[1]), abs(grid.transform[5])
     if grid.epsg == 4326:
         raise ProductError("terrain correction needs a projected map grid (metres), not EPSG:4326")

@@ -126,7 +126,7 @@ def test_illuminated_area_against_sarsen_stc(grd, s1_data, tmp_path):
     from pyproj import Transformer
     from rasterio.windows import Window
 
-    from diapsar.ortho import _dem_heights
+    from diapsar.ortho import dem_heights_at
 
     m, orbit = grd
     src = s1_data / "rome_iw_grd_metadata" / "Rome-30m-DEM.tif"
@@ -156,7 +156,7 @@ def test_illuminated_area_against_sarsen_stc(grd, s1_data, tmp_path):
                                                                     m.number_of_samples // ml), ml, ml)
     cols, rows = np.meshgrid(np.arange(N) + 0.5, np.arange(N) + 0.5)
     lon, lat = gt.c + cols * gt.a, gt.f + rows * gt.e
-    h = _dem_heights(dem, lon, lat)
+    h = dem_heights_at(dem, lon, lat)
     line, sample, t, _ = T.radar_coordinates(m, orbit, lon, lat, h)
     inner = np.zeros(h.shape, dtype=bool)
     inner[6:-6, 6:-6] = True  # cells whose radar neighbourhood the UTM facets cover entirely

@@ -72,11 +72,11 @@ def _body(cfg: MultiSlcConfig) -> list[str]:
 def write_batch(cfg: MultiSlcConfig, config: str | Path, kind: str, flags: list[str], per_pair: bool = False,
                 folder: str | Path | None = None) -> Path:
     """Write the job scripts of ``kind`` (pbs, slurm) and ``submit.sh``; returns the path of submit.sh."""
-    from .multislc import _iw_swaths
+    from .multislc import iw_swaths
     from .runtime import select_images
 
     sel = select_images(cfg)
-    if cfg.inputs.mode == "IW" and len(_iw_swaths(cfg, sel)) > 1:
+    if cfg.inputs.mode == "IW" and len(iw_swaths(cfg, sel)) > 1:
         raise ConfigError("--qsub/--sbatch: one swath per configuration (Global.in.Swath); the swaths are then "
                           "merged by a run without --qsub")
     dates = [s.date for s in sel.slaves]

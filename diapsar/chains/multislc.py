@@ -136,7 +136,7 @@ def pair_chain(ctx: RunContext, unit: Unit) -> dict[str, str | None]:
                        "topographic_phase": layout.TOPO, "slave_ml_amplitude": layout.SLAVE_ML}
 
 
-def _iw_swaths(cfg: MultiSlcConfig, sel: Any) -> tuple[str, ...]:
+def iw_swaths(cfg: MultiSlcConfig, sel: Any) -> tuple[str, ...]:
     """Swaths of an IW run: Global.in.Swath ("all" = IW1-3), else the master's swath when -m / Master_Image names a
     measurement file, else every swath of the master product."""
     import re
@@ -204,7 +204,7 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
     sel = select_images(cfg)  # checked before anything is created in the output folder
     swaths: tuple[str, ...] = ()
     if cfg.inputs.mode == "IW":
-        swaths = _iw_swaths(cfg, sel)
+        swaths = iw_swaths(cfg, sel)
         if len(swaths) == 1 and cfg.inputs.swath is None:
             cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, swaths=swaths))
             sel = select_images(cfg)

@@ -51,7 +51,7 @@ def _axis_weights(u: float, n: int) -> tuple[int, float]:
 
 
 @numba.njit(cache=True)
-def _grid_row(grid_band: np.ndarray, line: float, step_az: float, out: np.ndarray) -> None:
+def grid_row(grid_band: np.ndarray, line: float, step_az: float, out: np.ndarray) -> None:
     """Interpolate one grid band along azimuth at master line ``line``; out has one value per node column."""
     n_a = grid_band.shape[0]
     k, t = _axis_weights(line / step_az, n_a)
@@ -64,7 +64,8 @@ def _grid_row(grid_band: np.ndarray, line: float, step_az: float, out: np.ndarra
 
 
 @numba.njit(cache=True)
-def _row_value(row: np.ndarray, col: float, step_r: float) -> float:
+def row_value(row: np.ndarray, col: float, step_r: float) -> float:
+    """Linear interpolation along range of one grid row (``grid_row``'s output) at column ``col``."""
     n_r = row.shape[0]
     k, t = _axis_weights(col / step_r, n_r)
     if n_r == 1:
@@ -82,11 +83,11 @@ def dense_shift(grid: np.ndarray, step_r: float, step_az: float, row0: int, n_ro
     for i in numba.prange(n_rows):
         gr = np.empty(n_nodes_r)
         ga = np.empty(n_nodes_r)
-        _grid_row(grid[0], float(row0 + i), step_az, gr)
-        _grid_row(grid[1], float(row0 + i), step_az, ga)
+        grid_row(grid[0], float(row0 + i), step_az, gr)
+        grid_row(grid[1], float(row0 + i), step_az, ga)
         for c in range(n_cols):
-            out_r[i, c] = _row_value(gr, float(c), step_r)
-            out_a[i, c] = _row_value(ga, float(c), step_r)
+            out_r[i, c] = row_value(gr, float(c), step_r)
+            out_a[i, c] = row_value(ga, float(c), step_r)
     return out_r, out_a
 
 
@@ -140,11 +141,11 @@ def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, 
         gr = np.empty(n_nodes_r)
         ga = np.empty(n_nodes_r)
         line = float(row0 + i)
-        _grid_row(grid[0], line, step_az, gr)
-        _grid_row(grid[1], line, step_az, ga)
+        grid_row(grid[0], line, step_az, gr)
+        grid_row(grid[1], line, step_az, ga)
         for c in range(n_cols):
-            xr = c + _row_value(gr, float(c), step_r)
-            xa = line + _row_value(ga, float(c), step_r)
+            xr = c + row_value(gr, float(c), step_r)
+            xa = line + row_value(ga, float(c), step_r)
             if xa < 0.0 or xa > n_lines_slave - 1 or xr < 0.0 or xr > nc - 1:
                 continue
             ia = int(math.floor(xa))

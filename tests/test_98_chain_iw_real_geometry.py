@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from chain_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING_ERROR = 0.02
@@ -38,10 +36,6 @@ PAIRS = {
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")]
 
 
-def run_cli(*args: object, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=REPO, timeout=timeout, env=env)
 
 
 def iw_config(path: Path, input_dir: Path, output_dir: Path, esd_iter: int = 2, clean: str = "no") -> Path:

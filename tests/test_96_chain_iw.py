@@ -210,13 +210,17 @@ def two_swaths(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_two_swaths_are_merged_on_one_grid_without_a_step_at_the_cut(two_swaths: Path) -> None:
+@pytest.fixture(scope="module")
+def two_swaths_out(two_swaths: Path) -> Path:
+    r = run_cli(iw_config(two_swaths / "c.json", two_swaths / "input", two_swaths / "out", clean="yes"))
+    assert r.returncode == 0, r.stderr
+    return two_swaths / "out"
+
+
+def test_two_swaths_are_merged_on_one_grid_without_a_step_at_the_cut(two_swaths_out: Path) -> None:
     """Each swath is processed on its own frame, then merged; the wrapped phase is continuous across the swath
     cut and each swath keeps its exact grid."""
-    tmp_path = two_swaths
-    r = run_cli(iw_config(tmp_path / "c.json", tmp_path / "input", tmp_path / "out", clean="yes"))
-    assert r.returncode == 0, r.stderr
-    out = tmp_path / "out"
+    out = two_swaths_out
     pair_dir = next(out.glob("*_m_*_s"))
     info = json.loads((pair_dir / "pair.json").read_text())
     assert sorted(info["swaths"]) == ["IW1", "IW2"]
@@ -240,6 +244,43 @@ def test_two_swaths_are_merged_on_one_grid_without_a_step_at_the_cut(two_swaths:
         assert (pair_dir / name).exists()
     assert (out / "IW1" / "run.json").exists() and (out / "IW2" / "run.json").exists()
     assert (out / "dem_scene.vrt").exists() and (out / "20230904_master_directory" / "master_ml_amplitude.tif").exists()
+
+
+def test_two_swaths_unwrapped_once_on_the_merged_grid_and_orthorectified(two_swaths: Path,
+                                                                        two_swaths_out: Path) -> None:
+    """-u yes on the merged pair (the swath steps are resumed): one unwrapping of the merged interferogram, then
+    its ortho on the swaths' map grids; rewrapped, the ortho unwrapped phase is the ortho wrapped phase up to the
+    reference constant, on both swaths."""
+    r = run_cli(two_swaths / "c.json", "-u", "yes")
+    assert r.returncode == 0, r.stderr
+    pair_dir = next(two_swaths_out.glob("*_m_*_s"))
+    info = json.loads((pair_dir / "pair.json").read_text())
+    assert info["products"]["unwrapped_ortho"] == "unwrapped_ortho.tif" and info["unwrapping"]["source"] == \
+        "interferogram.tif"
+    assert not any((two_swaths_out / sw / pair_dir.name / "unwrapped.tif").exists() for sw in ("IW1", "IW2"))
+    with rasterio.open(pair_dir / "unwrapped_ortho.tif") as ds:
+        unw, disp, comp = ds.read()
+        assert ds.descriptions == ("unwrapped_phase", "displacement_los_mm", "connected_component")
+        transform, shape = ds.transform, ds.shape
+    with rasterio.open(pair_dir / "interferogram_ortho.tif") as ds:
+        assert ds.transform == transform and ds.shape == shape
+        _, phase, coh, isd = ds.read()
+    both = np.isfinite(unw) & (isd > 0.5) & (coh >= 0.7) & (comp > 0)
+    d = np.exp(1j * (unw[both] - phase[both]))
+    c = np.angle(d.mean())
+    dev = np.abs(np.angle(d * np.exp(-1j * c)))
+    # both swaths: cells where IW1's own ortho has no data are unwrapped too (IW2's side of the cut)
+    iw1 = np.zeros(shape, bool)
+    with rasterio.open(two_swaths_out / "IW1" / pair_dir.name / "interferogram_ortho.tif") as ds:
+        r0, c0 = round((ds.transform.f - transform.f) / transform.e), round((ds.transform.c - transform.c) / transform.a)
+        iw1[r0:r0 + ds.height, c0:c0 + ds.width] = ds.read(4) > 0.5
+    outside_iw1 = float(np.mean(~iw1[both]))
+    coverage = both.sum() / max(1, ((isd > 0.5) & (coh >= 0.7)).sum())
+    print(f"\nmerged unwrapped ortho: |wrap(unwrapped - phase - c)| median {np.median(dev):.4f} rad, 99th pct "
+          f"{np.percentile(dev, 99):.4f} rad over {both.sum()} map cells ({coverage:.1%} of the coherent ortho "
+          f"cells, {outside_iw1:.1%} beyond IW1's own ortho)")
+    assert np.median(dev) < 0.05 and np.percentile(dev, 99) < 0.5
+    assert coverage > 0.95 and outside_iw1 > 0.2
 
 
 def test_roi_selects_the_swaths_it_covers(two_swaths: Path) -> None:

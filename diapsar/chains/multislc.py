@@ -417,6 +417,8 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
         log.info("pair %s: swaths merged", name)
         if cfg.unwrapping.activate:
             _unwrap_merged(cfg, out / name, ram)
+            if swaths.ortho_unwrapped_merged(out, name, swath_outs, ram):
+                log.info("pair %s: %s written", name, layout.UNWRAPPED_ORTHO)
     swaths.merge_master(out, first["master_date"], swath_outs, pairs[0] if pairs else None, ram)
     build_dem_vrt([str(o / layout.DEM_SCENE) for o in swath_outs.values()], out / layout.DEM_SCENE)
     timings = {"total": round(time.perf_counter() - t_start, 3)}

@@ -143,6 +143,22 @@ def merge_radar(places: list[Placement], product: str, dst: Path, ram_mb: float)
             w.write(b.row0, block)
 
 
+def _union_grid(srcs: dict[str, Any]) -> tuple[tuple[float, float, float, float], int, int,
+                                                  dict[str, tuple[int, int]]]:
+    """Union of map grids of the same spacing on one lattice: (x0, step_x, y0, step_y), width, height and each
+    grid's (row, col) offset in it."""
+    ref = next(iter(srcs.values()))
+    step_x, step_y = ref.transform.a, ref.transform.e
+    x0 = min(s.transform.c for s in srcs.values())
+    y0 = max(s.transform.f for s in srcs.values())
+    x1 = max(s.transform.c + s.width * step_x for s in srcs.values())
+    y1 = min(s.transform.f + s.height * step_y for s in srcs.values())
+    width, height = int(round((x1 - x0) / step_x)), int(round((y1 - y0) / step_y))
+    offs = {k: (int(round((s.transform.f - y0) / step_y)), int(round((s.transform.c - x0) / step_x)))
+            for k, s in srcs.items()}
+    return (x0, step_x, y0, step_y), width, height, offs
+
+
 def merge_ortho(places: list[Placement], product: str, lookups: dict[str, Path], extra_ml: tuple[int, int],
                 dst: Path, ram_mb: float) -> None:
     """Mosaic of the swaths' ortho products on the union of their map grids; where several swaths have data, the
@@ -150,14 +166,7 @@ def merge_ortho(places: list[Placement], product: str, lookups: dict[str, Path],
     srcs = {p.swath: rasterio.open(p.folder / product) for p in places}
     try:
         ref = next(iter(srcs.values()))
-        step_x, step_y = ref.transform.a, ref.transform.e
-        x0 = min(s.transform.c for s in srcs.values())
-        y0 = max(s.transform.f for s in srcs.values())
-        x1 = max(s.transform.c + s.width * step_x for s in srcs.values())
-        y1 = min(s.transform.f + s.height * step_y for s in srcs.values())
-        width, height = int(round((x1 - x0) / step_x)), int(round((y1 - y0) / step_y))
-        offs = {k: (int(round((s.transform.f - y0) / step_y)), int(round((s.transform.c - x0) / step_x)))
-                for k, s in srcs.items()}
+        (x0, step_x, y0, step_y), width, height, offs = _union_grid(srcs)
         count = ref.count
         crs = ref.crs.to_string()
         ml_range = {p.swath: _ml_range(p) for p in places}
@@ -189,9 +198,63 @@ def merge_ortho(places: list[Placement], product: str, lookups: dict[str, Path],
             s.close()
 
 
+def ortho_merged(places: list[Placement], src: Path, lookups: dict[str, Path], extra_ml: tuple[int, int],
+                 kinds: tuple[str, ...], descriptions: tuple[str, ...], dst: Path, ram_mb: float) -> None:
+    """Orthorectify a product made on the merged radar grid (e.g. the merged pair's unwrapped.tif) onto the union
+    of the swaths' map grids: a map cell takes the swath on whose side of the cut its master sample falls (its
+    ortho lookup), and is sampled in the merged product at that swath's cell position plus its placement
+    (``kinds``: the interpolation of each band, as ``diapsar.ortho.ortho_bands``)."""
+    from .. import ortho
+
+    srcs = {p.swath: rasterio.open(lookups[p.swath]) for p in places}
+    try:
+        ref = next(iter(srcs.values()))
+        (x0, step_x, y0, step_y), width, height, offs = _union_grid(srcs)
+        crs = ref.crs.to_string()
+        with rasterio.open(src) as ds:
+            count, n_rows = ds.count, ds.height
+        band_kinds = list(kinds[:count])
+        ml = {p.swath: _ml_factors(p) for p in places}
+        rows = rows_per_block(width, 8 * 12, ram_mb)
+        with open_writer(dst, width, height, count, "float32", descriptions=list(descriptions[:count]),
+                         transform=(x0, step_x, 0.0, y0, 0.0, step_y), crs=crs, nodata=np.nan) as w:
+            for b in row_blocks(height, rows):
+                block = np.full((count, b.rows, width), np.nan, dtype=np.float32)
+                for p in places:
+                    lk = srcs[p.swath]
+                    ro, co = offs[p.swath]
+                    r0, r1 = max(b.row0, ro), min(b.row1, ro + lk.height)
+                    if r1 <= r0:
+                        continue
+                    lut = lk.read([1, 2], window=RioWindow(0, r0 - ro, lk.width, r1 - r0)).astype(np.float64)
+                    ml_azi, ml_ran = ml[p.swath]
+                    u, v = ortho.to_ml(lut[0], lut[1], ml_azi * extra_ml[1], ml_ran * extra_ml[0])
+                    u, v = u + p.row_offset, v + p.col_offset
+                    col = lut[1] / (extra_ml[0] * ml_ran) + p.col_offset  # the side of the cut, as merge_ortho
+                    ok = np.isfinite(col) & (col >= p.col0) & (col < p.col1)
+                    u, v = np.where(ok, u, np.nan), np.where(ok, v, np.nan)
+                    need = ortho.needed_rows(u, n_rows)
+                    if need is None:
+                        continue
+                    with rasterio.open(src) as ds:
+                        bands = ds.read(window=RioWindow(0, need[0], ds.width, need[1] - need[0]))
+                    out = ortho.ortho_bands(bands, need[0], u, v, band_kinds)
+                    sub = block[:, r0 - b.row0:r1 - b.row0, co:co + lk.width]
+                    sub[:, ok] = out[:, ok]
+                w.write(b.row0, block)
+    finally:
+        for s in srcs.values():
+            s.close()
+
+
 def _ml_range(p: Placement) -> int:
-    info = json.loads((p.folder / layout.PAIR_JSON).read_text(encoding="utf-8"))
-    return int(info["radar_grid"]["ml_range"])
+    return _ml_factors(p)[1]
+
+
+def _ml_factors(p: Placement) -> tuple[int, int]:
+    """(ml_azimuth, ml_range) of a swath's pair products."""
+    grid = json.loads((p.folder / layout.PAIR_JSON).read_text(encoding="utf-8"))["radar_grid"]
+    return int(grid["ml_azimuth"]), int(grid["ml_range"])
 
 
 def merged_radar_grid(places: list[Placement]) -> dict[str, Any]:
@@ -260,6 +323,33 @@ def merge_pair(out: Path, pair_name: str, swath_outs: dict[str, Path], ram_mb: f
                        "time, whole-cell placement, cut at the middle of the valid-column overlap")
     write_json(dst / layout.PAIR_JSON, merged)
     return merged
+
+
+def ortho_unwrapped_merged(out: Path, pair_name: str, swath_outs: dict[str, Path], ram_mb: float) -> str | None:
+    """``unwrapped_ortho.tif`` of a merged pair whose ortho is on and whose merged interferogram was unwrapped
+    (``ortho_merged`` on the grid of the product it was unwrapped from); recorded in its pair.json. Returns the
+    product name, or None when there is nothing to do."""
+    dst = out / pair_name
+    info = json.loads((dst / layout.PAIR_JSON).read_text(encoding="utf-8"))
+    record = info.get("unwrapping") or {}
+    if not info.get("products", {}).get("ortho") or record.get("status") == "failed" or \
+            not (dst / layout.UNWRAPPED).is_file():
+        return None
+    folders = {s: o / pair_name for s, o in swath_outs.items() if (o / pair_name / layout.PAIR_JSON).exists()}
+    if record.get("source") == layout.IFG_FILTERED:
+        p = info.get("parameters") or {}
+        extra = (int(p.get("filtered_ml_ran", 1) or 1), int(p.get("filtered_ml_azi", 1) or 1))
+        places = placements(folders, layout.IFG_FILTERED, extra)
+    else:
+        extra = (1, 1)
+        places = placements(folders, layout.IFG)
+    lookups = {p.swath: swath_outs[p.swath] / layout.master_directory(info["master_date"]) / layout.ORTHO_LOOKUP
+               for p in places}
+    ortho_merged(places, dst / layout.UNWRAPPED, lookups, extra, ("bilinear", "bilinear", "nearest"),
+                 layout.UNWRAPPED_BANDS, dst / layout.UNWRAPPED_ORTHO, ram_mb)
+    info.setdefault("products", {})["unwrapped_ortho"] = layout.UNWRAPPED_ORTHO
+    write_json(dst / layout.PAIR_JSON, info)
+    return layout.UNWRAPPED_ORTHO
 
 
 def merge_master(out: Path, master_date: str, swath_outs: dict[str, Path], pair_name: str | None,

@@ -272,7 +272,7 @@ def test_iw_master_without_the_asked_swath(iw_lake: dict, tmp_path: Path) -> Non
     cfg = iw_config(tmp_path / "c2.json", lake_of(tmp_path, [iw_lake["iw"][0], iw2], "l2"), tmp_path / "out",
                     dem=iw_lake["dem"], Swath="IW2")
     dates = iw_lake["dates"]
-    one_line_error(run_cli(cfg, "-m", dates[0]), f"master image {dates[0]} not found among the IW VV images",
+    one_line_error(run_cli(cfg, "-m", dates[0]), f"master image {dates[0]} not found among the IW VV IW2 images",
                    f"available: {dates[1]}")
     assert not (tmp_path / "out").exists(), "a selection error must not create the output folder"
 

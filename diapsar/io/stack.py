@@ -188,8 +188,9 @@ def select(images: list[Image], *, mode: str = "SM", polarisation: str = "VV", s
         if not hits:
             available = (sorted({i.date for i in cands}) if re.fullmatch(r"\d{8}", master.strip())
                          else sorted(i.measurement_name for i in cands))
-            raise SelectionError(f"master image {master} not found among the {mode} {polarisation} images of "
-                                 f"{input_path} (available: {_listing(available)})")
+            of_swath = f" {swath.upper()}" if swath is not None and mode != "SM" else ""
+            raise SelectionError(f"master image {master} not found among the {mode} {polarisation}{of_swath} images "
+                                 f"of {input_path} (available: {_listing(available)})")
         in_window = [i for i in hits if i in window]
         if not in_window:
             raise SelectionError(f"master image {master} ({hits[0].date}) is not in the date window {win_txt}")

@@ -412,6 +412,25 @@ def _maybe_quicklooks(folder: Path, pair: dict | None) -> tuple[list[str], dict 
         return [f"quicklooks could not be made from {ifg.name}: {type(exc).__name__}: {exc}"], None
 
 
+def _not_processed(run: dict) -> str:
+    """The pairs of the run that were not made: failed pairs (their one-line reason) and skipped slaves."""
+    rows = []
+    failed = run.get("failed_pairs")
+    if isinstance(failed, dict):
+        rows += [(name, "failed", reason) for name, reason in failed.items()]
+    skipped = run.get("skipped_pairs")
+    if isinstance(skipped, list):
+        rows += [(_first(k, "slave_date", "slave") if isinstance(k, dict) else k, "skipped",
+                  k.get("reason", "") if isinstance(k, dict) else "") for k in skipped]
+    if not rows:
+        return ""
+    body = "".join(f'<tr><td>{_esc(n)}</td><td>{_esc(state)}</td><td>{_esc(why)}</td></tr>'
+                   for n, state, why in rows)
+    return (f'<h3 class="warn">{len(rows)} pair{"s" if len(rows) != 1 else ""} not processed</h3>'
+            f'<table class="summary notdone"><tr><th>pair / slave</th><th>state</th><th>reason</th></tr>{body}'
+            "</table>")
+
+
 def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = True) -> Path:
     """Write ``<out_dir>/index.html`` (and ``baseline_plot.png``) from run.json and the pairs' pair.json."""
     out_dir = Path(out_dir)
@@ -465,6 +484,7 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
     if run_problem:
         doc.append(f'<p class="warn">{_esc(run_problem)}: run parameters, versions and timings are unknown.</p>')
     doc.append(f"<section><h2>Pairs</h2>{summary}")
+    doc.append(_not_processed(r))
     if plot is not None:
         doc.append(f'<h3>Baselines</h3><figure style="max-width:820px"><img src="{_href(BASELINE_PLOT)}" '
                    'alt="perpendicular baseline versus date"></figure>')
@@ -483,7 +503,8 @@ def write_report(out_dir: str | os.PathLike, make_missing_quicklooks: bool = Tru
                + (_kv_table((k, _value(v)) for k, v in _flatten(params)) if isinstance(params, dict) and params
                   else f'<p class="muted">{DASH}</p>') + "</details>")
     other = {k: v for k, v in r.items()
-             if k not in ("parameters", "versions", "timings_s", "step_timings_s", "timings", "pairs", "master")}
+             if k not in ("parameters", "versions", "timings_s", "step_timings_s", "timings", "pairs", "master",
+                          "failed_pairs", "skipped_pairs")}
     if other:
         doc.append("<details><summary>Other run information</summary>"
                    + _kv_table((k, _value(v)) for k, v in _flatten(other)) + "</details>")

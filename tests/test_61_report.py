@@ -153,6 +153,22 @@ def test_report_html_content(tmp_path):
     assert '<a href="info.log">info.log</a>' in text and '<a href="run.json">run.json</a>' in text
 
 
+def test_report_lists_failed_and_skipped_pairs(tmp_path):
+    run = make_simulated_run(tmp_path / "run", with_ortho=False, quicklooks=False)
+    info = json.loads((run / "run.json").read_text())
+    info["failed_pairs"] = {f"{MASTER}_m_20230101_s": "slave measurement unreadable: <truncated TIFF>"}
+    info["skipped_pairs"] = [{"slave": "s1a-iw1-slc-vv-x.tiff", "slave_date": "20230113",
+                              "reason": "no burst in common with the master"}]
+    (run / "run.json").write_text(json.dumps(info))
+    text = write_report(run).read_text(encoding="utf-8")
+    assert "2 pairs not processed" in text
+    assert f"{MASTER}_m_20230101_s</td><td>failed</td><td>slave measurement unreadable: &lt;truncated TIFF&gt;" in text
+    assert "20230113</td><td>skipped</td><td>no burst in common with the master" in text
+    info.pop("failed_pairs"), info.pop("skipped_pairs")
+    (run / "run.json").write_text(json.dumps(info))
+    assert "not processed" not in write_report(run).read_text(encoding="utf-8")
+
+
 def test_report_tolerates_missing_files(tmp_path):
     run = make_simulated_run(tmp_path / "run", with_ortho=False, quicklooks=False)
     (run / "run.json").unlink()

@@ -114,6 +114,12 @@ def test_iw_crop_keeps_whole_bursts_and_consistent_metadata(s1_data, tmp_path):
     blk = m.noise.azimuth_blocks[0]
     assert (blk.first_azimuth_line, blk.last_azimuth_line, blk.first_range_sample, blk.last_range_sample) == (
         0, lpb - 1, 0, 799)
+    # thermal noise of the cropped burst: the range vector of that burst's own azimuth time is kept (its <line>
+    # is a burst early), so the crop's noise equals the original's on the same pixels
+    from diapsar.noise import noise_grid
+
+    cropped_noise = noise_grid(m.noise, 0, lpb, 0, 800, m.bursts, lpb)
+    assert np.array_equal(cropped_noise, noise_grid(orig.noise, lpb, lpb, 5000, 800, orig.bursts, lpb))
     a = crop.read("IW1", "VV", 0, 0, lpb, 800)
     assert np.array_equal(a, src.read("IW1", "VV", lpb, 5000, lpb, 800))
     with rasterio.open(crop.measurement_path("IW1", "VV")) as ds:

@@ -234,8 +234,10 @@ def _crop_geolocation(root: ET.Element, l0: int, s0: int, nl: int, ns: int,
 
 
 def _crop_vectors(root: ET.Element, list_path: str, value_tags: tuple[str, ...],
-                  l0: int, s0: int, nl: int, ns: int) -> None:
-    """Calibration / noise range vectors: keep bracketing lines, re-base lines and pixels."""
+                  l0: int, s0: int, nl: int, ns: int, times: tuple[float, float] | None = None) -> None:
+    """Calibration / noise range vectors: keep bracketing lines, re-base lines and pixels. ``times``: (first,
+    last) azimuth time of the window; vectors annotated at a time inside it are kept too (the range noise vectors
+    of TOPS SLCs, selected by azimuth time, whose <line> is a burst early: ``diapsar.noise``)."""
     lst = root.find(list_path)
     if lst is None:
         return
@@ -243,7 +245,10 @@ def _crop_vectors(root: ET.Element, list_path: str, value_tags: tuple[str, ...],
     if not vecs:
         return
     lines = np.array([int(_text(v, "line")) for v in vecs])
-    keep = set(_bracket(lines, l0, l0 + nl - 1).tolist())
+    keep_mask = _bracket_mask(lines, l0, l0 + nl - 1)
+    if times is not None:
+        keep_mask |= _in_times([v.find("azimuthTime") for v in vecs], times)
+    keep = set(lines[keep_mask].tolist())
     for v, ln in zip(vecs, lines):
         if ln not in keep:
             lst.remove(v)
@@ -356,12 +361,23 @@ def crop_calibration_xml(data: bytes, window, first: float, last: float) -> byte
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def crop_noise_xml(data: bytes, window, first: float, last: float) -> bytes:
+def _in_times(elements: list, times: tuple[float, float]) -> np.ndarray:
+    """Which azimuthTime elements (None: no time) fall in [first, last] (1 µs margin)."""
+    from ..timeutil import iso_to_seconds
+
+    t = np.array([iso_to_seconds(e.text.strip()) if e is not None and e.text else np.nan for e in elements])
+    with np.errstate(invalid="ignore"):
+        return (t >= times[0] - 1e-6) & (t <= times[1] + 1e-6)
+
+
+def crop_noise_xml(data: bytes, window, first: float, last: float, tops: bool = False) -> bytes:
+    """Noise annotation of a window; ``tops``: range vectors are also kept by azimuth time (``_crop_vectors``)."""
     l0, s0, nl, ns = window
     root = ET.fromstring(data)
     _set_header_times(root, first, last)
     if root.find("noiseRangeVectorList") is not None:
-        _crop_vectors(root, "noiseRangeVectorList", ("noiseRangeLut",), l0, s0, nl, ns)
+        _crop_vectors(root, "noiseRangeVectorList", ("noiseRangeLut",), l0, s0, nl, ns,
+                      (first, last) if tops else None)
     else:
         _crop_vectors(root, "noiseVectorList", ("noiseLut",), l0, s0, nl, ns)
     _crop_noise_azimuth(root, l0, s0, nl, ns)
@@ -484,7 +500,8 @@ def crop_product(product: Product | str | Path, out: str | Path, line0: int, sam
                 written.append(rel)
             if product.has_member(files.noise):
                 rel = f"annotation/calibration/noise-{ann_name}"
-                (tmp / rel).write_bytes(crop_noise_xml(product.read_member(files.noise), window, first, last))
+                (tmp / rel).write_bytes(crop_noise_xml(product.read_member(files.noise), window, first, last,
+                                                     tops=meta.is_tops))
                 written.append(rel)
         # footprint from the cropped annotation itself
         from .annotation import parse_annotation
@@ -514,8 +531,12 @@ def _bracket_mask(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.isin(values, _bracket(values, lo, hi))
 
 
-def _window_vectors(line, pixel, columns, l0, s0, nl, ns):
-    keep = np.nonzero(_bracket_mask(line, l0, l0 + nl - 1))[0]
+def _window_vectors(line, pixel, columns, l0, s0, nl, ns, azimuth_time_s=None, times=(0.0, 0.0)):
+    mask = _bracket_mask(line, l0, l0 + nl - 1)
+    if azimuth_time_s is not None:  # TOPS range noise vectors: also by time (``_crop_vectors``)
+        t = np.asarray(azimuth_time_s, dtype=np.float64)
+        mask |= (t >= times[0] - 1e-6) & (t <= times[1] + 1e-6)
+    keep = np.nonzero(mask)[0]
     new_pixel, new_cols = [], [[] for _ in columns]
     for k in keep:
         sel = _bracket_mask(pixel[k], s0, s0 + ns - 1)
@@ -578,7 +599,8 @@ def window_metadata(meta, line0: int, sample0: int, nlines: int, nsamples: int):
     if noise is not None:
         rv = noise.range_vectors
         if rv is not None:
-            keep, pix, (vals,) = _window_vectors(rv.line, rv.pixel, (rv.values,), l0, s0, nl, ns)
+            keep, pix, (vals,) = _window_vectors(rv.line, rv.pixel, (rv.values,), l0, s0, nl, ns,
+                                                 rv.azimuth_time_s if meta.is_tops else None, (first, last))
             rv = NoiseRangeVectors(rv.azimuth_time_s[keep], rv.line[keep] - l0, pix, vals)
         blocks = []
         for b in noise.azimuth_blocks:

@@ -1,11 +1,17 @@
 """Unwrapping benchmark: diapsar.unwrap (coarse-to-fine tiles on 2 SNAPHU processes) versus one plain SNAPHU run
 of the same grid, on a simulated Mogi-like deformation interferogram (default 2000 x 2000, defo cost).
 
-    PYTHONPATH=$PWD python benchmarks/bench_unwrap.py [--size 2000] [--method defo] [--workers 2]
+    PYTHONPATH=$PWD python benchmarks/bench_unwrap.py [--size 2000 | --shape ROWS COLS] [--method defo]
+        [--workers 2] [--only tiled|single]
 
-Prints wall time, the snaphu processes' CPU time, the snaphu processes' peak RSS (``ru_maxrss`` of the children), the RMS displacement error
-against the truth (coherence >= 0.7, reference offset removed) of both runs, and how often they differ by a
-2π multiple. Each run is done in a fresh child Python process so that the peak RSS figures are its own.
+    # a multilooked full IW pair (3 swaths x 9 bursts at ML 8 x 2: about 1700 x 8500 cells), tiled only
+    PYTHONPATH=$PWD python benchmarks/bench_unwrap.py --shape 1700 8500 --only tiled
+
+Prints wall time, the snaphu processes' CPU time and peak RSS (``ru_maxrss`` of the children), the peak RSS of
+the Python process that unwraps (``ru_maxrss`` of itself: the arrays, the tiles' bookkeeping), the RMS
+displacement error against the truth (coherence >= 0.7, reference offset removed) of both runs, and how often
+they differ by a 2π multiple. Each run is done in a fresh spawned Python process that loads the simulated
+arrays from .npy files, so that the peak RSS figures are its own.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import multiprocessing as mp
 import resource
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -51,9 +58,11 @@ def mogi_interferogram(rows: int, cols: int, fringes: float = 5.0, looks: int = 
             "true": true, "gamma": gamma.astype(np.float32)}
 
 
-def _run(kind: str, sim: dict, method: str, workers: int, looks: int, queue) -> None:
+def _run(kind: str, folder: str, method: str, workers: int, looks: int, queue) -> None:
     from diapsar.unwrap import unwrap_phase
 
+    sim = {k: np.load(f"{folder}/{k}.npy") for k in ("phase", "coherence")}
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     tiles = (1, 1) if kind == "single" else None
     try:
@@ -64,27 +73,35 @@ def _run(kind: str, sim: dict, method: str, workers: int, looks: int, queue) -> 
         return
     dt = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    queue.put({"kind": kind, "seconds": round(dt, 1), "snaphu_cpu_seconds": round(ru.ru_utime + ru.ru_stime, 1),
-               "snaphu_peak_rss_mb": round(ru.ru_maxrss / 1024),
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    queue.put({"kind": kind, "shape": list(sim["phase"].shape), "seconds": round(dt, 1),
+               "snaphu_cpu_seconds": round(ru.ru_utime + ru.ru_stime, 1),
+               "snaphu_peak_rss_mb": round(ru.ru_maxrss / 1024), "python_peak_rss_mb": round(me.ru_maxrss / 1024),
+               "python_rss_before_mb": round(rss0 / 1024),
                "unwrapped": res.unwrapped, "components": res.components, "info": res.info})
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=2000)
+    ap.add_argument("--shape", type=int, nargs=2, default=None, metavar=("ROWS", "COLS"))
     ap.add_argument("--method", default="defo")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=["tiled", "single"], default=None)
     a = ap.parse_args()
     looks = 12
-    sim = mogi_interferogram(a.size, a.size, looks=looks)
+    rows, cols = a.shape if a.shape else (a.size, a.size)
+    sim = mogi_interferogram(rows, cols, looks=looks)
+    tmp = tempfile.TemporaryDirectory(prefix="diapsar-bench-unwrap-")
+    for k in ("phase", "coherence"):
+        np.save(f"{tmp.name}/{k}.npy", sim[k])
     out = {}
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")
     for kind in ("tiled", "single"):
         if a.only and kind != a.only:
             continue
         q = ctx.Queue()
-        p = ctx.Process(target=_run, args=(kind, sim, a.method, a.workers, looks, q))
+        p = ctx.Process(target=_run, args=(kind, tmp.name, a.method, a.workers, looks, q))
         p.start()
         out[kind] = q.get()
         p.join()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,18 @@ def _union_grid(srcs: dict[str, Any]) -> tuple[tuple[float, float, float, float]
     return (x0, step_x, y0, step_y), width, height, offs
 
 
+def _swath_rows(places: list[Placement], srcs: dict[str, Any], offs: dict[str, tuple[int, int]], row0: int,
+                row1: int) -> Iterator[tuple[Placement, Any, tuple[int, int], tuple[int, int]]]:
+    """Per swath whose map grid meets union rows [row0, row1): (placement, its dataset, its (row, col) offset in
+    the union grid, the union rows [r0, r1) it covers there)."""
+    for p in places:
+        ds = srcs[p.swath]
+        ro, co = offs[p.swath]
+        r0, r1 = max(row0, ro), min(row1, ro + ds.height)
+        if r1 > r0:
+            yield p, ds, (ro, co), (r0, r1)
+
+
 def merge_ortho(places: list[Placement], product: str, lookups: dict[str, Path], extra_ml: tuple[int, int],
                 dst: Path, ram_mb: float) -> None:
     """Mosaic of the swaths' ortho products on the union of their map grids; where several swaths have data, the
@@ -177,12 +190,7 @@ def merge_ortho(places: list[Placement], product: str, lookups: dict[str, Path],
                 block = np.full((count, b.rows, width), np.nan, dtype=np.float32)
                 if count == 4:
                     block[3] = 0
-                for p in places:
-                    ds = srcs[p.swath]
-                    ro, co = offs[p.swath]
-                    r0, r1 = max(b.row0, ro), min(b.row1, ro + ds.height)
-                    if r1 <= r0:
-                        continue
+                for p, ds, (ro, co), (r0, r1) in _swath_rows(places, srcs, offs, b.row0, b.row1):
                     data = ds.read(window=RioWindow(0, r0 - ro, ds.width, r1 - r0))
                     with rasterio.open(lookups[p.swath]) as lk:
                         sample = lk.read(2, window=RioWindow(0, r0 - ro, ds.width, r1 - r0))
@@ -220,12 +228,7 @@ def ortho_merged(places: list[Placement], src: Path, lookups: dict[str, Path], e
                          transform=(x0, step_x, 0.0, y0, 0.0, step_y), crs=crs, nodata=np.nan) as w:
             for b in row_blocks(height, rows):
                 block = np.full((count, b.rows, width), np.nan, dtype=np.float32)
-                for p in places:
-                    lk = srcs[p.swath]
-                    ro, co = offs[p.swath]
-                    r0, r1 = max(b.row0, ro), min(b.row1, ro + lk.height)
-                    if r1 <= r0:
-                        continue
+                for p, lk, (ro, co), (r0, r1) in _swath_rows(places, srcs, offs, b.row0, b.row1):
                     lut = lk.read([1, 2], window=RioWindow(0, r0 - ro, lk.width, r1 - r0)).astype(np.float64)
                     ml_azi, ml_ran = ml[p.swath]
                     u, v = ortho.to_ml(lut[0], lut[1], ml_azi * extra_ml[1], ml_ran * extra_ml[0])

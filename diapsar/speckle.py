@@ -1,0 +1,147 @@
+"""Speckle filters of calibrated intensity (linear power) images: boxcar, Lee, refined Lee, and the
+multi-temporal filter of Quegan & Yu over a co-registered stack.
+
+- boxcar: mean of the N x N window.
+- Lee: Lee, J.-S. (1980), "Digital image enhancement and noise filtering by use of local statistics", IEEE
+  TPAMI 2(2):165-168. Multiplicative speckle of squared variation coefficient Cu^2 = 1/ENL; over the window,
+  mean m and variance var_z; var_x = (var_z - m^2 Cu^2) / (1 + Cu^2); out = m + b (z - m), b = var_x/var_z
+  clipped to [0, 1]: the mean on homogeneous areas, the pixel itself on strong texture.
+- refined Lee: Lee, J.-S., Grunes, M. R. & de Grandi, G. (1999), "Polarimetric SAR speckle filtering and its
+  implication for classification", IEEE TGRS 37(5):2363-2373: the same estimate over an edge-aligned half
+  window chosen from 3 x 3 sub-window means (``diapsar.kernels.speckle.refined_lee``). 7 x 7 by default, as
+  SNAP's Refined Lee (and OpenSarToolkit, /work/shared/docs/peers-and-limits.md). Sub-windows: 3 x 3 for
+  N = 5, 7; 5 x 5 for 9-13; 7 x 7 above; their centres (N - sub) / 2 apart, so they tile the window.
+- multi-temporal: Quegan, S. & Yu, J. J. (2001), "Filtering of multichannel SAR images", IEEE TGRS
+  39(11):2373-2379, eq. (1) with equal weights: J_k = <I_k> / N * sum_i I_i / <I_i>, <.> the local
+  (boxcar) mean. On a homogeneous area E[I_i / <I_i>] = 1 exactly (the window holds I_i), so the mean of
+  every date is preserved; the equivalent number of looks rises towards N times that of one date.
+
+All filters take NaN as no data: NaN pixels stay NaN and are left out of every window statistic. A pixel
+depends only on its N x N window (direct sums, no running sums), so a strip read with ``halo(window)`` rows
+on each side gives bit-identical rows to the whole image (``filter_strip``, ``multitemporal_strip``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+from .kernels import speckle as K
+
+FILTERS = ("none", "boxcar", "lee", "refined-lee")
+DEFAULT_WINDOW = 7
+
+
+def check(method: str, window: int, looks: float | None = None) -> None:
+    """ConfigError unless ``method`` is a known filter, ``window`` an odd size >= 3 (>= 5 for refined Lee)
+    and ``looks`` (ENL) positive."""
+    if method not in FILTERS:
+        raise ConfigError(f"--speckle must be one of {', '.join(FILTERS)}, got {method!r}")
+    if window < 3 or window % 2 == 0:
+        raise ConfigError(f"--speckle-window must be an odd number >= 3, got {window}")
+    if method == "refined-lee" and window < 5:
+        raise ConfigError(f"refined Lee needs a window of at least 5 x 5, got {window}")
+    if looks is not None and not (np.isfinite(looks) and looks > 0):
+        raise ConfigError(f"the equivalent number of looks must be > 0, got {looks}")
+
+
+def halo(window: int) -> int:
+    """Rows needed on each side of a strip so that its filtered rows equal the whole image's."""
+    return window // 2
+
+
+def refined_lee_subwindow(window: int) -> tuple[int, int]:
+    """(sub-window size, distance between sub-window centres) of the refined Lee N x N window."""
+    sub = 3 if window <= 7 else 5 if window <= 13 else 7
+    return sub, (window - sub) // 2
+
+
+def local_mean(intensity: np.ndarray, window: int) -> np.ndarray:
+    """NaN-aware mean over the ``window`` x ``window`` neighbourhood (clipped at the edges), float64; NaN
+    where the window holds no data."""
+    s, _, n = K.window_moments(np.ascontiguousarray(intensity), window // 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.maximum(n, 1.0), np.nan)
+
+
+def boxcar(intensity: np.ndarray, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """Mean of the finite values of the window; NaN where the pixel is NaN (float32)."""
+    check("boxcar", window)
+    x = np.asarray(intensity)
+    return np.where(np.isfinite(x), local_mean(x, window), np.nan).astype(np.float32)
+
+
+def lee(intensity: np.ndarray, window: int = DEFAULT_WINDOW, looks: float = 1.0) -> np.ndarray:
+    """Lee (1980) filter for speckle of ``looks`` equivalent looks (float32, NaN kept)."""
+    check("lee", window, looks)
+    x = np.ascontiguousarray(intensity)
+    s, q, n = K.window_moments(x, window // 2)
+    return K.lee_from_moments(x, s, q, n, 1.0 / looks).astype(np.float32)
+
+
+def refined_lee(intensity: np.ndarray, window: int = DEFAULT_WINDOW, looks: float = 1.0) -> np.ndarray:
+    """Refined Lee (Lee et al. 1999) filter with edge-aligned windows (float32, NaN kept)."""
+    check("refined-lee", window, looks)
+    x = np.ascontiguousarray(intensity)
+    sub, step = refined_lee_subwindow(window)
+    return K.refined_lee(x, local_mean(x, sub), sub, step, 1.0 / looks).astype(np.float32)
+
+
+def despeckle(intensity: np.ndarray, method: str, window: int = DEFAULT_WINDOW, looks: float = 1.0) -> np.ndarray:
+    """``method`` (one of FILTERS) applied to a linear intensity image; ``none`` returns it as float32."""
+    check(method, window, looks)
+    if method == "none":
+        return np.asarray(intensity, dtype=np.float32)
+    if method == "boxcar":
+        return boxcar(intensity, window)
+    if method == "lee":
+        return lee(intensity, window, looks)
+    return refined_lee(intensity, window, looks)
+
+
+def filter_strip(strip: np.ndarray, inner: slice, method: str, window: int = DEFAULT_WINDOW,
+                 looks: float = 1.0) -> np.ndarray:
+    """Filtered rows ``inner`` of a strip read with ``halo(window)`` rows of margin (clipped at the image
+    edges): bit-identical to the same rows of the filtered whole image."""
+    return despeckle(strip, method, window, looks)[inner]
+
+
+def quegan(stack: Sequence[np.ndarray] | np.ndarray, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """Multi-temporal filter of Quegan & Yu (2001) of a co-registered stack of linear intensities
+    (dates, rows, cols): J_k = <I_k> / N * sum_i I_i / <I_i> over the N dates that have data at the pixel
+    (``<.>`` the NaN-aware ``window`` boxcar mean). NaN where I_k is NaN (float32, same shape)."""
+    check("boxcar", window)
+    imgs = [np.ascontiguousarray(a) for a in stack]
+    if len(imgs) < 2:
+        raise ConfigError("the multi-temporal filter needs at least 2 dates")
+    if any(a.shape != imgs[0].shape for a in imgs):
+        raise ConfigError("the multi-temporal filter needs images of one size: "
+                          + ", ".join("x".join(map(str, a.shape)) for a in imgs))
+    means = [local_mean(a, window) for a in imgs]
+    ratio_sum = np.zeros(imgs[0].shape)
+    count = np.zeros(imgs[0].shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for a, m in zip(imgs, means, strict=True):
+            r = a.astype(np.float64) / m
+            ok = np.isfinite(r) & (m > 0)
+            ratio_sum += np.where(ok, r, 0.0)
+            count += ok
+        out = np.empty((len(imgs), *imgs[0].shape), dtype=np.float32)
+        for k, (a, m) in enumerate(zip(imgs, means, strict=True)):
+            j = m * ratio_sum / count
+            out[k] = np.where(np.isfinite(a) & (count > 0), j, np.nan)
+    return out
+
+
+def multitemporal_strip(strips: Sequence[np.ndarray], inner: slice, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """Rows ``inner`` of the multi-temporal filter of strips read with ``halo(window)`` rows of margin."""
+    return quegan(strips, window)[:, inner]
+
+
+def equivalent_looks(intensity: np.ndarray) -> float:
+    """ENL = mean^2 / variance of the finite values (meaningful on a homogeneous area)."""
+    v = np.asarray(intensity, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean() ** 2 / v.var())

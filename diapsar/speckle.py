@@ -23,11 +23,16 @@ on each side gives bit-identical rows to the whole image (``filter_strip``, ``mu
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import rasterio
 
-from .errors import ConfigError
+from .errors import ConfigError, SelectionError
 from .kernels import speckle as K
 
 FILTERS = ("none", "boxcar", "lee", "refined-lee")
@@ -145,3 +150,110 @@ def equivalent_looks(intensity: np.ndarray) -> float:
     v = np.asarray(intensity, dtype=np.float64)
     v = v[np.isfinite(v)]
     return float(v.mean() ** 2 / v.var())
+
+
+def default_looks(product_type: str, product_name: str, ml_rg: int, ml_az: int) -> float:
+    """ENL of a calibrated image, multilooked ml_rg x ml_az, when the user gives none: SLC 1 look per pixel
+    (an upper bound: Sentinel-1 SLC pixels are slightly oversampled, so neighbours are not independent);
+    IW GRDH 4.4 (ESA Sentinel-1 User Guide, Level-1 GRD product table). Other GRD products: ConfigError."""
+    if product_type == "SLC":
+        per_pixel = 1.0
+    elif "_IW_GRDH_" in product_name:
+        per_pixel = 4.4
+    else:
+        raise ConfigError(f"{product_name}: equivalent number of looks of this GRD product not known; "
+                          "give it with --speckle-looks")
+    return per_pixel * ml_rg * ml_az
+
+
+# ---------------------------------------------------------------------------------------------------------
+# co-registered stacks: the geometry check and the multi-temporal filter of written GeoTIFFs
+
+@dataclass(frozen=True)
+class StackEntry:
+    """Geometry of one date's output image, as the stack check needs it."""
+
+    name: str
+    relative_orbit: int
+    swath: str
+    polarisation: str
+    shape: tuple[int, int]  # (rows, cols) of the output
+    first_range_time_s: float  # two-way time of output column 0
+    range_pixel_s: float  # two-way time between output columns
+    orbit_time_s: float  # time of output row 0 since the ascending node
+    line_s: float  # time between output rows
+
+
+def check_stack(entries: Sequence[StackEntry]) -> None:
+    """SelectionError unless the images share one grid: same track, swath, polarisation and size, first range
+    sample and along-orbit start within half an output pixel of the first date's (radar geometry holds no
+    co-registration: the products must already be on one grid, e.g. resampled on a master)."""
+    if len(entries) < 2:
+        raise SelectionError("--multitemporal needs at least 2 co-registered products (dates)")
+    ref = entries[0]
+    for e in entries[1:]:
+        what = None
+        if (e.relative_orbit, e.swath, e.polarisation) != (ref.relative_orbit, ref.swath, ref.polarisation):
+            what = (f"track {e.relative_orbit} {e.swath} {e.polarisation} vs {ref.relative_orbit} {ref.swath} "
+                    f"{ref.polarisation}")
+        elif e.shape != ref.shape:
+            what = f"size {e.shape[0]} x {e.shape[1]} vs {ref.shape[0]} x {ref.shape[1]}"
+        elif abs(e.first_range_time_s - ref.first_range_time_s) > 0.5 * ref.range_pixel_s:
+            what = (f"first range sample {(e.first_range_time_s - ref.first_range_time_s) / ref.range_pixel_s:+.2f}"
+                    " pixels apart")
+        elif not (np.isfinite(e.orbit_time_s) and np.isfinite(ref.orbit_time_s)) or \
+                abs(e.orbit_time_s - ref.orbit_time_s) > 0.5 * ref.line_s:
+            what = f"first line {(e.orbit_time_s - ref.orbit_time_s) / ref.line_s:+.2f} lines apart along the orbit"
+        if what is not None:
+            raise SelectionError(f"--multitemporal: {e.name} is not on the grid of {ref.name} ({what}); the "
+                                 "multi-temporal filter needs co-registered products")
+
+
+def _as_linear(a: np.ndarray, db: bool) -> np.ndarray:
+    return (10.0 ** (a.astype(np.float64) / 10.0)) if db else a.astype(np.float64)
+
+
+def multitemporal_files(tifs: Sequence[str | os.PathLike], window: int = DEFAULT_WINDOW, ram_mb: float = 512.0
+                        ) -> list[Path]:
+    """Quegan & Yu filter of co-registered single-band GeoTIFFs (as ``diapsar backscatter`` writes them: linear
+    or dB, tag UNITS, NaN no data), read by row blocks with a halo; writes ``<name>_mt<window>.tif`` beside
+    each (same units, tags kept), all renamed only when every one is complete. Returns their paths."""
+    from .io.blocks import row_blocks, rows_per_block
+    from .io.raster import open_writer
+
+    check("boxcar", window)
+    paths = [Path(t) for t in tifs]
+    outs = [p.with_name(f"{p.stem}_mt{window}.tif") for p in paths]
+    with contextlib.ExitStack() as stack:
+        srcs = [stack.enter_context(rasterio.open(p)) for p in paths]
+        ref = srcs[0]
+        for p, d in zip(paths, srcs, strict=True):
+            if (d.height, d.width, d.count) != (ref.height, ref.width, 1) or d.crs != ref.crs or \
+                    d.transform != ref.transform:
+                raise SelectionError(f"--multitemporal: {p.name} is not on the grid of {paths[0].name} "
+                                     f"({d.height} x {d.width}, {d.crs}) vs ({ref.height} x {ref.width}, {ref.crs})")
+        dbs = [d.tags().get("UNITS") == "dB" for d in srcs]
+        writers = []
+        for o, d in zip(outs, srcs, strict=True):
+            tags = dict(d.tags(), MULTITEMPORAL_FILTER="Quegan & Yu (2001), IEEE TGRS 39(11) eq. 1, equal weights",
+                        MULTITEMPORAL_WINDOW=window, MULTITEMPORAL_DATES=len(paths),
+                        MULTITEMPORAL_INPUTS=",".join(q.name for q in paths))
+            w = stack.enter_context(open_writer(o, d.width, d.height, 1, "float32",
+                                                descriptions=[f"{d.descriptions[0] or 'band'}_mt"],
+                                                nodata=float("nan"), transform=None if d.crs is None else d.transform,
+                                                crs=None if d.crs is None else d.crs.to_wkt(), tags=tags))
+            w.ds.set_band_unit(1, d.units[0] or "")
+            writers.append(w)
+        # bytes per pixel and date: the float32 read, float64 linear copy, local mean and ratio, float32 out
+        block = rows_per_block(ref.width, 40.0 * len(paths), ram_mb)
+        h = halo(window)
+        for b in row_blocks(ref.height, block, h):
+            win = rasterio.windows.Window(0, b.read0, ref.width, b.read1 - b.read0)
+            strips = [_as_linear(d.read(1, window=win), db) for d, db in zip(srcs, dbs, strict=True)]
+            out = multitemporal_strip(strips, b.inner, window)
+            for w, v, db in zip(writers, out, dbs, strict=True):
+                if db:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        v = (10.0 * np.log10(v)).astype(np.float32)
+                w.write(b.row0, v)
+    return outs

@@ -219,3 +219,87 @@ def test_bad_filter_options():
         S.quegan([np.ones((5, 5))])
     with pytest.raises(ConfigError, match="one size"):
         S.quegan([np.ones((5, 5)), np.ones((5, 6))])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the command
+
+S1B = "format_coverage/S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.SAFE"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-W", "ignore", "-m", "diapsar", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def _read(tif: Path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(tif) as d:
+            return d.read(1)
+
+
+@pytest.fixture(scope="module")
+def two_dates(s1_data, tmp_path_factory) -> list[Path]:
+    """Two 'dates' on one grid: a 2-burst x 600-sample crop of the S1B IW1 VV annotations (``diapsar crop``)
+    holding real Terceira DN, and a copy of it (another product name) holding the same DN shifted by 7 lines
+    and 11 samples (a stand-in for a second date: other speckle, and the scene itself moved)."""
+    from diapsar.io.crop import crop_product
+
+    root = tmp_path_factory.mktemp("dates")
+    first = crop_product(s1_data / S1B, root / "a", 1400, 200, 200, 600, swath="IW1", polarisations=["VV"])
+    second = root / "b" / first.name.replace("_EFA4.SAFE", "_EFA5.SAFE")
+    shutil.copytree(first, second)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = rasterio.open(glob.glob(str(s1_data / "terceira_iw3_20220918_real_crop" / "*.tiff"))[0]).read(1)
+    for k, safe in enumerate((first, second)):
+        tif = glob.glob(str(safe / "measurement" / "*.tiff"))[0]
+        with rasterio.open(tif, "r+") as d:
+            dn = np.tile(t, (d.height // t.shape[0] + 2, d.width // t.shape[1] + 2))
+            d.write(np.roll(dn, (7 * k, 11 * k), axis=(0, 1))[:d.height, :d.width], 1)
+    return [first, second]
+
+
+def test_speckle_option_equals_the_filter_of_the_written_image(two_dates, tmp_path):
+    """``--speckle refined-lee`` (ENL 4 = -ml 4 1 of an SLC) on small row blocks (-ram 24: ~100-row blocks,
+    halo 3 rows) = refined Lee of the unfiltered image written by the same command, bit for bit."""
+    r = _cli("backscatter", str(two_dates[0]), "--out", str(tmp_path), "-ml", "4", "1", "--no-quicklook")
+    assert r.returncode == 0, r.stderr
+    for method in ("refined-lee", "lee"):
+        r = _cli("backscatter", str(two_dates[0]), "--out", str(tmp_path), "-ml", "4", "1", "--speckle", method,
+                 "-ram", "24", "--no-quicklook")
+        assert r.returncode == 0, r.stderr
+        raw = _read(next(tmp_path.glob("*_EFA4_IW1_VV_sigma0.tif")))
+        got = _read(next(tmp_path.glob(f"*_EFA4_IW1_VV_sigma0_{method}7.tif")))
+        assert np.array_equal(got, S.despeckle(raw, method, 7, 4.0), equal_nan=True)
+        ok = np.isfinite(raw)
+        print(f"{method}: {ok.sum()} pixels, mean {_db(raw[ok].mean()):.3f} -> {_db(got[ok].mean()):.3f} dB")
+        assert np.array_equal(np.isnan(got), np.isnan(raw)) and ok.mean() > 0.4
+    with rasterio.open(next(tmp_path.glob("*_refined-lee7.tif"))) as d:
+        assert d.tags()["SPECKLE_FILTER"] == "refined-lee" and float(d.tags()["SPECKLE_ENL"]) == 4.0
+
+
+def test_multitemporal_command_and_bad_stacks(two_dates, s1_data, tmp_path):
+    out = tmp_path / "mt"
+    r = _cli("backscatter", *map(str, two_dates), "--out", str(out), "-ml", "4", "2", "--db", "--multitemporal",
+             "--speckle-window", "5", "--no-quicklook")
+    assert r.returncode == 0, r.stderr
+    raw = [_read(next(out.glob(f"*_{tag}_IW1_VV_sigma0_db.tif"))) for tag in ("EFA4", "EFA5")]
+    mt = [_read(next(out.glob(f"*_{tag}_IW1_VV_sigma0_db_mt5.tif"))) for tag in ("EFA4", "EFA5")]
+    ref = S.quegan([10 ** (a.astype(np.float64) / 10) for a in raw], 5)
+    ok = np.isfinite(raw[0])
+    for k in range(2):
+        assert np.array_equal(np.isnan(mt[k]), np.isnan(raw[k]))
+        assert np.abs(mt[k][ok] - 10 * np.log10(ref[k][ok])).max() < 1e-4
+    print(f"multitemporal over 2 dates: mean {_db(np.mean(10 ** (raw[0][ok] / 10))):.3f} -> "
+          f"{_db(np.mean(10 ** (mt[0][ok] / 10))):.3f} dB")
+    # not on one grid: the full S1B swath (another size) with the crop; one product; lee with --multitemporal
+    bad = [((str(two_dates[0]), str(s1_data / S1B), "--swath", "IW1"), "not on the grid"),
+           ((str(two_dates[0]),), "at least 2"),
+           ((*map(str, two_dates), "--speckle", "lee"), "--speckle none")]
+    for args, words in bad:
+        r = _cli("backscatter", *args, "--out", str(tmp_path / "bad"), "--multitemporal")
+        print(r.stderr.strip())
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and words in r.stderr
+        assert not (tmp_path / "bad").exists()  # checked before anything is written

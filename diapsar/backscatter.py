@@ -26,6 +26,7 @@ from .io.raster import open_writer
 from .metadata import SwathMetadata
 from .multilook import check_factors, multilook
 from .noise import noise_grid, remove_noise
+from .speckle import BYTES_PER_PIXEL as SPECKLE_BYTES_PER_PIXEL
 from .speckle import filter_strip as speckle_filter_strip
 from .speckle import halo as speckle_halo
 
@@ -139,7 +140,8 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
     stem = output_stem(meta, lut, db) + ("" if speckle == "none" else f"_{speckle}{speckle_window}")
     tif = out / f"{stem}.tif"
     cache_mb = gdal_cache_mb(ram_mb)  # GDAL's block cache (default 5 % of the machine) is taken from the budget
-    block = rows_per_block(n, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
+    bpp = _BYTES_PER_PIXEL + (0.0 if speckle == "none" else SPECKLE_BYTES_PER_PIXEL / (ml_rg * ml_az))
+    block = rows_per_block(n, bpp, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
     unit = "dB" if db else "linear power ratio (m2/m2)"
     tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATION": meta.polarisation, "LUT": lut,
             "THERMAL_NOISE_REMOVED": str(remove).lower(), "UNITS": "dB" if db else "linear",

@@ -37,6 +37,9 @@ from .kernels import speckle as K
 
 FILTERS = ("none", "boxcar", "lee", "refined-lee")
 DEFAULT_WINDOW = 7
+# bytes per (filtered) pixel of a strip: the window moments (sum, squares, count, row sums: 6 x float64),
+# the local mean and the float64 result, float32 in and out
+BYTES_PER_PIXEL = 80.0
 
 
 def check(method: str, window: int, looks: float | None = None) -> None:
@@ -244,8 +247,9 @@ def multitemporal_files(tifs: Sequence[str | os.PathLike], window: int = DEFAULT
                                                 crs=None if d.crs is None else d.crs.to_wkt(), tags=tags))
             w.ds.set_band_unit(1, d.units[0] or "")
             writers.append(w)
-        # bytes per pixel and date: the float32 read, float64 linear copy, local mean and ratio, float32 out
-        block = rows_per_block(ref.width, 40.0 * len(paths), ram_mb)
+        # bytes per pixel and date: the float32 read, its float64 linear copy, the local mean (BYTES_PER_PIXEL),
+        # the ratio and the float32 output
+        block = rows_per_block(ref.width, (BYTES_PER_PIXEL + 24.0) * len(paths), ram_mb)
         h = halo(window)
         for b in row_blocks(ref.height, block, h):
             win = rasterio.windows.Window(0, b.read0, ref.width, b.read1 - b.read0)

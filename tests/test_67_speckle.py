@@ -8,6 +8,7 @@ Simulated intensities: a known backscatter times gamma-distributed speckle of L 
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 import subprocess
 import sys
@@ -227,9 +228,10 @@ def test_bad_filter_options():
 S1B = "format_coverage/S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.SAFE"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, threads: int | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads)) if threads else None
     return subprocess.run([sys.executable, "-W", "ignore", "-m", "diapsar", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 def _read(tif: Path) -> np.ndarray:
@@ -263,7 +265,8 @@ def two_dates(s1_data, tmp_path_factory) -> list[Path]:
 
 def test_speckle_option_equals_the_filter_of_the_written_image(two_dates, tmp_path):
     """``--speckle refined-lee`` (ENL 4 = -ml 4 1 of an SLC) on small row blocks (-ram 24: ~100-row blocks,
-    halo 3 rows) = refined Lee of the unfiltered image written by the same command, bit for bit."""
+    halo 3 rows) = refined Lee of the unfiltered image written by the same command, bit for bit; and the same
+    on one thread."""
     r = _cli("backscatter", str(two_dates[0]), "--out", str(tmp_path), "-ml", "4", "1", "--no-quicklook")
     assert r.returncode == 0, r.stderr
     for method in ("refined-lee", "lee"):
@@ -278,6 +281,11 @@ def test_speckle_option_equals_the_filter_of_the_written_image(two_dates, tmp_pa
         assert np.array_equal(np.isnan(got), np.isnan(raw)) and ok.mean() > 0.4
     with rasterio.open(next(tmp_path.glob("*_refined-lee7.tif"))) as d:
         assert d.tags()["SPECKLE_FILTER"] == "refined-lee" and float(d.tags()["SPECKLE_ENL"]) == 4.0
+    r = _cli("backscatter", str(two_dates[0]), "--out", str(tmp_path / "t1"), "-ml", "4", "1", "--speckle",
+             "refined-lee", "--no-quicklook", threads=1)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(_read(next((tmp_path / "t1").glob("*_refined-lee7.tif"))),
+                          _read(next(tmp_path.glob("*_refined-lee7.tif"))), equal_nan=True)
 
 
 def test_multitemporal_command_and_bad_stacks(two_dates, s1_data, tmp_path):

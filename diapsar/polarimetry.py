@@ -37,6 +37,7 @@ from .deburst import DeburstLayout, deburst_layout
 from .errors import ConfigError, ProductError, SelectionError
 from .io.blocks import row_blocks, rows_per_block
 from .io.raster import open_writer
+from .kernels import polarimetry as K
 from .metadata import SwathMetadata
 from .multilook import check_factors
 from .speckle import local_mean
@@ -47,9 +48,11 @@ BANDS = ("entropy", "anisotropy", "alpha")
 UNITS = ("1", "1", "degree")
 # co-pol -> cross-pol of the Sentinel-1 dual-pol products (1SDV: VV+VH, 1SDH: HH+HV)
 PAIRS = {"VV": "VH", "HH": "HV"}
-# bytes per full-resolution pixel of a block: two complex64 reads, two float64 LUTs, complex128 calibrated
-# values, C2 elements (float64 x 4), masks and temporaries
-_BYTES_PER_PIXEL = 200.0
+# bytes per full-resolution pixel of a block: the complex64 read, the float64 LUT and its float32 copy, the
+# complex64 calibrated values of both channels and their temporaries, masks; and per multilook cell: the four
+# C2 cells, the window statistics of each (diapsar.kernels.speckle.window_moments) and the three outputs
+_BYTES_PER_PIXEL = 64.0
+_BYTES_PER_CELL = 200.0
 
 
 def check_window(window: int) -> None:
@@ -64,52 +67,35 @@ def c2_elements(co: np.ndarray, cross: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return a.real ** 2 + a.imag ** 2, b.real ** 2 + b.imag ** 2, a * np.conj(b)
 
 
-def average_c2(c11: np.ndarray, c22: np.ndarray, c12: np.ndarray, window: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def average_c2(c11: np.ndarray, c22: np.ndarray, c12_re: np.ndarray, c12_im: np.ndarray, window: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """NaN-aware mean of the C2 elements over the ``window`` x ``window`` box of each pixel (NaN stays NaN)."""
     check_window(window)
     if window == 1:
-        return c11, c22, c12
+        return c11, c22, c12_re, c12_im
     bad = ~np.isfinite(c11)
-    out = [np.where(bad, np.nan, local_mean(np.ascontiguousarray(v), window)) for v in (c11, c22, c12.real, c12.imag)]
-    return out[0], out[1], out[2] + 1j * out[3]
+    out = [np.where(bad, np.nan, local_mean(np.ascontiguousarray(v), window)) for v in (c11, c22, c12_re, c12_im)]
+    return out[0], out[1], out[2], out[3]
 
 
 def h_a_alpha(c11: np.ndarray, c22: np.ndarray, c12: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(entropy, anisotropy, mean alpha in degrees) of the Hermitian C2 [[c11, c12], [c12*, c22]], float32;
-    NaN where the trace is not positive or not finite."""
-    c11 = np.asarray(c11, dtype=np.float64)
-    c22 = np.asarray(c22, dtype=np.float64)
-    c12 = np.asarray(c12, dtype=np.complex128)
-    tr = c11 + c22
-    x = c11 - c22
-    d = np.sqrt(x * x + 4.0 * (c12.real ** 2 + c12.imag ** 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ok = np.isfinite(tr) & (tr > 0)
-        p1 = np.clip(np.where(ok, 0.5 * (1.0 + d / tr), np.nan), 0.5, 1.0)
-        p2 = 1.0 - p1
-        ent = 0.0 - (p1 * np.log2(p1) + np.where(p2 > 0, p2 * np.log2(np.where(p2 > 0, p2, 1.0)), 0.0))
-        ani = np.where(ok, np.clip(d / tr, 0.0, 1.0), np.nan)
-        alpha1 = np.where(d > 0, 0.5 * np.degrees(np.arccos(np.clip(x / np.where(d > 0, d, 1.0), -1.0, 1.0))), 45.0)
-    alpha = p1 * alpha1 + p2 * (90.0 - alpha1)
-    return ent.astype(np.float32), ani.astype(np.float32), np.where(ok, alpha, np.nan).astype(np.float32)
+    NaN where the trace is not positive or not finite (``diapsar.kernels.polarimetry.h_a_alpha_pixels``)."""
+    c11 = np.atleast_1d(np.asarray(c11, dtype=np.float64))
+    c12 = np.asarray(c12, dtype=np.complex128).reshape(c11.shape)
+    shape = c11.shape
+    flat = [np.ascontiguousarray(v).reshape(1, -1) for v in (c11, np.asarray(c22, dtype=np.float64).reshape(shape),
+                                                              c12.real, c12.imag)]
+    return tuple(v.reshape(shape) for v in K.h_a_alpha_pixels(*flat))  # type: ignore[return-value]
 
 
-def multilook_c2(c11: np.ndarray, c22: np.ndarray, c12: np.ndarray, valid: np.ndarray, ml_rg: int, ml_az: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean of the C2 elements over the valid pixels of each ml_az x ml_rg cell (trailing partial cells
-    dropped); NaN where less than half the cell is valid (as ``diapsar.backscatter.multilook_power``)."""
-    rows, cols = c11.shape[0] // ml_az, c11.shape[1] // ml_rg
-
-    def cells(v: np.ndarray) -> np.ndarray:
-        v = v[:rows * ml_az, :cols * ml_rg]
-        return v.reshape(rows, ml_az, cols, ml_rg).sum(axis=(1, 3))
-
-    n = cells(valid.astype(np.float64))
-    keep = n >= 0.5 * ml_rg * ml_az - 1e-9
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = [np.where(keep, cells(np.where(valid, v, 0)) / n, np.nan) for v in (c11, c22, c12)]
-    return out[0], out[1], out[2]
+def multilook_c2(co: np.ndarray, cross: np.ndarray, valid: np.ndarray, ml_rg: int, ml_az: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(c11, c22, Re c12, Im c12): mean of |co|^2, |cross|^2, co conj(cross) over the valid pixels of each
+    ml_az x ml_rg cell (trailing partial cells dropped); NaN where less than half the cell is valid (as
+    ``diapsar.backscatter.multilook_power``)."""
+    return K.c2_cells(np.ascontiguousarray(co), np.ascontiguousarray(cross), np.ascontiguousarray(valid), ml_az,
+                      ml_rg)
 
 
 def decompose(co: np.ndarray, cross: np.ndarray, window: int = DEFAULT_WINDOW, ml_rg: int = 1, ml_az: int = 1,
@@ -118,8 +104,7 @@ def decompose(co: np.ndarray, cross: np.ndarray, window: int = DEFAULT_WINDOW, m
     over a ``window`` box. ``valid`` (default: both channels non-zero and finite) marks the data."""
     if valid is None:
         valid = (co != 0) & (cross != 0) & np.isfinite(co) & np.isfinite(cross)
-    c11, c22, c12 = c2_elements(co, cross)
-    return h_a_alpha(*average_c2(*multilook_c2(c11, c22, c12, valid, ml_rg, ml_az), window))
+    return K.h_a_alpha_pixels(*average_c2(*multilook_c2(co, cross, valid, ml_rg, ml_az), window))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -148,9 +133,9 @@ def dual_pol_pair(product, swath: str | None) -> tuple[str, str]:
 
 def _calibrated_complex(product, meta: SwathMetadata, layout: DeburstLayout | None, lut: str, r0: int,
                         r1: int) -> tuple[np.ndarray, np.ndarray]:
-    """(DN / A complex128, valid) of debursted output rows [r0, r1), every sample."""
+    """(DN / A complex64, valid) of debursted output rows [r0, r1), every sample."""
     n = meta.number_of_samples
-    out = np.zeros((r1 - r0, n), dtype=np.complex128)
+    out = np.zeros((r1 - r0, n), dtype=np.complex64)
     valid = np.zeros((r1 - r0, n), dtype=bool)
     if layout is None:
         pieces = [(r0, r1, r0, 0, n)]
@@ -165,7 +150,7 @@ def _calibrated_complex(product, meta: SwathMetadata, layout: DeburstLayout | No
         ok[:, :s0] = False
         ok[:, s1:] = False
         a = lut_grid(meta.calibration, lut, line0, o1 - o0, 0, n)
-        out[o0 - r0:o1 - r0] = np.where(ok, dn / a, 0.0)
+        out[o0 - r0:o1 - r0] = np.where(ok, dn / a.astype(np.float32), 0.0)
         valid[o0 - r0:o1 - r0] = ok
     return out, valid
 
@@ -199,7 +184,8 @@ def write_h_a_alpha(product, swath: str | None, out_dir: str | os.PathLike, wind
     name = meta.product_name.removesuffix(".SAFE").removesuffix(".zip") or "product"
     tif = out / f"{name}_{meta.swath}_{co}{cross}_h-a-alpha.tif"
     cache_mb = gdal_cache_mb(ram_mb)
-    block = rows_per_block(n, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
+    block = rows_per_block(n, _BYTES_PER_PIXEL + _BYTES_PER_CELL / (ml_rg * ml_az), max(ram_mb - cache_mb, 1.0),
+                           multiple=ml_az)
     halo = (window // 2) * ml_az
     tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATIONS": f"{co}+{cross}",
             "DECOMPOSITION": "h-a-alpha (dual-pol)", "WINDOW": window, "ML_RANGE": ml_rg, "ML_AZIMUTH": ml_az,

@@ -109,12 +109,41 @@ def test_known_alpha_mixture_recovered():
     assert abs(np.median(alpha) - 30.0) < 1.0
 
 
+def test_multilook_c2_kernel_matches_numpy():
+    rng = np.random.default_rng(9)
+    co, cross = _gauss(rng, (31, 43)), _gauss(rng, (31, 43))
+    valid = rng.uniform(size=co.shape) > 0.3
+    c11, c22, c12 = P.c2_elements(co, cross)
+    for ml_rg, ml_az in ((1, 1), (4, 2), (3, 5)):
+        got = P.multilook_c2(co, cross, valid, ml_rg, ml_az)
+        rows, cols = 31 // ml_az, 43 // ml_rg
+
+        def cells(v, rows=rows, cols=cols, ml_rg=ml_rg, ml_az=ml_az):
+            v = np.where(valid, v, 0)[:rows * ml_az, :cols * ml_rg]
+            return v.reshape(rows, ml_az, cols, ml_rg).sum(axis=(1, 3))
+
+        n = cells(np.ones(co.shape))
+        keep = n >= 0.5 * ml_rg * ml_az
+        for g, ref in zip(got, (cells(c11) / n, cells(c22) / n, (cells(c12) / n).real, (cells(c12) / n).imag),
+                          strict=True):
+            assert np.array_equal(np.isnan(g), ~keep)
+            assert np.allclose(g[keep], ref[keep], rtol=1e-12, atol=1e-15)
+
+
 def test_no_data_stays_no_data():
     rng = np.random.default_rng(8)
     co, cross = _gauss(rng, (40, 40)), _gauss(rng, (40, 40))
     co[10:20, 10:20] = 0  # zero DN: ESA's fill
     h, a, alpha = P.decompose(co, cross, window=5)
     assert np.all(np.isnan(h[10:20, 10:20])) and np.all(np.isfinite(h[:10])) and np.isfinite(h[9, 12])
+    # beside the hole: C2 averaged over the valid pixels of the window only (every element, Im c12 too)
+    c11, c22, c12 = P.c2_elements(co, cross)
+    for i, j in ((9, 12), (21, 21), (15, 8)):
+        win = (slice(i - 2, i + 3), slice(j - 2, j + 3))
+        ok = co[win] != 0
+        ref = P.h_a_alpha(c11[win][ok].mean(), c22[win][ok].mean(), c12[win][ok].mean())
+        got = (h[i, j], a[i, j], alpha[i, j])
+        assert np.allclose(got, [r.item() for r in ref], rtol=1e-5), (i, j, got, ref)
     h2, _, _ = P.decompose(co, cross, window=5, ml_rg=2, ml_az=2)
     assert h2.shape == (20, 20) and np.all(np.isnan(h2[5:10, 5:10])) and np.isfinite(h2[4, 4])
 

@@ -26,9 +26,6 @@ from .io.raster import open_writer
 from .metadata import SwathMetadata
 from .multilook import check_factors, multilook
 from .noise import noise_grid, remove_noise
-from .speckle import BYTES_PER_PIXEL as SPECKLE_BYTES_PER_PIXEL
-from .speckle import filter_strip as speckle_filter_strip
-from .speckle import halo as speckle_halo
 
 # bytes per full-resolution pixel of one row block: complex64 read, float64 power, LUT, noise, mask and their
 # temporaries (measured: full S1B IW1 at -ram 1024 peaked at 2.0 GB with 64 and
@@ -109,11 +106,9 @@ def output_stem(meta: SwathMetadata, lut: str, db: bool) -> str:
 
 def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.PathLike, lut: str = "sigma0",
                 remove: bool = True, db: bool = False, ml_rg: int = 1, ml_az: int = 1, ram_mb: float = 512.0,
-                quicklook: bool = True, speckle: str = "none", speckle_window: int = 7,
-                speckle_looks: float = 1.0) -> BackscatterResult:
+                quicklook: bool = True) -> BackscatterResult:
     """Write the calibrated backscatter of one image of ``product`` (a ``diapsar.io.safe.Product``) to
-    ``out_dir/<product>_<swath>_<pol>_<lut>[_db][_<speckle><window>].tif`` (and its quicklook ``.png``);
-    ``speckle`` (``diapsar.speckle.FILTERS``) filters the linear multilooked power, ENL ``speckle_looks``."""
+    ``out_dir/<product>_<swath>_<pol>_<lut>[_db].tif`` (and its quicklook ``.png``)."""
     if lut not in LUTS:
         raise SelectionError(f"--lut must be one of {', '.join(LUTS)}, got {lut!r}")
     check_factors(ml_rg, ml_az)
@@ -137,30 +132,24 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = output_stem(meta, lut, db) + ("" if speckle == "none" else f"_{speckle}{speckle_window}")
+    stem = output_stem(meta, lut, db)
     tif = out / f"{stem}.tif"
     cache_mb = gdal_cache_mb(ram_mb)  # GDAL's block cache (default 5 % of the machine) is taken from the budget
-    bpp = _BYTES_PER_PIXEL + (0.0 if speckle == "none" else SPECKLE_BYTES_PER_PIXEL / (ml_rg * ml_az))
-    block = rows_per_block(n, bpp, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
+    block = rows_per_block(n, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
     unit = "dB" if db else "linear power ratio (m2/m2)"
     tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATION": meta.polarisation, "LUT": lut,
             "THERMAL_NOISE_REMOVED": str(remove).lower(), "UNITS": "dB" if db else "linear",
             "ML_RANGE": ml_rg, "ML_AZIMUTH": ml_az, "DEBURST": str(layout is not None).lower(),
             "FLOOR_LINEAR": "1e-05",
             "SOURCE": "ESA Sentinel-1 Level-1 calibration note (ESA-EOPG-CSCOP-TN-0002) eq. 3-1; MPC-0392"}
-    if speckle != "none":
-        tags.update(SPECKLE_FILTER=speckle, SPECKLE_WINDOW=speckle_window, SPECKLE_ENL=speckle_looks)
     if layout is not None:
         tags["FIRST_LINE_TIME_S"] = f"{layout.first_azimuth_time_s:.9f}"
     with rasterio.Env(GDAL_CACHEMAX=cache_mb), open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
                      nodata=float("nan"), tags=tags) as w:
         w.ds.set_band_unit(1, "dB" if db else "linear")
-        halo = 0 if speckle == "none" else speckle_halo(speckle_window) * ml_az  # output rows x ml_az
-        for b in row_blocks(out_rows * ml_az, block, halo):
-            power, valid = calibrated_rows(read, meta, layout, b.read0, b.read1, lut, remove)
+        for b in row_blocks(out_rows * ml_az, block):
+            power, valid = calibrated_rows(read, meta, layout, b.row0, b.row1, lut, remove)
             v = multilook_power(power, valid, ml_rg, ml_az)[:, :out_cols]
-            v = speckle_filter_strip(v, slice((b.row0 - b.read0) // ml_az, (b.row1 - b.read0) // ml_az), speckle,
-                                     speckle_window, speckle_looks)
             w.write(b.row0 // ml_az, to_db(v) if db else v)
     png = _quicklook(tif, f"{stem}\n{lut} {meta.polarisation} {unit}", db, ram_mb) if quicklook else None
     return BackscatterResult(tif, png, (out_rows, out_cols), lut, remove, db)

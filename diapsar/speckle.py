@@ -194,7 +194,7 @@ def check_stack(entries: Sequence[StackEntry]) -> None:
     if len(entries) < 2:
         raise SelectionError("--multitemporal needs at least 2 co-registered products (dates)")
     ref = entries[0]
-    for e in entries[1:]:
+    for k, e in enumerate(entries[1:], start=2):
         what = None
         if (e.relative_orbit, e.swath, e.polarisation) != (ref.relative_orbit, ref.swath, ref.polarisation):
             what = (f"track {e.relative_orbit} {e.swath} {e.polarisation} vs {ref.relative_orbit} {ref.swath} "
@@ -208,56 +208,86 @@ def check_stack(entries: Sequence[StackEntry]) -> None:
                 abs(e.orbit_time_s - ref.orbit_time_s) > 0.5 * ref.line_s:
             what = f"first line {(e.orbit_time_s - ref.orbit_time_s) / ref.line_s:+.2f} lines apart along the orbit"
         if what is not None:
-            raise SelectionError(f"--multitemporal: {e.name} is not on the grid of {ref.name} ({what}); the "
-                                 "multi-temporal filter needs co-registered products")
+            raise SelectionError(f"--multitemporal: product {k} ({e.name}) is not on the grid of product 1 "
+                                 f"({ref.name}): {what}; the multi-temporal filter needs co-registered products")
 
 
 def _as_linear(a: np.ndarray, db: bool) -> np.ndarray:
     return (10.0 ** (a.astype(np.float64) / 10.0)) if db else a.astype(np.float64)
 
 
-def multitemporal_files(tifs: Sequence[str | os.PathLike], window: int = DEFAULT_WINDOW, ram_mb: float = 512.0
-                        ) -> list[Path]:
-    """Quegan & Yu filter of co-registered single-band GeoTIFFs (as ``diapsar backscatter`` writes them: linear
-    or dB, tag UNITS, NaN no data), read by row blocks with a halo; writes ``<name>_mt<window>.tif`` beside
-    each (same units, tags kept), all renamed only when every one is complete. Returns their paths."""
+def _filter_files(paths: Sequence[Path], outs: Sequence[Path], window: int, ram_mb: float, tags: dict,
+                  band_suffix: str, strips_filter) -> list[Path]:
+    """Read the single-band GeoTIFFs ``paths`` (linear or dB by their UNITS tag, NaN no data) by row blocks with
+    a halo of ``halo(window)`` rows, apply ``strips_filter(linear strips, inner slice) -> filtered inner rows``
+    (one per input), write each to ``outs`` in the input's units (tags kept, ``tags`` added). Every output is
+    renamed from its temporary name only when all are complete."""
+    from .chains.context import gdal_cache_mb
     from .io.blocks import row_blocks, rows_per_block
     from .io.raster import open_writer
 
-    check("boxcar", window)
-    paths = [Path(t) for t in tifs]
-    outs = [p.with_name(f"{p.stem}_mt{window}.tif") for p in paths]
+    cache_mb = gdal_cache_mb(ram_mb)  # GDAL's block cache (default 5 % of the machine) is taken from the budget
     with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=cache_mb))
         srcs = [stack.enter_context(rasterio.open(p)) for p in paths]
         ref = srcs[0]
         for p, d in zip(paths, srcs, strict=True):
             if (d.height, d.width, d.count) != (ref.height, ref.width, 1) or d.crs != ref.crs or \
                     d.transform != ref.transform:
-                raise SelectionError(f"--multitemporal: {p.name} is not on the grid of {paths[0].name} "
-                                     f"({d.height} x {d.width}, {d.crs}) vs ({ref.height} x {ref.width}, {ref.crs})")
+                raise SelectionError(f"{p.name} is not on the grid of {paths[0].name} ({d.height} x {d.width}, "
+                                     f"{d.count} band(s), {d.crs}) vs ({ref.height} x {ref.width}, {ref.crs})")
         dbs = [d.tags().get("UNITS") == "dB" for d in srcs]
         writers = []
         for o, d in zip(outs, srcs, strict=True):
-            tags = dict(d.tags(), MULTITEMPORAL_FILTER="Quegan & Yu (2001), IEEE TGRS 39(11) eq. 1, equal weights",
-                        MULTITEMPORAL_WINDOW=window, MULTITEMPORAL_DATES=len(paths),
-                        MULTITEMPORAL_INPUTS=",".join(q.name for q in paths))
             w = stack.enter_context(open_writer(o, d.width, d.height, 1, "float32",
-                                                descriptions=[f"{d.descriptions[0] or 'band'}_mt"],
+                                                descriptions=[f"{d.descriptions[0] or 'band'}{band_suffix}"],
                                                 nodata=float("nan"), transform=None if d.crs is None else d.transform,
-                                                crs=None if d.crs is None else d.crs.to_wkt(), tags=tags))
+                                                crs=None if d.crs is None else d.crs.to_wkt(),
+                                                tags=dict(d.tags(), **tags)))
             w.ds.set_band_unit(1, d.units[0] or "")
             writers.append(w)
-        # bytes per pixel and date: the float32 read, its float64 linear copy, the local mean (BYTES_PER_PIXEL),
-        # the ratio and the float32 output
-        block = rows_per_block(ref.width, (BYTES_PER_PIXEL + 24.0) * len(paths), ram_mb)
-        h = halo(window)
-        for b in row_blocks(ref.height, block, h):
+        # bytes per pixel and input: the float32 read, its float64 linear copy, the filter (BYTES_PER_PIXEL),
+        # the float32 output
+        block = rows_per_block(ref.width, (BYTES_PER_PIXEL + 24.0) * len(paths), max(ram_mb - cache_mb, 1.0))
+        for b in row_blocks(ref.height, block, halo(window)):
             win = rasterio.windows.Window(0, b.read0, ref.width, b.read1 - b.read0)
             strips = [_as_linear(d.read(1, window=win), db) for d, db in zip(srcs, dbs, strict=True)]
-            out = multitemporal_strip(strips, b.inner, window)
-            for w, v, db in zip(writers, out, dbs, strict=True):
+            for w, v, db in zip(writers, strips_filter(strips, b.inner), dbs, strict=True):
                 if db:
                     with np.errstate(divide="ignore", invalid="ignore"):
                         v = (10.0 * np.log10(v)).astype(np.float32)
                 w.write(b.row0, v)
-    return outs
+    return list(outs)
+
+
+def filter_file(tif: str | os.PathLike, method: str, window: int = DEFAULT_WINDOW, looks: float = 1.0,
+                ram_mb: float = 512.0) -> Path:
+    """``method`` applied to a single-band GeoTIFF as ``diapsar backscatter`` writes it (linear or dB, NaN no
+    data), block-wise with a halo: writes and returns ``<name>_<method><window>.tif`` beside it (same units)."""
+    check(method, window, looks)
+    if method == "none":
+        raise ConfigError("filter_file: no filter asked (method 'none')")
+    src = Path(tif)
+    out = src.with_name(f"{src.stem}_{method}{window}.tif")
+    tags = {"SPECKLE_FILTER": method, "SPECKLE_WINDOW": window, "SPECKLE_ENL": looks,
+            "SPECKLE_SOURCE": {"lee": "Lee (1980) IEEE TPAMI 2(2)", "boxcar": "boxcar mean",
+                               "refined-lee": "Lee, Grunes & de Grandi (1999) IEEE TGRS 37(5)"}[method]}
+    return _filter_files([src], [out], window, ram_mb, tags, f"_{method}",
+                         lambda strips, inner: [filter_strip(strips[0], inner, method, window, looks)])[0]
+
+
+def multitemporal_files(tifs: Sequence[str | os.PathLike], window: int = DEFAULT_WINDOW, ram_mb: float = 512.0
+                        ) -> list[Path]:
+    """Quegan & Yu filter of co-registered single-band GeoTIFFs (as ``diapsar backscatter`` writes them: linear
+    or dB, NaN no data), block-wise with a halo: writes ``<name>_mt<window>.tif`` beside each (same units, tags
+    kept), all renamed only when every one is complete. Returns their paths."""
+    check("boxcar", window)
+    paths = [Path(t) for t in tifs]
+    if len(paths) < 2:
+        raise SelectionError("--multitemporal needs at least 2 co-registered products (dates)")
+    outs = [p.with_name(f"{p.stem}_mt{window}.tif") for p in paths]
+    tags = {"MULTITEMPORAL_FILTER": "Quegan & Yu (2001), IEEE TGRS 39(11) eq. 1, equal weights",
+            "MULTITEMPORAL_WINDOW": window, "MULTITEMPORAL_DATES": len(paths),
+            "MULTITEMPORAL_INPUTS": ",".join(q.name for q in paths)}
+    return _filter_files(paths, outs, window, ram_mb, tags, "_mt",
+                         lambda strips, inner: list(multitemporal_strip(strips, inner, window)))

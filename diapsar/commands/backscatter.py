@@ -46,8 +46,7 @@ def run(args) -> int:
             swaths = [s.upper() for s in args.swath] if args.swath else product.swaths
             for sw in swaths:
                 res = backscatter(product, sw, args.pol, args.out, lut=args.lut, remove=args.noise, db=args.db,
-                                  ml_rg=ml_rg, ml_az=ml_az, ram_mb=args.ram, quicklook=args.quicklook,
-                                  **speckle_plan.backscatter_options(path, sw))
+                                  ml_rg=ml_rg, ml_az=ml_az, ram_mb=args.ram, quicklook=args.quicklook)
                 print(f"wrote {res.tif} ({res.shape[0]} x {res.shape[1]}, {res.lut}"
                       f"{', noise removed' if res.noise_removed else ''}{', dB' if res.db else ''})")
                 if res.png is not None:
@@ -66,8 +65,9 @@ SPECKLE_FILTERS = ("none", "boxcar", "lee", "refined-lee")  # diapsar.speckle.FI
 def add_speckle_arguments(parser) -> None:
     g = parser.add_argument_group(
         "speckle filtering and polarimetry",
-        "Filters work on the linear multilooked power (before dB): Lee (1980), refined Lee (Lee et al. 1999,\n"
-        "edge-aligned windows, 7x7 as SNAP), boxcar; NaN (no data) stays NaN and is left out of the windows.\n"
+        "--speckle: Lee (1980), refined Lee (Lee et al. 1999, edge-aligned windows, 7x7 as SNAP) or boxcar\n"
+        "filter of the linear power of each image written, as <image>_<filter><N>.tif beside it; NaN (no\n"
+        "data) stays NaN and is left out of the windows.\n"
         "--multitemporal: Quegan & Yu (2001) filter over the dates given (co-registered products: same\n"
         "track, swath, size and grid), written as <image>_mt<N>.tif beside each date's image.\n"
         "--decomposition h-a-alpha: dual-pol (VV+VH or HH+HV) SLC entropy, anisotropy, alpha (degrees)\n"
@@ -94,13 +94,15 @@ class SpecklePlan:
         self.stacks = stacks  # (swath, pol) -> [written tifs], filled as the dates are processed
         self.keys: dict = {}
 
-    def backscatter_options(self, path: str, swath: str) -> dict:
-        if self.args.speckle == "none":
-            return {}
-        return {"speckle": self.args.speckle, "speckle_window": self.args.speckle_window,
-                "speckle_looks": self.looks[(path, swath)]}
-
     def after_image(self, product, path: str, swath: str, tif) -> None:
+        """Outputs made from the image ``tif`` just written: its speckle-filtered version, H/A/alpha."""
+        if self.args.speckle != "none":
+            from ..speckle import filter_file
+
+            out = filter_file(tif, self.args.speckle, self.args.speckle_window, self.looks[(path, swath)],
+                              self.args.ram)
+            print(f"wrote {out} ({self.args.speckle} {self.args.speckle_window}x{self.args.speckle_window}, "
+                  f"ENL {self.looks[(path, swath)]:g})")
         if self.args.multitemporal:
             self.stacks[self.keys[(path, swath)]].append(tif)
         if self.args.decomposition:

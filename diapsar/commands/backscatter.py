@@ -68,8 +68,9 @@ def add_speckle_arguments(parser) -> None:
         "--speckle: Lee (1980), refined Lee (Lee et al. 1999, edge-aligned windows, 7x7 as SNAP) or boxcar\n"
         "filter of the linear power of each image written, as <image>_<filter><N>.tif beside it; NaN (no\n"
         "data) stays NaN and is left out of the windows.\n"
-        "--multitemporal: Quegan & Yu (2001) filter over the dates given (co-registered products: same\n"
-        "track, swath, size and grid), written as <image>_mt<N>.tif beside each date's image.\n"
+        "--multitemporal: Quegan & Yu (2001) filter of the calibrated images of the dates given (not of\n"
+        "their --speckle versions; co-registered products: same track, swath, size and grid), written as\n"
+        "<image>_mt<N>.tif beside each date's image; --speckle-window sets its local means.\n"
         "--decomposition h-a-alpha: dual-pol (VV+VH or HH+HV) SLC entropy, anisotropy, alpha (degrees)\n"
         "on the -ml grid, C2 averaged over --window N: <product>_<swath>_VVVH_h-a-alpha.tif.")
     g.add_argument("--speckle", default="none", choices=SPECKLE_FILTERS, help="single-date speckle filter")
@@ -127,16 +128,12 @@ class SpecklePlan:
 def check_speckle_options(args) -> SpecklePlan:
     """Options and products checked up front (ConfigError / SelectionError / ProductError: one line)."""
     from ..deburst import deburst_layout
-    from ..errors import ConfigError
     from ..io.safe import open_product
     from ..speckle import StackEntry, check, check_stack, default_looks
 
     check(args.speckle, args.speckle_window, args.speckle_looks)
     if args.multitemporal:
         check("boxcar", args.speckle_window)
-        if args.speckle != "none":
-            raise ConfigError("--multitemporal filters the dates with their own local means: use it with "
-                              "--speckle none (the default)")
     if args.decomposition:
         from ..polarimetry import check_window, dual_pol_pair
 

@@ -89,11 +89,11 @@ def add_speckle_arguments(parser) -> None:
 class SpecklePlan:
     """The speckle/polarimetry options of a run, checked against every product before anything is written."""
 
-    def __init__(self, args, looks: dict, stacks: dict) -> None:
+    def __init__(self, args, looks: dict, keys: dict) -> None:
         self.args = args
         self.looks = looks  # (product path, swath) -> ENL
-        self.stacks = stacks  # (swath, pol) -> [written tifs], filled as the dates are processed
-        self.keys: dict = {}
+        self.keys = keys  # (product path, swath) -> (swath, pol) stack of --multitemporal
+        self.stacks: dict = {k: [] for k in keys.values()}  # (swath, pol) -> written tifs, in product order
 
     def after_image(self, product, path: str, swath: str, tif) -> None:
         """Outputs made from the image ``tif`` just written: its speckle-filtered version, H/A/alpha."""
@@ -165,6 +165,4 @@ def check_speckle_options(args) -> SpecklePlan:
     if args.multitemporal:
         for entries in stacks.values():
             check_stack(entries)
-    plan = SpecklePlan(args, looks, {k: [] for k in stacks})
-    plan.keys = keys
-    return plan
+    return SpecklePlan(args, looks, keys)

@@ -142,7 +142,7 @@ def refined_lee(x: np.ndarray, sub_mean: np.ndarray, sub: int, step: int, cu2: f
                 sa = a3
                 sb = b3
             # the side whose sub-windows are closer to the centre one (the centre pixel breaks a tie);
-            # side +1 keeps the half window of side b (the pixels with d >= 0 below, the edge line included)
+            # side +1 keeps the half window of side b (right, lower, upper right, upper left)
             mc = 3.0 * m[1, 1]
             da = abs(sa - mc)
             db = abs(sb - mc)
@@ -153,24 +153,32 @@ def refined_lee(x: np.ndarray, sub_mean: np.ndarray, sub: int, step: int, cu2: f
             s = 0.0
             q = 0.0
             cnt = 0.0
+            # the half window, row by row: columns dx in [lo, hi] (the edge line included)
             for dy in range(-half, half + 1):
                 aa = a + dy
                 if aa < 0 or aa >= na:
                     continue
-                for dx in range(-half, half + 1):
-                    if k == 0:
-                        d = dx  # right: dx >= 0
-                    elif k == 1:
-                        d = dy  # down: dy >= 0
-                    elif k == 2:
-                        d = dx - dy  # upper right: dx - dy >= 0
+                lo = -half
+                hi = half
+                if k == 0:  # right (dx >= 0) or left
+                    if side > 0:
+                        lo = 0
                     else:
-                        d = -(dx + dy)  # upper left: dx + dy <= 0
-                    if d * side < 0:
+                        hi = 0
+                elif k == 1:  # lower (dy >= 0) or upper rows
+                    if dy * side < 0:
                         continue
-                    cc = c + dx
-                    if cc < 0 or cc >= nr:
-                        continue
+                elif k == 2:  # upper right (dx >= dy) or lower left
+                    if side > 0:
+                        lo = max(dy, -half)
+                    else:
+                        hi = min(dy, half)
+                else:  # upper left (dx <= -dy) or lower right
+                    if side > 0:
+                        hi = min(-dy, half)
+                    else:
+                        lo = max(-dy, -half)
+                for cc in range(max(c + lo, 0), min(c + hi + 1, nr)):
                     v = np.float64(x[aa, cc])
                     if np.isfinite(v):
                         s += v

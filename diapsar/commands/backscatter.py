@@ -138,6 +138,8 @@ def check_speckle_options(args) -> SpecklePlan:
         from ..polarimetry import check_window, dual_pol_pair
 
         check_window(args.window)
+    if args.speckle == "none" and not args.multitemporal and not args.decomposition:
+        return SpecklePlan(args, {}, {})  # nothing asked: the products are not opened twice
     ml_rg, ml_az = args.ml
     looks: dict = {}
     stacks: dict = {}

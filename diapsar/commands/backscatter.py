@@ -32,6 +32,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-ram", "--ram", dest="ram", type=float, default=512.0, metavar="MB",
                         help="memory budget in MB (default 512)")
     parser.add_argument("--no-quicklook", dest="quicklook", action="store_false", help="skip the PNG")
+    add_speckle_arguments(parser)
 
 
 def run(args) -> int:
@@ -39,6 +40,7 @@ def run(args) -> int:
     from ..io.safe import open_product
 
     ml_rg, ml_az = args.ml
+    speckle_plan = check_speckle_options(args)  # before anything is written: one line and exit on bad input
     for path in args.products:
         with open_product(path) as product:
             swaths = [s.upper() for s in args.swath] if args.swath else product.swaths
@@ -49,4 +51,120 @@ def run(args) -> int:
                       f"{', noise removed' if res.noise_removed else ''}{', dB' if res.db else ''})")
                 if res.png is not None:
                     print(f"wrote {res.png}")
+                speckle_plan.after_image(product, path, sw, res.tif)
+    speckle_plan.after_all()
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# speckle filtering and polarimetry (issue 14): diapsar.speckle, diapsar.polarimetry
+
+SPECKLE_FILTERS = ("none", "boxcar", "lee", "refined-lee")  # diapsar.speckle.FILTERS (not imported: numba)
+
+
+def add_speckle_arguments(parser) -> None:
+    g = parser.add_argument_group(
+        "speckle filtering and polarimetry",
+        "--speckle: Lee (1980), refined Lee (Lee et al. 1999, edge-aligned windows, 7x7 as SNAP) or boxcar\n"
+        "filter of the linear power of each image written, as <image>_<filter><N>.tif beside it; NaN (no\n"
+        "data) stays NaN and is left out of the windows.\n"
+        "--multitemporal: Quegan & Yu (2001) filter of the calibrated images of the dates given (not of\n"
+        "their --speckle versions; co-registered products: same track, swath, size and grid), written as\n"
+        "<image>_mt<N>.tif beside each date's image; --speckle-window sets its local means.\n"
+        "--decomposition h-a-alpha: dual-pol (VV+VH or HH+HV) SLC entropy, anisotropy, alpha (degrees)\n"
+        "on the -ml grid, C2 averaged over --window N: <product>_<swath>_VVVH_h-a-alpha.tif.")
+    g.add_argument("--speckle", default="none", choices=SPECKLE_FILTERS, help="single-date speckle filter")
+    g.add_argument("--speckle-window", type=int, default=7, metavar="N",
+                   help="window of the speckle filters (odd; default 7)")
+    g.add_argument("--speckle-looks", type=float, default=None, metavar="ENL",
+                   help="equivalent number of looks of the calibrated image (default: ML_RG x ML_AZ for SLC, "
+                        "4.4 x that for IW GRDH)")
+    g.add_argument("--multitemporal", action="store_true",
+                   help="Quegan & Yu multi-temporal filter over the co-registered PRODUCTs (dates)")
+    g.add_argument("--decomposition", default=None, choices=("h-a-alpha",),
+                   help="dual-pol decomposition of SLC products (VV+VH or HH+HV)")
+    g.add_argument("--window", type=int, default=5, metavar="N", help="H/A/alpha averaging window (odd; default 5)")
+
+
+class SpecklePlan:
+    """The speckle/polarimetry options of a run, checked against every product before anything is written."""
+
+    def __init__(self, args, looks: dict, keys: dict) -> None:
+        self.args = args
+        self.looks = looks  # (product path, swath) -> ENL
+        self.keys = keys  # (product path, swath) -> (swath, pol) stack of --multitemporal
+        self.stacks: dict = {k: [] for k in keys.values()}  # (swath, pol) -> written tifs, in product order
+
+    def after_image(self, product, path: str, swath: str, tif) -> None:
+        """Outputs made from the image ``tif`` just written: its speckle-filtered version, H/A/alpha."""
+        if self.args.speckle != "none":
+            from ..speckle import filter_file
+
+            out = filter_file(tif, self.args.speckle, self.args.speckle_window, self.looks[(path, swath)],
+                              self.args.ram)
+            print(f"wrote {out} ({self.args.speckle} {self.args.speckle_window}x{self.args.speckle_window}, "
+                  f"ENL {self.looks[(path, swath)]:g})")
+        if self.args.multitemporal:
+            self.stacks[self.keys[(path, swath)]].append(tif)
+        if self.args.decomposition:
+            from ..polarimetry import write_h_a_alpha
+
+            ml_rg, ml_az = self.args.ml
+            res = write_h_a_alpha(product, swath, self.args.out, window=self.args.window, ml_rg=ml_rg,
+                                  ml_az=ml_az, lut=self.args.lut, ram_mb=self.args.ram)
+            print(f"wrote {res.tif} ({res.shape[0]} x {res.shape[1]}, H/A/alpha of "
+                  f"{'+'.join(res.polarisations)}, window {self.args.window})")
+
+    def after_all(self) -> None:
+        if not self.args.multitemporal:
+            return
+        from ..speckle import multitemporal_files
+
+        for tifs in self.stacks.values():
+            for out in multitemporal_files(tifs, self.args.speckle_window, self.args.ram):
+                print(f"wrote {out} (multi-temporal filter over {len(tifs)} dates)")
+
+
+def check_speckle_options(args) -> SpecklePlan:
+    """Options and products checked up front (ConfigError / SelectionError / ProductError: one line)."""
+    from ..deburst import deburst_layout
+    from ..io.safe import open_product
+    from ..speckle import StackEntry, check, check_stack, default_looks
+
+    check(args.speckle, args.speckle_window, args.speckle_looks)
+    if args.multitemporal:
+        check("boxcar", args.speckle_window)
+    if args.decomposition:
+        from ..polarimetry import check_window, dual_pol_pair
+
+        check_window(args.window)
+    if args.speckle == "none" and not args.multitemporal and not args.decomposition:
+        return SpecklePlan(args, {}, {})  # nothing asked: the products are not opened twice
+    ml_rg, ml_az = args.ml
+    looks: dict = {}
+    stacks: dict = {}
+    keys: dict = {}
+    for path in args.products:
+        with open_product(path) as product:
+            swaths = [s.upper() for s in args.swath] if args.swath else product.swaths
+            for sw in swaths:
+                meta = product.swath(sw, args.pol)
+                if args.speckle != "none":
+                    looks[(path, sw)] = args.speckle_looks or default_looks(meta.product_type, meta.product_name,
+                                                                           ml_rg, ml_az)
+                if args.decomposition:
+                    dual_pol_pair(product, sw)
+                if args.multitemporal:
+                    layout = deburst_layout(meta) if meta.is_tops else None
+                    rows = (layout.lines if layout is not None else meta.number_of_lines) // ml_az
+                    t0 = layout.first_azimuth_time_s if layout is not None else meta.first_line_time_s
+                    entry = StackEntry(meta.product_name, meta.relative_orbit, meta.swath, meta.polarisation,
+                                       (rows, meta.number_of_samples // ml_rg), meta.slant_range_time_s,
+                                       ml_rg / meta.range_sampling_rate_hz, t0 - meta.ascending_node_time_s,
+                                       ml_az * meta.azimuth_time_interval_s)
+                    keys[(path, sw)] = (meta.swath, meta.polarisation)
+                    stacks.setdefault((meta.swath, meta.polarisation), []).append(entry)
+    if args.multitemporal:
+        for entries in stacks.values():
+            check_stack(entries)
+    return SpecklePlan(args, looks, keys)

@@ -87,28 +87,88 @@ def test_local_dask_cluster_gives_identical_products(stack, tmp_path):
     assert json.loads((out / "run.json").read_text())["pairs"] == stack["pairs"]
 
 
-def test_kill_9_then_rerun_completes_and_skips_finished_steps(stack, tmp_path):
+# kill -9 at a precise point of a real run: this runner (test side, not the product) wraps the raster block writer
+# and the step records of the process it starts, and sends the process SIGKILL itself at the chosen point; the
+# kill is a real SIGKILL (no clean-up runs, the temporary being written stays on disk half-made).
+KILL_RUNNER = r"""
+import os, runpy, signal, sys
+folder, what, name = sys.argv[1:4]
+sys.argv = [sys.argv[4], *sys.argv[5:]]
+if what == "block":  # after the first row block of `name` is written into its temporary, before the rename
+    from diapsar.io import raster
+    write = raster.BlockWriter.write
+    def killing_write(self, row0, data):
+        write(self, row0, data)
+        path = str(self.ds.name)
+        if os.path.basename(os.path.dirname(path)).startswith(folder) and \
+                os.path.basename(path).startswith("." + name + "."):
+            os.kill(os.getpid(), signal.SIGKILL)
+    raster.BlockWriter.write = killing_write
+else:  # right after step `name` of `folder` is recorded complete
+    from diapsar.io import records
+    record = records.Steps.record
+    def killing_record(self, step, *a, **k):
+        record(self, step, *a, **k)
+        if step == name and self.folder.name.startswith(folder):
+            os.kill(os.getpid(), signal.SIGKILL)
+    records.Steps.record = killing_record
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+def recorded_files(folder: Path) -> list[str]:
+    """The outputs of the steps recorded complete in ``folder``'s .steps.json."""
+    steps = folder / ".steps.json"
+    return [f for r in json.loads(steps.read_text()).values() for f in r["files"]] if steps.exists() else []
+
+
+# (folder: master or pair index, "block" (during the writing of a product) or "record" (after a step), name)
+KILL_POINTS = {
+    "master_step": ("master", "block", "dem_projection.tif"),
+    "pair_after_doppler0": (0, "record", "multilook_doppler0"),
+    "middle_of_pair": (1, "block", "interferogram.tif"),
+    "during_ortho": (2, "block", "interferogram_ortho.tif"),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_9_then_rerun_gives_identical_products(stack, tmp_path, point):
+    where, what, name = KILL_POINTS[point]
+    pairs = stack["pairs"]
+    folder = next((stack["root"] / "ref").glob("*_master_directory")).name if where == "master" else pairs[where]
     out = tmp_path / "out"
-    cfg = write_config(tmp_path / "c.json", stack["lake"], out)
-    proc = subprocess.Popen([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg)], cwd=REPO, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_pair = out / stack["pairs"][0] / ".steps.json"
-    t0 = time.time()
-    # killed once the slave's multilook + Doppler0 is recorded: the rerun resumes from it (its Doppler restored
-    # exactly, else the pair differs from a pair run in one go)
-    while proc.poll() is None and time.time() - t0 < 120 and not (
-            first_pair.exists() and "multilook_doppler0" in first_pair.read_text()):
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "run.json").exists() and not (out / stack["pairs"][-1] / "pair.json").exists()
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out)  # ortho and filtering on (demo configuration)
+    killed = subprocess.run([sys.executable, "-c", KILL_RUNNER, folder, what, name, str(REPO / "SAR_MultiSlc.py"),
+                             str(cfg)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    # nothing half-made is presented as complete: no run.json, no pair.json in the killed pair or after it,
+    # the product being written exists only as its temporary, every raster under its final name is complete
+    assert not (out / "run.json").exists()
+    kfolder = out / folder
+    if what == "block":
+        assert not (kfolder / name).exists() and list(kfolder.glob(f".{name}.*.part")), "not killed mid-write"
+        assert name not in recorded_files(kfolder)
+    else:
+        assert name in json.loads((kfolder / ".steps.json").read_text())
+    later = pairs if where == "master" else pairs[where:]
+    assert not any((out / p / "pair.json").exists() for p in later)
+    for rel, data in products(out).items():
+        if rel in stack["ref"]:
+            assert data == stack["ref"][rel], f"{rel} under its final name after the kill but not complete"
+        else:  # an intermediate (removed at the end of a pair, clean mode): recorded by its step
+            assert (out / rel).name in recorded_files((out / rel).parent), f"{rel} not recorded as complete"
     rerun = cli(cfg)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "master DEM projection already done" in rerun.stderr and "cartesian mean already done" in rerun.stderr
-    assert f"{stack['pairs'][0].split('_m_')[1][:8]}: multilook and Doppler0 already done" in rerun.stderr
+    if where != "master":
+        assert "master DEM projection already done" in rerun.stderr and "cartesian mean already done" in rerun.stderr
+    if where == 0:
+        assert f"{pairs[0].split('_m_')[1][:8]}: multilook and Doppler0 already done" in rerun.stderr
+    if where == 2:
+        assert f"[2/3] pair {pairs[1]} already complete" in rerun.stderr
+        assert f"{pairs[2].split('_m_')[1][:8]}: filtering already done" in rerun.stderr
     assert_same(out, stack["ref"])
-    assert not list(out.rglob("*.part")), "temporaries of the killed run left behind"
+    assert json.loads((out / "run.json").read_text())["pairs"] == pairs
+    left = [p for p in out.rglob("*") if p.name.endswith((".part", ".part.aux.xml", ".tmp"))]
+    assert not left, f"temporaries of the killed run left behind: {left}"
 
 
 def test_one_corrupt_slave_fails_alone(stack, tmp_path):

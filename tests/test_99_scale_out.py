@@ -269,6 +269,67 @@ def test_qsub_and_sbatch_scripts(stack, tmp_path):
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--workers" in bad.stderr
 
 
+QSUB_LINE = re.compile(r"^(\w+)=\$\(qsub (?:-W depend=(afterok|afterany):(\S+) )?(\S+)\)$")
+
+
+def run_pbs_jobs(batch: Path, home: Path) -> list[tuple[str, str, int]]:
+    """Run the jobs of ``batch/submit.sh`` the way PBS Pro would, without PBS: in submit.sh's order, each job
+    script under bash from the home folder with the variables PBS sets (PBS_JOBID, PBS_JOBNAME, PBS_O_WORKDIR
+    (the folder qsub ran in: submit.sh's), PBS_ENVIRONMENT, PBS_QUEUE, PBS_O_HOME; an array job's subjobs
+    one after the other, each with PBS_ARRAY_INDEX and PBS_ARRAY_ID from its ``#PBS -J``); a job depending
+    ``afterok`` on a failed job is not run. Returns (script, array index, exit status) of every job run."""
+    status: dict[str, bool] = {}
+    ran = []
+    for n, line in enumerate(_submit_lines(batch / "submit.sh"), 1):
+        m = QSUB_LINE.match(line)
+        assert m, f"submit.sh line not understood: {line}"
+        var, dep, after, script = m.groups()
+        deps = [d.lstrip("$") for d in after.split(":")] if after else []
+        if dep == "afterok" and not all(status[d] for d in deps):
+            status[var] = False
+            continue
+        text = (batch / script).read_text()
+        name = re.search(r"^#PBS -N (\S+)$", text, re.M).group(1)
+        queue = re.search(r"^#PBS -q (\S+)$", text, re.M)
+        span = re.search(r"^#PBS -J (\d+)-(\d+)$", text, re.M)
+        jobid = f"{1000 + n}{'[]' if span else ''}.pbs-server"
+        base = {k: v for k, v in env().items() if not k.startswith("PBS_")}
+        base.update(HOME=str(home), PBS_O_HOME=str(home), PBS_O_WORKDIR=str(batch), PBS_JOBNAME=name,
+                    PBS_ENVIRONMENT="PBS_BATCH", PBS_QUEUE=queue.group(1) if queue else "workq",
+                    PBS_O_QUEUE=queue.group(1) if queue else "workq", PBS_JOBDIR=str(home))
+        ok = True
+        for index in range(int(span.group(1)), int(span.group(2)) + 1) if span else [None]:
+            e = dict(base, PBS_JOBID=jobid)
+            if index is not None:
+                e.update(PBS_ARRAY_INDEX=str(index), PBS_ARRAY_ID=jobid, PBS_JOBID=jobid.replace("[]", f"[{index}]"))
+            job = subprocess.run(["bash", str(batch / script)], cwd=home, env=e, capture_output=True, text=True,
+                                 timeout=300)
+            assert "Traceback" not in job.stderr, job.stderr[-2000:]
+            ran.append((script, "" if index is None else str(index), job.returncode))
+            ok = ok and job.returncode == 0
+        status[var] = ok
+    return ran
+
+
+@pytest.mark.parametrize("per_pair", [False, True], ids=["array", "per_pair"])
+def test_qsub_scripts_run_under_bash_with_the_pbs_variables(stack, tmp_path, per_pair):
+    out, home = tmp_path / "out", tmp_path / "home"
+    home.mkdir()
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out, {"jobqueue": {"cores": 1, "queue": "sar"}})
+    proc = cli(cfg, "--qsub", tmp_path / "pbs", *(["--per-pair"] if per_pair else []))
+    assert proc.returncode == 0, proc.stderr
+    ran = run_pbs_jobs(tmp_path / "pbs", home)
+    dates = [p.split("_m_")[1][:8] for p in stack["pairs"]]
+    pair_jobs = ([(f"pair_{d}.pbs", "", 0) for d in dates] if per_pair
+                 else [("pairs.pbs", str(i), 0) for i in range(len(dates))])
+    assert ran == [("master.pbs", "", 0), *pair_jobs, ("report.pbs", "", 0)]
+    run = json.loads((out / "run.json").read_text())
+    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run
+    assert_same(out, stack["ref"])
+    # (matplotlib's cache and config folders aside)
+    assert not [p for p in home.iterdir() if p.name not in (".cache", ".config")], "products written in HOME"
+
+
 # ------------------------------------------------------------------------------------------------ real Slurm
 
 SLURM_CONF = """\

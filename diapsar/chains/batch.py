@@ -65,8 +65,10 @@ def _header_slurm(cfg: MultiSlcConfig, name: str, walltime: str, logs: Path, arr
     return lines
 
 
-def _body(cfg: MultiSlcConfig) -> list[str]:
-    return ["set -euo pipefail", *cfg.compute.prologue, *thread_exports(cfg.compute.cores)]
+def _body(cfg: MultiSlcConfig, kind: str) -> list[str]:
+    # PBS starts a job in the home folder: it runs in the folder it was submitted from, like a Slurm job
+    cd = ['cd "${PBS_O_WORKDIR:-.}"'] if kind == "pbs" else []
+    return ["set -euo pipefail", *cd, *cfg.compute.prologue, *thread_exports(cfg.compute.cores)]
 
 
 def write_batch(cfg: MultiSlcConfig, config: str | Path, kind: str, flags: list[str], per_pair: bool = False,
@@ -93,18 +95,18 @@ def write_batch(cfg: MultiSlcConfig, config: str | Path, kind: str, flags: list[
     if kind == "pbs" and len(dates) < PBS_ARRAY_MIN:
         per_pair = True
     scripts: dict[str, list[str]] = {}
-    scripts[f"master.{ext}"] = [*header(cfg, "diapsar-master", c.master_walltime or c.walltime, logs), *_body(cfg),
+    scripts[f"master.{ext}"] = [*header(cfg, "diapsar-master", c.master_walltime or c.walltime, logs), *_body(cfg, kind),
                                 "exec " + _command(config, flags, "--only-master")]
     if per_pair:
         for d in dates:
-            scripts[f"pair_{d}.{ext}"] = [*header(cfg, f"diapsar-pair-{d}", c.walltime, logs), *_body(cfg),
+            scripts[f"pair_{d}.{ext}"] = [*header(cfg, f"diapsar-pair-{d}", c.walltime, logs), *_body(cfg, kind),
                                           "exec " + _command(config, flags, f"--only-pair {d}")]
     elif dates:
         index = "PBS_ARRAY_INDEX" if kind == "pbs" else "SLURM_ARRAY_TASK_ID"
-        scripts[f"pairs.{ext}"] = [*header(cfg, "diapsar-pairs", c.walltime, logs, array=len(dates)), *_body(cfg),
+        scripts[f"pairs.{ext}"] = [*header(cfg, "diapsar-pairs", c.walltime, logs, array=len(dates)), *_body(cfg, kind),
                                    f"DATES=({' '.join(dates)})", f"DATE=${{DATES[${index}]}}",
                                    "exec " + _command(config, flags, "--only-pair") + ' "$DATE"']
-    scripts[f"report.{ext}"] = [*header(cfg, "diapsar-report", "00:30:00", logs), *_body(cfg),
+    scripts[f"report.{ext}"] = [*header(cfg, "diapsar-report", "00:30:00", logs), *_body(cfg, kind),
                                 "exec " + _command(config, flags, "--only-report")]
     for name, lines in scripts.items():
         (out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chain_cli import one_line_error, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (300, 240)
@@ -255,7 +256,8 @@ def test_qsub_and_sbatch_scripts(stack, tmp_path):
         ids.append(f"$P{i}")
     assert sub[-1].startswith(f"REPORT=$(sbatch --parsable --dependency=afterany:{':'.join(ids)} report.sbatch)")
     # the job scripts run as written (here one after the other, without Slurm): master, pairs, report
-    cfg1 = write_config(tmp_path / "c1.json", stack["lake"], tmp_path / "out", {"jobqueue": {"cores": 1}})
+    cfg1 = write_config(tmp_path / "c1.json", stack["lake"], tmp_path / "out",
+                        {"jobqueue": {"cores": 1, "memory": "1GB"}})
     assert cli(cfg1, "--sbatch", tmp_path / "jobs", "--per-pair").returncode == 0
     d = tmp_path / "jobs"
     for script in ["master.sbatch", *(f"pair_{date}.sbatch" for date in dates), "report.sbatch"]:
@@ -315,7 +317,8 @@ def run_pbs_jobs(batch: Path, home: Path) -> list[tuple[str, str, int]]:
 def test_qsub_scripts_run_under_bash_with_the_pbs_variables(stack, tmp_path, per_pair):
     out, home = tmp_path / "out", tmp_path / "home"
     home.mkdir()
-    cfg = write_config(tmp_path / "c.json", stack["lake"], out, {"jobqueue": {"cores": 1, "queue": "sar"}})
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out,
+                       {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}})
     proc = cli(cfg, "--qsub", tmp_path / "pbs", *(["--per-pair"] if per_pair else []))
     assert proc.returncode == 0, proc.stderr
     ran = run_pbs_jobs(tmp_path / "pbs", home)
@@ -435,6 +438,58 @@ def test_existing_dask_scheduler(stack, tmp_path):
         proc = cli(write_config(tmp_path / "c.json", stack["lake"], out), "--scheduler", cluster.scheduler_address)
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same(out, stack["ref"])
-    bad = cli(write_config(tmp_path / "d.json", stack["lake"], tmp_path / "out2"), "--scheduler",
-              f"tcp://127.0.0.1:{_free_port()}")
-    assert bad.returncode != 0 and "cannot reach the dask scheduler" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_scheduler_that_does_not_answer(stack, tmp_path):
+    """Nobody listening, and a host that accepts the connection but never answers (the dask Client alone would
+    wait forever in its handshake): one line within a bounded time, nothing created."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        for address in (f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{silent.getsockname()[1]}"):
+            out = tmp_path / "out"
+            t0 = time.time()
+            bad = run_cli(write_config(tmp_path / "d.json", stack["lake"], out), "--scheduler", address, timeout=60)
+            assert time.time() - t0 < 40, "not bounded"
+            one_line_error(bad, "cannot reach the dask scheduler", address)
+            assert not out.exists(), "nothing is made before the scheduler answers"
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize("compute, flags, words", [
+    ({"executor": "slurm", "jobqueue": {"queue": "debug"}}, [], ["executor slurm needs cores and memory"]),
+    ({"executor": "pbs", "jobqueue": {"cores": 4}}, [], ["executor pbs needs memory"]),
+    ({"jobqueue": {"memory": "4GB"}}, ["--sbatch"], ["--sbatch needs cores"]),
+    ({"jobqueue": {"cores": 2, "memory": "1GB"}}, ["--qsub", "-ram", "2000"],
+     ["-ram 2000 MB", "more than the memory of each job", "1GB"]),
+    ({}, ["--workers", "4", "-ram", "200"], ["--workers 4", "50 MB per pair", "below the 64 MB"]),
+], ids=["slurm_without_cores_memory", "pbs_without_memory", "sbatch_without_cores", "ram_over_job_memory",
+        "too_many_workers_for_ram"])
+def test_bad_compute_input_is_one_line(stack, tmp_path, compute, flags, words):
+    out = tmp_path / "out"
+    bad = run_cli(write_config(tmp_path / "c.json", stack["lake"], out, compute), *flags, timeout=60)
+    one_line_error(bad, *words)
+    assert not out.exists(), "nothing is made before the check"
+
+
+def test_batch_folder_that_cannot_be_written(stack, tmp_path):
+    cfg = write_config(tmp_path / "c.json", stack["lake"], tmp_path / "out", {"jobqueue": {"cores": 1,
+                                                                                          "memory": "1GB"}})
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    # a folder whose parent is a regular file (cannot be made, even by root)
+    for flag in ("--qsub", "--sbatch"):
+        one_line_error(run_cli(cfg, flag, blocker / "batch", timeout=60), flag, "cannot create the batch folder",
+                       str(blocker / "batch"))
+    # an existing batch folder without write permission (root writes anyway: only checked for another user)
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        (ro / "logs").mkdir()
+        ro.chmod(0o500)
+        try:
+            one_line_error(run_cli(cfg, "--qsub", ro, timeout=60), "--qsub", str(ro))
+        finally:
+            ro.chmod(0o700)
+    assert not (tmp_path / "out").exists()

@@ -313,22 +313,60 @@ def run_pbs_jobs(batch: Path, home: Path) -> list[tuple[str, str, int]]:
     return ran
 
 
-@pytest.mark.parametrize("per_pair", [False, True], ids=["array", "per_pair"])
-def test_qsub_scripts_run_under_bash_with_the_pbs_variables(stack, tmp_path, per_pair):
+@pytest.fixture(scope="module")
+def iw_two_swaths(tmp_path_factory):
+    """A small IW stack of two swaths (IW1 + IW2 side by side, 2 bursts, 2 dates) and its in-process run."""
+    from diapsar.simulate.api import simulate_stack
+
+    root = tmp_path_factory.mktemp("scale_iw")
+    simulate_stack(root / "input", mode="iw", dates=2, size=(0, 300), bursts=2, lines_per_burst=200,
+                   beam="IW1,IW2", seed=5, n_targets=0, coherence=(0.85, 0.98), snr_db=25.0)
+    cfg = iw_config(root / "ref.json", root / "input", root / "ref")
+    proc = cli(cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((root / "ref" / "run.json").read_text())
+    assert run["swaths"] == ["IW1", "IW2"] and len(run["pairs"]) == 1
+    return {"root": root, "lake": root / "input", "ref": products(root / "ref"), "pairs": run["pairs"]}
+
+
+def iw_config(path: Path, lake: Path, out: Path) -> Path:
+    raw = {"Global": {"in": {"Input_Path": str(lake), "DEM_Path": str(lake / "dem" / "dem.tif"), "Mode": "IW",
+                             "Polarisation": "VV"},
+                      "out": {"Output_Path": str(out)}, "parameter": {"clean": "yes", "optram": 300}},
+           "Pre_Processing": {"parameter": {"ML_ran": 4, "ML_azi": 2}},
+           "DIn_SAR": {"parameter": {"GridStep_range": 32, "GridStep_azimut": 32, "ESD_iter": 1}},
+           "Post_Processing": {"parameter": {"Activate_Ortho": "yes", "Activate_Filtering": "yes"}},
+           "Compute": {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}}}
+    path.write_text(json.dumps(raw, indent=1))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["sm_array", "iw_two_swaths_per_pair"])
+def test_qsub_scripts_run_under_bash_with_the_pbs_variables(request, tmp_path, kind):
+    """The --qsub jobs run as PBS would run them give the in-process products: a StripMap stack as a job array,
+    and an IW stack of two swaths, one job per pair (each swath's pair, then the merge; the report job merges
+    the master)."""
+    data = request.getfixturevalue("stack" if kind == "sm_array" else "iw_two_swaths")
     out, home = tmp_path / "out", tmp_path / "home"
     home.mkdir()
-    cfg = write_config(tmp_path / "c.json", stack["lake"], out,
-                       {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}})
-    proc = cli(cfg, "--qsub", tmp_path / "pbs", *(["--per-pair"] if per_pair else []))
+    if kind == "sm_array":
+        cfg = write_config(tmp_path / "c.json", data["lake"], out,
+                           {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}})
+        proc = cli(cfg, "--qsub", tmp_path / "pbs")
+    else:
+        proc = cli(iw_config(tmp_path / "c.json", data["lake"], out), "--qsub", tmp_path / "pbs", "--per-pair")
     assert proc.returncode == 0, proc.stderr
     ran = run_pbs_jobs(tmp_path / "pbs", home)
-    dates = [p.split("_m_")[1][:8] for p in stack["pairs"]]
-    pair_jobs = ([(f"pair_{d}.pbs", "", 0) for d in dates] if per_pair
-                 else [("pairs.pbs", str(i), 0) for i in range(len(dates))])
+    dates = [p.split("_m_")[1][:8] for p in data["pairs"]]
+    pair_jobs = ([("pairs.pbs", str(i), 0) for i in range(len(dates))] if kind == "sm_array"
+                 else [(f"pair_{d}.pbs", "", 0) for d in dates])
     assert ran == [("master.pbs", "", 0), *pair_jobs, ("report.pbs", "", 0)]
     run = json.loads((out / "run.json").read_text())
-    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run
-    assert_same(out, stack["ref"])
+    assert run["pairs"] == data["pairs"] and "failed_pairs" not in run
+    if kind != "sm_array":
+        assert run["swaths"] == ["IW1", "IW2"]
+        assert sorted(json.loads((out / data["pairs"][0] / "pair.json").read_text())["swaths"]) == ["IW1", "IW2"]
+    assert_same(out, data["ref"])  # the merged products and every swath's
     # (matplotlib's cache and config folders aside)
     assert not [p for p in home.iterdir() if p.name not in (".cache", ".config")], "products written in HOME"
 
@@ -493,3 +531,60 @@ def test_batch_folder_that_cannot_be_written(stack, tmp_path):
         finally:
             ro.chmod(0o700)
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------------ -ram share
+
+def test_ram_share_of_a_worker_sets_its_block_sizes(stack, tmp_path, monkeypatch):
+    """A pair unit given a share of -ram (a local cluster's worker: -ram / workers) sizes its row blocks from
+    that share: every block size of the pair steps is computed from the share, the blocks are smaller, and the
+    products are still byte-identical to the reference."""
+    import logging
+
+    import numpy as np
+
+    from diapsar.chains import executor, pair_steps
+    from diapsar.chains.context import gdal_cache_mb
+    from diapsar.chains.multislc import CHAIN
+    from diapsar.chains.runtime import select_images
+    from diapsar.config import load_config
+
+    real = pair_steps.rows_per_block
+    calls: list[tuple[float, int]] = []
+
+    def spy(n_cols, bytes_per_pixel, ram_mb, *a, **k):
+        rows = real(n_cols, bytes_per_pixel, ram_mb, *a, **k)
+        calls.append((ram_mb, rows))
+        return rows
+
+    monkeypatch.setattr(pair_steps, "rows_per_block", spy)
+    ref = stack["root"] / "ref"
+    master_dir = next(ref.glob("*_master_directory")).name
+    with np.load(ref / master_dir / ".scene_dem.npz") as z:
+        dem_mb = z["heights_m"].nbytes / 2**20
+    handlers = list(logging.getLogger("diapsar").handlers)
+    seen = {}
+    try:
+        for share in (None, 100.0):  # all of -ram 200 (in-process), the share of one of 2 workers
+            out = tmp_path / f"share{share}"
+            shutil.copytree(ref / master_dir, out / master_dir)  # the master unit's products
+            cfg = load_config(write_config(tmp_path / f"c{share}.json", stack["lake"], out))
+            assert cfg.optram_mb == 200
+            sel = select_images(cfg)
+            calls.clear()
+            summary = executor.run_pair_task(executor.UnitTask(CHAIN, cfg, sel.master, sel.slaves[0], 1, share))
+            assert summary.ok, summary.error
+            total = share or 200.0
+            want = max(total - gdal_cache_mb(total) - dem_mb, total / 4)
+            assert len(calls) >= 4 and {round(r, 6) for r, _ in calls} == {round(want, 6)}
+            seen[share] = [rows for _, rows in calls]
+            pair = stack["pairs"][0]
+            assert products(out / pair) == {k.split("/", 1)[1]: v for k, v in stack["ref"].items()
+                                            if k.startswith(pair + "/")}
+    finally:
+        for h in logging.getLogger("diapsar").handlers:
+            if h not in handlers:
+                logging.getLogger("diapsar").removeHandler(h)
+                h.close()
+    assert len(seen[None]) == len(seen[100.0])
+    assert all(a <= b for a, b in zip(seen[100.0], seen[None])) and seen[100.0] != seen[None]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..config import MultiSlcConfig
-from ..errors import ConfigError, OutputError
+from ..errors import OutputError
 from ..io.atomic import atomic_path
 from .executor import check_job_memory, memory_mb, thread_exports
 
@@ -67,13 +67,9 @@ def _body(cfg: MultiSlcConfig, kind: str) -> list[str]:
 def write_batch(cfg: MultiSlcConfig, config: str | Path, kind: str, flags: list[str], per_pair: bool = False,
                 folder: str | Path | None = None) -> Path:
     """Write the job scripts of ``kind`` (pbs, slurm) and ``submit.sh``; returns the path of submit.sh."""
-    from .multislc import iw_swaths
     from .runtime import select_images
 
     sel = select_images(cfg)
-    if cfg.inputs.mode == "IW" and len(iw_swaths(cfg, sel)) > 1:
-        raise ConfigError("--qsub/--sbatch: one swath per configuration (Global.in.Swath); the swaths are then "
-                          "merged by a run without --qsub")
     flag = "--qsub" if kind == "pbs" else "--sbatch"
     check_job_memory(cfg, flag)  # cores and memory given, -ram within a job's memory
     dates = [s.date for s in sel.slaves]

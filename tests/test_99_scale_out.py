@@ -79,12 +79,13 @@ def test_local_dask_cluster_gives_identical_products(stack, tmp_path):
     out = tmp_path / "out"
     proc = cli(write_config(tmp_path / "c.json", stack["lake"], out), "--workers", "2", "--threads-per-worker", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "local dask cluster: 2 worker(s) x 1 thread(s)" in proc.stderr
+    assert "local dask cluster: 2 worker(s) x 1 thread(s); -ram 200 MB: 100 MB per pair" in proc.stderr
     assert_same(out, stack["ref"])
     log = (out / "info.log").read_text()
     for p in stack["pairs"]:  # per-step timings of every pair in the one info.log, whichever worker ran it
         assert f"pair {p} step timings (s): topographic_phase" in log
         assert re.search(rf"\[\d/3\] pair {p} done \((?!driver)", log), "pair run by a dask worker"
+        assert f"{p.split('_m_')[1][:8]}: -ram share of this pair 100 MB (of 200 MB)" in log
     assert json.loads((out / "run.json").read_text())["pairs"] == stack["pairs"]
 
 
@@ -480,16 +481,24 @@ def test_existing_dask_scheduler(stack, tmp_path):
 
 def test_scheduler_that_does_not_answer(stack, tmp_path):
     """Nobody listening, and a host that accepts the connection but never answers (the dask Client alone would
-    wait forever in its handshake): one line within a bounded time, nothing created."""
+    wait forever in its handshake): one line within a bounded time, nothing created (both run side by side)."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
-        for address in (f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{silent.getsockname()[1]}"):
-            out = tmp_path / "out"
-            t0 = time.time()
-            bad = run_cli(write_config(tmp_path / "d.json", stack["lake"], out), "--scheduler", address, timeout=60)
-            assert time.time() - t0 < 40, "not bounded"
-            one_line_error(bad, "cannot reach the dask scheduler", address)
+        runs = []
+        for k, address in enumerate((f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{silent.getsockname()[1]}")):
+            out = tmp_path / f"out{k}"
+            cmd = [sys.executable, str(REPO / "SAR_MultiSlc.py"), str(write_config(tmp_path / f"{k}.json",
+                                                                                  stack["lake"], out)),
+                   "--scheduler", address]
+            runs.append((address, out, subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                                                        stderr=subprocess.PIPE, text=True)))
+        t0 = time.time()
+        for address, out, proc in runs:
+            stdout, stderr = proc.communicate(timeout=90)
+            assert time.time() - t0 < 60, "not bounded"
+            one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                           "cannot reach the dask scheduler", address)
             assert not out.exists(), "nothing is made before the scheduler answers"
 
 

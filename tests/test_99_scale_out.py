@@ -256,17 +256,6 @@ def test_qsub_and_sbatch_scripts(stack, tmp_path):
                                      f"--dependency=afterok:$MASTER pair_{date}.sbatch)")
         ids.append(f"$P{i}")
     assert sub[-1].startswith(f"REPORT=$(sbatch --parsable --dependency=afterany:{':'.join(ids)} report.sbatch)")
-    # the job scripts run as written (here one after the other, without Slurm): master, pairs, report
-    cfg1 = write_config(tmp_path / "c1.json", stack["lake"], tmp_path / "out",
-                        {"jobqueue": {"cores": 1, "memory": "1GB"}})
-    assert cli(cfg1, "--sbatch", tmp_path / "jobs", "--per-pair").returncode == 0
-    d = tmp_path / "jobs"
-    for script in ["master.sbatch", *(f"pair_{date}.sbatch" for date in dates), "report.sbatch"]:
-        job = subprocess.run(["bash", str(d / script)], capture_output=True, text=True, timeout=300, env=env())
-        assert job.returncode == 0, f"{script}: {job.stderr[-2000:]}"
-    run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run
-    assert_same(tmp_path / "out", stack["ref"])
     # a bad flag value: one line, non-zero
     bad = cli(cfg, "--workers", "-1")
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--workers" in bad.stderr
@@ -597,3 +586,34 @@ def test_ram_share_of_a_worker_sets_its_block_sizes(stack, tmp_path, monkeypatch
                 h.close()
     assert len(seen[None]) == len(seen[100.0])
     assert all(a <= b for a, b in zip(seen[100.0], seen[None])) and seen[100.0] != seen[None]
+
+
+def test_sbatch_scripts_submitted_to_a_real_slurm(stack, slurm, tmp_path):
+    """submit.sh of --sbatch (master job, the pairs as a job array after it, the report job) submitted to the real
+    Slurm on localhost: the products are those of the in-process run."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out,
+                       {"jobqueue": {"cores": 1, "memory": "1GB", "walltime": "00:10:00", "queue": "debug",
+                                     "prologue": [f"export PYTHONPATH={REPO}"]}})
+    e = {**env(), **slurm["env"]}
+    proc = subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg), "--sbatch", tmp_path / "jobs"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, env=e)
+    assert proc.returncode == 0, proc.stderr
+    sub = subprocess.run(["bash", str(tmp_path / "jobs" / "submit.sh")], capture_output=True, text=True,
+                         timeout=60, env=e)
+    assert sub.returncode == 0, sub.stderr
+    ids = re.fullmatch(r"master job (\d+), report job (\d+)", sub.stdout.strip())
+    assert ids, sub.stdout
+    t0 = time.time()
+    while time.time() - t0 < 300:
+        q = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=e)
+        if q.returncode == 0 and not q.stdout.strip():
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the Slurm jobs did not end within 300 s")
+    logs = sorted((tmp_path / "jobs" / "logs").glob("*.out"))
+    assert len(logs) == 2 + len(stack["pairs"]), [p.name for p in logs]  # master, each array task, report
+    run = json.loads((out / "run.json").read_text())
+    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run, [p.read_text()[-500:] for p in logs]
+    assert_same(out, stack["ref"])

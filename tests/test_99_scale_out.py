@@ -1,9 +1,9 @@
 """Scale-out of SAR_MultiSlc: a small simulated StripMap stack (4 dates: 3 pairs) processed in-process, on a local
-dask cluster (2 workers x 1 thread), after a kill -9, with a corrupt slave, on a real Slurm on localhost
-(dask-jobqueue SLURMCluster), and as PBS / Slurm job scripts.
+dask cluster (2 workers x 1 thread), on an existing scheduler, after kill -9 at several points, with a corrupt
+slave, on a real Slurm on localhost (dask-jobqueue SLURMCluster and the --sbatch scripts), as PBS job scripts run
+the way PBS would (also on a small IW stack of two swaths), and bad scale-out input.
 
-The reference run uses numba with one thread like the workers: the interferogram kernel's result depends on
-numba's thread count (see the report of the scale-out branch), not on the executor.
+The reference run uses numba with one thread, like the workers.
 """
 
 from __future__ import annotations

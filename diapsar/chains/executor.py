@@ -273,8 +273,15 @@ def executor_kind(compute: ComputeConfig, n_pairs: int) -> str:
     return "local" if n_pairs >= compute.auto_min_pairs and cores_given() > 1 else "inprocess"
 
 
-def local_workers(compute: ComputeConfig) -> int:
-    return compute.workers or max(1, cores_given() // compute.threads_per_worker)
+def local_workers(compute: ComputeConfig, ram_mb: int | None = None) -> int:
+    """Workers of the local cluster: Compute.workers, else the cores given / threads per worker, no more than
+    -ram (``ram_mb``) leaves MIN_UNIT_RAM_MB to each (unless Compute.ram_per_worker)."""
+    if compute.workers:
+        return compute.workers
+    n = max(1, cores_given() // compute.threads_per_worker)
+    if ram_mb is not None and not compute.ram_per_worker:
+        n = max(1, min(n, ram_mb // MIN_UNIT_RAM_MB))
+    return n
 
 
 def memory_mb(text: str) -> int:
@@ -307,7 +314,7 @@ def unit_ram_mb(cfg: MultiSlcConfig, kind: str) -> float | None:
         return None
     if kind != "local" or c.ram_per_worker:
         return None
-    n = local_workers(c)
+    n = local_workers(c, cfg.optram_mb)
     share = float(cfg.optram_mb) / n
     if share < MIN_UNIT_RAM_MB:
         raise ConfigError(f"--workers {n} (Compute.workers): -ram {cfg.optram_mb} MB split between {n} workers "
@@ -356,7 +363,7 @@ def dask_client(cfg: MultiSlcConfig, kind: str) -> Iterator[Any]:
             why = f"no answer within {SCHEDULER_TIMEOUT_S} s" if isinstance(exc, TimeoutError) else one_line(exc)
             raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} ({why})") from None
     elif kind == "local":
-        n, t = local_workers(c), c.threads_per_worker
+        n, t = local_workers(c, cfg.optram_mb), c.threads_per_worker
         threads_env = {"NUMBA_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t), "OPENBLAS_NUM_THREADS": str(t),
                        "MKL_NUM_THREADS": str(t)}
         # one dask thread per worker (one unit at a time): the worker's threads are numba's inside the unit

@@ -208,7 +208,7 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
         if len(swaths) == 1 and cfg.inputs.swath is None:
             cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, swaths=swaths))
             sel = select_images(cfg)
-    if not only.any and len(swaths) <= 1:
+    if not only.any:
         executor.check_budget(cfg, len(sel.slaves))  # -ram share of the workers, jobs' resources: before any work
     check_output(out)
     if top:

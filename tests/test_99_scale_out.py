@@ -173,6 +173,39 @@ def test_kill_9_then_rerun_gives_identical_products(stack, tmp_path, point):
     assert not left, f"temporaries of the killed run left behind: {left}"
 
 
+def test_batch_job_killed_on_a_local_cluster_then_rerun_in_process(stack, tmp_path):
+    """A job on a local dask cluster killed whole (SIGKILL to its process group, as a batch system ends a job at
+    its walltime) while its workers are inside the pairs; the rerun, in-process this time, resumes from what the
+    workers recorded and gives the reference products; no process of the killed job is left."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out)
+    proc = subprocess.Popen([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg), "--workers", "2"], cwd=REPO,
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while proc.poll() is None and time.time() - t0 < 240 and not any(
+            "topographic_phase" in p.read_text() for p in out.glob("*_m_*_s/.steps.json")):
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    t0 = time.time()
+    while time.time() - t0 < 20:  # nothing of the job is left (its dask workers, once reaped by init)
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("processes of the killed job are left")
+    assert not (out / "run.json").exists()
+    assert not all((out / p / "pair.json").exists() for p in stack["pairs"])
+    rerun = cli(cfg)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert re.search(r"\d{8}: topographic_phase already done", rerun.stderr), "nothing resumed"
+    assert_same(out, stack["ref"])
+    assert not [p for p in out.rglob("*") if p.name.endswith((".part", ".part.aux.xml", ".tmp"))]
+
+
 def test_one_corrupt_slave_fails_alone(stack, tmp_path):
     lake = tmp_path / "lake"
     lake.mkdir()

@@ -389,6 +389,7 @@ class ComputeConfig:
     ram_per_worker: bool = _key("Compute.ram_per_worker", _bool)
     auto_min_pairs: int = _key("Compute.auto_min_pairs", _int)
     scheduler: str | None = _key("Compute.scheduler", _str_or_none)
+    scheduler_timeout_s: float = _key("Compute.scheduler_timeout_s", _float)
     queue: str | None = _key("Compute.jobqueue.queue", _str_or_none)
     account: str | None = _key("Compute.jobqueue.account", _str_or_none)
     cores: int | None = _key("Compute.jobqueue.cores", _int_or_none)

@@ -503,24 +503,24 @@ def test_existing_dask_scheduler(stack, tmp_path):
 
 def test_scheduler_that_does_not_answer(stack, tmp_path):
     """Nobody listening, and a host that accepts the connection but never answers (the dask Client alone would
-    wait forever in its handshake): one line within a bounded time, nothing created (both run side by side)."""
+    wait forever in its handshake): one line within Compute.scheduler_timeout_s, nothing created (both run side
+    by side)."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
         runs = []
         for k, address in enumerate((f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{silent.getsockname()[1]}")):
             out = tmp_path / f"out{k}"
-            cmd = [sys.executable, str(REPO / "SAR_MultiSlc.py"), str(write_config(tmp_path / f"{k}.json",
-                                                                                  stack["lake"], out)),
-                   "--scheduler", address]
+            cfg = write_config(tmp_path / f"{k}.json", stack["lake"], out, {"scheduler_timeout_s": 3})
+            cmd = [sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg), "--scheduler", address]
             runs.append((address, out, subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE,
                                                         stderr=subprocess.PIPE, text=True)))
         t0 = time.time()
-        for address, out, proc in runs:
+        for (address, out, proc), why in zip(runs, ("", "(no answer within 3 s)")):
             stdout, stderr = proc.communicate(timeout=90)
-            assert time.time() - t0 < 60, "not bounded"
+            assert time.time() - t0 < 45, "not bounded"
             one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
-                           "cannot reach the dask scheduler", address)
+                           "cannot reach the dask scheduler", address, why)
             assert not out.exists(), "nothing is made before the scheduler answers"
 
 

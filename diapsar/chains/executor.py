@@ -323,9 +323,6 @@ def unit_ram_mb(cfg: MultiSlcConfig, kind: str) -> float | None:
     return share if n > 1 else None
 
 
-SCHEDULER_TIMEOUT_S = 10  # connection and handshake with a dask scheduler
-
-
 def probe_scheduler(address: str, timeout: float) -> None:
     """Connect to the dask scheduler at ``address`` and ask its identity, every stage bounded by ``timeout``
     (TimeoutError): a host that accepts the connection but never answers would hang the dask Client, whose
@@ -356,12 +353,12 @@ def dask_client(cfg: MultiSlcConfig, kind: str) -> Iterator[Any]:
     cluster: Any = None
     if kind == "scheduler":
         assert c.scheduler is not None  # (config.check)
+        reach_scheduler(cfg)
         try:
-            probe_scheduler(c.scheduler, SCHEDULER_TIMEOUT_S)
-            client = Client(c.scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+            client = Client(c.scheduler, timeout=f"{c.scheduler_timeout_s}s")
         except (OSError, TimeoutError, ValueError) as exc:
-            why = f"no answer within {SCHEDULER_TIMEOUT_S} s" if isinstance(exc, TimeoutError) else one_line(exc)
-            raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} ({why})") from None
+            raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} "
+                               f"({one_line(exc)})") from None
     elif kind == "local":
         n, t = local_workers(c, cfg.optram_mb), c.threads_per_worker
         threads_env = {"NUMBA_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t), "OPENBLAS_NUM_THREADS": str(t),
@@ -428,13 +425,19 @@ def check_budget(cfg: MultiSlcConfig, n_pairs: int) -> None:
     any work (one line)."""
     kind = executor_kind(cfg.compute, n_pairs)
     unit_ram_mb(cfg, kind)
-    if kind == "scheduler" and cfg.compute.scheduler:
-        try:
-            probe_scheduler(cfg.compute.scheduler, SCHEDULER_TIMEOUT_S)
-        except (OSError, TimeoutError, ValueError) as exc:
-            why = f"no answer within {SCHEDULER_TIMEOUT_S} s" if isinstance(exc, TimeoutError) else one_line(exc)
-            raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {cfg.compute.scheduler} "
-                               f"({why})") from None
+    if kind == "scheduler":
+        reach_scheduler(cfg)
+
+
+def reach_scheduler(cfg: MultiSlcConfig) -> None:
+    """DiapsarError (one line) unless the dask scheduler of Compute.scheduler answers within
+    Compute.scheduler_timeout_s."""
+    c = cfg.compute
+    try:
+        probe_scheduler(str(c.scheduler), c.scheduler_timeout_s)
+    except (OSError, TimeoutError, ValueError) as exc:
+        why = f"no answer within {c.scheduler_timeout_s:g} s" if isinstance(exc, TimeoutError) else one_line(exc)
+        raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} ({why})") from None
 
 
 def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: list[Image], on_pair: Progress) -> tuple[

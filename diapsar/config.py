@@ -207,6 +207,10 @@ def _str(value: Any, key: str, ctx: _Ctx) -> str:
     return str(value)
 
 
+def _int_or_none(value: Any, key: str, ctx: _Ctx) -> int | None:
+    return None if value is None else int(value)
+
+
 def _bool(value: Any, key: str, ctx: _Ctx) -> bool:
     return to_bool(value, key)
 
@@ -382,12 +386,14 @@ class ComputeConfig:
     executor: str = _key("Compute.executor", _str)
     workers: int = _key("Compute.workers", _int)
     threads_per_worker: int = _key("Compute.threads_per_worker", _int)
+    ram_per_worker: bool = _key("Compute.ram_per_worker", _bool)
     auto_min_pairs: int = _key("Compute.auto_min_pairs", _int)
     scheduler: str | None = _key("Compute.scheduler", _str_or_none)
+    scheduler_timeout_s: float = _key("Compute.scheduler_timeout_s", _float)
     queue: str | None = _key("Compute.jobqueue.queue", _str_or_none)
     account: str | None = _key("Compute.jobqueue.account", _str_or_none)
-    cores: int = _key("Compute.jobqueue.cores", _int)
-    memory: str = _key("Compute.jobqueue.memory", _str)
+    cores: int | None = _key("Compute.jobqueue.cores", _int_or_none)
+    memory: str | None = _key("Compute.jobqueue.memory", _str_or_none)
     walltime: str = _key("Compute.jobqueue.walltime", _str)
     master_walltime: str | None = _key("Compute.jobqueue.master_walltime", _str_or_none)
     job_directives: tuple[str, ...] = _key("Compute.jobqueue.job_directives", _str_list)
@@ -397,6 +403,16 @@ class ComputeConfig:
     interface: str | None = _key("Compute.jobqueue.interface", _str_or_none)
     log_directory: Path | None = _key("Compute.jobqueue.log_directory", _opt_path)
     array: bool = _key("Compute.jobqueue.array", _bool)
+
+    def job_resources(self, why: str) -> tuple[int, str]:
+        """(cores, memory) of each batch job; ConfigError naming what is missing when the section lacks them
+        (``why``: what needs them, e.g. "executor slurm", "--qsub")."""
+        missing = [k for k, v in (("cores", self.cores), ("memory", self.memory)) if v is None]
+        if missing:
+            raise ConfigError(f"Compute.jobqueue: {why} needs {' and '.join(missing)} (the resources of each "
+                              'job, e.g. "jobqueue": {"cores": 12, "memory": "60GB", "walltime": "10:00:00"})')
+        assert self.cores is not None and self.memory is not None
+        return self.cores, self.memory
 
 
 SECTIONS: dict[str, type] = {
@@ -588,6 +604,8 @@ class MultiSlcConfig:
         if c.executor == "scheduler" and not c.scheduler:
             raise ConfigError("Compute.scheduler: executor 'scheduler' needs the address of a dask scheduler "
                               "(or --scheduler ADDRESS)")
+        if c.executor in ("slurm", "pbs"):
+            c.job_resources(f"executor {c.executor}")
         if c.minimum_jobs > c.maximum_jobs:
             raise ConfigError(f"Compute.jobqueue.minimum_jobs: {c.minimum_jobs} is more than "
                               f"Compute.jobqueue.maximum_jobs {c.maximum_jobs}")

@@ -1,9 +1,9 @@
 """Scale-out of SAR_MultiSlc: a small simulated StripMap stack (4 dates: 3 pairs) processed in-process, on a local
-dask cluster (2 workers x 1 thread), after a kill -9, with a corrupt slave, on a real Slurm on localhost
-(dask-jobqueue SLURMCluster), and as PBS / Slurm job scripts.
+dask cluster (2 workers x 1 thread), on an existing scheduler, after kill -9 at several points, with a corrupt
+slave, on a real Slurm on localhost (dask-jobqueue SLURMCluster and the --sbatch scripts), as PBS job scripts run
+the way PBS would (also on a small IW stack of two swaths), and bad scale-out input.
 
-The reference run uses numba with one thread like the workers: the interferogram kernel's result depends on
-numba's thread count (see the report of the scale-out branch), not on the executor.
+The reference run uses numba with one thread, like the workers.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chain_cli import one_line_error, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (300, 240)
@@ -78,37 +79,131 @@ def test_local_dask_cluster_gives_identical_products(stack, tmp_path):
     out = tmp_path / "out"
     proc = cli(write_config(tmp_path / "c.json", stack["lake"], out), "--workers", "2", "--threads-per-worker", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "local dask cluster: 2 worker(s) x 1 thread(s)" in proc.stderr
+    assert "local dask cluster: 2 worker(s) x 1 thread(s); -ram 200 MB: 100 MB per pair" in proc.stderr
     assert_same(out, stack["ref"])
     log = (out / "info.log").read_text()
     for p in stack["pairs"]:  # per-step timings of every pair in the one info.log, whichever worker ran it
         assert f"pair {p} step timings (s): topographic_phase" in log
         assert re.search(rf"\[\d/3\] pair {p} done \((?!driver)", log), "pair run by a dask worker"
+        assert f"{p.split('_m_')[1][:8]}: -ram share of this pair 100 MB (of 200 MB)" in log
     assert json.loads((out / "run.json").read_text())["pairs"] == stack["pairs"]
 
 
-def test_kill_9_then_rerun_completes_and_skips_finished_steps(stack, tmp_path):
+# kill -9 at a precise point of a real run: this runner (test side, not the product) wraps the raster block writer
+# and the step records of the process it starts, and sends the process SIGKILL itself at the chosen point; the
+# kill is a real SIGKILL (no clean-up runs, the temporary being written stays on disk half-made).
+KILL_RUNNER = r"""
+import os, runpy, signal, sys
+folder, what, name = sys.argv[1:4]
+sys.argv = [sys.argv[4], *sys.argv[5:]]
+if what == "block":  # after the first row block of `name` is written into its temporary, before the rename
+    from diapsar.io import raster
+    write = raster.BlockWriter.write
+    def killing_write(self, row0, data):
+        write(self, row0, data)
+        path = str(self.ds.name)
+        if os.path.basename(os.path.dirname(path)).startswith(folder) and \
+                os.path.basename(path).startswith("." + name + "."):
+            os.kill(os.getpid(), signal.SIGKILL)
+    raster.BlockWriter.write = killing_write
+else:  # right after step `name` of `folder` is recorded complete
+    from diapsar.io import records
+    record = records.Steps.record
+    def killing_record(self, step, *a, **k):
+        record(self, step, *a, **k)
+        if step == name and self.folder.name.startswith(folder):
+            os.kill(os.getpid(), signal.SIGKILL)
+    records.Steps.record = killing_record
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+def recorded_files(folder: Path) -> list[str]:
+    """The outputs of the steps recorded complete in ``folder``'s .steps.json."""
+    steps = folder / ".steps.json"
+    return [f for r in json.loads(steps.read_text()).values() for f in r["files"]] if steps.exists() else []
+
+
+# (folder: master or pair index, "block" (during the writing of a product) or "record" (after a step), name)
+KILL_POINTS = {
+    "master_step": ("master", "block", "dem_projection.tif"),
+    "pair_after_doppler0": (0, "record", "multilook_doppler0"),
+    "middle_of_pair": (1, "block", "interferogram.tif"),
+    "during_ortho": (2, "block", "interferogram_ortho.tif"),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_9_then_rerun_gives_identical_products(stack, tmp_path, point):
+    where, what, name = KILL_POINTS[point]
+    pairs = stack["pairs"]
+    folder = next((stack["root"] / "ref").glob("*_master_directory")).name if where == "master" else pairs[where]
     out = tmp_path / "out"
-    cfg = write_config(tmp_path / "c.json", stack["lake"], out)
-    proc = subprocess.Popen([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg)], cwd=REPO, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_pair = out / stack["pairs"][0] / ".steps.json"
-    t0 = time.time()
-    # killed once the slave's multilook + Doppler0 is recorded: the rerun resumes from it (its Doppler restored
-    # exactly, else the pair differs from a pair run in one go)
-    while proc.poll() is None and time.time() - t0 < 120 and not (
-            first_pair.exists() and "multilook_doppler0" in first_pair.read_text()):
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "run.json").exists() and not (out / stack["pairs"][-1] / "pair.json").exists()
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out)  # ortho and filtering on (demo configuration)
+    killed = subprocess.run([sys.executable, "-c", KILL_RUNNER, folder, what, name, str(REPO / "SAR_MultiSlc.py"),
+                             str(cfg)], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    # nothing half-made is presented as complete: no run.json, no pair.json in the killed pair or after it,
+    # the product being written exists only as its temporary, every raster under its final name is complete
+    assert not (out / "run.json").exists()
+    kfolder = out / folder
+    if what == "block":
+        assert not (kfolder / name).exists() and list(kfolder.glob(f".{name}.*.part")), "not killed mid-write"
+        assert name not in recorded_files(kfolder)
+    else:
+        assert name in json.loads((kfolder / ".steps.json").read_text())
+    later = pairs if where == "master" else pairs[where:]
+    assert not any((out / p / "pair.json").exists() for p in later)
+    for rel, data in products(out).items():
+        if rel in stack["ref"]:
+            assert data == stack["ref"][rel], f"{rel} under its final name after the kill but not complete"
+        else:  # an intermediate (removed at the end of a pair, clean mode): recorded by its step
+            assert (out / rel).name in recorded_files((out / rel).parent), f"{rel} not recorded as complete"
     rerun = cli(cfg)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "master DEM projection already done" in rerun.stderr and "cartesian mean already done" in rerun.stderr
-    assert f"{stack['pairs'][0].split('_m_')[1][:8]}: multilook and Doppler0 already done" in rerun.stderr
+    if where != "master":
+        assert "master DEM projection already done" in rerun.stderr and "cartesian mean already done" in rerun.stderr
+    if where == 0:
+        assert f"{pairs[0].split('_m_')[1][:8]}: multilook and Doppler0 already done" in rerun.stderr
+    if where == 2:
+        assert f"[2/3] pair {pairs[1]} already complete" in rerun.stderr
+        assert f"{pairs[2].split('_m_')[1][:8]}: filtering already done" in rerun.stderr
     assert_same(out, stack["ref"])
-    assert not list(out.rglob("*.part")), "temporaries of the killed run left behind"
+    assert json.loads((out / "run.json").read_text())["pairs"] == pairs
+    left = [p for p in out.rglob("*") if p.name.endswith((".part", ".part.aux.xml", ".tmp"))]
+    assert not left, f"temporaries of the killed run left behind: {left}"
+
+
+def test_batch_job_killed_on_a_local_cluster_then_rerun_in_process(stack, tmp_path):
+    """A job on a local dask cluster killed whole (SIGKILL to its process group, as a batch system ends a job at
+    its walltime) while its workers are inside the pairs; the rerun, in-process this time, resumes from what the
+    workers recorded and gives the reference products; no process of the killed job is left."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out)
+    proc = subprocess.Popen([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg), "--workers", "2"], cwd=REPO,
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while proc.poll() is None and time.time() - t0 < 240 and not any(
+            "topographic_phase" in p.read_text() for p in out.glob("*_m_*_s/.steps.json")):
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    t0 = time.time()
+    while time.time() - t0 < 20:  # nothing of the job is left (its dask workers, once reaped by init)
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("processes of the killed job are left")
+    assert not (out / "run.json").exists()
+    assert not all((out / p / "pair.json").exists() for p in stack["pairs"])
+    rerun = cli(cfg)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert re.search(r"\d{8}: topographic_phase already done", rerun.stderr), "nothing resumed"
+    assert_same(out, stack["ref"])
+    assert not [p for p in out.rglob("*") if p.name.endswith((".part", ".part.aux.xml", ".tmp"))]
 
 
 def test_one_corrupt_slave_fails_alone(stack, tmp_path):
@@ -194,19 +289,109 @@ def test_qsub_and_sbatch_scripts(stack, tmp_path):
                                      f"--dependency=afterok:$MASTER pair_{date}.sbatch)")
         ids.append(f"$P{i}")
     assert sub[-1].startswith(f"REPORT=$(sbatch --parsable --dependency=afterany:{':'.join(ids)} report.sbatch)")
-    # the job scripts run as written (here one after the other, without Slurm): master, pairs, report
-    cfg1 = write_config(tmp_path / "c1.json", stack["lake"], tmp_path / "out", {"jobqueue": {"cores": 1}})
-    assert cli(cfg1, "--sbatch", tmp_path / "jobs", "--per-pair").returncode == 0
-    d = tmp_path / "jobs"
-    for script in ["master.sbatch", *(f"pair_{date}.sbatch" for date in dates), "report.sbatch"]:
-        job = subprocess.run(["bash", str(d / script)], capture_output=True, text=True, timeout=300, env=env())
-        assert job.returncode == 0, f"{script}: {job.stderr[-2000:]}"
-    run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run
-    assert_same(tmp_path / "out", stack["ref"])
     # a bad flag value: one line, non-zero
     bad = cli(cfg, "--workers", "-1")
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--workers" in bad.stderr
+
+
+QSUB_LINE = re.compile(r"^(\w+)=\$\(qsub (?:-W depend=(afterok|afterany):(\S+) )?(\S+)\)$")
+
+
+def run_pbs_jobs(batch: Path, home: Path) -> list[tuple[str, str, int]]:
+    """Run the jobs of ``batch/submit.sh`` the way PBS Pro would, without PBS: in submit.sh's order, each job
+    script under bash from the home folder with the variables PBS sets (PBS_JOBID, PBS_JOBNAME, PBS_O_WORKDIR
+    (the folder qsub ran in: submit.sh's), PBS_ENVIRONMENT, PBS_QUEUE, PBS_O_HOME; an array job's subjobs
+    one after the other, each with PBS_ARRAY_INDEX and PBS_ARRAY_ID from its ``#PBS -J``); a job depending
+    ``afterok`` on a failed job is not run. Returns (script, array index, exit status) of every job run."""
+    status: dict[str, bool] = {}
+    ran = []
+    for n, line in enumerate(_submit_lines(batch / "submit.sh"), 1):
+        m = QSUB_LINE.match(line)
+        assert m, f"submit.sh line not understood: {line}"
+        var, dep, after, script = m.groups()
+        deps = [d.lstrip("$") for d in after.split(":")] if after else []
+        if dep == "afterok" and not all(status[d] for d in deps):
+            status[var] = False
+            continue
+        text = (batch / script).read_text()
+        name = re.search(r"^#PBS -N (\S+)$", text, re.M).group(1)
+        queue = re.search(r"^#PBS -q (\S+)$", text, re.M)
+        span = re.search(r"^#PBS -J (\d+)-(\d+)$", text, re.M)
+        jobid = f"{1000 + n}{'[]' if span else ''}.pbs-server"
+        base = {k: v for k, v in env().items() if not k.startswith("PBS_")}
+        base.update(HOME=str(home), PBS_O_HOME=str(home), PBS_O_WORKDIR=str(batch), PBS_JOBNAME=name,
+                    PBS_ENVIRONMENT="PBS_BATCH", PBS_QUEUE=queue.group(1) if queue else "workq",
+                    PBS_O_QUEUE=queue.group(1) if queue else "workq", PBS_JOBDIR=str(home))
+        ok = True
+        for index in range(int(span.group(1)), int(span.group(2)) + 1) if span else [None]:
+            e = dict(base, PBS_JOBID=jobid)
+            if index is not None:
+                e.update(PBS_ARRAY_INDEX=str(index), PBS_ARRAY_ID=jobid, PBS_JOBID=jobid.replace("[]", f"[{index}]"))
+            job = subprocess.run(["bash", str(batch / script)], cwd=home, env=e, capture_output=True, text=True,
+                                 timeout=300)
+            assert "Traceback" not in job.stderr, job.stderr[-2000:]
+            ran.append((script, "" if index is None else str(index), job.returncode))
+            ok = ok and job.returncode == 0
+        status[var] = ok
+    return ran
+
+
+@pytest.fixture(scope="module")
+def iw_two_swaths(tmp_path_factory):
+    """A small IW stack of two swaths (IW1 + IW2 side by side, 2 bursts, 2 dates) and its in-process run."""
+    from diapsar.simulate.api import simulate_stack
+
+    root = tmp_path_factory.mktemp("scale_iw")
+    simulate_stack(root / "input", mode="iw", dates=2, size=(0, 300), bursts=2, lines_per_burst=200,
+                   beam="IW1,IW2", seed=5, n_targets=0, coherence=(0.85, 0.98), snr_db=25.0)
+    cfg = iw_config(root / "ref.json", root / "input", root / "ref")
+    proc = cli(cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((root / "ref" / "run.json").read_text())
+    assert run["swaths"] == ["IW1", "IW2"] and len(run["pairs"]) == 1
+    return {"root": root, "lake": root / "input", "ref": products(root / "ref"), "pairs": run["pairs"]}
+
+
+def iw_config(path: Path, lake: Path, out: Path) -> Path:
+    raw = {"Global": {"in": {"Input_Path": str(lake), "DEM_Path": str(lake / "dem" / "dem.tif"), "Mode": "IW",
+                             "Polarisation": "VV"},
+                      "out": {"Output_Path": str(out)}, "parameter": {"clean": "yes", "optram": 300}},
+           "Pre_Processing": {"parameter": {"ML_ran": 4, "ML_azi": 2}},
+           "DIn_SAR": {"parameter": {"GridStep_range": 32, "GridStep_azimut": 32, "ESD_iter": 1}},
+           "Post_Processing": {"parameter": {"Activate_Ortho": "yes", "Activate_Filtering": "yes"}},
+           "Compute": {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}}}
+    path.write_text(json.dumps(raw, indent=1))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["sm_array", "iw_two_swaths_per_pair"])
+def test_qsub_scripts_run_under_bash_with_the_pbs_variables(request, tmp_path, kind):
+    """The --qsub jobs run as PBS would run them give the in-process products: a StripMap stack as a job array,
+    and an IW stack of two swaths, one job per pair (each swath's pair, then the merge; the report job merges
+    the master)."""
+    data = request.getfixturevalue("stack" if kind == "sm_array" else "iw_two_swaths")
+    out, home = tmp_path / "out", tmp_path / "home"
+    home.mkdir()
+    if kind == "sm_array":
+        cfg = write_config(tmp_path / "c.json", data["lake"], out,
+                           {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}})
+        proc = cli(cfg, "--qsub", tmp_path / "pbs")
+    else:
+        proc = cli(iw_config(tmp_path / "c.json", data["lake"], out), "--qsub", tmp_path / "pbs", "--per-pair")
+    assert proc.returncode == 0, proc.stderr
+    ran = run_pbs_jobs(tmp_path / "pbs", home)
+    dates = [p.split("_m_")[1][:8] for p in data["pairs"]]
+    pair_jobs = ([("pairs.pbs", str(i), 0) for i in range(len(dates))] if kind == "sm_array"
+                 else [(f"pair_{d}.pbs", "", 0) for d in dates])
+    assert ran == [("master.pbs", "", 0), *pair_jobs, ("report.pbs", "", 0)]
+    run = json.loads((out / "run.json").read_text())
+    assert run["pairs"] == data["pairs"] and "failed_pairs" not in run
+    if kind != "sm_array":
+        assert run["swaths"] == ["IW1", "IW2"]
+        assert sorted(json.loads((out / data["pairs"][0] / "pair.json").read_text())["swaths"]) == ["IW1", "IW2"]
+    assert_same(out, data["ref"])  # the merged products and every swath's
+    # (matplotlib's cache and config folders aside)
+    assert not [p for p in home.iterdir() if p.name not in (".cache", ".config")], "products written in HOME"
 
 
 # ------------------------------------------------------------------------------------------------ real Slurm
@@ -314,6 +499,154 @@ def test_existing_dask_scheduler(stack, tmp_path):
         proc = cli(write_config(tmp_path / "c.json", stack["lake"], out), "--scheduler", cluster.scheduler_address)
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same(out, stack["ref"])
-    bad = cli(write_config(tmp_path / "d.json", stack["lake"], tmp_path / "out2"), "--scheduler",
-              f"tcp://127.0.0.1:{_free_port()}")
-    assert bad.returncode != 0 and "cannot reach the dask scheduler" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_scheduler_that_does_not_answer(stack, tmp_path):
+    """Nobody listening, and a host that accepts the connection but never answers (the dask Client alone would
+    wait forever in its handshake): one line within Compute.scheduler_timeout_s, nothing created (both run side
+    by side)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        runs = []
+        for k, address in enumerate((f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{silent.getsockname()[1]}")):
+            out = tmp_path / f"out{k}"
+            cfg = write_config(tmp_path / f"{k}.json", stack["lake"], out, {"scheduler_timeout_s": 3})
+            cmd = [sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg), "--scheduler", address]
+            runs.append((address, out, subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE,
+                                                        stderr=subprocess.PIPE, text=True)))
+        t0 = time.time()
+        for (address, out, proc), why in zip(runs, ("", "(no answer within 3 s)")):
+            stdout, stderr = proc.communicate(timeout=90)
+            assert time.time() - t0 < 45, "not bounded"
+            one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                           "cannot reach the dask scheduler", address, why)
+            assert not out.exists(), "nothing is made before the scheduler answers"
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize("compute, flags, words", [
+    ({"executor": "slurm", "jobqueue": {"queue": "debug"}}, [], ["executor slurm needs cores and memory"]),
+    ({"executor": "pbs", "jobqueue": {"cores": 4}}, [], ["executor pbs needs memory"]),
+    ({"jobqueue": {"memory": "4GB"}}, ["--sbatch"], ["--sbatch needs cores"]),
+    ({"jobqueue": {"cores": 2, "memory": "1GB"}}, ["--qsub", "-ram", "2000"],
+     ["-ram 2000 MB", "more than the memory of each job", "1GB"]),
+    ({}, ["--workers", "4", "-ram", "200"], ["--workers 4", "50 MB per pair", "below the 64 MB"]),
+], ids=["slurm_without_cores_memory", "pbs_without_memory", "sbatch_without_cores", "ram_over_job_memory",
+        "too_many_workers_for_ram"])
+def test_bad_compute_input_is_one_line(stack, tmp_path, compute, flags, words):
+    out = tmp_path / "out"
+    bad = run_cli(write_config(tmp_path / "c.json", stack["lake"], out, compute), *flags, timeout=60)
+    one_line_error(bad, *words)
+    assert not out.exists(), "nothing is made before the check"
+
+
+def test_batch_folder_that_cannot_be_written(stack, tmp_path):
+    cfg = write_config(tmp_path / "c.json", stack["lake"], tmp_path / "out", {"jobqueue": {"cores": 1,
+                                                                                          "memory": "1GB"}})
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    # a folder whose parent is a regular file (cannot be made, even by root)
+    for flag in ("--qsub", "--sbatch"):
+        one_line_error(run_cli(cfg, flag, blocker / "batch", timeout=60), flag, "cannot create the batch folder",
+                       str(blocker / "batch"))
+    # an existing batch folder without write permission (root writes anyway: only checked for another user)
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        (ro / "logs").mkdir()
+        ro.chmod(0o500)
+        try:
+            one_line_error(run_cli(cfg, "--qsub", ro, timeout=60), "--qsub", str(ro))
+        finally:
+            ro.chmod(0o700)
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------------ -ram share
+
+def test_ram_share_of_a_worker_sets_its_block_sizes(stack, tmp_path, monkeypatch):
+    """A pair unit given a share of -ram (a local cluster's worker: -ram / workers) sizes its row blocks from
+    that share: every block size of the pair steps is computed from the share, the blocks are smaller, and the
+    products are still byte-identical to the reference."""
+    import logging
+
+    import numpy as np
+
+    from diapsar.chains import executor, pair_steps
+    from diapsar.chains.context import gdal_cache_mb
+    from diapsar.chains.multislc import CHAIN
+    from diapsar.chains.runtime import select_images
+    from diapsar.config import load_config
+
+    real = pair_steps.rows_per_block
+    calls: list[tuple[float, int]] = []
+
+    def spy(n_cols, bytes_per_pixel, ram_mb, *a, **k):
+        rows = real(n_cols, bytes_per_pixel, ram_mb, *a, **k)
+        calls.append((ram_mb, rows))
+        return rows
+
+    monkeypatch.setattr(pair_steps, "rows_per_block", spy)
+    ref = stack["root"] / "ref"
+    master_dir = next(ref.glob("*_master_directory")).name
+    with np.load(ref / master_dir / ".scene_dem.npz") as z:
+        dem_mb = z["heights_m"].nbytes / 2**20
+    handlers = list(logging.getLogger("diapsar").handlers)
+    seen = {}
+    try:
+        for share in (None, 100.0):  # all of -ram 200 (in-process), the share of one of 2 workers
+            out = tmp_path / f"share{share}"
+            shutil.copytree(ref / master_dir, out / master_dir)  # the master unit's products
+            cfg = load_config(write_config(tmp_path / f"c{share}.json", stack["lake"], out))
+            assert cfg.optram_mb == 200
+            sel = select_images(cfg)
+            calls.clear()
+            summary = executor.run_pair_task(executor.UnitTask(CHAIN, cfg, sel.master, sel.slaves[0], 1, share))
+            assert summary.ok, summary.error
+            total = share or 200.0
+            want = max(total - gdal_cache_mb(total) - dem_mb, total / 4)
+            assert len(calls) >= 4 and {round(r, 6) for r, _ in calls} == {round(want, 6)}
+            seen[share] = [rows for _, rows in calls]
+            pair = stack["pairs"][0]
+            assert products(out / pair) == {k.split("/", 1)[1]: v for k, v in stack["ref"].items()
+                                            if k.startswith(pair + "/")}
+    finally:
+        for h in logging.getLogger("diapsar").handlers:
+            if h not in handlers:
+                logging.getLogger("diapsar").removeHandler(h)
+                h.close()
+    assert len(seen[None]) == len(seen[100.0])
+    assert all(a <= b for a, b in zip(seen[100.0], seen[None])) and seen[100.0] != seen[None]
+
+
+def test_sbatch_scripts_submitted_to_a_real_slurm(stack, slurm, tmp_path):
+    """submit.sh of --sbatch (master job, the pairs as a job array after it, the report job) submitted to the real
+    Slurm on localhost: the products are those of the in-process run."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out,
+                       {"jobqueue": {"cores": 1, "memory": "1GB", "walltime": "00:10:00", "queue": "debug",
+                                     "prologue": [f"export PYTHONPATH={REPO}"]}})
+    e = {**env(), **slurm["env"]}
+    proc = subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg), "--sbatch", tmp_path / "jobs"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, env=e)
+    assert proc.returncode == 0, proc.stderr
+    sub = subprocess.run(["bash", str(tmp_path / "jobs" / "submit.sh")], capture_output=True, text=True,
+                         timeout=60, env=e)
+    assert sub.returncode == 0, sub.stderr
+    ids = re.fullmatch(r"master job (\d+), report job (\d+)", sub.stdout.strip())
+    assert ids, sub.stdout
+    t0 = time.time()
+    while time.time() - t0 < 300:
+        q = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=e)
+        if q.returncode == 0 and not q.stdout.strip():
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the Slurm jobs did not end within 300 s")
+    logs = sorted((tmp_path / "jobs" / "logs").glob("*.out"))
+    assert len(logs) == 2 + len(stack["pairs"]), [p.name for p in logs]  # master, each array task, report
+    run = json.loads((out / "run.json").read_text())
+    assert run["pairs"] == stack["pairs"] and "failed_pairs" not in run, [p.read_text()[-500:] for p in logs]
+    assert_same(out, stack["ref"])

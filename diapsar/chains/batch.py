@@ -10,25 +10,16 @@ variables (OMP_NUM_THREADS, NUMBA_NUM_THREADS, ...) are set to the job's cores.
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
 from pathlib import Path
 
 from ..config import MultiSlcConfig
-from ..errors import ConfigError, OutputError
-from .executor import thread_exports
+from ..errors import OutputError
+from ..io.atomic import atomic_path
+from .executor import check_job_memory, memory_mb, thread_exports
 
 PBS_ARRAY_MIN = 2  # PBS Pro refuses an array of one subjob
-
-
-def memory_mb(text: str) -> int:
-    """Compute.jobqueue.memory (4GB, 500MB, 2GiB) in MB."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT])i?B\s*", text)
-    if not m:
-        raise ConfigError(f"Compute.jobqueue.memory: {text!r} is not a memory size such as 4GB")
-    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[m.group(2)]
-    return max(1, int(round(float(m.group(1)) * scale)))
 
 
 def _command(config: Path, flags: list[str], part: str) -> str:
@@ -38,7 +29,8 @@ def _command(config: Path, flags: list[str], part: str) -> str:
 
 def _header_pbs(cfg: MultiSlcConfig, name: str, walltime: str, logs: Path, array: int = 0) -> list[str]:
     c = cfg.compute
-    lines = ["#!/bin/bash", f"#PBS -N {name}", f"#PBS -l select=1:ncpus={c.cores}:mem={memory_mb(c.memory)}mb",
+    cores, memory = c.job_resources("--qsub")
+    lines = ["#!/bin/bash", f"#PBS -N {name}", f"#PBS -l select=1:ncpus={cores}:mem={memory_mb(memory)}mb",
              f"#PBS -l walltime={walltime}", "#PBS -j oe", f"#PBS -o {logs}/"]
     if array:
         lines.append(f"#PBS -J 0-{array - 1}")
@@ -52,9 +44,10 @@ def _header_pbs(cfg: MultiSlcConfig, name: str, walltime: str, logs: Path, array
 
 def _header_slurm(cfg: MultiSlcConfig, name: str, walltime: str, logs: Path, array: int = 0) -> list[str]:
     c = cfg.compute
+    cores, memory = c.job_resources("--sbatch")
     out = f"{logs}/%x-%A_%a.out" if array else f"{logs}/%x-%j.out"
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", "#SBATCH --ntasks=1", f"#SBATCH --cpus-per-task={c.cores}",
-             f"#SBATCH --mem={memory_mb(c.memory)}M", f"#SBATCH --time={walltime}", f"#SBATCH --output={out}"]
+    lines = ["#!/bin/bash", f"#SBATCH --job-name={name}", "#SBATCH --ntasks=1", f"#SBATCH --cpus-per-task={cores}",
+             f"#SBATCH --mem={memory_mb(memory)}M", f"#SBATCH --time={walltime}", f"#SBATCH --output={out}"]
     if array:
         lines.append(f"#SBATCH --array=0-{array - 1}")
     if c.queue:
@@ -65,27 +58,27 @@ def _header_slurm(cfg: MultiSlcConfig, name: str, walltime: str, logs: Path, arr
     return lines
 
 
-def _body(cfg: MultiSlcConfig) -> list[str]:
-    return ["set -euo pipefail", *cfg.compute.prologue, *thread_exports(cfg.compute.cores)]
+def _body(cfg: MultiSlcConfig, kind: str) -> list[str]:
+    # PBS starts a job in the home folder: it runs in the folder it was submitted from, like a Slurm job
+    cd = ['cd "${PBS_O_WORKDIR:-.}"'] if kind == "pbs" else []
+    return ["set -euo pipefail", *cd, *cfg.compute.prologue, *thread_exports(cfg.compute.cores or 1)]
 
 
 def write_batch(cfg: MultiSlcConfig, config: str | Path, kind: str, flags: list[str], per_pair: bool = False,
                 folder: str | Path | None = None) -> Path:
     """Write the job scripts of ``kind`` (pbs, slurm) and ``submit.sh``; returns the path of submit.sh."""
-    from .multislc import iw_swaths
     from .runtime import select_images
 
     sel = select_images(cfg)
-    if cfg.inputs.mode == "IW" and len(iw_swaths(cfg, sel)) > 1:
-        raise ConfigError("--qsub/--sbatch: one swath per configuration (Global.in.Swath); the swaths are then "
-                          "merged by a run without --qsub")
+    flag = "--qsub" if kind == "pbs" else "--sbatch"
+    check_job_memory(cfg, flag)  # cores and memory given, -ram within a job's memory
     dates = [s.date for s in sel.slaves]
     out = Path(folder) if folder else Path(cfg.output_path) / "batch"
     logs = cfg.compute.log_directory or out / "logs"
     try:
         logs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the batch folder {out}: {exc.strerror or exc}") from None
+        raise OutputError(f"{flag}: cannot create the batch folder {out}: {exc.strerror or exc}") from None
     config = Path(config).resolve()
     c = cfg.compute
     ext = "pbs" if kind == "pbs" else "sbatch"
@@ -93,21 +86,21 @@ def write_batch(cfg: MultiSlcConfig, config: str | Path, kind: str, flags: list[
     if kind == "pbs" and len(dates) < PBS_ARRAY_MIN:
         per_pair = True
     scripts: dict[str, list[str]] = {}
-    scripts[f"master.{ext}"] = [*header(cfg, "diapsar-master", c.master_walltime or c.walltime, logs), *_body(cfg),
+    body = _body(cfg, kind)
+    scripts[f"master.{ext}"] = [*header(cfg, "diapsar-master", c.master_walltime or c.walltime, logs), *body,
                                 "exec " + _command(config, flags, "--only-master")]
     if per_pair:
         for d in dates:
-            scripts[f"pair_{d}.{ext}"] = [*header(cfg, f"diapsar-pair-{d}", c.walltime, logs), *_body(cfg),
+            scripts[f"pair_{d}.{ext}"] = [*header(cfg, f"diapsar-pair-{d}", c.walltime, logs), *body,
                                           "exec " + _command(config, flags, f"--only-pair {d}")]
     elif dates:
         index = "PBS_ARRAY_INDEX" if kind == "pbs" else "SLURM_ARRAY_TASK_ID"
-        scripts[f"pairs.{ext}"] = [*header(cfg, "diapsar-pairs", c.walltime, logs, array=len(dates)), *_body(cfg),
+        scripts[f"pairs.{ext}"] = [*header(cfg, "diapsar-pairs", c.walltime, logs, array=len(dates)), *body,
                                    f"DATES=({' '.join(dates)})", f"DATE=${{DATES[${index}]}}",
                                    "exec " + _command(config, flags, "--only-pair") + ' "$DATE"']
-    scripts[f"report.{ext}"] = [*header(cfg, "diapsar-report", "00:30:00", logs), *_body(cfg),
+    scripts[f"report.{ext}"] = [*header(cfg, "diapsar-report", "00:30:00", logs), *body,
                                 "exec " + _command(config, flags, "--only-report")]
-    for name, lines in scripts.items():
-        (out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    texts = {name: "\n".join(lines) + "\n" for name, lines in scripts.items()}
     pair_scripts = [n for n in scripts if n.startswith("pair")]
     sub = ["#!/bin/bash", "# submits the master job, the pair jobs after it, the report job after them",
            "set -euo pipefail", 'cd "$(dirname "$0")"']
@@ -129,8 +122,14 @@ def write_batch(cfg: MultiSlcConfig, config: str | Path, kind: str, flags: list[
         after = ":".join(ids) or "$MASTER"
         sub.append(f"REPORT=$(sbatch --parsable --dependency=afterany:{after} report.{ext}); REPORT=${{REPORT%%;*}}")
     sub.append('echo "master job $MASTER, report job $REPORT"')
-    submit = out / "submit.sh"
-    submit.write_text("\n".join(sub) + "\n", encoding="utf-8")
-    for p in [submit, *(out / n for n in scripts)]:
-        p.chmod(0o755)
-    return submit
+    texts["submit.sh"] = "\n".join(sub) + "\n"
+    for name, text in texts.items():  # each under a temporary name, renamed when written
+        try:
+            with atomic_path(out / name) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+                tmp.chmod(0o755)
+        except OutputError as exc:  # (the folder is not writable)
+            raise OutputError(f"{flag}: {exc}") from None
+        except OSError as exc:
+            raise OutputError(f"{flag}: cannot write {out / name}: {exc.strerror or exc}") from None
+    return out / "submit.sh"

@@ -146,6 +146,7 @@ class RunContext:
     timings: dict[str, float] = field(default_factory=dict)
     gcps: list[GroundControlPoint] = field(default_factory=list)
     ortho_grid: OrthoGrid | None = None
+    unit_ram_mb: float | None = None  # -ram share of one unit when units run side by side (None: all of -ram)
 
     @property
     def master_dir(self) -> Path:
@@ -162,12 +163,13 @@ class RunContext:
 
     @property
     def ram_mb(self) -> float:
-        """Budget of the row blocks: -ram minus what the run holds from start to end (GDAL's block cache, the
-        scene DEM), at least a quarter of -ram."""
-        held: float = gdal_cache_mb(self.cfg.optram_mb)
+        """Budget of the row blocks: -ram (or the unit's share of it, ``unit_ram_mb``) minus what the unit holds
+        from start to end (GDAL's block cache, the scene DEM), at least a quarter of it."""
+        total = float(self.cfg.optram_mb if self.unit_ram_mb is None else self.unit_ram_mb)
+        held: float = gdal_cache_mb(total)
         if self.dem is not None:
             held += self.dem.heights_m.nbytes / 2**20
-        return max(float(self.cfg.optram_mb) - held, 0.25 * float(self.cfg.optram_mb))
+        return max(total - held, 0.25 * total)
 
     def master_unit(self) -> Unit:
         return Unit(folder=self.master_dir, label=self.master.date, timings=self.timings)

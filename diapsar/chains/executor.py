@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -27,7 +28,7 @@ import numpy as np
 
 from .. import layout
 from ..config import ComputeConfig, MultiSlcConfig
-from ..errors import DiapsarError
+from ..errors import ConfigError, DiapsarError
 from ..io.raster import write_json
 from ..io.stack import Image
 from ..log import get_logger, setup_logging
@@ -38,6 +39,7 @@ log = get_logger("multislc")
 
 SCENE_DEM_STATE = ".scene_dem.npz"  # master folder: the scene DEM heights as the master unit loaded them
 PAIR_FAILED = "pair_failed.json"  # pair folder: why the pair failed (no pair.json beside it)
+MIN_UNIT_RAM_MB = 64  # smallest -ram share of a unit (the schema's minimum of Global.parameter.optram)
 
 
 class PairsFailedError(DiapsarError):
@@ -64,6 +66,7 @@ class UnitTask:
     master: Image
     slave: Image | None = None  # None: the master unit
     threads: int = 1  # numba threads of the task
+    ram_mb: float | None = None  # the unit's share of -ram (None: all of it)
 
     @property
     def name(self) -> str:
@@ -217,7 +220,7 @@ def _task_env(task: UnitTask) -> Iterator[None]:
     numba.set_num_threads(max(1, min(task.threads, pool)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(task.cfg.optram_mb)):
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(task.ram_mb or task.cfg.optram_mb)):
             yield
 
 
@@ -237,6 +240,7 @@ def run_pair_task(task: UnitTask, master_done: Any = None) -> PairSummary:
     with _task_env(task):
         try:
             ctx = build_context(task.cfg, task.master)
+            ctx.unit_ram_mb = task.ram_mb
             restore_master(ctx)
         except Exception as exc:  # noqa: BLE001
             folder = Path(task.cfg.output_path) / task.name
@@ -244,6 +248,9 @@ def run_pair_task(task: UnitTask, master_done: Any = None) -> PairSummary:
             log.error("pair %s failed: %s", task.name, summary.error)
             mark_failed(folder, summary.error)
             return summary
+        if task.ram_mb:
+            log.info("%s: -ram share of this pair %.0f MB (of %d MB)", task.slave.date, task.ram_mb,
+                     task.cfg.optram_mb)
         try:
             return pair_work(task.chain, ctx, task.slave)
         finally:
@@ -266,8 +273,75 @@ def executor_kind(compute: ComputeConfig, n_pairs: int) -> str:
     return "local" if n_pairs >= compute.auto_min_pairs and cores_given() > 1 else "inprocess"
 
 
-def local_workers(compute: ComputeConfig) -> int:
-    return compute.workers or max(1, cores_given() // compute.threads_per_worker)
+def local_workers(compute: ComputeConfig, ram_mb: int | None = None) -> int:
+    """Workers of the local cluster: Compute.workers, else the cores given / threads per worker, no more than
+    -ram (``ram_mb``) leaves MIN_UNIT_RAM_MB to each (unless Compute.ram_per_worker)."""
+    if compute.workers:
+        return compute.workers
+    n = max(1, cores_given() // compute.threads_per_worker)
+    if ram_mb is not None and not compute.ram_per_worker:
+        n = max(1, min(n, ram_mb // MIN_UNIT_RAM_MB))
+    return n
+
+
+def memory_mb(text: str) -> int:
+    """Compute.jobqueue.memory (4GB, 500MB, 2GiB) in MB."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT])i?B\s*", text)
+    if not m:
+        raise ConfigError(f"Compute.jobqueue.memory: {text!r} is not a memory size such as 4GB")
+    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[m.group(2)]
+    return max(1, int(round(float(m.group(1)) * scale)))
+
+
+def check_job_memory(cfg: MultiSlcConfig, why: str) -> tuple[int, str]:
+    """(cores, memory) of each batch job (ConfigError when missing); a job runs one unit at a time with all of
+    -ram, which must fit in the job's memory."""
+    cores, memory = cfg.compute.job_resources(why)
+    if cfg.optram_mb > memory_mb(memory):
+        raise ConfigError(f"-ram {cfg.optram_mb} MB (Global.parameter.optram) is more than the memory of each job "
+                          f"(Compute.jobqueue.memory {memory}): lower -ram or give the jobs more memory")
+    return cores, memory
+
+
+def unit_ram_mb(cfg: MultiSlcConfig, kind: str) -> float | None:
+    """The -ram share of one pair unit on executor ``kind`` (None: all of -ram). A local cluster's workers run
+    pairs side by side on this machine: each gets -ram / workers (unless Compute.ram_per_worker); a job of
+    dask-jobqueue or of --qsub/--sbatch, or a worker of a dask scheduler, runs one unit at a time with -ram.
+    ConfigError (one line) when the share is below what a unit needs or -ram exceeds a job's memory."""
+    c = cfg.compute
+    if kind in ("slurm", "pbs"):
+        check_job_memory(cfg, f"executor {kind}")
+        return None
+    if kind != "local" or c.ram_per_worker:
+        return None
+    n = local_workers(c, cfg.optram_mb)
+    share = float(cfg.optram_mb) / n
+    if share < MIN_UNIT_RAM_MB:
+        raise ConfigError(f"--workers {n} (Compute.workers): -ram {cfg.optram_mb} MB split between {n} workers "
+                          f"leaves {share:.0f} MB per pair, below the {MIN_UNIT_RAM_MB} MB a pair needs: give -ram "
+                          f"{MIN_UNIT_RAM_MB * n} or more, fewer workers, or Compute.ram_per_worker true")
+    return share if n > 1 else None
+
+
+def probe_scheduler(address: str, timeout: float) -> None:
+    """Connect to the dask scheduler at ``address`` and ask its identity, every stage bounded by ``timeout``
+    (TimeoutError): a host that accepts the connection but never answers would hang the dask Client, whose
+    timeout does not cover the handshake."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def identity() -> Any:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity"}), timeout)
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    answer = asyncio.run(identity())
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise ValueError(f"{address} answered, but not as a dask scheduler")
 
 
 @contextlib.contextmanager
@@ -278,24 +352,29 @@ def dask_client(cfg: MultiSlcConfig, kind: str) -> Iterator[Any]:
     c = cfg.compute
     cluster: Any = None
     if kind == "scheduler":
+        assert c.scheduler is not None  # (config.check)
+        reach_scheduler(cfg)
         try:
-            client = Client(c.scheduler, timeout="10s")
+            client = Client(c.scheduler, timeout=f"{c.scheduler_timeout_s}s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} "
                                f"({one_line(exc)})") from None
     elif kind == "local":
-        n, t = local_workers(c), c.threads_per_worker
+        n, t = local_workers(c, cfg.optram_mb), c.threads_per_worker
         threads_env = {"NUMBA_NUM_THREADS": str(t), "OMP_NUM_THREADS": str(t), "OPENBLAS_NUM_THREADS": str(t),
                        "MKL_NUM_THREADS": str(t)}
-        cluster = LocalCluster(n_workers=n, threads_per_worker=t, processes=True, dashboard_address=None,
+        # one dask thread per worker (one unit at a time): the worker's threads are numba's inside the unit
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                host="127.0.0.1", env=threads_env, silence_logs=logging.ERROR)
         client = Client(cluster)
-        log.info("local dask cluster: %d worker(s) x %d thread(s)", n, t)
+        share = unit_ram_mb(cfg, kind)
+        log.info("local dask cluster: %d worker(s) x %d thread(s); -ram %d MB: %s", n, t, cfg.optram_mb,
+                 f"{share:.0f} MB per pair" if share else "each pair's budget")
     elif kind in ("slurm", "pbs"):
         cluster = jobqueue_cluster(cfg, kind)
         cluster.adapt(minimum_jobs=c.minimum_jobs, maximum_jobs=c.maximum_jobs)
         client = Client(cluster)
-        log.info("%s dask-jobqueue cluster: adaptive %d..%d job(s) of %d core(s), %s, %s", kind, c.minimum_jobs,
+        log.info("%s dask-jobqueue cluster: adaptive %d..%d job(s) of %s core(s), %s, %s", kind, c.minimum_jobs,
                  c.maximum_jobs, c.cores, c.memory, c.walltime)
     else:  # pragma: no cover - the schema allows nothing else
         raise DiapsarError(f"Compute.executor: {kind} is not a dask executor")
@@ -320,20 +399,45 @@ def jobqueue_cluster(cfg: MultiSlcConfig, kind: str) -> Any:
     except ImportError:
         raise DiapsarError("Compute.executor slurm/pbs needs dask-jobqueue (pip install dask-jobqueue)") from None
     c = cfg.compute
+    cores, memory = check_job_memory(cfg, f"executor {kind}")
     logs = c.log_directory or Path(cfg.output_path) / "batch"
     logs.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {
-        "cores": c.cores, "processes": 1, "memory": c.memory, "walltime": c.walltime, "queue": c.queue,
+        "cores": cores, "processes": 1, "memory": memory, "walltime": c.walltime, "queue": c.queue,
         "account": c.account, "job_extra_directives": list(c.job_directives), "log_directory": str(logs),
-        "job_script_prologue": [*c.prologue, *thread_exports(c.cores)], "job_name": "diapsar-worker",
+        "job_script_prologue": [*c.prologue, *thread_exports(cores)], "job_name": "diapsar-worker",
         "python": sys.executable,
+        # one unit at a time per job (its cores are numba's threads inside the unit): tasks ask for UNIT_RESOURCE
+        "worker_extra_args": ["--resources", f"{UNIT_RESOURCE}=1"],
     }
     if c.interface:
         kwargs["interface"] = c.interface
     return (SLURMCluster if kind == "slurm" else PBSCluster)(**kwargs)
 
 
+UNIT_RESOURCE = "diapsar_unit"  # dask worker resource of the jobqueue workers: one unit at a time
+
 Progress = Callable[[PairSummary, int, int], None]
+
+
+def check_budget(cfg: MultiSlcConfig, n_pairs: int) -> None:
+    """Bad -ram / workers / jobqueue combinations of the executor of a run of ``n_pairs`` pairs, refused before
+    any work (one line)."""
+    kind = executor_kind(cfg.compute, n_pairs)
+    unit_ram_mb(cfg, kind)
+    if kind == "scheduler":
+        reach_scheduler(cfg)
+
+
+def reach_scheduler(cfg: MultiSlcConfig) -> None:
+    """DiapsarError (one line) unless the dask scheduler of Compute.scheduler answers within
+    Compute.scheduler_timeout_s."""
+    c = cfg.compute
+    try:
+        probe_scheduler(str(c.scheduler), c.scheduler_timeout_s)
+    except (OSError, TimeoutError, ValueError) as exc:
+        why = f"no answer within {c.scheduler_timeout_s:g} s" if isinstance(exc, TimeoutError) else one_line(exc)
+        raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} ({why})") from None
 
 
 def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: list[Image], on_pair: Progress) -> tuple[
@@ -349,15 +453,19 @@ def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: l
             out.append(pair_work(chain, ctx, s))
             on_pair(out[-1], i + 1, len(slaves))
         return timings, out
-    threads = cfg.compute.cores if kind in ("slurm", "pbs") else cfg.compute.threads_per_worker
+    jobs = kind in ("slurm", "pbs")
+    threads = check_job_memory(cfg, f"executor {kind}")[0] if jobs else cfg.compute.threads_per_worker
+    share = unit_ram_mb(cfg, kind)
+    resources = {"resources": {UNIT_RESOURCE: 1}} if jobs else {}
     with dask_client(cfg, kind) as client:
         from distributed import as_completed
 
         mtask = UnitTask(chain, cfg, master_image, None, threads)
         mfut = client.submit(run_master_task, mtask, key=f"master-{master_image.date}-{time.time_ns()}",
-                             pure=False)
-        futures = {client.submit(run_pair_task, UnitTask(chain, cfg, master_image, s, threads), mfut,
-                                 key=f"pair-{s.date}-{time.time_ns()}", pure=False): s for s in slaves}
+                             pure=False, **resources)
+        futures = {client.submit(run_pair_task, UnitTask(chain, cfg, master_image, s, threads, share), mfut,
+                                 key=f"pair-{s.date}-{time.time_ns()}", pure=False, **resources): s
+                   for s in slaves}
         try:
             timings = mfut.result()
         except BaseException:
@@ -380,4 +488,4 @@ def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: l
 
 
 __all__ = ["UnitTask", "PairSummary", "PairsFailedError", "run_units", "master_work", "pair_work",
-           "restore_master", "build_context", "executor_kind"]
+           "restore_master", "build_context", "executor_kind", "check_budget", "unit_ram_mb", "memory_mb"]

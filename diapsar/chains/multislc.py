@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import __version__, layout
 from ..config import MultiSlcConfig
-from ..errors import ConfigError, DiapsarError, ProductError, SelectionError
+from ..errors import DiapsarError, ProductError, SelectionError
 from ..io.raster import write_json
 from ..io.records import Steps
 from ..io.window import Window
@@ -208,6 +208,8 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
         if len(swaths) == 1 and cfg.inputs.swath is None:
             cfg = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, swaths=swaths))
             sel = select_images(cfg)
+    if not only.any:
+        executor.check_budget(cfg, len(sel.slaves))  # -ram share of the workers, jobs' resources: before any work
     check_output(out)
     if top:
         setup_logging(out)
@@ -215,10 +217,7 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
         for sentence in getattr(cfg, "adjustments", ()):
             log.info("configuration: %s", sentence)
     if len(swaths) > 1:
-        if only.any:
-            raise ConfigError("--only-master/--only-pair/--only-report (batch jobs) handle one swath: give "
-                              "Global.in.Swath one swath per configuration")
-        return _run_swaths(cfg, swaths, t_start, started)
+        return _run_swaths(cfg, swaths, t_start, started, only)
     slaves = list(sel.slaves)
     if only.pair is not None:
         slaves = [s for s in slaves if s.date == only.pair]
@@ -388,9 +387,12 @@ def tqdm_bar(total: int) -> Any:
                 disable=not sys.stderr.isatty())
 
 
-def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float, started: float) -> dict[str, Any]:
+def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float, started: float,
+                only: Only | None = None) -> dict[str, Any]:
     """IW with several swaths: the single-swath chain per swath into <out>/<swath>/, then each pair merged
-    (``chains.swaths``); a pair failed in any swath is not merged (listed as failed)."""
+    (``chains.swaths``); a pair failed in any swath is not merged (listed as failed). Batch jobs: --only-master
+    runs every swath's master unit, --only-pair DATE that pair in every swath then merges it, --only-report the
+    reports, the merged master and run.json (merging again only a pair whose merge did not complete)."""
     from ..io.dem import build_dem_vrt
     from . import swaths
 
@@ -401,18 +403,32 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
         if len(swath_list) == 1:
             log.info("-roi: only swath %s intersects the region", swath_list[0])
             single = dataclasses.replace(cfg, inputs=dataclasses.replace(cfg.inputs, swaths=swath_list))
-            return _run_chain(single)
+            return _run_chain(single, only=only)
     log.info("IW swaths %s: each processed into %s/<swath>/, then merged", ",".join(swath_list), out)
+    only = only or Only()
     runs = {}
     for sw in swath_list:
         log.info("---- swath %s", sw)
-        runs[sw] = _run_chain(swaths.swath_config(cfg, sw), top=False)
+        runs[sw] = _run_chain(swaths.swath_config(cfg, sw), top=False, only=only)
     swath_outs = {sw: out / sw for sw in swath_list}
     first = next(iter(runs.values()))
+    ram = min(float(cfg.optram_mb), 1024.0)
+    if only.master:
+        log.info("master unit of swaths %s done in %.1f s", ",".join(swath_list), time.perf_counter() - t_start)
+        return {"master_directory": first["master_directory"], "swaths": list(swath_list)}
+    if only.pair is not None:  # (a pair failing in one swath raised PairsFailedError there: nothing merged)
+        name = first["pairs"][0]
+        (out / name / layout.PAIR_JSON).unlink(missing_ok=True)  # the merged pair is complete only when merged
+        swaths.merge_pair(out, name, swath_outs, ram)
+        log.info("pair %s: swaths merged", name)
+        if cfg.unwrapping.activate:
+            _unwrap_merged(cfg, out / name, ram)
+        return {"pairs": [name], "swaths": list(swath_list)}
     failed = {name: f"{sw}: {reason}" for sw, r in runs.items() for name, reason in r.get("failed_pairs", {}).items()}
     pairs = sorted({p for r in runs.values() for p in r["pairs"]} - set(failed))
-    ram = min(float(cfg.optram_mb), 1024.0)
     for name in pairs:
+        if only.report and (out / name / layout.PAIR_JSON).is_file():
+            continue  # merged by its pair job
         swaths.merge_pair(out, name, {sw: o for sw, o in swath_outs.items() if name in runs[sw]["pairs"]}, ram)
         log.info("pair %s: swaths merged", name)
         if cfg.unwrapping.activate:

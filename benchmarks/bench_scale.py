@@ -1,0 +1,239 @@
+"""Scale-out benchmark of SAR_MultiSlc: memory of a full-size StripMap pair, speed-up of 2 workers over 1.
+
+    python benchmarks/bench_scale.py [--quick] [--part pair|stack|all] [--out /tmp/diapsar-bench-scale]
+                                     [--size LINES SAMPLES] [--stack-size LINES SAMPLES] [--ram 2000]
+
+(a) ``pair``: a simulated S3 StripMap pair of a real S3 product's size (36895 lines x 18998 samples, the size of
+    S1A_S3_SLC__1SDV_20210401T152855; the simulator's S3 annotation, speckle and a volcano scene) run by the chain
+    (ML 3x3, filtering and ortho on, light mode) within ``-ram``; prints the seconds of every step (run.json and
+    pair.json timings) and the peak RSS of every process of the run (VmHWM, as ``/usr/bin/time -v`` reports
+    "Maximum resident set size").
+(b) ``stack``: a 4-date simulated StripMap stack (3 pairs) run on a local dask cluster of 1 worker and of 2
+    workers (1 thread each), and in-process; prints the wall times, the speed-up and the peak RSS per process.
+
+``--quick`` shrinks both to a size that runs in a few minutes on a shared machine (pair 3690 x 1900, stack
+1000 x 800): its figures show that the benchmark works, not the full-size memory and speed. The simulated inputs
+are kept in OUT/ (reused by a later run of the same size); the chain outputs are removed unless ``--keep``.
+Results are also written to OUT/bench_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+FULL_PAIR = (36895, 18998)  # lines, samples of a real S3 SLC (format_coverage/S1A_S3_SLC__1SDV_20210401T152855)
+QUICK_PAIR = (3690, 1900)
+FULL_STACK = (6000, 4000)
+QUICK_STACK = (1000, 800)
+
+
+# ------------------------------------------------------------------------------------------------ peak RSS
+
+def _vmhwm_mb(pid: int) -> float | None:
+    """The peak resident set size of a live process (VmHWM of /proc/PID/status), MB."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _role(pid: int, top: int) -> str:
+    if pid == top:
+        return "driver (SAR_MultiSlc.py)"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "child"
+    if "multiprocessing" in cmd or "spawn_main" in cmd or "forkserver" in cmd:
+        return "dask worker process"
+    return "child: " + cmd.strip()[:60]
+
+
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, dict[int, tuple[str, float]], str]:
+    """Run ``cmd``; returns (wall seconds, exit status, {pid: (role, peak RSS MB)} of the process and every
+    descendant, stderr tail). The peaks are the kernel's VmHWM read every 50 ms while each process lives."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peaks: dict[int, tuple[str, float]] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                pids = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
+            except psutil.Error:
+                pids = [proc.pid]
+            for pid in pids:
+                hwm = _vmhwm_mb(pid)
+                if hwm is not None:
+                    role = peaks[pid][0] if pid in peaks else _role(pid, proc.pid)
+                    peaks[pid] = (role, max(hwm, peaks.get(pid, ("", 0.0))[1]))
+            stop.wait(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    stop.set()
+    th.join()
+    return time.perf_counter() - t0, proc.returncode, peaks, err[-2000:]
+
+
+def print_peaks(peaks: dict[int, tuple[str, float]]) -> None:
+    for pid, (role, mb) in sorted(peaks.items(), key=lambda kv: -kv[1][1]):
+        if mb >= 50:  # (the short helper processes of multiprocessing are left out)
+            print(f"    pid {pid:>7d}  {role:32s} Maximum resident set size: {mb * 1024:10.0f} kB ({mb:.0f} MB)")
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+def simulate(folder: Path, dates: int, size: tuple[int, int], seed: int) -> float | None:
+    """Simulate the stack in a child process (its memory is not the chain's) unless already there."""
+    stamp = folder / "bench_size.json"
+    want = {"dates": dates, "size": list(size), "seed": seed}
+    if stamp.exists() and json.loads(stamp.read_text()) == want:
+        return None
+    shutil.rmtree(folder, ignore_errors=True)
+    t0 = time.perf_counter()
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from diapsar.simulate.api import simulate_stack; "
+            "simulate_stack(sys.argv[2], mode='sm', dates=int(sys.argv[3]), size=(int(sys.argv[4]), "
+            "int(sys.argv[5])), seed=int(sys.argv[6]))")
+    subprocess.run([sys.executable, "-c", code, str(REPO), str(folder), str(dates), *map(str, size), str(seed)],
+                   check=True)
+    stamp.write_text(json.dumps(want))
+    return time.perf_counter() - t0
+
+
+def write_config(path: Path, lake: Path, out: Path, ram: int, grid_step: int) -> Path:
+    from diapsar.chains.demo import demo_config
+
+    raw = demo_config(lake, out, ram_mb=ram)
+    raw["DIn_SAR"]["parameter"].update(GridStep_range=grid_step, GridStep_azimut=grid_step)
+    path.write_text(json.dumps(raw, indent=1))
+    return path
+
+
+def chain_cmd(cfg: Path, *flags: str) -> list[str]:
+    return [sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg), *flags]
+
+
+def chain_env(threads: int) -> dict[str, str]:
+    return dict(os.environ, PYTHONWARNINGS="ignore", NUMBA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+
+
+# ------------------------------------------------------------------------------------------------ (a), (b)
+
+STEPS = [("master", "dem"), ("master", "multilook_doppler0"), ("master", "dem_projection"),
+         ("master", "cartesian_mean"), ("master", "ortho_lookup"), ("pair", "topographic_phase"),
+         ("pair", "multilook_doppler0"), ("pair", "deformation_grid"), ("pair", "coregistration"),
+         ("pair", "interferogram"), ("pair", "filtering"), ("pair", "ortho:interferogram_ortho.tif"),
+         ("pair", "ortho:interferogram_filtered_ortho.tif"), ("pair", "quicklooks")]
+
+
+def bench_pair(out: Path, size: tuple[int, int], ram: int, threads: int, keep: bool) -> dict[str, Any]:
+    lake, res = out / f"pair_{size[0]}x{size[1]}", out / "pair_output"
+    t_sim = simulate(lake, 2, size, seed=11)
+    shutil.rmtree(res, ignore_errors=True)
+    cfg = write_config(out / "pair.json", lake, res, ram, grid_step=150)
+    wall, code, peaks, err = run_measured(chain_cmd(cfg), chain_env(threads))
+    if code != 0:
+        raise SystemExit(f"bench_scale: the chain failed on the pair: {err}")
+    run = json.loads((res / "run.json").read_text())
+    pair = json.loads((res / run["pairs"][0] / "pair.json").read_text())
+    print(f"(a) SM pair {size[0]} x {size[1]} px (lines x samples), ML 3x3, filtering + ortho, -ram {ram} MB, "
+          f"in-process, {threads} numba thread(s)" + (f"; simulation {t_sim:.0f} s" if t_sim else ""))
+    steps = {}
+    for where, key in STEPS:
+        sec = (run["timings_s"] if where == "master" else pair["timings_s"]).get(key)
+        if sec is not None:
+            steps[f"{where}.{key}"] = sec
+            print(f"    {where:6s} {key:42s} {sec:8.1f} s")
+    print(f"    {'':6s} {'chain total (wall, incl. start-up)':42s} {wall:8.1f} s")
+    print_peaks(peaks)
+    if not keep:
+        shutil.rmtree(res, ignore_errors=True)
+    return {"size": list(size), "ram_mb": ram, "threads": threads, "wall_s": round(wall, 2), "steps_s": steps,
+            "peak_rss_mb": {str(pid): [role, round(mb)] for pid, (role, mb) in peaks.items()},
+            "simulation_s": t_sim}
+
+
+def bench_stack(out: Path, size: tuple[int, int], ram: int, keep: bool) -> dict[str, Any]:
+    lake = out / f"stack_{size[0]}x{size[1]}"
+    t_sim = simulate(lake, 4, size, seed=3)
+    print(f"(b) 4-date SM stack (3 pairs) of {size[0]} x {size[1]} px, -ram {ram} MB (split between the workers)"
+          + (f"; simulation {t_sim:.0f} s" if t_sim else ""))
+    runs = {}
+    for label, flags in (("in-process, 1 numba thread", ()), ("local dask, 1 worker x 1 thread",
+                                                             ("--workers", "1", "--threads-per-worker", "1")),
+                         ("local dask, 2 workers x 1 thread", ("--workers", "2", "--threads-per-worker", "1"))):
+        res = out / "stack_output"
+        shutil.rmtree(res, ignore_errors=True)
+        cfg = write_config(out / "stack.json", lake, res, ram, grid_step=60)
+        wall, code, peaks, err = run_measured(chain_cmd(cfg, *flags), chain_env(1))
+        if code != 0:
+            raise SystemExit(f"bench_scale: the chain failed ({label}): {err}")
+        run = json.loads((res / "run.json").read_text())
+        master = sum(run["timings_s"].get(k, 0.0) for k in ("dem", "multilook_doppler0", "dem_projection",
+                                                              "cartesian_mean", "ortho_lookup"))
+        print(f"    {label:34s} wall {wall:7.1f} s (master steps {master:.1f} s)")
+        print_peaks(peaks)
+        runs[label] = {"wall_s": round(wall, 2), "peak_rss_mb": sorted((round(mb) for _, mb in peaks.values()),
+                                                                       reverse=True)}
+        if not keep:
+            shutil.rmtree(res, ignore_errors=True)
+    one = runs["local dask, 1 worker x 1 thread"]["wall_s"]
+    two = runs["local dask, 2 workers x 1 thread"]["wall_s"]
+    print(f"    speed-up of 2 workers over 1: {one / two:.2f}x ({one:.1f} s -> {two:.1f} s; wall times include "
+          "the start-up and the master unit, which runs alone)")
+    return {"size": list(size), "ram_mb": ram, "runs": runs, "speedup_2_over_1": round(one / two, 3),
+            "simulation_s": t_sim}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help=f"small sizes (pair {QUICK_PAIR[0]}x{QUICK_PAIR[1]}, "
+                    f"stack {QUICK_STACK[0]}x{QUICK_STACK[1]})")
+    ap.add_argument("--part", choices=("pair", "stack", "all"), default="all")
+    ap.add_argument("--size", type=int, nargs=2, metavar=("LINES", "SAMPLES"), help="size of the pair (a)")
+    ap.add_argument("--stack-size", type=int, nargs=2, metavar=("LINES", "SAMPLES"), help="size of the stack (b)")
+    ap.add_argument("--ram", type=int, default=2000, help="-ram of the chain, MB (default 2000)")
+    ap.add_argument("--threads", type=int, default=2, help="numba threads of the pair run (a) (default 2)")
+    ap.add_argument("--out", default="/tmp/diapsar-bench-scale", help="work folder")
+    ap.add_argument("--keep", action="store_true", help="keep the chain outputs")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pair_size = tuple(args.size or (QUICK_PAIR if args.quick else FULL_PAIR))
+    stack_size = tuple(args.stack_size or (QUICK_STACK if args.quick else FULL_STACK))
+    print(f"bench_scale{' --quick' if args.quick else ''}: {os.cpu_count()} CPU(s) "
+          f"({len(os.sched_getaffinity(0))} given), {platform.processor() or platform.machine()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    result: dict[str, Any] = {"quick": args.quick}
+    if args.part in ("pair", "all"):
+        result["pair"] = bench_pair(out, pair_size, args.ram, args.threads, args.keep)  # type: ignore[arg-type]
+    if args.part in ("stack", "all"):
+        result["stack"] = bench_stack(out, stack_size, args.ram, args.keep)  # type: ignore[arg-type]
+    (out / "bench_scale.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

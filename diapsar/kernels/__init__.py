@@ -13,6 +13,8 @@
 - :mod:`diapsar.kernels.facets`: cast shadow and facet splatting of the amplitude simulation.
 - :mod:`diapsar.kernels.simulation`: pixel synthesis of the simulator.
 - :mod:`diapsar.kernels.trig`: float32 complex exponentials.
+- :mod:`diapsar.kernels.speckle`: boxcar, Lee and refined Lee filters, local means of the multi-temporal filter.
+- :mod:`diapsar.kernels.polarimetry`: dual-pol covariance window sums and the H/A/alpha eigen-decomposition.
 
 No kernel is compiled with ``fastmath``: it lets LLVM rewrite floating-point arithmetic, and numba compiles
 the body of a parallel kernel twice (the copy the compiling process runs, the copy stored in the cache), so

@@ -84,6 +84,7 @@ class TerrainOptions:
     cosine_exponent: float = 2.0
     oversample: int = 2  # sub-facets per map cell and axis of the A_gamma splat
     geoid: str | None = None  # None / "egm96": DEM heights above EGM96; "none": ellipsoidal; else a geoid file
+    roi: tuple[float, float, float, float] | None = None  # lon_min, lat_min, lon_max, lat_max: output limited to it
 
 
 @dataclass
@@ -135,6 +136,8 @@ def check_options(opts: TerrainOptions, lut: str | None) -> str:
         raise SelectionError(f"--cosine-reference must be in [0, 90) degrees, got {opts.cosine_reference_deg}")
     if opts.epsg is not None:
         check_epsg(opts.epsg)
+    if opts.roi is not None and not (opts.roi[0] < opts.roi[2] and opts.roi[1] < opts.roi[3]):
+        raise SelectionError("--roi must be LON_MIN LAT_MIN LON_MAX LAT_MAX with min < max")
     if opts.flattening == "rtc":
         if lut not in (None, "gamma0"):
             raise SelectionError(f"--flattening rtc gives terrain-flattened gamma0, not {lut}; use --flattening "
@@ -223,11 +226,17 @@ def map_grid(footprint, epsg: int, spacing_m: float) -> OrthoGrid:
     return OrthoGrid(int(epsg), (x0, s, 0.0, y0, 0.0, -s), max(width, 1), max(height, 1))
 
 
-def covered_footprint(meta: SwathMetadata, dem_bounds) -> tuple[Any, float]:
-    """(scene footprint within the DEM bounds, fraction of the footprint it is); DemError when empty."""
+def covered_footprint(meta: SwathMetadata, dem_bounds, roi=None) -> tuple[Any, float]:
+    """(scene footprint within the DEM bounds, fraction of the footprint it is); DemError when empty. With
+    ``roi`` (lon/lat box) the footprint is first limited to it (SelectionError when they do not meet)."""
     from shapely.geometry import box
 
     foot = scene_footprint(meta)
+    if roi is not None:
+        foot = foot.intersection(box(*roi))
+        if foot.is_empty or foot.area <= 0:
+            raise SelectionError(f"--roi {' '.join(f'{v:g}' for v in roi)} does not meet {meta.swath} "
+                                 f"(lon/lat box {' '.join(f'{v:.3f}' for v in scene_footprint(meta).bounds)})")
     inter = foot.intersection(box(*dem_bounds))
     if inter.is_empty or inter.area <= 0:
         b = foot.bounds
@@ -314,7 +323,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
     work = Path(tempfile.mkdtemp(prefix=".diapsar_terrain_", dir=out))
     try:
         dem = DemSource(opts.dem, scene_footprint(meta), work, opts.geoid)
-        foot, coverage = covered_footprint(meta, dem.bounds)
+        foot, coverage = covered_footprint(meta, dem.bounds, opts.roi)
         if coverage < 0.999:
             log.warning("the DEM covers %.1f %% of %s %s: the output is limited to it", 100 * coverage,
                         meta.swath, meta.polarisation)
@@ -488,15 +497,18 @@ def product_item(product, results: list[TerrainResult], out_dir) -> Path:
     assets = []
     for r in results:
         desc = "dB" if r.db else "linear power"
-        assets.append(stac.Asset(r.tif, f"{r.quantity} ({desc})", ["data"],
-                                 extra={"proj:shape": [r.grid.height, r.grid.width],
-                                        "proj:transform": list(r.grid.transform[:6])}))
+        k = f"{r.swath}_{r.polarisation}".lower()
+        grid = {"proj:shape": [r.grid.height, r.grid.width], "proj:transform": list(r.grid.transform[:6])}
+        assets.append(stac.Asset(r.tif, f"{r.quantity} {r.polarisation} ({desc})", ["data"], extra=grid,
+                                 key=f"{k}_{r.quantity}"))
         assets.append(stac.Asset(r.angles, "incidence angle and local incidence angle (degrees)",
-                                 ["metadata", "incidence-angle", "local-incidence-angle"]))
-        assets.append(stac.Asset(r.mask, "layover / shadow mask (0 clear, 1 layover, 2 shadow)",
-                                 ["metadata", "mask"]))
+                                 ["metadata", "incidence-angle", "local-incidence-angle"], extra=grid,
+                                 key=f"{k}_angles"))
+        assets.append(stac.Asset(r.mask, "layover / shadow mask (0 clear, 1 layover, 2 shadow, 255 no data)",
+                                 ["metadata", "mask"], extra=grid, key=f"{k}_layover_shadow"))
         if r.png is not None:
-            assets.append(stac.Asset(r.png, "quicklook", ["overview"], media_type="image/png"))
+            assets.append(stac.Asset(r.png, "quicklook", ["overview"], media_type="image/png",
+                                     key=f"{k}_quicklook"))
     pols = sorted({r.polarisation for r in results})
     props = {
         "platform": f"sentinel-{meta.mission[1:].lower()}", "constellation": "sentinel-1",

@@ -32,6 +32,7 @@ class Asset:
     roles: list[str]
     media_type: str = COG_TYPE
     extra: dict[str, Any] = field(default_factory=dict)
+    key: str = ""  # the asset's key in the Item (default: the file name)
 
 
 def iso(t_s: float) -> str:
@@ -47,7 +48,7 @@ def item(item_id: str, geometry: dict[str, Any], bbox: list[float], start_s: flo
     return {
         "type": "Feature", "stac_version": STAC_VERSION, "stac_extensions": EXTENSIONS, "id": item_id,
         "geometry": geometry, "bbox": [float(v) for v in bbox], "properties": props, "links": [],
-        "assets": {a.path.stem: {"href": os.path.relpath(a.path, base), "type": a.media_type, "title": a.title,
+        "assets": {(a.key or a.path.name): {"href": os.path.relpath(a.path, base), "type": a.media_type, "title": a.title,
                                  "roles": a.roles, **a.extra} for a in assets},
     }
 

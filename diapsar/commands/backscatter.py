@@ -44,6 +44,8 @@ def add_arguments(parser) -> None:
                    help="DEM raster or folder of tiles: terrain-correct onto a map grid (heights above EGM96)")
     t.add_argument("--dem-geoid", dest="dem_geoid", default=None, metavar="egm96|none|FILE",
                    help="geoid of the DEM heights (default egm96; none: the DEM holds ellipsoidal heights)")
+    t.add_argument("--roi", nargs=4, type=float, default=None, metavar=("LON_MIN", "LAT_MIN", "LON_MAX", "LAT_MAX"),
+                   help="limit the output to this lon/lat box")
     t.add_argument("--epsg", type=int, default=None, help="output CRS (default: UTM zone of the scene)")
     t.add_argument("--spacing", type=float, default=20.0, metavar="M", help="output pixel spacing (default 20 m)")
     t.add_argument("--flattening", default="rtc", choices=("rtc", "kellndorfer", "none"),
@@ -86,7 +88,8 @@ def _run_terrain(args) -> int:
 
     opts = TerrainOptions(dem=Path(args.dem), epsg=args.epsg, spacing_m=args.spacing, flattening=args.flattening,
                           cosine_reference_deg=args.cosine_reference, cosine_exponent=args.cosine_exponent,
-                          oversample=args.oversample, geoid=args.dem_geoid)
+                          oversample=args.oversample, geoid=args.dem_geoid,
+                          roi=tuple(args.roi) if args.roi else None)
     check_options(opts, args.lut)  # before any product is opened or anything written
     for path in args.products:
         with open_product(path) as product:

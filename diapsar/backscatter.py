@@ -17,15 +17,16 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .calibration import LUTS, calibrate, detected_power, lut_grid, to_db
+from .calibration import FLOOR_LINEAR, LUTS, lut_grid, to_db
 from .chains.context import gdal_cache_mb
 from .deburst import DeburstLayout, deburst_layout
 from .errors import ProductError, SelectionError
 from .io.blocks import row_blocks, rows_per_block
 from .io.raster import open_writer
+from .kernels.calibrate import calibrate_complex, calibrate_real
 from .metadata import SwathMetadata
 from .multilook import check_factors, multilook
-from .noise import noise_grid, remove_noise
+from .noise import noise_grid
 
 # bytes per full-resolution pixel of one row block: complex64 read, float64 power, LUT, noise, mask and their
 # temporaries (measured: full S1B IW1 at -ram 1024 peaked at 2.0 GB with 64 and
@@ -75,17 +76,18 @@ def calibrated_rows(read, meta: SwathMetadata, layout: DeburstLayout | None, r0:
     for p in _pieces(meta, layout, r0, r1):
         rows = p.out1 - p.out0
         dn = read(p.line0, rows) if (c0, c1) == (0, meta.number_of_samples) else read(p.line0, rows, c0, n)
-        pw = detected_power(dn)
-        ok = pw > 0
-        ok[:, :max(p.s0 - c0, 0)] = False
-        ok[:, max(p.s1 - c0, 0):] = False
         if remove:
             assert meta.noise is not None
             tops = meta.bursts if meta.is_tops and meta.product_type == "SLC" else None
-            pw = remove_noise(pw, noise_grid(meta.noise, p.line0, rows, c0, n, tops, meta.lines_per_burst))
-        cal = calibrate(pw, lut_grid(meta.calibration, lut, p.line0, rows, c0, n)).astype(np.float64)
-        power[p.out0 - r0:p.out1 - r0] = np.where(ok, cal, 0.0)
-        valid[p.out0 - r0:p.out1 - r0] = ok
+            nz = noise_grid(meta.noise, p.line0, rows, c0, n, tops, meta.lines_per_burst)
+        else:
+            nz = np.zeros((0, 0))
+        lut_a = lut_grid(meta.calibration, lut, p.line0, rows, c0, n)
+        kernel = calibrate_complex if np.iscomplexobj(dn) else calibrate_real
+        # |DN|^2 - noise (clipped at 0), / A^2, floored: detected_power -> remove_noise -> calibrate in one pass
+        kernel(np.ascontiguousarray(dn), np.ascontiguousarray(nz, dtype=np.float64),
+               np.ascontiguousarray(lut_a, dtype=np.float64), max(p.s0 - c0, 0), max(p.s1 - c0, 0),
+               FLOOR_LINEAR, power[p.out0 - r0:p.out1 - r0], valid[p.out0 - r0:p.out1 - r0])
     return power, valid
 
 

@@ -156,7 +156,8 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
         tags["FIRST_LINE_TIME_S"] = f"{layout.first_azimuth_time_s:.9f}"
     if window is not None:
         tags["WINDOW_ROW0_SAMPLE0"] = f"{w0} {c0}"
-    with rasterio.Env(GDAL_CACHEMAX=cache_mb), open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
+    # GDAL_NUM_THREADS: tiles deflated in parallel (each tile compressed alone: the same bytes for any count)
+    with rasterio.Env(GDAL_CACHEMAX=cache_mb, GDAL_NUM_THREADS="ALL_CPUS"), open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
                      nodata=float("nan"), tags=tags) as w:
         w.ds.set_band_unit(1, "dB" if db else "linear")
         for b in row_blocks(out_rows * ml_az, block):

@@ -263,6 +263,9 @@ def _geometry(grid: OrthoGrid, r0: int, r1: int, dem: DemSource, meta: SwathMeta
     return T.map_block(grid, r0, r1, patch, meta, orbit, layout)
 
 
+# map geometry kept between the area and the geocoding passes (rtc): float64 lookups, float32 angles
+CACHED = {"line": np.float64, "sample": np.float64, "theta_e": np.float32, "theta_l": np.float32,
+          "mask": np.uint8}
 COARSE = 8  # cells of the output grid per cell of the lookup that bounds the radar window
 
 
@@ -347,14 +350,22 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         rows = _block_rows(grid, ram_mb)
 
         a_gamma = None
+        cache: dict[str, np.ndarray] | None = None
         if opts.flattening == "rtc":
             t0 = time.perf_counter()
             a_gamma = np.lib.format.open_memmap(work / "a_gamma.npy", mode="w+", dtype=np.float64,
                                                 shape=(n_rows, n_cols))
+            # the map geometry of this pass is kept (memory-mapped files of the work folder) for the geocoding
+            cache = {k: np.lib.format.open_memmap(work / f"{k}.npy", mode="w+", dtype=dt,
+                                                  shape=(grid.height, grid.width))
+                     for k, dt in CACHED.items()}
             for r0 in range(0, grid.height, rows):
                 r1 = min(grid.height, r0 + rows)
                 g0, g1 = max(r0 - 1, 0), min(r1 + 1, grid.height)
                 blk = _geometry(grid, g0, g1, dem, meta, orbit, layout)
+                for k in CACHED:
+                    cache[k][r0:r1] = blk[k][r0 - g0:r1 - g0] if blk is not None else \
+                        (MASK_NODATA if k == "mask" else np.nan)
                 if blk is not None:
                     blk["line"] = blk["line"] - win[0]
                     blk["sample"] = blk["sample"] - win[2]
@@ -402,12 +413,14 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                                                  tags={"PRODUCT": meta.product_name, "SWATH": meta.swath,
                                                        "VALUES": "0 clear, 1 layover, 2 shadow, 255 no data"}))
             wv.ds.set_band_unit(1, unit)
-            for k in (1, 2):
-                wa.ds.set_band_unit(k, "deg")
+            for band in (1, 2):
+                wa.ds.set_band_unit(band, "deg")
             for r0 in range(0, grid.height, rows):
                 r1 = min(grid.height, r0 + rows)
-                value, angles, mask = _geocode_block(grid, r0, r1, dem, meta, orbit, layout, src, a_gamma,
-                                                     n_rows, n_cols, ml_rg, ml_az, opts, win)
+                blk = ({k: np.asarray(v[r0:r1]) for k, v in cache.items()} if cache is not None
+                       else _geometry(grid, r0, r1, dem, meta, orbit, layout))
+                value, angles, mask = _geocode_block(blk, grid.width, r0, r1, meta, src, a_gamma, n_rows, n_cols,
+                                                     ml_rg, ml_az, opts, win)
                 n_valid += int(np.isfinite(value).sum())
                 wv.write(r0, to_db(value) if db else value)
                 wa.write(r0, angles)
@@ -436,15 +449,15 @@ def output_base(meta: SwathMetadata) -> str:
     return f"{name}_{meta.swath}_{meta.polarisation}"
 
 
-def _geocode_block(grid: OrthoGrid, r0: int, r1: int, dem: DemSource, meta: SwathMetadata, orbit: Orbit, layout,
-                   src, a_gamma, n_rows: int, n_cols: int, ml_rg: int, ml_az: int, opts: TerrainOptions,
+def _geocode_block(blk: dict | None, width: int, r0: int, r1: int, meta: SwathMetadata, src, a_gamma,
+                   n_rows: int, n_cols: int, ml_rg: int, ml_az: int, opts: TerrainOptions,
                    win: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(value float32, angles (2, rows, cols) float32, mask uint8) of map rows [r0, r1)."""
-    shape = (r1 - r0, grid.width)
+    """(value float32, angles (2, rows, cols) float32, mask uint8) of map rows [r0, r1) from their geometry
+    ``blk`` (``terrain.map_block``; None: off the DEM)."""
+    shape = (r1 - r0, width)
     value = np.full(shape, np.nan, dtype=np.float32)
     angles = np.full((2,) + shape, np.nan, dtype=np.float32)
     mask = np.full(shape, MASK_NODATA, dtype=np.uint8)
-    blk = _geometry(grid, r0, r1, dem, meta, orbit, layout)
     if blk is None:
         return value, angles, mask
     u, v = to_ml(blk["line"], blk["sample"], ml_az, ml_rg, win[0], win[2])

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -103,16 +102,22 @@ def burst_roi(safe: Path, swaths: list[str], bursts: tuple[int, int]) -> tuple[f
     return min(lon), min(lat), max(lon), max(lat)
 
 
+# runs a command and reports its own children's peak RSS (RUSAGE_CHILDREN of a fresh process: the figure of that
+# command alone, not the largest of every child this script started)
+RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+               "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True); "
+               "sys.exit(rc)")
+
+
 def child(cmd: list[str], log: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS GB of the child, return code)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """(seconds, peak RSS GB of the command, return code); its output goes to ``log``."""
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
-                            env=dict(os.environ, PYTHONWARNINGS="ignore")).returncode
+        rc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *cmd], stdout=f, stderr=subprocess.STDOUT,
+                            cwd=REPO, env=dict(os.environ, PYTHONWARNINGS="ignore")).returncode
     sec = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return sec, max(peak, before) / 1024 ** 2, rc
+    kb = [int(ln.split()[1]) for ln in log.read_text().splitlines() if ln.startswith("MAXRSS_KB ")]
+    return sec, (kb[-1] if kb else 0) / 1024 ** 2, rc
 
 
 STEP_SCRIPT = """

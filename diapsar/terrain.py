@@ -63,16 +63,25 @@ def ground_range_pixel(meta: SwathMetadata, t: np.ndarray, tau: np.ndarray) -> n
     shape = np.shape(t)
     t = np.asarray(t, dtype=np.float64).ravel()
     r_m = C_LIGHT * np.asarray(tau, dtype=np.float64).ravel() / 2.0
-
-    def gr(k: int, r: np.ndarray) -> np.ndarray:
-        c = np.asarray(recs[k]["srgr_coefficients"], dtype=np.float64)
-        return np.polyval(c[::-1], r - recs[k]["sr0_m"])
-
-    k = np.argmin(np.abs(t[:, None] - times[None, :]), axis=1) if t.size else np.zeros(0, dtype=np.int64)
-    g = np.full(t.shape, np.nan)
-    for i in np.unique(k):
-        sel = k == i
-        g[sel] = gr(int(i), r_m[sel])
+    # nearest record in time (the first of two equally near, as argmin would pick): searchsorted, not a
+    # points x records table
+    j = np.clip(np.searchsorted(times, t), 1, max(len(times) - 1, 1))
+    if len(times) == 1:
+        k = np.zeros(t.shape, dtype=np.int64)
+    else:
+        k = np.where(t - times[j - 1] <= times[j] - t, j - 1, j)
+    k = np.where(np.isfinite(t), k, 0)
+    # Horner in the order of np.polyval (highest degree first, from 0), on the gathered coefficients
+    n_coef = max(len(r["srgr_coefficients"]) for r in recs)
+    coef = np.zeros((len(recs), n_coef))
+    for i, r in enumerate(recs):
+        c = np.asarray(r["srgr_coefficients"], dtype=np.float64)
+        coef[i, :c.size] = c
+    x = r_m - np.array([r["sr0_m"] for r in recs], dtype=np.float64)[k]
+    g = np.zeros(t.shape)
+    for d in range(n_coef - 1, -1, -1):
+        g = g * x + coef[k, d]
+    g[~np.isfinite(t)] = np.nan
     return (g / meta.range_pixel_spacing_m).reshape(shape)
 
 

@@ -164,11 +164,11 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
             power, valid = calibrated_rows(read, meta, layout, w0 + b.row0, w0 + b.row1, lut, remove, c0, c1)
             v = multilook_power(power, valid, ml_rg, ml_az)[:, :out_cols]
             w.write(b.row0 // ml_az, to_db(v) if db else v)
-    png = _quicklook(tif, f"{stem}\n{lut} {meta.polarisation} {unit}", db, ram_mb) if quicklook else None
+    png = quicklook_png(tif, f"{stem}\n{lut} {meta.polarisation} {unit}", db, ram_mb) if quicklook else None
     return BackscatterResult(tif, png, (out_rows, out_cols), lut, remove, db)
 
 
-def _quicklook(tif: Path, title: str, db: bool, ram_mb: float) -> Path:
+def quicklook_png(tif: Path, title: str, db: bool, ram_mb: float) -> Path:
     """PNG quicklook of the written GeoTIFF with the ``diapsar.quicklook`` engine (values shown in dB)."""
     from .quicklook import multilook_image, render, resolve_image
 

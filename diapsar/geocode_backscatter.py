@@ -52,7 +52,7 @@ import rasterio
 from rasterio.windows import Window
 
 from . import terrain as T
-from .backscatter import backscatter
+from .backscatter import backscatter, quicklook_png
 from .calibration import to_db
 from .deburst import deburst_layout
 from .errors import DemError, ProductError, SelectionError
@@ -435,9 +435,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         shutil.rmtree(work, ignore_errors=True)
     png = None
     if quicklook:
-        from .backscatter import _quicklook
-
-        png = _quicklook(final["value"], f"{final['value'].stem}\n{quantity} {meta.polarisation} {unit}", db,
+        png = quicklook_png(final["value"], f"{final['value'].stem}\n{quantity} {meta.polarisation} {unit}", db,
                          ram_mb)
     return TerrainResult(final["value"], final["angles"], final["mask"], png, grid, (ml_rg, ml_az), quantity, db,
                          coverage, foot, timings, n_valid / float(grid.width * grid.height), meta.swath,

@@ -395,6 +395,24 @@ def test_kellndorfer_cosine_and_db_on_the_ridge(ridge_product, tmp_path):
     assert good.sum() > 10000 and rel.max() < 1e-5
 
 
+def test_same_bytes_whatever_the_thread_count(sim, tmp_path):
+    """gamma0-RTC, angles and mask of the simulated product with 1 and with 2 numba/GDAL threads: the COG
+    files are byte for byte identical (serial splat, row-parallel kernels)."""
+    import hashlib
+
+    outs = []
+    for n in (1, 2):
+        env = dict(os.environ, PYTHONWARNINGS="ignore", NUMBA_NUM_THREADS=str(n), GDAL_NUM_THREADS=str(n))
+        out = tmp_path / f"t{n}"
+        proc = subprocess.run([sys.executable, "-m", "diapsar", "backscatter", str(sim.products[0]), "--out", str(out),
+                               "--dem", str(sim.dem_path), "--spacing", "10", "--no-quicklook"], capture_output=True,
+                              text=True, cwd=REPO, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr
+        outs.append({f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in sorted(out.glob("*.tif"))})
+    print(f"\n{len(outs[0])} files, 1 vs 2 threads: {'identical' if outs[0] == outs[1] else 'DIFFERENT'}")
+    assert len(outs[0]) == 3 and outs[0] == outs[1]
+
+
 # ----------------------------------------------------------------------------------------- (e) bad input
 
 def test_bad_input_one_line_nothing_written(sim, tmp_path, s1_data):

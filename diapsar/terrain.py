@@ -39,7 +39,7 @@ import numpy as np
 from .deburst import DeburstLayout, deburst_layout
 from .dem_projection import DemPatch
 from .errors import ProductError
-from .geometry import RadarGrid, geo2rdr, llh_to_ecef
+from .geometry import RadarGrid, geo2rdr
 from .metadata import SwathMetadata
 from .orbit import Orbit
 from .ortho import OrthoGrid, coarse_time_guess, dem_heights_at
@@ -135,20 +135,21 @@ def radar_coordinates(meta: SwathMetadata, orbit: Orbit, lon: np.ndarray, lat: n
 
 def look_enu(orbit: Orbit, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Unit vector ground -> satellite at time t in the local (east, north, up) frame; (..., 3), NaN where t is."""
-    ok = np.isfinite(t)
-    out = np.full(t.shape + (3,), np.nan)
-    if not ok.any():
-        return out
-    sat, _ = orbit.position_velocity(t[ok])
-    p = llh_to_ecef(lat[ok], lon[ok], h[ok]).reshape(-1, 3)
-    d = sat.reshape(-1, 3) - p
-    d /= np.linalg.norm(d, axis=1)[:, None]
-    lo, la = np.radians(lon[ok]), np.radians(lat[ok])
-    e = -np.sin(lo) * d[:, 0] + np.cos(lo) * d[:, 1]
-    n = -np.sin(la) * np.cos(lo) * d[:, 0] - np.sin(la) * np.sin(lo) * d[:, 1] + np.cos(la) * d[:, 2]
-    u = np.cos(la) * np.cos(lo) * d[:, 0] + np.cos(la) * np.sin(lo) * d[:, 1] + np.sin(la) * d[:, 2]
-    out[ok] = np.stack([e, n, u], axis=1)
-    return out
+    from .kernels.area import look_enu_grid
+
+    t = np.asarray(t, dtype=np.float64)
+    shape = t.shape
+    if t.size == 0:
+        return np.full(shape + (3,), np.nan)
+    m = shape[-1] if t.ndim >= 1 else 1
+
+    def rows(a) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape).reshape(-1, m))
+
+    tg, nodes, coef, t_ref = orbit.kernel_args
+    out = np.empty((t.size // m, m, 3))
+    look_enu_grid(rows(t) - t_ref, rows(lon), rows(lat), rows(h), tg, nodes, coef, out)
+    return out.reshape(shape + (3,))
 
 
 def slopes(h: np.ndarray, dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:

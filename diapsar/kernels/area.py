@@ -1,4 +1,5 @@
-"""Illuminated-area kernel of terrain flattening (``diapsar.terrain``, Small 2011): map-grid facets, each
+"""Terrain kernels (``diapsar.terrain``): look vectors of a map block (``look_enu_grid``), and the illuminated-area
+kernel of terrain flattening (``diapsar.terrain``, Small 2011): map-grid facets, each
 subdivided into ``os`` x ``os`` sub-facets, splatted bilinearly into the cells of a multilooked radar grid.
 
 Sub-facet (a, b) of map cell (i, j) sits at fractional offset ((a + 0.5) / os - 0.5, (b + 0.5) / os - 0.5)
@@ -18,6 +19,9 @@ import math
 
 import numba
 import numpy as np
+
+from .geodesy import llh_to_ecef_1
+from .orbit_state import interp_pva
 
 
 @numba.njit(cache=True)
@@ -106,3 +110,30 @@ def splat_area_numpy(line, sample, area, row_first, row_stop, os, ml_az, ml_rg, 
                         for c, wc in ((v0, 1 - (v - v0)), (v0 + 1, v - v0)):
                             if 0 <= r < acc.shape[0] and 0 <= c < acc.shape[1]:
                                 acc[r, c] += area[i, j] / (os * os) * wr * wc
+
+
+@numba.njit(cache=True, parallel=True)
+def look_enu_grid(t_rel, lon, lat, h, tg, nodes, coef, out):
+    """Unit vector ground -> satellite at zero-Doppler time ``t_rel`` (relative to the orbit's t_ref) in the
+    local (east, north, up) frame of each cell of 2-D lon/lat/h (degrees, metres); ``out`` (n, m, 3), NaN where
+    t is NaN. Rows in parallel (each cell alone: the same result for any thread count)."""
+    n, m = t_rel.shape
+    for i in numba.prange(n):
+        buf = np.empty(9)
+        for j in range(m):
+            t = t_rel[i, j]
+            if not np.isfinite(t):
+                out[i, j, 0] = np.nan
+                out[i, j, 1] = np.nan
+                out[i, j, 2] = np.nan
+                continue
+            interp_pva(t, tg, nodes, coef, buf)
+            px, py, pz = llh_to_ecef_1(lat[i, j], lon[i, j], h[i, j])
+            dx, dy, dz = buf[0] - px, buf[1] - py, buf[2] - pz
+            r = math.sqrt(dx * dx + dy * dy + dz * dz)
+            dx, dy, dz = dx / r, dy / r, dz / r
+            lo = math.radians(lon[i, j])
+            la = math.radians(lat[i, j])
+            out[i, j, 0] = -math.sin(lo) * dx + math.cos(lo) * dy
+            out[i, j, 1] = -math.sin(la) * math.cos(lo) * dx - math.sin(la) * math.sin(lo) * dy + math.cos(la) * dz
+            out[i, j, 2] = math.cos(la) * math.cos(lo) * dx + math.cos(la) * math.sin(lo) * dy + math.sin(la) * dz

@@ -17,15 +17,16 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .calibration import LUTS, calibrate, detected_power, lut_grid, to_db
+from .calibration import FLOOR_LINEAR, LUTS, lut_grid, to_db
 from .chains.context import gdal_cache_mb
 from .deburst import DeburstLayout, deburst_layout
 from .errors import ProductError, SelectionError
 from .io.blocks import row_blocks, rows_per_block
 from .io.raster import open_writer
+from .kernels.calibrate import calibrate_complex, calibrate_real
 from .metadata import SwathMetadata
 from .multilook import check_factors, multilook
-from .noise import noise_grid, remove_noise
+from .noise import noise_grid
 
 # bytes per full-resolution pixel of one row block: complex64 read, float64 power, LUT, noise, mask and their
 # temporaries (measured: full S1B IW1 at -ram 1024 peaked at 2.0 GB with 64 and
@@ -63,27 +64,30 @@ def _pieces(meta: SwathMetadata, layout: DeburstLayout | None, r0: int, r1: int)
 
 
 def calibrated_rows(read, meta: SwathMetadata, layout: DeburstLayout | None, r0: int, r1: int, lut: str,
-                    remove: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(calibrated power float64, valid bool) of output rows [r0, r1) at full resolution; ``read(line0, nlines)``
-    returns image lines of every sample."""
+                    remove: bool, c0: int = 0, c1: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(calibrated power float64, valid bool) of output rows [r0, r1), samples [c0, c1) at full resolution;
+    ``read(line0, nlines)`` returns image lines of every sample (``read(line0, nlines, c0, n)``: of samples
+    [c0, c0 + n) when a sample window is asked)."""
     assert meta.calibration is not None
-    n = meta.number_of_samples
+    c1 = meta.number_of_samples if c1 is None else c1
+    n = c1 - c0
     power = np.zeros((r1 - r0, n))
     valid = np.zeros((r1 - r0, n), dtype=bool)
     for p in _pieces(meta, layout, r0, r1):
         rows = p.out1 - p.out0
-        dn = read(p.line0, rows)
-        pw = detected_power(dn)
-        ok = pw > 0
-        ok[:, :p.s0] = False
-        ok[:, p.s1:] = False
+        dn = read(p.line0, rows) if (c0, c1) == (0, meta.number_of_samples) else read(p.line0, rows, c0, n)
         if remove:
             assert meta.noise is not None
             tops = meta.bursts if meta.is_tops and meta.product_type == "SLC" else None
-            pw = remove_noise(pw, noise_grid(meta.noise, p.line0, rows, 0, n, tops, meta.lines_per_burst))
-        cal = calibrate(pw, lut_grid(meta.calibration, lut, p.line0, rows, 0, n)).astype(np.float64)
-        power[p.out0 - r0:p.out1 - r0] = np.where(ok, cal, 0.0)
-        valid[p.out0 - r0:p.out1 - r0] = ok
+            nz = noise_grid(meta.noise, p.line0, rows, c0, n, tops, meta.lines_per_burst)
+        else:
+            nz = np.zeros((0, 0))
+        lut_a = lut_grid(meta.calibration, lut, p.line0, rows, c0, n)
+        kernel = calibrate_complex if np.iscomplexobj(dn) else calibrate_real
+        # |DN|^2 - noise (clipped at 0), / A^2, floored: detected_power -> remove_noise -> calibrate in one pass
+        kernel(np.ascontiguousarray(dn), np.ascontiguousarray(nz, dtype=np.float64),
+               np.ascontiguousarray(lut_a, dtype=np.float64), max(p.s0 - c0, 0), max(p.s1 - c0, 0),
+               FLOOR_LINEAR, power[p.out0 - r0:p.out1 - r0], valid[p.out0 - r0:p.out1 - r0])
     return power, valid
 
 
@@ -106,9 +110,11 @@ def output_stem(meta: SwathMetadata, lut: str, db: bool) -> str:
 
 def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.PathLike, lut: str = "sigma0",
                 remove: bool = True, db: bool = False, ml_rg: int = 1, ml_az: int = 1, ram_mb: float = 512.0,
-                quicklook: bool = True) -> BackscatterResult:
+                quicklook: bool = True, window: tuple[int, int, int, int] | None = None) -> BackscatterResult:
     """Write the calibrated backscatter of one image of ``product`` (a ``diapsar.io.safe.Product``) to
-    ``out_dir/<product>_<swath>_<pol>_<lut>[_db].tif`` (and its quicklook ``.png``)."""
+    ``out_dir/<product>_<swath>_<pol>_<lut>[_db].tif`` (and its quicklook ``.png``). ``window`` = (first row,
+    stop row, first sample, stop sample) of the (debursted) full-resolution image, multiples of the looks:
+    only that part is written (terrain correction of a DEM-limited area)."""
     if lut not in LUTS:
         raise SelectionError(f"--lut must be one of {', '.join(LUTS)}, got {lut!r}")
     check_factors(ml_rg, ml_az)
@@ -123,19 +129,23 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
     n = meta.number_of_samples
     layout = deburst_layout(meta) if meta.is_tops else None
     n_rows = layout.lines if layout is not None else meta.number_of_lines
-    out_rows, out_cols = n_rows // ml_az, n // ml_rg
+    w0, w1, c0, c1 = window if window is not None else (0, n_rows, 0, n)
+    if not (0 <= w0 < w1 <= n_rows and 0 <= c0 < c1 <= n and w0 % ml_az == 0 and c0 % ml_rg == 0):
+        raise SelectionError(f"window {window} outside the {n_rows} x {n} image or not on multiples of the looks")
+    out_rows, out_cols = (w1 - w0) // ml_az, (c1 - c0) // ml_rg
     if out_rows == 0 or out_cols == 0:
-        raise SelectionError(f"-ml {ml_rg} {ml_az} is larger than the {n_rows} x {n} image")
+        raise SelectionError(f"-ml {ml_rg} {ml_az} is larger than the {w1 - w0} x {c1 - c0} image")
+    c1 = c0 + out_cols * ml_rg
 
-    def read(line0: int, nlines: int) -> np.ndarray:
-        return reader.read((line0, 0, nlines, n))
+    def read(line0: int, nlines: int, s0: int = 0, ns: int = n) -> np.ndarray:
+        return reader.read((line0, s0, nlines, ns))
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = output_stem(meta, lut, db)
     tif = out / f"{stem}.tif"
     cache_mb = gdal_cache_mb(ram_mb)  # GDAL's block cache (default 5 % of the machine) is taken from the budget
-    block = rows_per_block(n, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
+    block = rows_per_block(c1 - c0, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
     unit = "dB" if db else "linear power ratio (m2/m2)"
     tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATION": meta.polarisation, "LUT": lut,
             "THERMAL_NOISE_REMOVED": str(remove).lower(), "UNITS": "dB" if db else "linear",
@@ -144,18 +154,21 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
             "SOURCE": "ESA Sentinel-1 Level-1 calibration note (ESA-EOPG-CSCOP-TN-0002) eq. 3-1; MPC-0392"}
     if layout is not None:
         tags["FIRST_LINE_TIME_S"] = f"{layout.first_azimuth_time_s:.9f}"
-    with rasterio.Env(GDAL_CACHEMAX=cache_mb), open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
+    if window is not None:
+        tags["WINDOW_ROW0_SAMPLE0"] = f"{w0} {c0}"
+    # GDAL_NUM_THREADS: tiles deflated in parallel (each tile compressed alone: the same bytes for any count)
+    with rasterio.Env(GDAL_CACHEMAX=cache_mb, GDAL_NUM_THREADS="ALL_CPUS"), open_writer(tif, out_cols, out_rows, 1, "float32", descriptions=[f"{lut}_{meta.polarisation}"],
                      nodata=float("nan"), tags=tags) as w:
         w.ds.set_band_unit(1, "dB" if db else "linear")
         for b in row_blocks(out_rows * ml_az, block):
-            power, valid = calibrated_rows(read, meta, layout, b.row0, b.row1, lut, remove)
+            power, valid = calibrated_rows(read, meta, layout, w0 + b.row0, w0 + b.row1, lut, remove, c0, c1)
             v = multilook_power(power, valid, ml_rg, ml_az)[:, :out_cols]
             w.write(b.row0 // ml_az, to_db(v) if db else v)
-    png = _quicklook(tif, f"{stem}\n{lut} {meta.polarisation} {unit}", db, ram_mb) if quicklook else None
+    png = quicklook_png(tif, f"{stem}\n{lut} {meta.polarisation} {unit}", db, ram_mb) if quicklook else None
     return BackscatterResult(tif, png, (out_rows, out_cols), lut, remove, db)
 
 
-def _quicklook(tif: Path, title: str, db: bool, ram_mb: float) -> Path:
+def quicklook_png(tif: Path, title: str, db: bool, ram_mb: float) -> Path:
     """PNG quicklook of the written GeoTIFF with the ``diapsar.quicklook`` engine (values shown in dB)."""
     from .quicklook import multilook_image, render, resolve_image
 

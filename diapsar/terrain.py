@@ -7,8 +7,11 @@ Lookup (inverse mapping, as ``diapsar.ortho``): each map cell centre -> lon/lat 
 annotated slant-to-ground polynomial (``coordinateConversion/srgrCoefficients``, S1 product specification
 S1-RS-MDA-52-7441 sec. 6.2.1: ground range = sum_k srgr_k (R - sr0)^k, R = c tau / 2) of the record nearest in
 time to t, divided by ``rangePixelSpacing``. Nearest, not interpolated: on the Rome GRD the annotation's own
-geolocation grid is reproduced within 0.008 sample this way, within 0.52 with linear interpolation in time. TOPS SLC images (debursted output lines are not
-a linear function of time) are not supported yet.
+geolocation grid is reproduced within 0.008 sample this way, within 0.52 with linear interpolation in time. TOPS
+SLC images are read debursted (``diapsar.deburst``): a zero-Doppler time t belongs to the burst segment of the
+debursted frame whose kept lines contain its image line time (t minus the residual bistatic term), and its line
+is that segment's first output line plus the burst-line offset (``tops_line``); times before the first or after
+the last kept line are extrapolated from the first / last segment (they fall outside the frame).
 
 Angles, per map cell, from the unit vector l from the ground point to the satellite at t, in the local east /
 north / up frame of the cell: ellipsoid incidence theta_e = acos(l_u); local incidence theta_l = acos(n . l)
@@ -33,9 +36,10 @@ import math
 
 import numpy as np
 
+from .deburst import DeburstLayout, deburst_layout
 from .dem_projection import DemPatch
 from .errors import ProductError
-from .geometry import RadarGrid, geo2rdr, llh_to_ecef
+from .geometry import RadarGrid, geo2rdr
 from .metadata import SwathMetadata
 from .orbit import Orbit
 from .ortho import OrthoGrid, coarse_time_guess, dem_heights_at
@@ -59,24 +63,53 @@ def ground_range_pixel(meta: SwathMetadata, t: np.ndarray, tau: np.ndarray) -> n
     shape = np.shape(t)
     t = np.asarray(t, dtype=np.float64).ravel()
     r_m = C_LIGHT * np.asarray(tau, dtype=np.float64).ravel() / 2.0
-
-    def gr(k: int, r: np.ndarray) -> np.ndarray:
-        c = np.asarray(recs[k]["srgr_coefficients"], dtype=np.float64)
-        return np.polyval(c[::-1], r - recs[k]["sr0_m"])
-
-    k = np.argmin(np.abs(t[:, None] - times[None, :]), axis=1) if t.size else np.zeros(0, dtype=np.int64)
-    g = np.full(t.shape, np.nan)
-    for i in np.unique(k):
-        sel = k == i
-        g[sel] = gr(int(i), r_m[sel])
+    # nearest record in time (the first of two equally near, as argmin would pick): searchsorted, not a
+    # points x records table
+    j = np.clip(np.searchsorted(times, t), 1, max(len(times) - 1, 1))
+    if len(times) == 1:
+        k = np.zeros(t.shape, dtype=np.int64)
+    else:
+        k = np.where(t - times[j - 1] <= times[j] - t, j - 1, j)
+    k = np.where(np.isfinite(t), k, 0)
+    # Horner in the order of np.polyval (highest degree first, from 0), on the gathered coefficients
+    n_coef = max(len(r["srgr_coefficients"]) for r in recs)
+    coef = np.zeros((len(recs), n_coef))
+    for i, r in enumerate(recs):
+        c = np.asarray(r["srgr_coefficients"], dtype=np.float64)
+        coef[i, :c.size] = c
+    x = r_m - np.array([r["sr0_m"] for r in recs], dtype=np.float64)[k]
+    g = np.zeros(t.shape)
+    for d in range(n_coef - 1, -1, -1):
+        g = g * x + coef[k, d]
+    g[~np.isfinite(t)] = np.nan
     return (g / meta.range_pixel_spacing_m).reshape(shape)
 
 
+def tops_line(meta: SwathMetadata, layout: DeburstLayout, rg: RadarGrid, t: np.ndarray,
+              tau: np.ndarray) -> np.ndarray:
+    """Debursted-frame line of targets with zero-Doppler time ``t`` and range time ``tau`` (module doc)."""
+    out = np.full(np.shape(t), np.nan)
+    todo = np.isfinite(t)
+    segs = layout.segments
+    for k, s in enumerate(segs):
+        b = meta.bursts[s.burst]
+        bl = rg.time_to_line(t, burst=np.full(np.shape(t), s.burst), range_time=tau) - b.first_line
+        lo = -np.inf if k == 0 else s.burst_line0 - 0.5
+        hi = np.inf if k == len(segs) - 1 else s.burst_line1 - 0.5
+        sel = todo & (bl >= lo) & (bl < hi)
+        out[sel] = s.out_line0 + bl[sel] - s.burst_line0
+        todo &= ~sel
+    return out
+
+
 def radar_coordinates(meta: SwathMetadata, orbit: Orbit, lon: np.ndarray, lat: np.ndarray,
-                      h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(line, sample, t, tau) of ground points (2-D arrays, ellipsoidal heights); NaN off the orbit/DEM."""
-    if meta.is_tops and meta.product_type == "SLC":
-        raise ProductError("terrain correction of TOPS SLC images is not supported yet; use a GRD product")
+                      h: np.ndarray, layout: DeburstLayout | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(line, sample, t, tau) of ground points (2-D arrays, ellipsoidal heights); NaN off the orbit/DEM.
+    TOPS SLC: lines of the debursted frame ``layout`` (``diapsar.deburst.deburst_layout(meta)`` by default)."""
+    tops = meta.is_tops and meta.product_type == "SLC"
+    if tops and layout is None:
+        layout = deburst_layout(meta)
     ok = np.isfinite(h)
     out = [np.full(h.shape, np.nan) for _ in range(4)]
     if not ok.any():
@@ -88,7 +121,11 @@ def radar_coordinates(meta: SwathMetadata, orbit: Orbit, lon: np.ndarray, lat: n
     out[3].flat[sel] = tau
     rg = RadarGrid.from_metadata(meta)
     good = np.isfinite(out[2])
-    out[0][good] = rg.time_to_line(out[2][good], range_time=out[3][good])
+    if tops:
+        assert layout is not None
+        out[0][good] = tops_line(meta, layout, rg, out[2][good], out[3][good])
+    else:
+        out[0][good] = rg.time_to_line(out[2][good], range_time=out[3][good])
     if meta.product_type == "GRD":
         out[1][good] = ground_range_pixel(meta, out[2][good], out[3][good])
     else:
@@ -98,20 +135,21 @@ def radar_coordinates(meta: SwathMetadata, orbit: Orbit, lon: np.ndarray, lat: n
 
 def look_enu(orbit: Orbit, t: np.ndarray, lon: np.ndarray, lat: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Unit vector ground -> satellite at time t in the local (east, north, up) frame; (..., 3), NaN where t is."""
-    ok = np.isfinite(t)
-    out = np.full(t.shape + (3,), np.nan)
-    if not ok.any():
-        return out
-    sat, _ = orbit.position_velocity(t[ok])
-    p = llh_to_ecef(lat[ok], lon[ok], h[ok]).reshape(-1, 3)
-    d = sat.reshape(-1, 3) - p
-    d /= np.linalg.norm(d, axis=1)[:, None]
-    lo, la = np.radians(lon[ok]), np.radians(lat[ok])
-    e = -np.sin(lo) * d[:, 0] + np.cos(lo) * d[:, 1]
-    n = -np.sin(la) * np.cos(lo) * d[:, 0] - np.sin(la) * np.sin(lo) * d[:, 1] + np.cos(la) * d[:, 2]
-    u = np.cos(la) * np.cos(lo) * d[:, 0] + np.cos(la) * np.sin(lo) * d[:, 1] + np.sin(la) * d[:, 2]
-    out[ok] = np.stack([e, n, u], axis=1)
-    return out
+    from .kernels.area import look_enu_grid
+
+    t = np.asarray(t, dtype=np.float64)
+    shape = t.shape
+    if t.size == 0:
+        return np.full(shape + (3,), np.nan)
+    m = shape[-1] if t.ndim >= 1 else 1
+
+    def rows(a) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape).reshape(-1, m))
+
+    tg, nodes, coef, t_ref = orbit.kernel_args
+    out = np.empty((t.size // m, m, 3))
+    look_enu_grid(rows(t) - t_ref, rows(lon), rows(lat), rows(h), tg, nodes, coef, out)
+    return out.reshape(shape + (3,))
 
 
 def slopes(h: np.ndarray, dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:
@@ -186,9 +224,11 @@ def beta_reference_area(meta: SwathMetadata, theta_e_deg: np.ndarray | float, ml
     return np.asarray(az * rg, dtype=np.float64)
 
 
-def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathMetadata, orbit: Orbit) -> dict:
+def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathMetadata, orbit: Orbit,
+              layout: DeburstLayout | None = None) -> dict:
     """All per-cell geometry of map rows [row0, row1): line, sample, theta_e, theta_l, mask, proj_area (m^2).
-    Heights are read with one row of margin each side so the slopes are central across block edges."""
+    Heights are read with one row of margin each side so the slopes are central across block edges. TOPS SLC:
+    lines of the debursted frame ``layout`` (see ``radar_coordinates``)."""
     a, b = max(row0 - 1, 0), min(row1 + 1, grid.height)
     lon, lat = grid.lonlat(a, b)
     h = dem_heights_at(dem, lon, lat)
@@ -198,11 +238,25 @@ def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathM
     hx, hy = slopes(h, dx, dy)
     s = slice(row0 - a, row0 - a + (row1 - row0))
     lon, lat, h, hx, hy = lon[s], lat[s], h[s], hx[s], hy[s]
-    line, sample, t, _tau = radar_coordinates(meta, orbit, lon, lat, h)
+    line, sample, t, _tau = radar_coordinates(meta, orbit, lon, lat, h, layout)
     look = look_enu(orbit, t, lon, lat, h)
     theta_e, theta_l, mask, proj = terrain_angles(look, hx, hy)
     return {"line": line, "sample": sample, "theta_e": theta_e, "theta_l": theta_l, "mask": mask,
             "proj_area": proj * dx * dy}
+
+
+def splat_illuminated_area(block: dict, row_first: int, row_stop: int, acc: np.ndarray, oversample: int = 4,
+                            ml_az: int = 1, ml_rg: int = 1) -> np.ndarray:
+    """A_gamma by bilinear splatting (``diapsar.kernels.area``): adds the projected areas of the block's rows
+    [row_first, row_stop) (``map_block`` output; the other rows are neighbours for the sub-facet positions),
+    each map cell split into ``oversample`` x ``oversample`` sub-facets, into ``acc`` (ML radar grid)."""
+    from .kernels.area import splat_area
+
+    splat_area(np.ascontiguousarray(block["line"], dtype=np.float64),
+               np.ascontiguousarray(block["sample"], dtype=np.float64),
+               np.ascontiguousarray(block["proj_area"], dtype=np.float64), int(row_first), int(row_stop),
+               int(oversample), int(ml_az), int(ml_rg), acc)
+    return acc
 
 
 def geocode(image: np.ndarray, row0: int, line: np.ndarray, sample: np.ndarray, ml_az: int = 1, ml_rg: int = 1,

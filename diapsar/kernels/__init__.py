@@ -11,6 +11,8 @@
 - :mod:`diapsar.kernels.interp`: bilinear upsampling/sampling of ML grids, cubic convolution (simulator).
 - :mod:`diapsar.kernels.binning`: DEM posts into multilook cells (cartesian mean post count).
 - :mod:`diapsar.kernels.facets`: cast shadow and facet splatting of the amplitude simulation.
+- :mod:`diapsar.kernels.area`: look vectors of a map block, illuminated-area splat of terrain flattening.
+- :mod:`diapsar.kernels.calibrate`: |DN|^2, noise subtraction and calibration of a block in one pass.
 - :mod:`diapsar.kernels.simulation`: pixel synthesis of the simulator.
 - :mod:`diapsar.kernels.trig`: float32 complex exponentials.
 - :mod:`diapsar.kernels.speckle`: boxcar, Lee and refined Lee filters, local means of the multi-temporal filter.

@@ -1,0 +1,541 @@
+"""Terrain-corrected backscatter on a map grid: range-Doppler geocoding on the DEM, terrain flattening, layers.
+
+One (swath, polarisation) image of a product, in four steps (``TerrainResult.timings_s`` names them):
+
+1. ``calibrate``: the radar-geometry image of ``diapsar.backscatter`` (noise removed, calibrated, TOPS
+   debursted, multilooked ``ml_rg`` x ``ml_az``; by default to about the output spacing on the ground), written
+   to a work folder: beta0 for ``rtc`` flattening, sigma0 for ``kellndorfer``, the chosen LUT for ``none``.
+2. ``area`` (``rtc`` only): the illuminated area A_gamma of every multilooked radar cell, by area projection
+   (Small 2011, IEEE TGRS 49(8) 3081-3093): each output map cell is a DEM facet (heights bilinear in the DEM,
+   ellipsoidal), split into ``oversample`` x ``oversample`` sub-facets whose projected areas are splatted
+   bilinearly into the radar grid (``diapsar.terrain.splat_illuminated_area``). A float64 array of the
+   multilooked radar size, held in a memory-mapped file of the work folder (not in RAM).
+3. ``geocode``: per block of output rows, every cell centre -> lon/lat -> DEM height -> zero-Doppler line and
+   sample (``diapsar.terrain.map_block``; TOPS: line of the debursted frame), then
+   - ``rtc``: gamma0_T = beta0 * A_beta / A_gamma computed in radar geometry (A_beta of ``beta_reference_area``
+     at the cell's ellipsoid incidence), sampled bilinearly at the cell;
+   - ``kellndorfer``: sigma0 sampled at the cell, times sin(theta_LIA) / sin(theta_ell) (the SNAP
+     pre-processing chain's normalisation: Kellndorfer et al. 1998, IEEE TGRS 36(5) 1396-1411);
+   - ``none``: the calibrated LUT sampled at the cell (range-Doppler terrain correction only);
+   and optionally the cosine normalisation to a reference angle, value * (cos(theta_ref) / cos(theta_ell))^n
+   (n = 2 by default, as documented for SNAP's chain), then dB if asked.
+4. ``cog``: the three outputs copied to Cloud-Optimized GeoTIFFs (``diapsar.io.cog``).
+
+Outputs, beside each other in ``out_dir`` (``<base>`` = ``<product>_<swath>_<pol>``):
+``<base>_<quantity>[_cos<ref>][_db].tif`` (float32, NaN = no data), ``<base>_angles.tif`` (float32 band 1
+``incidence_angle`` = ellipsoid incidence, band 2 ``local_incidence_angle``, degrees) and
+``<base>_layover_shadow.tif`` (uint8: 0 clear, 1 layover, 2 shadow, 255 no data; the local criterion of
+``diapsar.terrain``, no ray tracing), plus a PNG quicklook. A map cell is no data when its lookup falls outside
+the radar image or the DEM. The grid is snapped to multiples of the spacing, so the grids of the swaths of one
+product (and of products in the same CRS) are aligned.
+
+The DEM: a raster (heights above EGM96 unless ``geoid`` says otherwise) or a folder of tiles (assembled with
+``diapsar.io.dem.build_scene_dem``; missing 1-degree cells are sea). The output covers the part of the scene
+the DEM covers; a DEM that does not meet the scene at all is a ``DemError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from . import terrain as T
+from .backscatter import backscatter, quicklook_png
+from .calibration import to_db
+from .deburst import deburst_layout
+from .errors import DemError, ProductError, SelectionError
+from .io.cog import write_cog
+from .io.dem import Dem, build_scene_dem, gdal_path, load_dem
+from .io.raster import open_writer
+from .metadata import SwathMetadata
+from .orbit import Orbit
+from .ortho import OrthoGrid, needed_rows, sample, to_ml
+
+log = logging.getLogger(__name__)
+
+FLATTENINGS = ("rtc", "kellndorfer", "none")
+MASK_NODATA = 255
+# bytes per output map cell of one geocoding block: lon, lat, heights with margins, slopes, line, sample, times,
+# look vectors, angles, outputs and the geo2rdr temporaries (float64)
+_BYTES_PER_CELL = 640.0
+
+
+@dataclass(frozen=True)
+class TerrainOptions:
+    """What ``--dem`` and the terrain options of ``diapsar backscatter`` ask for."""
+
+    dem: Path
+    epsg: int | None = None  # None: WGS84 UTM zone of the scene centre
+    spacing_m: float = 20.0
+    flattening: str = "rtc"
+    cosine_reference_deg: float | None = None  # None: no cosine normalisation
+    cosine_exponent: float = 2.0
+    oversample: int = 2  # sub-facets per map cell and axis of the A_gamma splat
+    geoid: str | None = None  # None / "egm96": DEM heights above EGM96; "none": ellipsoidal; else a geoid file
+    roi: tuple[float, float, float, float] | None = None  # lon_min, lat_min, lon_max, lat_max: output limited to it
+
+
+@dataclass
+class TerrainResult:
+    tif: Path
+    angles: Path
+    mask: Path
+    png: Path | None
+    grid: OrthoGrid
+    looks: tuple[int, int]  # (range, azimuth) of the radar-geometry image
+    quantity: str
+    db: bool
+    dem_coverage: float  # fraction of the scene footprint the DEM covers
+    footprint: Any  # shapely lon/lat polygon of the output (scene footprint within the DEM)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    valid_fraction: float = 0.0
+    swath: str = ""
+    polarisation: str = ""
+
+
+# ----------------------------------------------------------------------------------------------------- checks
+
+def check_epsg(epsg: int) -> None:
+    """A projected CRS in metres, known to PROJ; else a SelectionError (one line)."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_epsg(int(epsg))
+    except (CRSError, ValueError, OverflowError):
+        raise SelectionError(f"--epsg {epsg}: unknown EPSG code") from None
+    if not crs.is_projected:
+        raise SelectionError(f"--epsg {epsg}: {crs.name} is not a projected CRS; terrain correction needs a "
+                             "map grid in metres (e.g. a UTM zone)")
+    units = {a.unit_name for a in crs.axis_info}
+    if not units <= {"metre", "meter"}:
+        raise SelectionError(f"--epsg {epsg}: {crs.name} has axes in {', '.join(sorted(units))}, not metres")
+
+
+def check_options(opts: TerrainOptions, lut: str | None) -> str:
+    """Validate the options; returns the calibration LUT of the radar-geometry image."""
+    if opts.flattening not in FLATTENINGS:
+        raise SelectionError(f"--flattening must be one of {', '.join(FLATTENINGS)}, got {opts.flattening!r}")
+    if not (opts.spacing_m > 0 and math.isfinite(opts.spacing_m)):
+        raise SelectionError(f"--spacing must be a positive number of metres, got {opts.spacing_m}")
+    if not 1 <= opts.oversample <= 16:
+        raise SelectionError(f"--facet-oversampling must be 1..16, got {opts.oversample}")
+    if opts.cosine_reference_deg is not None and not 0 <= opts.cosine_reference_deg < 90:
+        raise SelectionError(f"--cosine-reference must be in [0, 90) degrees, got {opts.cosine_reference_deg}")
+    if opts.epsg is not None:
+        check_epsg(opts.epsg)
+    if opts.roi is not None and not (opts.roi[0] < opts.roi[2] and opts.roi[1] < opts.roi[3]):
+        raise SelectionError("--roi must be LON_MIN LAT_MIN LON_MAX LAT_MAX with min < max")
+    if opts.flattening == "rtc":
+        if lut not in (None, "gamma0"):
+            raise SelectionError(f"--flattening rtc gives terrain-flattened gamma0, not {lut}; use --flattening "
+                                 "none (or kellndorfer for sigma0)")
+        return "beta0"
+    if opts.flattening == "kellndorfer":
+        if lut not in (None, "sigma0"):
+            raise SelectionError(f"--flattening kellndorfer normalises sigma0, not {lut}")
+        return "sigma0"
+    return lut or "sigma0"
+
+
+def quantity_name(opts: TerrainOptions, lut: str) -> str:
+    return {"rtc": "gamma0_rtc", "kellndorfer": "sigma0_kellndorfer"}.get(opts.flattening, f"{lut}_geo")
+
+
+def auto_looks(meta: SwathMetadata, spacing_m: float) -> tuple[int, int]:
+    """(range, azimuth) looks bringing the radar cell to about the output spacing on the ground: GRD pixels
+    are ground range already; SLC slant-range pixels are divided by sin(incidence at mid swath)."""
+    rg = meta.range_pixel_spacing_m
+    if meta.product_type != "GRD":
+        rg /= math.sin(math.radians(meta.incidence_angle_mid_deg or 35.0))
+    return (max(1, int(math.floor(spacing_m / rg + 0.5))), max(1, int(math.floor(spacing_m / meta.azimuth_pixel_spacing_m + 0.5))))
+
+
+# --------------------------------------------------------------------------------------------------- the DEM
+
+class DemSource:
+    """The DEM of the run (a raster, or a VRT of a tile folder built in ``work``): its lon/lat bounds and
+    windows of ellipsoidal heights."""
+
+    def __init__(self, path: str | Path, footprint, work: Path, geoid: str | None = None):
+        p = Path(path)
+        if not p.exists():
+            raise DemError(f"DEM {p} does not exist")
+        if p.is_dir():
+            minx, miny, maxx, maxy = footprint.bounds
+            p = build_scene_dem(p, (minx, miny, maxx, maxy), work / "dem_scene.vrt", margin_deg=0.02,
+                                fill_missing=True)
+        self.path = p
+        self.geoid = geoid
+        try:
+            with rasterio.open(gdal_path(p) if p.name.lower().endswith(".zip") else str(p)) as ds:
+                if ds.crs is not None and not ds.crs.is_geographic:
+                    raise DemError(f"DEM {p} is not on a longitude/latitude grid (CRS {ds.crs})")
+                b = ds.bounds
+        except rasterio.errors.RasterioError as exc:
+            raise DemError(f"cannot read DEM {p}: {exc}") from None
+        self.bounds = (b.left, b.bottom, b.right, b.top)
+
+    def read(self, lon: np.ndarray, lat: np.ndarray) -> Dem | None:
+        """Heights around the lon/lat points (None when they are all off the DEM)."""
+        ok = np.isfinite(lon) & np.isfinite(lat)
+        if not ok.any():
+            return None
+        x0, y0, x1, y1 = self.bounds
+        m = 1e-3
+        box = (max(float(lon[ok].min()) - m, x0), max(float(lat[ok].min()) - m, y0),
+               min(float(lon[ok].max()) + m, x1), min(float(lat[ok].max()) + m, y1))
+        if box[0] >= box[2] or box[1] >= box[3]:
+            return None
+        return load_dem(self.path, box, ellipsoidal=True, geoid=self.geoid)
+
+
+def scene_footprint(meta: SwathMetadata):
+    """Lon/lat convex hull of the image's geolocation grid (shapely polygon)."""
+    from shapely.geometry import MultiPoint
+
+    g = meta.geolocation_grid
+    if g is None or np.size(g.longitude_deg) < 3:
+        raise ProductError(f"{meta.product_name} {meta.swath}: no geolocation grid, cannot place the scene")
+    return MultiPoint(np.c_[np.asarray(g.longitude_deg), np.asarray(g.latitude_deg)]).convex_hull
+
+
+def map_grid(footprint, epsg: int, spacing_m: float) -> OrthoGrid:
+    """Grid in ``epsg`` covering the lon/lat polygon, cell edges on multiples of the spacing."""
+    from pyproj import Transformer
+
+    poly = footprint.segmentize(0.01)
+    lon, lat = np.asarray(poly.exterior.coords).T
+    x, y = (np.asarray(v) for v in Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat))
+    s = float(spacing_m)
+    x0, y0 = math.floor(x.min() / s) * s, math.ceil(y.max() / s) * s
+    width = int(math.ceil((x.max() - x0) / s))
+    height = int(math.ceil((y0 - y.min()) / s))
+    return OrthoGrid(int(epsg), (x0, s, 0.0, y0, 0.0, -s), max(width, 1), max(height, 1))
+
+
+def covered_footprint(meta: SwathMetadata, dem_bounds, roi=None) -> tuple[Any, float]:
+    """(scene footprint within the DEM bounds, fraction of the footprint it is); DemError when empty. With
+    ``roi`` (lon/lat box) the footprint is first limited to it (SelectionError when they do not meet)."""
+    from shapely.geometry import box
+
+    foot = scene_footprint(meta)
+    if roi is not None:
+        foot = foot.intersection(box(*roi))
+        if foot.is_empty or foot.area <= 0:
+            raise SelectionError(f"--roi {' '.join(f'{v:g}' for v in roi)} does not meet {meta.swath} "
+                                 f"(lon/lat box {' '.join(f'{v:.3f}' for v in scene_footprint(meta).bounds)})")
+    inter = foot.intersection(box(*dem_bounds))
+    if inter.is_empty or inter.area <= 0:
+        b = foot.bounds
+        raise DemError(f"the DEM (lon {dem_bounds[0]:.3f}..{dem_bounds[2]:.3f}, lat {dem_bounds[1]:.3f}.."
+                       f"{dem_bounds[3]:.3f}) does not cover the scene (lon {b[0]:.3f}..{b[2]:.3f}, "
+                       f"lat {b[1]:.3f}..{b[3]:.3f})")
+    return inter, float(inter.area / foot.area)
+
+
+# ------------------------------------------------------------------------------------------------- the run
+
+def _block_rows(grid: OrthoGrid, ram_mb: float) -> int:
+    return max(8, min(grid.height, int(ram_mb * 0.4 * 2**20 / (grid.width * _BYTES_PER_CELL))))
+
+
+def _geometry(grid: OrthoGrid, r0: int, r1: int, dem: DemSource, meta: SwathMetadata, orbit: Orbit,
+              layout) -> dict | None:
+    """``terrain.map_block`` of map rows [r0, r1) with the DEM window they need (None: off the DEM)."""
+    a, b = max(r0 - 2, 0), min(r1 + 2, grid.height)
+    lon, lat = grid.lonlat(a, b)
+    patch = dem.read(lon, lat)
+    if patch is None:
+        return None
+    return T.map_block(grid, r0, r1, patch, meta, orbit, layout)
+
+
+# map geometry kept between the area and the geocoding passes (rtc): float64 lookups, float32 angles
+CACHED = {"line": np.float64, "sample": np.float64, "theta_e": np.float32, "theta_l": np.float32,
+          "mask": np.uint8}
+COARSE = 8  # cells of the output grid per cell of the lookup that bounds the radar window
+
+
+def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Orbit, layout, looks: tuple[int, int],
+                 ram_mb: float) -> tuple[int, int, int, int]:
+    """(row0, row1, sample0, sample1) of the full-resolution (debursted) image the grid needs: the lookup on a
+    grid ``COARSE`` times coarser, widened by a margin that covers what the heights between its cells can
+    move a target (2 * COARSE output cells on the ground, at least 64 pixels), snapped to the looks."""
+    ml_rg, ml_az = looks
+    x0, s, _, y0, _, _ = grid.transform
+    cg = OrthoGrid(grid.epsg, (x0, COARSE * s, 0.0, y0, 0.0, -COARSE * s), grid.width // COARSE + 2,
+                   grid.height // COARSE + 2)
+    n_rows = layout.lines if layout is not None else meta.number_of_lines
+    n_cols = meta.number_of_samples
+    lo = [np.inf, np.inf]
+    hi = [-np.inf, -np.inf]
+    rows = _block_rows(cg, ram_mb)
+    for r0 in range(0, cg.height, rows):
+        blk = _geometry(cg, r0, min(cg.height, r0 + rows), dem, meta, orbit, layout)
+        if blk is None:
+            continue
+        ln, sp = blk["line"], blk["sample"]
+        ok = np.isfinite(ln) & np.isfinite(sp) & (ln > -n_rows) & (ln < 2 * n_rows) & (sp > -n_cols) & (sp < 2 * n_cols)
+        if ok.any():
+            lo = [min(lo[0], float(ln[ok].min())), min(lo[1], float(sp[ok].min()))]
+            hi = [max(hi[0], float(ln[ok].max())), max(hi[1], float(sp[ok].max()))]
+    if not np.isfinite(lo[0]):
+        raise DemError(f"{meta.swath}: no cell of the DEM-covered grid maps into the image")
+    ground_rg = meta.range_pixel_spacing_m if meta.product_type == "GRD" else \
+        meta.range_pixel_spacing_m / math.sin(math.radians(meta.incidence_angle_mid_deg or 35.0))
+    m_rg = max(64, int(2 * COARSE * s / ground_rg))
+    m_az = max(64, int(2 * COARSE * s / meta.azimuth_pixel_spacing_m))
+    r0 = max(0, int(math.floor(lo[0])) - m_az) // ml_az * ml_az
+    c0 = max(0, int(math.floor(lo[1])) - m_rg) // ml_rg * ml_rg
+    r1 = min(n_rows, int(math.ceil(hi[0])) + m_az + 1)
+    c1 = min(n_cols, int(math.ceil(hi[1])) + m_rg + 1)
+    if r1 - r0 < ml_az or c1 - c0 < ml_rg:
+        raise DemError(f"{meta.swath}: the DEM-covered part of the scene lies outside the image")
+    return r0, r1, c0, c1
+
+
+def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, opts: TerrainOptions,
+                        lut: str | None = None, remove: bool = True, db: bool = False,
+                        looks: tuple[int, int] | None = None, ram_mb: float = 512.0,
+                        quicklook: bool = True) -> TerrainResult:
+    """Terrain-corrected (and flattened) backscatter of one image of ``product`` (module doc)."""
+    radar_lut = check_options(opts, lut)
+    meta = product.swath(swath, pol)
+    if meta.calibration is None:
+        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no calibration annotation "
+                           "(annotation/calibration/calibration-*.xml), cannot calibrate")
+    if remove and (meta.noise is None or meta.noise.range_vectors is None):
+        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no noise annotation "
+                           "(annotation/calibration/noise-*.xml); run with --no-noise")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    work = Path(tempfile.mkdtemp(prefix=".diapsar_terrain_", dir=out))
+    try:
+        dem = DemSource(opts.dem, scene_footprint(meta), work, opts.geoid)
+        foot, coverage = covered_footprint(meta, dem.bounds, opts.roi)
+        if coverage < 0.999:
+            log.warning("the DEM covers %.1f %% of %s %s: the output is limited to it", 100 * coverage,
+                        meta.swath, meta.polarisation)
+        c = foot.centroid
+        epsg = opts.epsg or T.utm_epsg(c.x, c.y)
+        grid = map_grid(foot, epsg, opts.spacing_m)
+        ml_rg, ml_az = looks or auto_looks(meta, opts.spacing_m)
+        orbit = Orbit(meta.orbit)
+        layout = deburst_layout(meta) if meta.is_tops and meta.product_type == "SLC" else None
+
+        t0 = time.perf_counter()
+        win = radar_window(grid, dem, meta, orbit, layout, (ml_rg, ml_az), ram_mb)
+        timings["window"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():  # the radar-geometry work image has no geotransform, on purpose
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            radar = backscatter(product, meta.swath, meta.polarisation, work, lut=radar_lut, remove=remove,
+                                db=False, ml_rg=ml_rg, ml_az=ml_az, ram_mb=ram_mb, quicklook=False, window=win)
+        timings["calibrate"] = time.perf_counter() - t0
+        n_rows, n_cols = radar.shape
+        rows = _block_rows(grid, ram_mb)
+
+        a_gamma = None
+        cache: dict[str, np.ndarray] | None = None
+        if opts.flattening == "rtc":
+            t0 = time.perf_counter()
+            a_gamma = np.lib.format.open_memmap(work / "a_gamma.npy", mode="w+", dtype=np.float64,
+                                                shape=(n_rows, n_cols))
+            # the map geometry of this pass is kept (memory-mapped files of the work folder) for the geocoding
+            cache = {k: np.lib.format.open_memmap(work / f"{k}.npy", mode="w+", dtype=dt,
+                                                  shape=(grid.height, grid.width))
+                     for k, dt in CACHED.items()}
+            for r0 in range(0, grid.height, rows):
+                r1 = min(grid.height, r0 + rows)
+                g0, g1 = max(r0 - 1, 0), min(r1 + 1, grid.height)
+                blk = _geometry(grid, g0, g1, dem, meta, orbit, layout)
+                for k in CACHED:
+                    cache[k][r0:r1] = blk[k][r0 - g0:r1 - g0] if blk is not None else \
+                        (MASK_NODATA if k == "mask" else np.nan)
+                if blk is not None:
+                    blk["line"] = blk["line"] - win[0]
+                    blk["sample"] = blk["sample"] - win[2]
+                    T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg)
+            a_gamma.flush()
+            timings["area"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        quantity = quantity_name(opts, radar_lut)
+        base = output_base(meta)
+        suffix = (f"_cos{opts.cosine_reference_deg:g}" if opts.cosine_reference_deg is not None else "") + \
+            ("_db" if db else "")
+        names = {"value": f"{base}_{quantity}{suffix}.tif", "angles": f"{base}_angles.tif",
+                 "mask": f"{base}_layover_shadow.tif"}
+        gt = grid.transform
+        crs = f"EPSG:{grid.epsg}"
+        unit = "dB" if db else "linear"
+        tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATION": meta.polarisation,
+                "QUANTITY": quantity, "FLATTENING": opts.flattening, "THERMAL_NOISE_REMOVED": str(remove).lower(),
+                "UNITS": unit, "SPACING_M": f"{opts.spacing_m:g}", "RADAR_LOOKS_RG_AZ": f"{ml_rg} {ml_az}",
+                "RADAR_WINDOW": " ".join(str(v) for v in win),
+                "DEM": str(Path(opts.dem).name), "DEM_COVERAGE": f"{coverage:.4f}",
+                "ORBIT": "annotation state vectors"}
+        if opts.flattening == "rtc":
+            tags.update(FACET_OVERSAMPLING=opts.oversample,
+                        SOURCE="area projection, Small 2011 IEEE TGRS 49(8) 3081-3093 eq. 7-11")
+        elif opts.flattening == "kellndorfer":
+            tags.update(SOURCE="sigma0 sin(theta_LIA) / sin(theta_ell), Kellndorfer et al. 1998 IEEE TGRS 36(5)")
+        if opts.cosine_reference_deg is not None:
+            tags.update(COSINE_REFERENCE_DEG=f"{opts.cosine_reference_deg:g}",
+                        COSINE_EXPONENT=f"{opts.cosine_exponent:g}")
+        n_valid = 0
+        with contextlib.ExitStack() as stack, warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = stack.enter_context(rasterio.open(radar.tif))
+            wv = stack.enter_context(open_writer(work / names["value"], grid.width, grid.height, 1, "float32",
+                                                 [f"{quantity}_{meta.polarisation}"], float("nan"), gt, crs,
+                                                 tags=tags))
+            wa = stack.enter_context(open_writer(work / names["angles"], grid.width, grid.height, 2, "float32",
+                                                 ["incidence_angle", "local_incidence_angle"], float("nan"), gt,
+                                                 crs, tags={"PRODUCT": meta.product_name, "SWATH": meta.swath,
+                                                            "UNITS": "degrees"}))
+            wm = stack.enter_context(open_writer(work / names["mask"], grid.width, grid.height, 1, "uint8",
+                                                 ["layover_shadow"], MASK_NODATA, gt, crs,
+                                                 tags={"PRODUCT": meta.product_name, "SWATH": meta.swath,
+                                                       "VALUES": "0 clear, 1 layover, 2 shadow, 255 no data"}))
+            wv.ds.set_band_unit(1, unit)
+            for band in (1, 2):
+                wa.ds.set_band_unit(band, "deg")
+            for r0 in range(0, grid.height, rows):
+                r1 = min(grid.height, r0 + rows)
+                blk = ({k: np.asarray(v[r0:r1]) for k, v in cache.items()} if cache is not None
+                       else _geometry(grid, r0, r1, dem, meta, orbit, layout))
+                value, angles, mask = _geocode_block(blk, grid.width, r0, r1, meta, src, a_gamma, n_rows, n_cols,
+                                                     ml_rg, ml_az, opts, win)
+                n_valid += int(np.isfinite(value).sum())
+                wv.write(r0, to_db(value) if db else value)
+                wa.write(r0, angles)
+                wm.write(r0, mask)
+        timings["geocode"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        final = {k: write_cog(work / n, out / n, resampling="NEAREST" if k == "mask" else "AVERAGE",
+                              predictor=k != "mask") for k, n in names.items()}
+        timings["cog"] = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    png = None
+    if quicklook:
+        png = quicklook_png(final["value"], f"{final['value'].stem}\n{quantity} {meta.polarisation} {unit}", db,
+                         ram_mb)
+    return TerrainResult(final["value"], final["angles"], final["mask"], png, grid, (ml_rg, ml_az), quantity, db,
+                         coverage, foot, timings, n_valid / float(grid.width * grid.height), meta.swath,
+                         meta.polarisation)
+
+
+def output_base(meta: SwathMetadata) -> str:
+    name = meta.product_name.removesuffix(".SAFE").removesuffix(".zip") or "product"
+    return f"{name}_{meta.swath}_{meta.polarisation}"
+
+
+def _geocode_block(blk: dict | None, width: int, r0: int, r1: int, meta: SwathMetadata, src, a_gamma,
+                   n_rows: int, n_cols: int, ml_rg: int, ml_az: int, opts: TerrainOptions,
+                   win: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value float32, angles (2, rows, cols) float32, mask uint8) of map rows [r0, r1) from their geometry
+    ``blk`` (``terrain.map_block``; None: off the DEM)."""
+    shape = (r1 - r0, width)
+    value = np.full(shape, np.nan, dtype=np.float32)
+    angles = np.full((2,) + shape, np.nan, dtype=np.float32)
+    mask = np.full(shape, MASK_NODATA, dtype=np.uint8)
+    if blk is None:
+        return value, angles, mask
+    u, v = to_ml(blk["line"], blk["sample"], ml_az, ml_rg, win[0], win[2])
+    inside = np.isfinite(u) & np.isfinite(v) & (u >= -0.5) & (u <= n_rows - 0.5) & (v >= -0.5) & (v <= n_cols - 0.5)
+    if not inside.any():
+        return value, angles, mask
+    u = np.where(inside, u, np.nan)
+    span = needed_rows(u, n_rows)
+    if span is None:
+        return value, angles, mask
+    ra, rb = span
+    img = src.read(1, window=Window(0, ra, n_cols, rb - ra)).astype(np.float64)
+    theta_e, theta_l = blk["theta_e"], blk["theta_l"]
+    if a_gamma is not None:
+        ag = np.asarray(a_gamma[ra:rb])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(ag > 0, img / ag, np.nan)
+        geo = sample(ratio, ra, u, v).astype(np.float64)
+        val = geo * T.beta_reference_area(meta, theta_e, ml_az, ml_rg)
+    else:
+        val = sample(img, ra, u, v).astype(np.float64)
+        if opts.flattening == "kellndorfer":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                val = val * np.sin(np.radians(theta_l)) / np.sin(np.radians(theta_e))
+    if opts.cosine_reference_deg is not None:
+        val = val * (math.cos(math.radians(opts.cosine_reference_deg)) / np.cos(np.radians(theta_e))) ** \
+            opts.cosine_exponent
+    val[~inside] = np.nan
+    value[:] = val
+    angles[0] = np.where(inside, theta_e, np.nan)
+    angles[1] = np.where(inside, theta_l, np.nan)
+    mask[inside] = blk["mask"][inside]
+    return value, angles, mask
+
+
+def product_item(product, results: list[TerrainResult], out_dir) -> Path:
+    """Write ``<out_dir>/<product>.json``, the STAC Item of the product's terrain-corrected outputs
+    (``diapsar.stac``); geometry = union of the outputs' footprints; ``proj:*`` of the first output's grid
+    (every output of one run shares the CRS and the lattice)."""
+    from shapely.geometry import mapping
+    from shapely.ops import unary_union
+
+    from . import stac
+
+    out = Path(out_dir)
+    meta = product.swath(None, None)
+    name = product.name.removesuffix(".SAFE").removesuffix(".zip")
+    geom = unary_union([r.footprint for r in results])
+    g = results[0].grid
+    assets = []
+    for r in results:
+        desc = "dB" if r.db else "linear power"
+        k = f"{r.swath}_{r.polarisation}".lower()
+        grid = {"proj:shape": [r.grid.height, r.grid.width], "proj:transform": list(r.grid.transform[:6])}
+        assets.append(stac.Asset(r.tif, f"{r.quantity} {r.polarisation} ({desc})", ["data"], extra=grid,
+                                 key=f"{k}_{r.quantity}"))
+        assets.append(stac.Asset(r.angles, "incidence angle and local incidence angle (degrees)",
+                                 ["metadata", "incidence-angle", "local-incidence-angle"], extra=grid,
+                                 key=f"{k}_angles"))
+        assets.append(stac.Asset(r.mask, "layover / shadow mask (0 clear, 1 layover, 2 shadow, 255 no data)",
+                                 ["metadata", "mask"], extra=grid, key=f"{k}_layover_shadow"))
+        if r.png is not None:
+            assets.append(stac.Asset(r.png, "quicklook", ["overview"], media_type="image/png",
+                                     key=f"{k}_quicklook"))
+    pols = sorted({r.polarisation for r in results})
+    props = {
+        "platform": f"sentinel-{meta.mission[1:].lower()}", "constellation": "sentinel-1",
+        "instruments": ["c-sar"], "sar:instrument_mode": meta.mode, "sar:frequency_band": "C",
+        "sar:center_frequency": meta.radar_frequency_hz / 1e9, "sar:polarizations": pols,
+        "sar:product_type": meta.product_type, "sat:orbit_state": meta.pass_direction.lower(),
+        "sat:relative_orbit": int(meta.relative_orbit), "sat:absolute_orbit": int(meta.absolute_orbit),
+        "proj:epsg": int(g.epsg), "processing:software": {"diapsar": _version()},
+        "diapsar:flattening": sorted({r.quantity for r in results}),
+    }
+    item = stac.item(name, mapping(geom), list(geom.bounds), meta.start_time_s, meta.stop_time_s, props, assets,
+                     out)
+    return stac.write_item(out / f"{name}.json", item)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return str(__version__)

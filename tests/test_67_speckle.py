@@ -376,3 +376,11 @@ def test_multitemporal_command_and_bad_stacks(two_dates, s1_data, tmp_path):
         print(r.stderr.strip())
         assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and words in r.stderr
         assert not (tmp_path / "bad").exists()  # checked before anything is written
+
+
+def test_speckle_options_with_dem_are_refused_before_anything_is_written(two_dates, tmp_path):
+    for opt in (("--speckle", "lee"), ("--multitemporal",), ("--decomposition", "h-a-alpha")):
+        r = _cli("backscatter", *map(str, two_dates), "--out", str(tmp_path / "bad"), "--dem", str(tmp_path), *opt)
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "without --dem" in r.stderr
+        assert not (tmp_path / "bad").exists()

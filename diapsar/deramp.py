@@ -245,17 +245,27 @@ def local_doppler_hz(ramp: TopsRamp, line: np.ndarray, col: np.ndarray) -> np.nd
     return np.interp(x, grid, kt) * d + np.interp(x, grid, fdc)
 
 
+def reramp_tables(ramp: TopsRamp, grid: np.ndarray, step_range: float, step_azimuth: float, line0: int,
+                  n_rows: int, n_cols: int, col0: int = 0) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_off, k_t, f_ηc, η_ref): the per-column tables of the shift-mode reramp of rows [line0, line0 + n_rows)
+    x strip columns [0, n_cols) through ``grid`` (table index = strip column + range shift + x_off); they cover
+    every shifted column of the block."""
+    g = np.ascontiguousarray(grid, dtype=np.float64)
+    s_lo, s_hi = _range_shift_bounds(g, float(step_range), float(step_azimuth), int(line0), n_rows, n_cols)
+    lo = int(math.floor(min(0.0, s_lo))) - 1
+    hi = int(math.ceil(max(n_cols - 1.0, n_cols - 1 + s_hi))) + 1
+    kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
+    return -lo, kt, fdc, eta_ref
+
+
 def _run(data: np.ndarray, ramp: TopsRamp, line0: int, col0: int, sign: float, grid: np.ndarray | None,
          step_range: float, step_azimuth: float) -> np.ndarray:
     arr = np.ascontiguousarray(data, dtype=np.complex64)
     if grid is not None and arr.size:
         g = np.ascontiguousarray(grid, dtype=np.float64)
-        s_lo, s_hi = _range_shift_bounds(g, float(step_range), float(step_azimuth), int(line0), arr.shape[0],
-                                         arr.shape[1])
-        lo = int(math.floor(min(0.0, s_lo))) - 1
-        hi = int(math.ceil(max(arr.shape[1] - 1.0, arr.shape[1] - 1 + s_hi))) + 1
-        kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
-        return _apply_grid(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, -lo, kt, fdc,
+        x_off, kt, fdc, eta_ref = reramp_tables(ramp, g, step_range, step_azimuth, line0, arr.shape[0],
+                                                arr.shape[1], col0)
+        return _apply_grid(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, x_off, kt, fdc,
                            eta_ref, g, float(step_range), float(step_azimuth))
     sr = sa = np.zeros((1, 1))
     lo, hi = 0, max(arr.shape[1] - 1, 1)

@@ -20,6 +20,7 @@ the burst's first line; ``frame line`` = line of the debursted frame.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -256,20 +257,35 @@ def burst_resample(read_slave_swath, slave: SwathMetadata, slave_burst: int, ram
     slave burst lines the rows need, zero its invalid samples, deramp with the slave ramp (baseband), resample
     (8-tap sinc through the bilinear burst-frame ``grid``), reramp with the slave ramp at the slave coordinates.
     complex64; 0 where the slave position is outside the slave burst."""
-    from .coregistration import coregister_block, slave_lines_needed
-    from .deramp import deramp, reramp
+    from .coregistration import slave_lines_needed
+    from .deramp import deramp, reramp_tables
+    from .kernels.sinc import resample_grid_sinc_reramp
 
     lpb = slave.lines_per_burst
     sb = slave.bursts[slave_burst]
+    grid = np.ascontiguousarray(grid, dtype=np.float64)
     l0, l1 = slave_lines_needed(grid, step_range, step_azimuth, row0, row1, n_cols, lpb)
-    if l1 <= l0:
+    if l1 <= l0 or row1 <= row0:
         return np.zeros((row1 - row0, n_cols), dtype=np.complex64)
     strip = np.asarray(read_slave_swath(sb.first_line + l0, 0, l1 - l0, slave.number_of_samples),
                        dtype=np.complex64)
     zero_invalid(strip, np.asarray(sb.first_valid_sample)[l0:l1], np.asarray(sb.last_valid_sample)[l0:l1])
     base = deramp(strip, ramp, line0=l0)
-    res = coregister_block(base, l0, lpb, grid, step_range, step_azimuth, row0, row1, n_cols, doppler_cycles=0.0)
-    return reramp(res, ramp, line0=row0, grid=grid, step_range=step_range, step_azimuth=step_azimuth)
+    del strip
+    # resampling and reramp (slave ramp at the slave coordinates) in one pass: the same values as
+    # coregistration.coregister_block followed by deramp.reramp(grid=...)
+    x_off, kt, fdc, eta_ref = reramp_tables(ramp, grid, step_range, step_azimuth, row0, row1 - row0, n_cols)
+    return resample_grid_sinc_reramp(base, int(l0), int(lpb), int(row0), int(row1 - row0), int(n_cols), grid,
+                                     float(step_range), float(step_azimuth), _sinc_lut(), int(ramp.lines),
+                                     float(ramp.azimuth_time_interval_s), int(x_off), kt, fdc, eta_ref)
+
+
+@functools.lru_cache(maxsize=1)
+def _sinc_lut() -> np.ndarray:
+    """The coregistration's interpolation table (8 taps, 2048 phases, Kaiser beta 4: coregister_block's)."""
+    from .kernels.sinc import sinc_lut
+
+    return sinc_lut(8, 2048, 4.0)
 
 
 # ------------------------------------------------------------------------------------- burst overlaps (ESD)

@@ -321,31 +321,26 @@ def overlap_looks(burst: int, master_b: np.ndarray, slave_b: np.ndarray, master_
     removed from both interferograms before the looks, so that the coherence of the look cells is not lowered by
     topographic fringes; it cancels in the double difference. ISCE2's topsApp uses 15 x 5 looks for ESD
     (runESD.py defaults)."""
-    ib = master_b.astype(np.complex128) * np.conj(slave_b.astype(np.complex128))
-    ic = master_c.astype(np.complex128) * np.conj(slave_c.astype(np.complex128))
-    if topographic_phase is not None:
-        flat = np.exp(-1j * np.nan_to_num(np.asarray(topographic_phase, dtype=np.float64)))
-        ib = ib * flat
-        ic = ic * flat
-    valid = (master_b != 0) & (slave_b != 0) & (master_c != 0) & (slave_c != 0)
-    ib = np.where(valid, ib, 0)
-    ic = np.where(valid, ic, 0)
+    from .kernels.windows import overlap_look_sums
+
     la, lr = looks_azimuth, looks_range
+    use_phase = topographic_phase is not None
+    phase = (np.ascontiguousarray(topographic_phase, dtype=np.float64) if use_phase
+             else np.zeros((1, 1), dtype=np.float64))
+    ib, ic, pw, n, df_sum = overlap_look_sums(master_b, slave_b, master_c, slave_c,
+                                              np.asarray(doppler_b, dtype=np.float64),
+                                              np.asarray(doppler_c, dtype=np.float64), phase, use_phase, la, lr)
 
-    def coh(i: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
-        pm = _looks(np.where(valid, np.abs(m.astype(np.complex128)) ** 2, 0), la, lr)
-        ps = _looks(np.where(valid, np.abs(s.astype(np.complex128)) ** 2, 0), la, lr)
+    def coh(i: np.ndarray, pm: np.ndarray, ps: np.ndarray) -> np.ndarray:
         den = np.sqrt(pm * ps)
-        return np.where(den > 0, np.abs(_looks(i, la, lr)) / np.where(den > 0, den, 1), 0.0)
+        return np.where(den > 0, np.abs(i) / np.where(den > 0, den, 1), 0.0)
 
-    n = _looks(valid.astype(np.float64), la, lr)
-    df = _looks(np.where(valid, doppler_b - doppler_c, 0.0), la, lr) / np.maximum(n, 1)
+    df = df_sum / np.maximum(n, 1)
     cols = np.arange(master_b.shape[1], dtype=np.float64)
     rs = _looks(np.broadcast_to(cols[None, :], master_b.shape).astype(np.float64), la, lr) / (la * lr)
     full = n == la * lr
-    return OverlapLooks(burst, np.where(full, _looks(ib, la, lr), 0), np.where(full, _looks(ic, la, lr), 0),
-                        np.where(full, np.minimum(coh(ib, master_b, slave_b), coh(ic, master_c, slave_c)), 0.0),
-                        df, rs)
+    return OverlapLooks(burst, np.where(full, ib, 0), np.where(full, ic, 0),
+                        np.where(full, np.minimum(coh(ib, pw[0], pw[1]), coh(ic, pw[2], pw[3])), 0.0), df, rs)
 
 
 def frame_resample(read_slave_swath, slave: SwathMetadata, frame: DeburstFrame, matches: dict[int, int],

@@ -349,12 +349,17 @@ def frame_resample(read_slave_swath, slave: SwathMetadata, frame: DeburstFrame, 
     """The slave resampled onto frame rows [row0, row1), samples [col0, col0 + n_cols): each row's master burst
     b is resampled from its slave burst ``matches[b]`` through ``grids[b]`` (burst frames, see ``burst_grid``;
     ``ramps[b]`` the slave burst's ``TopsRamp``). Rows of master bursts without a slave burst are 0."""
-    out = np.zeros((row1 - row0, n_cols), dtype=np.complex64)
-    for seg, a, b in frame.split_rows(row0, row1):
+    parts = frame.split_rows(row0, row1)
+    out = None
+    for seg, a, b in parts:
         if seg.burst not in matches:
             continue
         r0 = seg.burst_line0 + (a - seg.frame_line0)
         res = burst_resample(read_slave_swath, slave, matches[seg.burst], ramps[seg.burst], grids[seg.burst],
                              step_range, step_azimuth, r0, r0 + (b - a), col0 + n_cols)
+        if col0 == 0 and len(parts) == 1 and a == row0 and b == row1:
+            return res  # the block is one burst's rows: no copy
+        if out is None:
+            out = np.zeros((row1 - row0, n_cols), dtype=np.complex64)
         out[a - row0:b - row0] = res[:, col0:col0 + n_cols]
-    return out
+    return np.zeros((row1 - row0, n_cols), dtype=np.complex64) if out is None else out

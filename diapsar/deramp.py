@@ -142,11 +142,14 @@ def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float
            use_shift: bool) -> np.ndarray:
     """data·exp(j·sign·ψ) with the per-column terms tabulated on integer columns (table index = strip
     column + x_off) and linearly interpolated at fractional (shifted) columns — the terms are smooth
-    polynomials of τ."""
+    polynomials of τ. Per row: the phases, their complex exponentials (a loop of its own, which the compiler
+    vectorises: the same operations, the same bits), then the products."""
     out = np.empty_like(data)
     n_tab = kt.shape[0]
+    n_cols = data.shape[1]
     for i in numba.prange(data.shape[0]):
-        for c in range(data.shape[1]):
+        ph = np.empty(n_cols)
+        for c in range(n_cols):
             line = float(line0 + i)
             if use_shift:
                 line += shift_a[i, c]
@@ -162,8 +165,14 @@ def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float
                 f = fdc[j]
                 e_ref = eta_ref[j]
             d = (line - 0.5 * n_lines) * dt_az - e_ref
-            ph = math.pi * k_t * d * d + 2.0 * math.pi * f * d
-            zr, zi = cexp(sign * ph)
+            ph[c] = sign * (math.pi * k_t * d * d + 2.0 * math.pi * f * d)
+        z_re = np.empty(n_cols, dtype=np.float32)
+        z_im = np.empty(n_cols, dtype=np.float32)
+        for c in range(n_cols):
+            z_re[c], z_im[c] = cexp(ph[c])
+        for c in range(n_cols):
+            zr = z_re[c]
+            zi = z_im[c]
             v = data[i, c]
             out[i, c] = complex(v.real * zr - v.imag * zi, v.real * zi + v.imag * zr)
     return out

@@ -119,6 +119,13 @@ def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.nda
         cpm = np.zeros(nr + 1)
         cps = np.zeros(nr + 1)
         cnv = np.zeros(nr + 1)
+        # exp(jφ) of the row first, in a loop of its own (vectorised by the compiler; the same bits as one at a
+        # time); values at non-finite φ are not used
+        z_re = np.empty(nr if use_phase else 0, dtype=np.float32)
+        z_im = np.empty(nr if use_phase else 0, dtype=np.float32)
+        if use_phase:
+            for c in range(nr):
+                z_re[c], z_im[c] = cexp(np.float64(phase[a, c]))
         for c in range(nr):
             m = master[a, c]
             s = slave[a, c]
@@ -142,7 +149,8 @@ def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.nda
                 xr = mr * sr + mi * si
                 xi = mi * sr - mr * si
                 if use_phase:
-                    cs, sn = cexp(ph)
+                    cs = z_re[c]
+                    sn = z_im[c]
                     # (xr + j xi)·(cos φ − j sin φ)
                     pre = xr * cs + xi * sn
                     pim = xi * cs - xr * sn

@@ -164,22 +164,26 @@ def valid_mask(meta: SwathMetadata, frame: DeburstFrame, row0: int, row1: int, c
 
 
 def read_frame(read_swath, meta: SwathMetadata, frame: DeburstFrame, row0: int, col0: int, n_rows: int,
-               n_cols: int) -> np.ndarray:
+               n_cols: int, read_into=None) -> np.ndarray:
     """Frame pixels [row0, row0 + n_rows) x [col0, col0 + n_cols) (complex64, 0 outside valid samples);
-    ``read_swath(line0, sample0, n_lines, n_samples)`` reads the burst-stacked swath image."""
+    ``read_swath(line0, sample0, n_lines, n_samples)`` reads the burst-stacked swath image;
+    ``read_into(line0, sample0, n_lines, n_samples, out)`` (optional) reads it into ``out`` (complex64): a block
+    spanning several bursts is then read in place, without a second array per burst."""
     parts = frame.split_rows(row0, row0 + n_rows)
     single = len(parts) == 1 and parts[0][1] == row0 and parts[0][2] == row0 + n_rows
     out = None if single else np.zeros((n_rows, n_cols), dtype=np.complex64)
     for s, a, b in parts:
         src = meta.bursts[s.burst]
         line = src.first_line + s.burst_line0 + (a - s.frame_line0)
-        data = read_swath(line, col0, b - a, n_cols)
         if out is None:  # one burst's lines: no copy into a zeroed block
-            out = np.require(data, dtype=np.complex64, requirements=["C", "W"])
+            out = np.require(read_swath(line, col0, b - a, n_cols), dtype=np.complex64, requirements=["C", "W"])
             part = out
         else:
             part = out[a - row0:b - row0]
-            part[...] = data
+            if read_into is not None:
+                read_into(line, col0, b - a, n_cols, part)
+            else:
+                part[...] = read_swath(line, col0, b - a, n_cols)
         bl = s.burst_line0 + (np.arange(a, b) - s.frame_line0)
         zero_invalid(part, np.asarray(src.first_valid_sample)[bl], np.asarray(src.last_valid_sample)[bl], col0)
     assert out is not None

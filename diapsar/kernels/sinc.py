@@ -294,7 +294,8 @@ def resample_grid_sinc_reramp(strip: np.ndarray, strip_line0: int, n_lines_slave
         t_re = np.zeros(k1 - k0, dtype=np.float32)
         t_im = np.zeros(k1 - k0, dtype=np.float32)
         for k in range(k0, k1):
-            ck = min(max(int(math.floor(k - dr[k] + 0.5)), 0), n_dense - 1)
+            # the output column sampling k, kept inside the block (whose azimuth positions the strip covers)
+            ck = min(max(int(math.floor(k - dr[k] + 0.5)), 0), n_cols - 1)
             xa = line + da[ck]
             if xa < -1.0 or xa > n_lines_slave:
                 continue

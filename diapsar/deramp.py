@@ -139,12 +139,12 @@ def _column_terms(ramp: TopsRamp, col0: int, col1: int) -> tuple[np.ndarray, np.
 @numba.njit(cache=True, parallel=True)
 def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float, x_off: int,
            kt: np.ndarray, fdc: np.ndarray, eta_ref: np.ndarray, shift_r: np.ndarray, shift_a: np.ndarray,
-           use_shift: bool) -> np.ndarray:
+           use_shift: bool, out: np.ndarray) -> np.ndarray:
     """data·exp(j·sign·ψ) with the per-column terms tabulated on integer columns (table index = strip
     column + x_off) and linearly interpolated at fractional (shifted) columns — the terms are smooth
     polynomials of τ. Per row: the phases, their complex exponentials (a loop of its own, which the compiler
-    vectorises: the same operations, the same bits), then the products."""
-    out = np.empty_like(data)
+    vectorises: the same operations, the same bits), then the products, into ``out`` (may be ``data``: each
+    pixel is read before it is written)."""
     n_tab = kt.shape[0]
     n_cols = data.shape[1]
     for i in numba.prange(data.shape[0]):
@@ -268,7 +268,7 @@ def reramp_tables(ramp: TopsRamp, grid: np.ndarray, step_range: float, step_azim
 
 
 def _run(data: np.ndarray, ramp: TopsRamp, line0: int, col0: int, sign: float, grid: np.ndarray | None,
-         step_range: float, step_azimuth: float) -> np.ndarray:
+         step_range: float, step_azimuth: float, in_place: bool = False) -> np.ndarray:
     arr = np.ascontiguousarray(data, dtype=np.complex64)
     if grid is not None and arr.size:
         g = np.ascontiguousarray(grid, dtype=np.float64)
@@ -279,16 +279,18 @@ def _run(data: np.ndarray, ramp: TopsRamp, line0: int, col0: int, sign: float, g
     sr = sa = np.zeros((1, 1))
     lo, hi = 0, max(arr.shape[1] - 1, 1)
     kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
+    out = arr if in_place and arr is data else np.empty_like(arr)
     return _apply(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, -lo, kt, fdc, eta_ref,
-                  sr, sa, False)
+                  sr, sa, False, out)
 
 
-def deramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0, col0: int = 0) -> np.ndarray:
+def deramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0, col0: int = 0, in_place: bool = False) -> np.ndarray:
     """Deramped burst strip s·exp(−jψ) (complex64): brings the burst to baseband (local Doppler ≈ 0).
 
     ``line0`` = burst line of the strip's first row; ``col0`` = swath column of the strip's first column.
+    ``in_place``: overwrite ``burst`` when it is a C-contiguous complex64 array (no new array), else a new one.
     """
-    return _run(burst, ramp, line0, col0, -1.0, None, 1.0, 1.0)
+    return _run(burst, ramp, line0, col0, -1.0, None, 1.0, 1.0, in_place)
 
 
 def reramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0, grid: np.ndarray | None = None,

@@ -274,7 +274,8 @@ def burst_resample(read_slave_swath, slave: SwathMetadata, slave_burst: int, ram
     strip = np.asarray(read_slave_swath(sb.first_line + l0, 0, l1 - l0, slave.number_of_samples),
                        dtype=np.complex64)
     zero_invalid(strip, np.asarray(sb.first_valid_sample)[l0:l1], np.asarray(sb.last_valid_sample)[l0:l1])
-    base = deramp(strip, ramp, line0=l0, in_place=True)
+    # deramped in place when the strip is an array of its own (a reader's fresh array), never in a caller's image
+    base = deramp(strip, ramp, line0=l0, in_place=bool(strip.flags.owndata))
     # resampling and reramp (slave ramp at the slave coordinates) in one pass: the same values as
     # coregistration.coregister_block followed by deramp.reramp(grid=...)
     x_off, kt, fdc, eta_ref = reramp_tables(ramp, grid, step_range, step_azimuth, row0, row1 - row0, n_cols)

@@ -15,7 +15,7 @@ each benchmarked swath is a CInt16 GeoTIFF of the real size filled with spatiall
 A synthetic DEM (gentle terrain, heights already ellipsoidal, Geoid "none") covers the three swaths. The chain runs
 in a child process (``SAR_MultiSlc.py CONFIG``: ML 8x2, grid step 160, ESD on, no ortho, -ram); printed: seconds
 and Mpix/s per step (``timings_s`` of run.json / pair.json), per burst pair, whole pair, peak RSS of the child,
-and OUT/bench.json.
+the CPU seconds (all threads) of every step, total and per burst pair, and OUT/bench.json.
 """
 
 from __future__ import annotations
@@ -227,6 +227,41 @@ def chain_config(path: Path, inp: Path, out: Path, dem: Path, swaths: list[str],
     return path
 
 
+# the chain run by the child process, with the CPU seconds (all threads: time.process_time) of every step and of
+# the resampling inside the interferogram step written to a JSON file: on a machine shared with other work the
+# wall-clock seconds depend on the load, CPU seconds much less
+CHILD = """
+import json, sys, time
+from diapsar import tops
+from diapsar.chains import steps
+from diapsar.chains.cli import main
+cpu = {}
+run_step = steps.run_step
+def timed_step(step, ctx, unit):
+    c0 = time.process_time()
+    try:
+        return run_step(step, ctx, unit)
+    finally:
+        key = ("pair." if unit.slave is not None else "") + step.name
+        cpu[key] = cpu.get(key, 0.0) + time.process_time() - c0
+steps.run_step = timed_step
+frame_resample = tops.frame_resample
+def timed_resample(*a, **k):
+    c0 = time.process_time()
+    try:
+        return frame_resample(*a, **k)
+    finally:
+        cpu["pair.interferogram.resampling"] = cpu.get("pair.interferogram.resampling", 0.0) + time.process_time() - c0
+tops.frame_resample = timed_resample
+c0 = time.process_time()
+rc = main([sys.argv[1]])
+cpu["total"] = time.process_time() - c0
+with open(sys.argv[2], "w") as f:
+    json.dump(cpu, f)
+sys.exit(rc)
+"""
+
+
 def _mpix(px: float | None, sec: float) -> str:
     return f"{px / sec / 1e6:9.1f}" if px and sec > 0 else f"{'-':>9s}"
 
@@ -269,7 +304,8 @@ def main() -> int:
     load0 = os.getloadavg()
     t1 = time.perf_counter()
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg)], cwd=REPO, env=env,
+    cpu_file = out / "cpu.json"
+    r = subprocess.run([sys.executable, "-c", CHILD, str(cfg), str(cpu_file)], cwd=REPO, env=env,
                        capture_output=True, text=True)
     wall = time.perf_counter() - t1
     load1 = os.getloadavg()
@@ -280,6 +316,7 @@ def main() -> int:
     from diapsar.io.safe import open_product
 
     run = json.loads((res / "run.json").read_text())
+    cpu = json.loads(cpu_file.read_text())
     m = open_product(_products(inp)[0])
     first, last = (int(v) for v in args.bursts.split("-")) if args.bursts else (0, 8)
     rows: list[tuple[str, float, float | None]] = []
@@ -317,6 +354,11 @@ def main() -> int:
     say(f"{'step':52s} {'seconds':>9s} {'Mpix/s':>9s}  (frame pixels)")
     for name, sec, px in rows:
         say(f"{name:52s} {sec:9.2f} {_mpix(px, sec)}  {px / 1e6 if px else 0:.0f} M")
+    nb_all = max(1, total_bursts)
+    say(f"CPU seconds of the chain process (all threads; all swaths together), total and per burst pair "
+        f"({nb_all} bursts):")
+    for k, v in cpu.items():
+        say(f"  {k:50s} {v:9.2f} {v / nb_all:9.2f}")
     for sw, d in per_swath.items():
         p = d["pair"]
         core = d["resample_ifg_coherence_per_burst_s"]
@@ -329,7 +371,7 @@ def main() -> int:
     say(f"peak RSS of the chain (child process): {rss:.0f} MB (target <= 3000 MB with -ram {args.ram})")
     result = {"swaths": swaths, "bursts": [first, last], "ram_mb": args.ram, "wall_s": wall, "peak_rss_mb": rss,
               "per_swath": per_swath, "load_before": load0, "load_after": load1, "load_at_end": load_now,
-              "timings_run": run.get("timings_s"), "prepare_s": t_prep}
+              "timings_run": run.get("timings_s"), "prepare_s": t_prep, "cpu_s": cpu}
     (out / "bench.json").write_text(json.dumps(result, indent=2))
     if not args.keep:
         shutil.rmtree(res, ignore_errors=True)

@@ -139,14 +139,17 @@ def _column_terms(ramp: TopsRamp, col0: int, col1: int) -> tuple[np.ndarray, np.
 @numba.njit(cache=True, parallel=True)
 def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float, x_off: int,
            kt: np.ndarray, fdc: np.ndarray, eta_ref: np.ndarray, shift_r: np.ndarray, shift_a: np.ndarray,
-           use_shift: bool) -> np.ndarray:
+           use_shift: bool, out: np.ndarray) -> np.ndarray:
     """data·exp(j·sign·ψ) with the per-column terms tabulated on integer columns (table index = strip
     column + x_off) and linearly interpolated at fractional (shifted) columns — the terms are smooth
-    polynomials of τ."""
-    out = np.empty_like(data)
+    polynomials of τ. Per row: the phases, their complex exponentials (a loop of its own, which the compiler
+    vectorises: the same operations, the same bits), then the products, into ``out`` (may be ``data``: each
+    pixel is read before it is written)."""
     n_tab = kt.shape[0]
+    n_cols = data.shape[1]
     for i in numba.prange(data.shape[0]):
-        for c in range(data.shape[1]):
+        ph = np.empty(n_cols)
+        for c in range(n_cols):
             line = float(line0 + i)
             if use_shift:
                 line += shift_a[i, c]
@@ -162,8 +165,14 @@ def _apply(data: np.ndarray, line0: int, sign: float, n_lines: int, dt_az: float
                 f = fdc[j]
                 e_ref = eta_ref[j]
             d = (line - 0.5 * n_lines) * dt_az - e_ref
-            ph = math.pi * k_t * d * d + 2.0 * math.pi * f * d
-            zr, zi = cexp(sign * ph)
+            ph[c] = sign * (math.pi * k_t * d * d + 2.0 * math.pi * f * d)
+        z_re = np.empty(n_cols, dtype=np.float32)
+        z_im = np.empty(n_cols, dtype=np.float32)
+        for c in range(n_cols):
+            z_re[c], z_im[c] = cexp(ph[c])
+        for c in range(n_cols):
+            zr = z_re[c]
+            zi = z_im[c]
             v = data[i, c]
             out[i, c] = complex(v.real * zr - v.imag * zi, v.real * zi + v.imag * zr)
     return out
@@ -245,31 +254,43 @@ def local_doppler_hz(ramp: TopsRamp, line: np.ndarray, col: np.ndarray) -> np.nd
     return np.interp(x, grid, kt) * d + np.interp(x, grid, fdc)
 
 
+def reramp_tables(ramp: TopsRamp, grid: np.ndarray, step_range: float, step_azimuth: float, line0: int,
+                  n_rows: int, n_cols: int, col0: int = 0) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_off, k_t, f_ηc, η_ref): the per-column tables of the shift-mode reramp of rows [line0, line0 + n_rows)
+    x strip columns [0, n_cols) through ``grid`` (table index = strip column + range shift + x_off); they cover
+    every shifted column of the block."""
+    g = np.ascontiguousarray(grid, dtype=np.float64)
+    s_lo, s_hi = _range_shift_bounds(g, float(step_range), float(step_azimuth), int(line0), n_rows, n_cols)
+    lo = int(math.floor(min(0.0, s_lo))) - 1
+    hi = int(math.ceil(max(n_cols - 1.0, n_cols - 1 + s_hi))) + 1
+    kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
+    return -lo, kt, fdc, eta_ref
+
+
 def _run(data: np.ndarray, ramp: TopsRamp, line0: int, col0: int, sign: float, grid: np.ndarray | None,
-         step_range: float, step_azimuth: float) -> np.ndarray:
+         step_range: float, step_azimuth: float, in_place: bool = False) -> np.ndarray:
     arr = np.ascontiguousarray(data, dtype=np.complex64)
     if grid is not None and arr.size:
         g = np.ascontiguousarray(grid, dtype=np.float64)
-        s_lo, s_hi = _range_shift_bounds(g, float(step_range), float(step_azimuth), int(line0), arr.shape[0],
-                                         arr.shape[1])
-        lo = int(math.floor(min(0.0, s_lo))) - 1
-        hi = int(math.ceil(max(arr.shape[1] - 1.0, arr.shape[1] - 1 + s_hi))) + 1
-        kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
-        return _apply_grid(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, -lo, kt, fdc,
+        x_off, kt, fdc, eta_ref = reramp_tables(ramp, g, step_range, step_azimuth, line0, arr.shape[0],
+                                                arr.shape[1], col0)
+        return _apply_grid(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, x_off, kt, fdc,
                            eta_ref, g, float(step_range), float(step_azimuth))
     sr = sa = np.zeros((1, 1))
     lo, hi = 0, max(arr.shape[1] - 1, 1)
     kt, fdc, eta_ref = _column_terms(ramp, int(col0) + lo, int(col0) + hi)
+    out = arr if in_place and arr is data else np.empty_like(arr)
     return _apply(arr, int(line0), sign, ramp.lines, ramp.azimuth_time_interval_s, -lo, kt, fdc, eta_ref,
-                  sr, sa, False)
+                  sr, sa, False, out)
 
 
-def deramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0, col0: int = 0) -> np.ndarray:
+def deramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0, col0: int = 0, in_place: bool = False) -> np.ndarray:
     """Deramped burst strip s·exp(−jψ) (complex64): brings the burst to baseband (local Doppler ≈ 0).
 
     ``line0`` = burst line of the strip's first row; ``col0`` = swath column of the strip's first column.
+    ``in_place``: overwrite ``burst`` when it is a C-contiguous complex64 array (no new array), else a new one.
     """
-    return _run(burst, ramp, line0, col0, -1.0, None, 1.0, 1.0)
+    return _run(burst, ramp, line0, col0, -1.0, None, 1.0, 1.0, in_place)
 
 
 def reramp(burst: np.ndarray, ramp: TopsRamp, line0: int = 0, grid: np.ndarray | None = None,

@@ -37,9 +37,14 @@ def topographic_phase(xyz: np.ndarray, master: SwathMetadata, master_orbit: Orbi
     flat = np.ascontiguousarray(xyz.reshape(-1, 3))
     n = flat.shape[0]
     if master_line is not None:  # start both searches near the same line (each in its own orbit's time)
-        ml = np.broadcast_to(np.asarray(master_line, dtype=np.float64), shape).reshape(-1)
-        t_m = np.ascontiguousarray(RadarGrid.from_metadata(master).line_to_time(ml), dtype=np.float64)
-        t_s = np.ascontiguousarray(RadarGrid.from_metadata(slave).line_to_time(ml), dtype=np.float64)
+        ml = np.broadcast_to(np.asarray(master_line, dtype=np.float64), shape)
+        # line -> time is elementwise: on the distinct rows only when the lines are constant along the last axis
+        # (a column of ML lines broadcast over the samples, as the chain passes them)
+        rows = ml[..., :1] if ml.ndim >= 1 and ml.shape[-1] > 1 and ml.strides[-1] == 0 else ml
+        t_m = np.ascontiguousarray(np.broadcast_to(RadarGrid.from_metadata(master).line_to_time(rows), shape),
+                                   dtype=np.float64).reshape(-1)
+        t_s = np.ascontiguousarray(np.broadcast_to(RadarGrid.from_metadata(slave).line_to_time(rows), shape),
+                                   dtype=np.float64).reshape(-1)
         use = True
     else:
         t_m = t_s = np.empty(0)

@@ -20,6 +20,7 @@ the burst's first line; ``frame line`` = line of the debursted frame.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -163,22 +164,26 @@ def valid_mask(meta: SwathMetadata, frame: DeburstFrame, row0: int, row1: int, c
 
 
 def read_frame(read_swath, meta: SwathMetadata, frame: DeburstFrame, row0: int, col0: int, n_rows: int,
-               n_cols: int) -> np.ndarray:
+               n_cols: int, read_into=None) -> np.ndarray:
     """Frame pixels [row0, row0 + n_rows) x [col0, col0 + n_cols) (complex64, 0 outside valid samples);
-    ``read_swath(line0, sample0, n_lines, n_samples)`` reads the burst-stacked swath image."""
+    ``read_swath(line0, sample0, n_lines, n_samples)`` reads the burst-stacked swath image;
+    ``read_into(line0, sample0, n_lines, n_samples, out)`` (optional) reads it into ``out`` (complex64): a block
+    spanning several bursts is then read in place, without a second array per burst."""
     parts = frame.split_rows(row0, row0 + n_rows)
     single = len(parts) == 1 and parts[0][1] == row0 and parts[0][2] == row0 + n_rows
     out = None if single else np.zeros((n_rows, n_cols), dtype=np.complex64)
     for s, a, b in parts:
         src = meta.bursts[s.burst]
         line = src.first_line + s.burst_line0 + (a - s.frame_line0)
-        data = read_swath(line, col0, b - a, n_cols)
         if out is None:  # one burst's lines: no copy into a zeroed block
-            out = np.require(data, dtype=np.complex64, requirements=["C", "W"])
+            out = np.require(read_swath(line, col0, b - a, n_cols), dtype=np.complex64, requirements=["C", "W"])
             part = out
         else:
             part = out[a - row0:b - row0]
-            part[...] = data
+            if read_into is not None:
+                read_into(line, col0, b - a, n_cols, part)
+            else:
+                part[...] = read_swath(line, col0, b - a, n_cols)
         bl = s.burst_line0 + (np.arange(a, b) - s.frame_line0)
         zero_invalid(part, np.asarray(src.first_valid_sample)[bl], np.asarray(src.last_valid_sample)[bl], col0)
     assert out is not None
@@ -256,20 +261,35 @@ def burst_resample(read_slave_swath, slave: SwathMetadata, slave_burst: int, ram
     slave burst lines the rows need, zero its invalid samples, deramp with the slave ramp (baseband), resample
     (8-tap sinc through the bilinear burst-frame ``grid``), reramp with the slave ramp at the slave coordinates.
     complex64; 0 where the slave position is outside the slave burst."""
-    from .coregistration import coregister_block, slave_lines_needed
-    from .deramp import deramp, reramp
+    from .coregistration import slave_lines_needed
+    from .deramp import deramp, reramp_tables
+    from .kernels.sinc import resample_grid_sinc_reramp
 
     lpb = slave.lines_per_burst
     sb = slave.bursts[slave_burst]
+    grid = np.ascontiguousarray(grid, dtype=np.float64)
     l0, l1 = slave_lines_needed(grid, step_range, step_azimuth, row0, row1, n_cols, lpb)
-    if l1 <= l0:
+    if l1 <= l0 or row1 <= row0:
         return np.zeros((row1 - row0, n_cols), dtype=np.complex64)
     strip = np.asarray(read_slave_swath(sb.first_line + l0, 0, l1 - l0, slave.number_of_samples),
                        dtype=np.complex64)
     zero_invalid(strip, np.asarray(sb.first_valid_sample)[l0:l1], np.asarray(sb.last_valid_sample)[l0:l1])
-    base = deramp(strip, ramp, line0=l0)
-    res = coregister_block(base, l0, lpb, grid, step_range, step_azimuth, row0, row1, n_cols, doppler_cycles=0.0)
-    return reramp(res, ramp, line0=row0, grid=grid, step_range=step_range, step_azimuth=step_azimuth)
+    # deramped in place when the strip is an array of its own (a reader's fresh array), never in a caller's image
+    base = deramp(strip, ramp, line0=l0, in_place=bool(strip.flags.owndata))
+    # resampling and reramp (slave ramp at the slave coordinates) in one pass: the same values as
+    # coregistration.coregister_block followed by deramp.reramp(grid=...)
+    x_off, kt, fdc, eta_ref = reramp_tables(ramp, grid, step_range, step_azimuth, row0, row1 - row0, n_cols)
+    return resample_grid_sinc_reramp(base, int(l0), int(lpb), int(row0), int(row1 - row0), int(n_cols), grid,
+                                     float(step_range), float(step_azimuth), _sinc_lut(), int(ramp.lines),
+                                     float(ramp.azimuth_time_interval_s), int(x_off), kt, fdc, eta_ref)
+
+
+@functools.lru_cache(maxsize=1)
+def _sinc_lut() -> np.ndarray:
+    """The coregistration's interpolation table (8 taps, 2048 phases, Kaiser beta 4: coregister_block's)."""
+    from .kernels.sinc import sinc_lut
+
+    return sinc_lut(8, 2048, 4.0)
 
 
 # ------------------------------------------------------------------------------------- burst overlaps (ESD)
@@ -305,31 +325,26 @@ def overlap_looks(burst: int, master_b: np.ndarray, slave_b: np.ndarray, master_
     removed from both interferograms before the looks, so that the coherence of the look cells is not lowered by
     topographic fringes; it cancels in the double difference. ISCE2's topsApp uses 15 x 5 looks for ESD
     (runESD.py defaults)."""
-    ib = master_b.astype(np.complex128) * np.conj(slave_b.astype(np.complex128))
-    ic = master_c.astype(np.complex128) * np.conj(slave_c.astype(np.complex128))
-    if topographic_phase is not None:
-        flat = np.exp(-1j * np.nan_to_num(np.asarray(topographic_phase, dtype=np.float64)))
-        ib = ib * flat
-        ic = ic * flat
-    valid = (master_b != 0) & (slave_b != 0) & (master_c != 0) & (slave_c != 0)
-    ib = np.where(valid, ib, 0)
-    ic = np.where(valid, ic, 0)
+    from .kernels.windows import overlap_look_sums
+
     la, lr = looks_azimuth, looks_range
+    use_phase = topographic_phase is not None
+    phase = (np.ascontiguousarray(topographic_phase, dtype=np.float64) if use_phase
+             else np.zeros((1, 1), dtype=np.float64))
+    ib, ic, pw, n, df_sum = overlap_look_sums(master_b, slave_b, master_c, slave_c,
+                                              np.asarray(doppler_b, dtype=np.float64),
+                                              np.asarray(doppler_c, dtype=np.float64), phase, use_phase, la, lr)
 
-    def coh(i: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
-        pm = _looks(np.where(valid, np.abs(m.astype(np.complex128)) ** 2, 0), la, lr)
-        ps = _looks(np.where(valid, np.abs(s.astype(np.complex128)) ** 2, 0), la, lr)
+    def coh(i: np.ndarray, pm: np.ndarray, ps: np.ndarray) -> np.ndarray:
         den = np.sqrt(pm * ps)
-        return np.where(den > 0, np.abs(_looks(i, la, lr)) / np.where(den > 0, den, 1), 0.0)
+        return np.where(den > 0, np.abs(i) / np.where(den > 0, den, 1), 0.0)
 
-    n = _looks(valid.astype(np.float64), la, lr)
-    df = _looks(np.where(valid, doppler_b - doppler_c, 0.0), la, lr) / np.maximum(n, 1)
+    df = df_sum / np.maximum(n, 1)
     cols = np.arange(master_b.shape[1], dtype=np.float64)
     rs = _looks(np.broadcast_to(cols[None, :], master_b.shape).astype(np.float64), la, lr) / (la * lr)
     full = n == la * lr
-    return OverlapLooks(burst, np.where(full, _looks(ib, la, lr), 0), np.where(full, _looks(ic, la, lr), 0),
-                        np.where(full, np.minimum(coh(ib, master_b, slave_b), coh(ic, master_c, slave_c)), 0.0),
-                        df, rs)
+    return OverlapLooks(burst, np.where(full, ib, 0), np.where(full, ic, 0),
+                        np.where(full, np.minimum(coh(ib, pw[0], pw[1]), coh(ic, pw[2], pw[3])), 0.0), df, rs)
 
 
 def frame_resample(read_slave_swath, slave: SwathMetadata, frame: DeburstFrame, matches: dict[int, int],
@@ -338,12 +353,17 @@ def frame_resample(read_slave_swath, slave: SwathMetadata, frame: DeburstFrame, 
     """The slave resampled onto frame rows [row0, row1), samples [col0, col0 + n_cols): each row's master burst
     b is resampled from its slave burst ``matches[b]`` through ``grids[b]`` (burst frames, see ``burst_grid``;
     ``ramps[b]`` the slave burst's ``TopsRamp``). Rows of master bursts without a slave burst are 0."""
-    out = np.zeros((row1 - row0, n_cols), dtype=np.complex64)
-    for seg, a, b in frame.split_rows(row0, row1):
+    parts = frame.split_rows(row0, row1)
+    out = None
+    for seg, a, b in parts:
         if seg.burst not in matches:
             continue
         r0 = seg.burst_line0 + (a - seg.frame_line0)
         res = burst_resample(read_slave_swath, slave, matches[seg.burst], ramps[seg.burst], grids[seg.burst],
                              step_range, step_azimuth, r0, r0 + (b - a), col0 + n_cols)
+        if col0 == 0 and len(parts) == 1 and a == row0 and b == row1:
+            return res  # the block is one burst's rows: no copy
+        if out is None:
+            out = np.zeros((row1 - row0, n_cols), dtype=np.complex64)
         out[a - row0:b - row0] = res[:, col0:col0 + n_cols]
-    return out
+    return np.zeros((row1 - row0, n_cols), dtype=np.complex64) if out is None else out

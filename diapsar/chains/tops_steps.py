@@ -50,8 +50,11 @@ class FrameAcquisition(Acquisition):
         def read_swath(line0: int, sample0: int, n_lines: int, n_samples: int) -> np.ndarray:
             return np.asarray(self.product.read(meta.swath, meta.polarisation, line0, sample0, n_lines, n_samples))
 
+        def read_into(line0: int, sample0: int, n_lines: int, n_samples: int, out: np.ndarray) -> None:
+            self.product.read(meta.swath, meta.polarisation, line0, sample0, n_lines, n_samples, out=out)
+
         return tops.read_frame(read_swath, meta, self.frame, window.line0, window.sample0, window.n_lines,
-                               window.n_samples)
+                               window.n_samples, read_into=read_into)
 
     @property
     def the_swath(self) -> SwathMetadata:

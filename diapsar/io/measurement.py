@@ -78,8 +78,10 @@ class MeasurementReader:
         ds = self.dataset
         return "complex" in ds.dtypes[0] or (ds.count == 2 and ds.dtypes[0] in ("int16", "float32"))
 
-    def read(self, window: Window | Sequence[int] | None = None) -> np.ndarray:
-        """Pixels of ``window`` = (line0, sample0, nlines, nsamples); the whole image when None."""
+    def read(self, window: Window | Sequence[int] | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Pixels of ``window`` = (line0, sample0, nlines, nsamples); the whole image when None. ``out``: a
+        complex64 (nlines, nsamples) array (SLC) to read into (no new array: the pages of a fresh array cost
+        more than the read itself), returned."""
         from rasterio.windows import Window as RWindow
 
         ds = self.dataset
@@ -99,9 +101,16 @@ class MeasurementReader:
                 f"is outside measurement {self.name} ({h} lines x {w} samples)")
         rw = RWindow(sample0, line0, nsamples, nlines)
         try:
+            if out is not None and (out.dtype != np.complex64 or out.shape != (nlines, nsamples)):
+                raise ValueError(f"out must be complex64 of shape {(nlines, nsamples)}, got {out.dtype} {out.shape}")
             if ds.count == 2 and "complex" not in ds.dtypes[0]:
                 iq = ds.read((1, 2), window=rw).astype(np.float32)
+                if out is not None:
+                    out.real, out.imag = iq[0], iq[1]
+                    return out
                 return (iq[0] + 1j * iq[1]).astype(np.complex64)
+            if out is not None and "complex" in ds.dtypes[0]:
+                return np.asarray(ds.read(1, window=rw, out=out))
             data = ds.read(1, window=rw)
         except Exception as exc:  # noqa: BLE001 - GDAL decoding errors of a damaged file
             cause = exc.__cause__ or exc.__context__
@@ -109,6 +118,9 @@ class MeasurementReader:
             msg = (text.splitlines()[0] if text else type(exc).__name__) + " (file damaged or truncated?)"
             raise ProductError(f"measurement {self.name}: cannot read window {line0},{sample0} "
                                f"{nlines}x{nsamples}: {msg}") from None
+        if out is not None:
+            out[...] = data
+            return out
         if np.iscomplexobj(data):
             return data.astype(np.complex64, copy=False)
         return data.astype(np.float32, copy=False)

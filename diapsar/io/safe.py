@@ -410,9 +410,10 @@ class Product:
         return self._readers[key]
 
     def read(self, swath: str | None, polarisation: str | None, line0: int, sample0: int,
-             nlines: int, nsamples: int) -> np.ndarray:
-        """Window of the image as complex64 (SLC) or float32 (GRD); lines/samples of the full swath image."""
-        return self.measurement(swath, polarisation).read((line0, sample0, nlines, nsamples))
+             nlines: int, nsamples: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Window of the image as complex64 (SLC) or float32 (GRD); lines/samples of the full swath image;
+        ``out``: a complex64 array of the window's shape to read into (SLC)."""
+        return self.measurement(swath, polarisation).read((line0, sample0, nlines, nsamples), out=out)
 
     def close(self) -> None:
         for r in self._readers.values():

@@ -28,16 +28,25 @@ def upsample_bilinear(phi, ml_row0, line0, n_lines, n_cols, ml_azi, ml_ran, out)
     n, m = phi.shape
     ca = (ml_azi - 1) / 2.0
     cr = (ml_ran - 1) / 2.0
+    # the column cells and weights, the same for every row (computed once)
+    col0 = np.empty(n_cols, dtype=np.int64)
+    col1 = np.empty(n_cols, dtype=np.int64)
+    wcol = np.empty(n_cols)
+    for j in range(n_cols):
+        v = (j - cr) / ml_ran
+        c0 = min(max(int(np.floor(v)), 0), max(m - 2, 0))
+        col0[j] = c0
+        col1[j] = min(c0 + 1, m - 1)
+        wcol[j] = v - c0 if m > 1 else 0.0
     for i in numba.prange(n_lines):
         u = (line0 + i - ca) / ml_azi - ml_row0
         r0 = min(max(int(np.floor(u)), 0), max(n - 2, 0))
         r1 = min(r0 + 1, n - 1)
         tr = u - r0 if n > 1 else 0.0
         for j in range(n_cols):
-            v = (j - cr) / ml_ran
-            c0 = min(max(int(np.floor(v)), 0), max(m - 2, 0))
-            c1 = min(c0 + 1, m - 1)
-            tc = v - c0 if m > 1 else 0.0
+            c0 = col0[j]
+            c1 = col1[j]
+            tc = wcol[j]
             out[i, j] = ((1 - tr) * ((1 - tc) * phi[r0, c0] + tc * phi[r0, c1])
                          + tr * ((1 - tc) * phi[r1, c0] + tc * phi[r1, c1]))
 

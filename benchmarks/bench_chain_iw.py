@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -256,8 +255,10 @@ tops.frame_resample = timed_resample
 c0 = time.process_time()
 rc = main([sys.argv[1]])
 cpu["total"] = time.process_time() - c0
+with open("/proc/self/status") as f:  # peak RSS since exec (ru_maxrss would carry the parent's peak over fork)
+    hwm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 with open(sys.argv[2], "w") as f:
-    json.dump(cpu, f)
+    json.dump({"cpu": cpu, "vmhwm_kb": hwm_kb}, f)
 sys.exit(rc)
 """
 
@@ -309,14 +310,14 @@ def main() -> int:
                        capture_output=True, text=True)
     wall = time.perf_counter() - t1
     load1 = os.getloadavg()
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     if r.returncode != 0:
         print(r.stdout[-3000:], r.stderr[-5000:])
         return 1
     from diapsar.io.safe import open_product
 
     run = json.loads((res / "run.json").read_text())
-    cpu = json.loads(cpu_file.read_text())
+    child = json.loads(cpu_file.read_text())
+    cpu, rss = child["cpu"], child["vmhwm_kb"] / 1024.0
     m = open_product(_products(inp)[0])
     first, last = (int(v) for v in args.bursts.split("-")) if args.bursts else (0, 8)
     rows: list[tuple[str, float, float | None]] = []

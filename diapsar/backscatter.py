@@ -103,6 +103,17 @@ def multilook_power(power: np.ndarray, valid: np.ndarray, ml_rg: int, ml_az: int
     return out.astype(np.float32)
 
 
+def check_annotations(product, meta: SwathMetadata, remove: bool) -> None:
+    """ProductError (one line) when ``meta`` lacks the calibration annotation, or the noise annotation that
+    ``remove`` (thermal noise removal) needs."""
+    if meta.calibration is None:
+        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no calibration annotation "
+                           "(annotation/calibration/calibration-*.xml), cannot calibrate")
+    if remove and (meta.noise is None or meta.noise.range_vectors is None):
+        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no noise annotation "
+                           "(annotation/calibration/noise-*.xml); run with --no-noise")
+
+
 def output_stem(meta: SwathMetadata, lut: str, db: bool) -> str:
     name = meta.product_name.removesuffix(".SAFE").removesuffix(".zip") or "product"
     return f"{name}_{meta.swath}_{meta.polarisation}_{lut}" + ("_db" if db else "")
@@ -119,12 +130,7 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
         raise SelectionError(f"--lut must be one of {', '.join(LUTS)}, got {lut!r}")
     check_factors(ml_rg, ml_az)
     meta = product.swath(swath, pol)
-    if meta.calibration is None:
-        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no calibration annotation "
-                           "(annotation/calibration/calibration-*.xml), cannot calibrate")
-    if remove and (meta.noise is None or meta.noise.range_vectors is None):
-        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no noise annotation "
-                           "(annotation/calibration/noise-*.xml); run with --no-noise")
+    check_annotations(product, meta, remove)
     reader = product.measurement(meta.swath, meta.polarisation)
     n = meta.number_of_samples
     layout = deburst_layout(meta) if meta.is_tops else None

@@ -52,7 +52,7 @@ import rasterio
 from rasterio.windows import Window
 
 from . import terrain as T
-from .backscatter import backscatter, quicklook_png
+from .backscatter import backscatter, check_annotations, quicklook_png
 from .calibration import to_db
 from .deburst import deburst_layout
 from .errors import DemError, ProductError, SelectionError
@@ -314,12 +314,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
     """Terrain-corrected (and flattened) backscatter of one image of ``product`` (module doc)."""
     radar_lut = check_options(opts, lut)
     meta = product.swath(swath, pol)
-    if meta.calibration is None:
-        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no calibration annotation "
-                           "(annotation/calibration/calibration-*.xml), cannot calibrate")
-    if remove and (meta.noise is None or meta.noise.range_vectors is None):
-        raise ProductError(f"{product.name} {meta.swath} {meta.polarisation}: no noise annotation "
-                           "(annotation/calibration/noise-*.xml); run with --no-noise")
+    check_annotations(product, meta, remove)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}

@@ -388,6 +388,7 @@ class ComputeConfig:
     threads_per_worker: int = _key("Compute.threads_per_worker", _int)
     ram_per_worker: bool = _key("Compute.ram_per_worker", _bool)
     auto_min_pairs: int = _key("Compute.auto_min_pairs", _int)
+    swath_processes: int = _key("Compute.swath_processes", _int)
     scheduler: str | None = _key("Compute.scheduler", _str_or_none)
     scheduler_timeout_s: float = _key("Compute.scheduler_timeout_s", _float)
     queue: str | None = _key("Compute.jobqueue.queue", _str_or_none)

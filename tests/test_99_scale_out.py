@@ -338,30 +338,60 @@ def run_pbs_jobs(batch: Path, home: Path) -> list[tuple[str, str, int]]:
 
 @pytest.fixture(scope="module")
 def iw_two_swaths(tmp_path_factory):
-    """A small IW stack of two swaths (IW1 + IW2 side by side, 2 bursts, 2 dates) and its in-process run."""
+    """A small IW stack of two swaths (IW1 + IW2 side by side, 2 bursts, 2 dates) and its in-process run, the two
+    swaths in two processes (Compute.swath_processes 2; the runs that compare with it run them one after the
+    other: the swath processes change no byte)."""
     from diapsar.simulate.api import simulate_stack
 
     root = tmp_path_factory.mktemp("scale_iw")
     simulate_stack(root / "input", mode="iw", dates=2, size=(0, 300), bursts=2, lines_per_burst=200,
                    beam="IW1,IW2", seed=5, n_targets=0, coherence=(0.85, 0.98), snr_db=25.0)
-    cfg = iw_config(root / "ref.json", root / "input", root / "ref")
+    cfg = iw_config(root / "ref.json", root / "input", root / "ref", swath_processes=2)
     proc = cli(cfg)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "side by side: 2 processes" in (root / "ref" / "info.log").read_text()
     run = json.loads((root / "ref" / "run.json").read_text())
     assert run["swaths"] == ["IW1", "IW2"] and len(run["pairs"]) == 1
     return {"root": root, "lake": root / "input", "ref": products(root / "ref"), "pairs": run["pairs"]}
 
 
-def iw_config(path: Path, lake: Path, out: Path) -> Path:
+def iw_config(path: Path, lake: Path, out: Path, swath_processes: int = 0) -> Path:
     raw = {"Global": {"in": {"Input_Path": str(lake), "DEM_Path": str(lake / "dem" / "dem.tif"), "Mode": "IW",
                              "Polarisation": "VV"},
                       "out": {"Output_Path": str(out)}, "parameter": {"clean": "yes", "optram": 300}},
            "Pre_Processing": {"parameter": {"ML_ran": 4, "ML_azi": 2}},
            "DIn_SAR": {"parameter": {"GridStep_range": 32, "GridStep_azimut": 32, "ESD_iter": 1}},
            "Post_Processing": {"parameter": {"Activate_Ortho": "yes", "Activate_Filtering": "yes"}},
-           "Compute": {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}}}
+           "Compute": {"jobqueue": {"cores": 1, "memory": "1GB", "queue": "sar"}, "swath_processes": swath_processes}}
     path.write_text(json.dumps(raw, indent=1))
     return path
+
+
+def test_swath_processes_killed_with_the_run_then_rerun(iw_two_swaths, tmp_path):
+    """The run's process killed (SIGKILL, alone) while its two swath processes work: they end with it (none is
+    left writing), and the rerun completes with the products of the uninterrupted run."""
+    import psutil
+
+    out = tmp_path / "out"
+    cfg = iw_config(tmp_path / "c.json", iw_two_swaths["lake"], out, swath_processes=2)
+    proc = subprocess.Popen([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg)], cwd=REPO, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    workers: list = []
+    while time.monotonic() < deadline and not list(out.glob("IW*/*_master_directory")):
+        workers = parent.children(recursive=True) or workers
+        time.sleep(0.05)
+    workers = parent.children(recursive=True)
+    assert len([w for w in workers if "python" in w.name().lower()]) >= 2, "no swath processes found"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"swath processes left running after the run was killed: {alive}"
+    assert not (out / "run.json").exists()
+    done = cli(cfg)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same(out, iw_two_swaths["ref"])
 
 
 @pytest.mark.parametrize("kind", ["sm_array", "iw_two_swaths_per_pair"])

@@ -39,6 +39,9 @@ log = get_logger("multislc")
 
 SCENE_DEM_STATE = ".scene_dem.npz"  # master folder: the scene DEM heights as the master unit loaded them
 PAIR_FAILED = "pair_failed.json"  # pair folder: why the pair failed (no pair.json beside it)
+# Compute.swath_processes 0: swaths side by side from this size of a swath image on (a process costs a few
+# seconds to start and load numba's cache; a full IW swath is ~300 Mpix, a test stack's < 1 Mpix)
+AUTO_SWATH_MPIX = 20.0
 MIN_UNIT_RAM_MB = 64  # smallest -ram share of a unit (the schema's minimum of Global.parameter.optram)
 
 
@@ -487,5 +490,86 @@ def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: l
         return timings, [done[s.date] for s in slaves]
 
 
+# ------------------------------------------------------------------------------------------------ IW swaths
+
+def swath_plan(cfg: MultiSlcConfig, n_swaths: int, kind: str, report_only: bool = False, swath_mpix: float = 0.0
+               ) -> tuple[int, int, float]:
+    """(processes, numba threads of each, -ram share of each in MB) for the swath runs of an IW run of
+    ``n_swaths`` swaths whose pairs run on executor ``kind``: side by side (Compute.swath_processes; 0: one process
+    per swath when more than one core is given and a swath image has at least AUTO_SWATH_MPIX megapixels,
+    ``swath_mpix``) only in-process (a dask cluster already runs the pairs side by side) and never for the report;
+    no more processes than leave MIN_UNIT_RAM_MB of -ram to each (unless Compute.ram_per_worker: then each has
+    all of -ram)."""
+    c = cfg.compute
+    cores = cores_given()
+    env = os.environ.get("NUMBA_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:  # a batch job's thread count (its scripts export it)
+        cores = min(cores, int(env))
+    n = 1
+    if n_swaths > 1 and kind == "inprocess" and not report_only:
+        auto = n_swaths if cores > 1 and swath_mpix >= AUTO_SWATH_MPIX else 1
+        n = min(c.swath_processes or auto, n_swaths)
+        if not c.ram_per_worker:
+            n = max(1, min(n, cfg.optram_mb // MIN_UNIT_RAM_MB))
+    share = float(cfg.optram_mb) if c.ram_per_worker or n == 1 else float(cfg.optram_mb) / n
+    return n, max(1, cores // n), share
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the process that started it dies (a killed run leaves no swath
+    process behind)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _swath_worker_init(out: str, threads: int, verbose: bool) -> None:
+    import numba
+
+    _die_with_parent()
+    setup_logging(out, verbose=verbose)
+    pool = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set by numba at import, untyped
+    numba.set_num_threads(max(1, min(threads, pool)))
+
+
+def run_swath_processes(body: Callable[..., dict[str, Any]], configs: dict[str, MultiSlcConfig], only: Any, n: int,
+                        threads: int, share_mb: float) -> dict[str, dict[str, Any]]:
+    """``body(cfg, only, share_mb)`` for each swath configuration of ``configs``, in ``n`` spawned processes of
+    ``threads`` numba threads; returns each swath's result in the order of ``configs``. When a swath raises, the
+    others still end (their products stay complete and resumable) and the first error (in swath order) is
+    raised; a process that dies (killed, out of memory) is a DiapsarError naming its swath."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    first_cfg = next(iter(configs.values()))
+    out = str(Path(first_cfg.output_path).parent)
+    verbose = any(h.level <= logging.DEBUG for h in logging.getLogger("diapsar").handlers
+                  if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler))
+    results: dict[str, dict[str, Any]] = {}
+    errors: dict[str, BaseException] = {}
+    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_swath_worker_init, initargs=(out, threads, verbose)) as pool:
+        futures = {sw: pool.submit(body, cfg, only, share_mb) for sw, cfg in configs.items()}
+        for sw, fut in futures.items():
+            try:
+                results[sw] = fut.result()
+            except BrokenProcessPool:
+                errors[sw] = DiapsarError(f"swath {sw}: its process ended abnormally (killed or out of memory?); "
+                                          "rerun to resume")
+            except Exception as exc:  # noqa: BLE001 - raised below, after every swath ended
+                errors[sw] = exc
+                log.debug("swath %s failed", sw, exc_info=exc)
+    for sw in configs:
+        if sw in errors:
+            raise errors[sw]
+    return results
+
+
 __all__ = ["UnitTask", "PairSummary", "PairsFailedError", "run_units", "master_work", "pair_work",
-           "restore_master", "build_context", "executor_kind", "check_budget", "unit_ram_mb", "memory_mb"]
+           "restore_master", "build_context", "executor_kind", "check_budget", "unit_ram_mb", "memory_mb",
+           "swath_plan", "run_swath_processes"]

@@ -197,7 +197,10 @@ def _check_slaves(master: Acquisition, slaves: list[Any]) -> tuple[list[Any], di
     return ok, failed
 
 
-def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) -> dict[str, Any]:
+def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None,
+               ram_share_mb: float | None = None) -> dict[str, Any]:
+    """The chain of one swath (or StripMap image); ``ram_share_mb``: this run's share of -ram when swath runs go
+    side by side (None: all of it)."""
     only = only or Only()
     t_start, started = time.perf_counter(), time.time()
     out = Path(cfg.output_path)
@@ -217,7 +220,7 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
         for sentence in getattr(cfg, "adjustments", ()):
             log.info("configuration: %s", sentence)
     if len(swaths) > 1:
-        return _run_swaths(cfg, swaths, t_start, started, only)
+        return _run_swaths(cfg, swaths, t_start, started, only, len(sel.slaves), sel.master)
     slaves = list(sel.slaves)
     if only.pair is not None:
         slaves = [s for s in slaves if s.date == only.pair]
@@ -238,7 +241,7 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None) 
         log.info("IW %s: bursts %s of the master, debursted frame %d lines x %d samples", master.meta.swath,
                  ",".join(map(str, master.the_frame.bursts)), master.meta.number_of_lines,
                  master.meta.number_of_samples)
-    ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master))
+    ctx = RunContext(cfg=cfg, out=out, master=master, window=master_window(cfg, master), unit_ram_mb=ram_share_mb)
     log_window(ctx)
     skipped: list[dict[str, str]] = []
     if not only.any:
@@ -388,7 +391,7 @@ def tqdm_bar(total: int) -> Any:
 
 
 def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float, started: float,
-                only: Only | None = None) -> dict[str, Any]:
+                only: Only | None = None, n_pairs: int = 0, master_image: Any = None) -> dict[str, Any]:
     """IW with several swaths: the single-swath chain per swath into <out>/<swath>/, then each pair merged
     (``chains.swaths``); a pair failed in any swath is not merged (listed as failed). Batch jobs: --only-master
     runs every swath's master unit, --only-pair DATE that pair in every swath then merges it, --only-report the
@@ -406,10 +409,7 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
             return _run_chain(single, only=only)
     log.info("IW swaths %s: each processed into %s/<swath>/, then merged", ",".join(swath_list), out)
     only = only or Only()
-    runs = {}
-    for sw in swath_list:
-        log.info("---- swath %s", sw)
-        runs[sw] = _run_chain(swaths.swath_config(cfg, sw), top=False, only=only)
+    runs = _swath_runs(cfg, swath_list, only, n_pairs, master_image)
     swath_outs = {sw: out / sw for sw in swath_list}
     first = next(iter(runs.values()))
     ram = min(float(cfg.optram_mb), 1024.0)
@@ -454,6 +454,48 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
     if failed:
         raise_failures(failed, len(pairs) + len(failed))
     return run
+
+
+def _swath_runs(cfg: MultiSlcConfig, swath_list: tuple[str, ...], only: Only, n_pairs: int, master_image: Any
+                ) -> dict[str, dict[str, Any]]:
+    """Each swath's single-swath chain (``_run_chain`` into <out>/<swath>/): side by side in processes of their
+    own when ``executor.swath_plan`` says so (the -ram share and numba threads of each), else one after the
+    other. A swath run that raises stops the run with its error, after the other processes ended."""
+    from . import swaths
+
+    kind = "inprocess" if only.any else executor.executor_kind(cfg.compute, n_pairs)
+    mpix = 0.0
+    if cfg.compute.swath_processes == 0 and len(swath_list) > 1 and not only.report:
+        acq = open_acquisition(master_image)  # (its annotation only: the size of one swath)
+        try:
+            mpix = acq.meta.number_of_lines * acq.meta.number_of_samples / 1e6
+        finally:
+            acq.close()
+    n, threads, share = executor.swath_plan(cfg, len(swath_list), kind, only.report, mpix)
+    configs = {sw: swaths.swath_config(cfg, sw) for sw in swath_list}
+    if n == 1:
+        runs = {}
+        for sw in swath_list:
+            log.info("---- swath %s", sw)
+            runs[sw] = _run_chain(configs[sw], top=False, only=only)
+        return runs
+    log.info("swaths %s side by side: %d processes x %d numba thread(s), -ram %.0f MB each (of %d MB)",
+             ",".join(swath_list), n, threads, share, cfg.optram_mb)
+    return executor.run_swath_processes(_swath_process, configs, only, n, threads, share)
+
+
+def _swath_process(cfg: MultiSlcConfig, only: Only, ram_share_mb: float) -> dict[str, Any]:
+    """Body of one swath process (``executor.run_swath_processes``): the swath's chain in the run's warning
+    filters and GDAL cache share."""
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(ram_share_mb)):
+            return _run_chain(cfg, top=False, only=only, ram_share_mb=ram_share_mb)
 
 
 SIGNAL_PROBE_LINES = 32

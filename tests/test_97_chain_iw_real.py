@@ -342,6 +342,17 @@ def test_iw_mixed_lake_and_a_slave_without_common_burst(iw_lake: dict, tmp_path:
     one_line_error(run_cli(cfg2), "no pair can be processed", "no burst in common")
     for p, content in before.items():
         assert p.exists() and p.read_bytes() == content, p
+    # the batch jobs of the first stack: the pair job of the date without common burst skips it (exit 0, nothing
+    # written), and the report job lists it as skipped, not failed
+    job = run_cli(cfg, "--only-pair", dates[2])
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert f"{dates[2]}: pair skipped: " in job.stderr
+    assert not (out / f"{dates[0]}_m_{dates[2]}_s").exists()
+    report = run_cli(cfg, "--only-report")
+    assert report.returncode == 0, report.stderr[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["pairs"] == [f"{dates[0]}_m_{dates[1]}_s"] and "failed_pairs" not in run
+    assert [k["slave_date"] for k in run["skipped_pairs"]] == [dates[2]]
 
 
 def test_iw_metadata_only_products_are_refused(s1_data: Path, tmp_path: Path) -> None:

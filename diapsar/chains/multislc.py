@@ -256,6 +256,9 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None,
         log.info("master unit done in %.1f s", time.perf_counter() - t_start)
         return {"master_directory": ctx.master_dir.name, "timings_s": ctx.timings}
     if only.pair is not None:
+        skip = _slave_skip(master, slaves[0], check_signal=False)
+        if skip is not None:  # as the whole run would: the pair is skipped (the report job lists it), exit 0
+            return {"pairs": [], "skipped_pairs": [skip], "timings_s": {}}
         executor.restore_master(ctx)
         summary = executor.pair_work(CHAIN, ctx, slaves[0])
         if not summary.ok:
@@ -275,6 +278,9 @@ def _run_chain(cfg: MultiSlcConfig, top: bool = True, only: Only | None = None,
     summaries: list[executor.PairSummary] = []
     try:
         if only.report:
+            if isinstance(master, tops_steps.FrameAcquisition):  # the slaves the pair jobs skipped
+                skipped = [k for k in (_slave_skip(master, s, check_signal=False, warn=False) for s in slaves) if k]
+                slaves = [s for s in slaves if not any(k["slave"] == s.measurement_name for k in skipped)]
             summaries = [_summary_on_disk(ctx, s) for s in slaves]
             failed.update({s.name: s.error for s in summaries if not s.ok})
         else:
@@ -417,9 +423,14 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
         log.info("master unit of swaths %s done in %.1f s", ",".join(swath_list), time.perf_counter() - t_start)
         return {"master_directory": first["master_directory"], "swaths": list(swath_list)}
     if only.pair is not None:  # (a pair failing in one swath raised PairsFailedError there: nothing merged)
-        name = first["pairs"][0]
+        have = {sw: o for sw, o in swath_outs.items() if runs[sw]["pairs"]}  # (the others skipped it)
+        if not have:
+            log.warning("pair with %s skipped in every swath: nothing to merge", only.pair)
+            return {"pairs": [], "swaths": list(swath_list),
+                    "skipped_pairs": [k for r in runs.values() for k in r.get("skipped_pairs", [])]}
+        name = runs[next(iter(have))]["pairs"][0]
         (out / name / layout.PAIR_JSON).unlink(missing_ok=True)  # the merged pair is complete only when merged
-        swaths.merge_pair(out, name, swath_outs, ram)
+        swaths.merge_pair(out, name, have, ram)
         log.info("pair %s: swaths merged", name)
         if cfg.unwrapping.activate:
             _unwrap_merged(cfg, out / name, ram)
@@ -444,7 +455,9 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
            "master_directory": layout.master_directory(first["master_date"]),
            "slaves": sorted({s for r in runs.values() for s in r["slaves"]}), "pairs": pairs,
            "dem": layout.DEM_SCENE, "timings_s": timings, "versions": versions(),
-           "swath_runs": {sw: str(o.relative_to(out)) for sw, o in swath_outs.items()}}
+           "swath_runs": {sw: str(o.relative_to(out)) for sw, o in swath_outs.items()},
+           # a slave skipped in some swath (no burst in common there): the merged pair lacks that swath
+           "skipped_pairs": [dict(k, swath=sw) for sw, r in runs.items() for k in r.get("skipped_pairs", [])]}
     if failed:
         run["failed_pairs"] = failed
     write_json(out / layout.RUN_JSON, run)
@@ -517,20 +530,28 @@ def _check_signal(acq: Acquisition, window: Window | None = None) -> None:
                        f"(every sample of {lines.size} lines across the {where} is 0): a metadata-only product?")
 
 
+def _slave_skip(master: Acquisition, image: Any, check_signal: bool = True, warn: bool = True
+                ) -> dict[str, str] | None:
+    """run.json's ``skipped_pairs`` entry of the slave ``image`` when its pair cannot be processed (IW: no burst in
+    common with the master's frame; logged as a warning), else None."""
+    slave = open_acquisition(image)
+    try:
+        if check_signal:
+            _check_signal(slave)
+        reason = tops_steps.skip_reason(master, slave)
+    finally:
+        slave.close()
+    if not reason:
+        return None
+    if warn:
+        log.warning("%s: pair skipped: %s", image.date, reason)
+    return {"slave": image.measurement_name, "slave_date": image.date, "reason": reason}
+
+
 def _skipped_slaves(master: Acquisition, slaves: list[Any]) -> list[dict[str, str]]:
     """Slaves whose pair cannot be processed (IW: no burst in common with the master's frame), each logged as a
     warning and listed in run.json's ``skipped_pairs``; SelectionError when no slave is left."""
-    skipped = []
-    for s in slaves:
-        slave = open_acquisition(s)
-        try:
-            _check_signal(slave)
-            reason = tops_steps.skip_reason(master, slave)
-        finally:
-            slave.close()
-        if reason:
-            log.warning("%s: pair skipped: %s", s.date, reason)
-            skipped.append({"slave": s.measurement_name, "slave_date": s.date, "reason": reason})
+    skipped = [k for k in (_slave_skip(master, s) for s in slaves) if k is not None]
     if skipped and len(skipped) == len(slaves):
         raise SelectionError(f"no pair can be processed: {'; '.join(k['reason'] for k in skipped)}")
     return skipped

@@ -211,6 +211,10 @@ def _int_or_none(value: Any, key: str, ctx: _Ctx) -> int | None:
     return None if value is None else int(value)
 
 
+def _float_or_none(value: Any, key: str, ctx: _Ctx) -> float | None:
+    return None if value is None else float(value)
+
+
 def _bool(value: Any, key: str, ctx: _Ctx) -> bool:
     return to_bool(value, key)
 
@@ -397,6 +401,7 @@ class ComputeConfig:
     memory: str | None = _key("Compute.jobqueue.memory", _str_or_none)
     walltime: str = _key("Compute.jobqueue.walltime", _str)
     master_walltime: str | None = _key("Compute.jobqueue.master_walltime", _str_or_none)
+    start_timeout_s: float | None = _key("Compute.jobqueue.start_timeout_s", _float_or_none)
     job_directives: tuple[str, ...] = _key("Compute.jobqueue.job_directives", _str_list)
     prologue: tuple[str, ...] = _key("Compute.jobqueue.prologue", _str_list)
     minimum_jobs: int = _key("Compute.jobqueue.minimum_jobs", _int)

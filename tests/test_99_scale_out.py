@@ -520,6 +520,32 @@ def test_slurm_cluster_on_localhost_gives_identical_products(stack, slurm, tmp_p
     assert_same(out, stack["ref"])
 
 
+def test_slurm_jobs_that_never_start(stack, slurm, tmp_path):
+    """Slurm jobs held in the queue (--begin one hour later): with Compute.jobqueue.start_timeout_s the run stops
+    with one line once it has passed, and leaves no job in the queue."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "c.json", stack["lake"], out,
+                       {"executor": "slurm", "jobqueue": {"cores": 1, "memory": "2GB", "walltime": "00:10:00",
+                                                          "queue": "debug", "interface": "lo", "maximum_jobs": 1,
+                                                          "job_directives": ["--begin=now+3600"],
+                                                          "start_timeout_s": 8,
+                                                          "prologue": [f"export PYTHONPATH={REPO}"]}})
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, str(REPO / "SAR_MultiSlc.py"), str(cfg)], capture_output=True, text=True,
+                          cwd=REPO, timeout=300, env={**env(), **slurm["env"]})
+    waited = time.monotonic() - t0
+    print(f"\nheld jobs: stopped after {waited:.1f} s")
+    one_line_error(proc, "start_timeout_s", "no slurm job started within 8 s")
+    assert waited < 120
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True, env=slurm["env"])
+    for _ in range(20):
+        if not queue.stdout.strip():
+            break
+        time.sleep(0.5)
+        queue = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True, env=slurm["env"])
+    assert queue.returncode == 0 and not queue.stdout.strip(), f"jobs left in the queue: {queue.stdout}"
+
+
 def test_existing_dask_scheduler(stack, tmp_path):
     from distributed import LocalCluster
 

@@ -443,6 +443,34 @@ def reach_scheduler(cfg: MultiSlcConfig) -> None:
         raise DiapsarError(f"Compute.scheduler: cannot reach the dask scheduler {c.scheduler} ({why})") from None
 
 
+JOB_WAIT_LOG_S = 60.0  # a log line this often while no batch job has started
+
+
+def first_result(client: Any, fut: Any, cfg: MultiSlcConfig, kind: str) -> Any:
+    """The result of the first task of a dask-jobqueue run, waiting for a job to start: a log line every
+    JOB_WAIT_LOG_S seconds while no worker has joined, DiapsarError (one line) when none has joined within
+    Compute.jobqueue.start_timeout_s (the jobs are then cancelled by the cluster's closing)."""
+    timeout = cfg.compute.start_timeout_s
+    t0 = time.monotonic()
+    next_log = t0 + JOB_WAIT_LOG_S
+    while True:
+        try:
+            return fut.result(timeout=min(2.0, timeout or 2.0))
+        except TimeoutError:
+            pass
+        if client.scheduler_info().get("workers"):  # a job runs: its worker works on the task
+            return fut.result()
+        waited = time.monotonic() - t0
+        if timeout is not None and waited > timeout:
+            raise DiapsarError(f"Compute.jobqueue.start_timeout_s: no {kind} job started within {timeout:g} s "
+                               f"(queue {cfg.compute.queue or 'default'}; the jobs are cancelled): check the "
+                               "queue's state and the jobs' resources, or raise the timeout")
+        if time.monotonic() >= next_log:
+            log.info("waiting for the %s jobs to start: none runs after %.0f s (the queue's state tells why)",
+                     kind, waited)
+            next_log += JOB_WAIT_LOG_S
+
+
 def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: list[Image], on_pair: Progress) -> tuple[
         dict[str, float], list[PairSummary]]:
     """The master unit, then every pair unit (after it), on the executor of the configuration; returns the
@@ -470,7 +498,7 @@ def run_units(chain: ChainSteps, ctx: RunContext, master_image: Image, slaves: l
                                  key=f"pair-{s.date}-{time.time_ns()}", pure=False, **resources): s
                    for s in slaves}
         try:
-            timings = mfut.result()
+            timings = first_result(client, mfut, cfg, kind) if jobs else mfut.result()
         except BaseException:
             client.cancel(list(futures))
             raise

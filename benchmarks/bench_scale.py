@@ -3,8 +3,10 @@
     python benchmarks/bench_scale.py [--quick] [--part pair|stack|all] [--out /tmp/diapsar-bench-scale]
                                      [--size LINES SAMPLES] [--stack-size LINES SAMPLES] [--ram 2000]
 
-(a) ``pair``: a simulated S3 StripMap pair of a real S3 product's size (36895 lines x 18998 samples, the size of
-    S1A_S3_SLC__1SDV_20210401T152855; the simulator's S3 annotation, speckle and a volcano scene) run by the chain
+(a) ``pair``: a full-size S3 StripMap pair on the real annotation of S1A_S3_SLC__1SDV_20210401T152855 (36895
+    lines x 18998 samples, VH; from the test data's ``format_coverage``: ``real_s3_pair``: correlated complex
+    speckle, a copy named 12 days later as the slave, a synthetic DEM), or with ``--size``/``--quick`` a simulated
+    pair of that size (the simulator holds whole images: it cannot make the full size), run by the chain
     (ML 3x3, filtering and ortho on, light mode) within ``-ram``; prints the seconds of every step (run.json and
     pair.json timings) and the peak RSS of every process of the run (VmHWM, as ``/usr/bin/time -v`` reports
     "Maximum resident set size").
@@ -122,6 +124,91 @@ def simulate(folder: Path, dates: int, size: tuple[int, int], seed: int) -> floa
     return time.perf_counter() - t0
 
 
+S3_SAFE = "S1A_S3_SLC__1SDV_20210401T152855_20210401T152914_037258_04638E_6001.SAFE"
+S3_SLAVE_DATE = "20210413"  # the copy of the S3 product used as the slave: 12 days later by its name
+
+
+def real_s3_pair(folder: Path, coherence: float = 0.8, seed: int = 11) -> float | None:
+    """A full-size StripMap pair on the real S3 annotation (``format_coverage`` of the test data, VH, 36895 x 18998:
+    real orbit, timing, geolocation grid, calibration), written once into ``folder``: the product copied without
+    its (all-zero) measurement, a second copy named 12 days later (same annotation: a zero-baseline pair), both
+    measurements CInt16 of 2x2-correlated complex speckle (master C, slave a C + sqrt(1 - a^2) N, a =
+    ``coherence``), and a synthetic DEM (3", gentle terrain around the annotation heights, ellipsoidal) over the
+    scene. Returns the seconds it took (None: already there)."""
+    import math
+
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_chain_iw import _CInt16Writer, _speckle  # noqa: PLC0415 - the IW benchmark's speckle writer
+
+    stamp = folder / "bench_size.json"
+    want = {"input": "real_s3", "coherence": coherence, "seed": seed}
+    if stamp.exists() and json.loads(stamp.read_text()) == want:
+        return None
+    data = Path(os.environ.get("DIAPSAR_TEST_DATA", REPO.parent / "shared" / "data" / "s1"))
+    src = data / "format_coverage" / S3_SAFE
+    if not src.is_dir():
+        raise SystemExit(f"bench_scale: the real S3 annotation is not in {src} (set DIAPSAR_TEST_DATA)")
+    t0 = time.perf_counter()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    old = "20210401"
+    safes = []
+    for date in (old, S3_SLAVE_DATE):
+        dest = folder / S3_SAFE.replace(old, date)
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns("measurement", "preview"))
+        for q in sorted(dest.rglob("*"), key=lambda q: -len(q.parts)):
+            if old in q.name:
+                q.rename(q.with_name(q.name.replace(old, date)))
+        for q in dest.rglob("*"):
+            if q.is_file():
+                q.chmod(0o644)
+        manifest = dest / "manifest.safe"
+        manifest.write_text(manifest.read_text(encoding="utf-8").replace(old, date), encoding="utf-8")
+        (dest / "measurement").mkdir()
+        safes.append(dest)
+    from diapsar.io.safe import open_product
+
+    prods = [open_product(p) for p in safes]
+    meta = prods[0].swath("S3", "VH")
+    n_lines, n_samples = meta.number_of_lines, meta.number_of_samples
+    writers = [_CInt16Writer(Path(p.measurement_path("S3", "VH")), n_lines, n_samples) for p in prods]
+    rng = np.random.default_rng(seed)
+    a, b = np.float32(coherence), np.float32(math.sqrt(1.0 - coherence ** 2))
+    blk = 2048
+    for r in range(0, n_lines, blk):
+        m = min(blk, n_lines - r)
+        c = _speckle(rng, (m, n_samples))
+        writers[0].write(r, c)
+        n = _speckle(rng, (m, n_samples))
+        n *= b
+        n += a * c
+        writers[1].write(r, n)
+        del c, n
+    for w in writers:
+        w.close()
+    g = meta.geolocation_grid
+    la, lo, hh = (np.ravel(g.latitude_deg), np.ravel(g.longitude_deg), np.ravel(g.height_m))
+    d = 1.0 / 1200.0
+    x0, x1 = math.floor((lo.min() - 0.2) / d) * d, math.ceil((lo.max() + 0.2) / d) * d
+    y0, y1 = math.floor((la.min() - 0.2) / d) * d, math.ceil((la.max() + 0.2) / d) * d
+    nx, ny = int(round((x1 - x0) / d)), int(round((y1 - y0) / d))
+    xx = x0 + (np.arange(nx) + 0.5) * d
+    yy = y1 - (np.arange(ny) + 0.5) * d
+    z = (float(np.median(hh)) + 150.0 * np.sin(2 * np.pi * (xx[None, :] - x0) / 0.37)
+         * np.cos(2 * np.pi * (yy[:, None] - y0) / 0.29)).astype(np.float32)
+    (folder / "dem").mkdir()
+    with rasterio.open(folder / "dem" / "dem.tif", "w", driver="GTiff", width=nx, height=ny, count=1,
+                       dtype="float32", crs="EPSG:4326", transform=from_origin(x0, y1, d, d), tiled=True,
+                       compress="deflate") as ds:
+        ds.write(z[None])
+    stamp.write_text(json.dumps(want))
+    return time.perf_counter() - t0
+
+
 def write_config(path: Path, lake: Path, out: Path, ram: int, grid_step: int) -> Path:
     from diapsar.chains.demo import demo_config
 
@@ -148,17 +235,31 @@ STEPS = [("master", "dem"), ("master", "multilook_doppler0"), ("master", "dem_pr
          ("pair", "ortho:interferogram_filtered_ortho.tif"), ("pair", "quicklooks")]
 
 
-def bench_pair(out: Path, size: tuple[int, int], ram: int, threads: int, keep: bool) -> dict[str, Any]:
-    lake, res = out / f"pair_{size[0]}x{size[1]}", out / "pair_output"
-    t_sim = simulate(lake, 2, size, seed=11)
+def bench_pair(out: Path, size: tuple[int, int] | None, ram: int, threads: int, keep: bool) -> dict[str, Any]:
+    """``size`` None: the real S3 annotation's pair (``real_s3_pair``), else a simulated pair of that size."""
+    res = out / "pair_output"
+    if size is None:
+        lake = out / "pair_real_s3"
+        t_sim = real_s3_pair(lake)
+        from diapsar.io.safe import open_product
+
+        meta = open_product(next(lake.glob("*.SAFE"))).swath("S3", "VH")
+        size = (meta.number_of_lines, meta.number_of_samples)
+    else:
+        lake = out / f"pair_{size[0]}x{size[1]}"
+        t_sim = simulate(lake, 2, size, seed=11)
     shutil.rmtree(res, ignore_errors=True)
     cfg = write_config(out / "pair.json", lake, res, ram, grid_step=150)
+    if lake.name == "pair_real_s3":  # the real annotation: VH, the synthetic DEM's heights are ellipsoidal
+        raw = json.loads(cfg.read_text())
+        raw["Global"]["in"].update(Polarisation="VH", Geoid="none")
+        cfg.write_text(json.dumps(raw, indent=1))
     wall, code, peaks, err = run_measured(chain_cmd(cfg), chain_env(threads))
     if code != 0:
         raise SystemExit(f"bench_scale: the chain failed on the pair: {err}")
     run = json.loads((res / "run.json").read_text())
     pair = json.loads((res / run["pairs"][0] / "pair.json").read_text())
-    print(f"(a) SM pair {size[0]} x {size[1]} px (lines x samples), ML 3x3, filtering + ortho, -ram {ram} MB, "
+    print(f"(a) SM pair {size[0]} x {size[1]} px (lines x samples; {'real S3 annotation, speckle' if lake.name == 'pair_real_s3' else 'simulated'}), ML 3x3, filtering + ortho, -ram {ram} MB, "
           f"in-process, {threads} numba thread(s)" + (f"; simulation {t_sim:.0f} s" if t_sim else ""))
     steps = {}
     for where, key in STEPS:
@@ -221,7 +322,8 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pair_size = tuple(args.size or (QUICK_PAIR if args.quick else FULL_PAIR))
+    # full size: the real S3 annotation with speckle (the simulator holds whole images: too big at full size)
+    pair_size = tuple(args.size) if args.size else (QUICK_PAIR if args.quick else None)
     stack_size = tuple(args.stack_size or (QUICK_STACK if args.quick else FULL_STACK))
     print(f"bench_scale{' --quick' if args.quick else ''}: {os.cpu_count()} CPU(s) "
           f"({len(os.sched_getaffinity(0))} given), {platform.processor() or platform.machine()}, "

@@ -437,18 +437,23 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
         return {"pairs": [name], "swaths": list(swath_list)}
     failed = {name: f"{sw}: {reason}" for sw, r in runs.items() for name, reason in r.get("failed_pairs", {}).items()}
     pairs = sorted({p for r in runs.values() for p in r["pairs"]} - set(failed))
-    for name in pairs:
-        if only.report and (out / name / layout.PAIR_JSON).is_file():
-            continue  # merged by its pair job
-        swaths.merge_pair(out, name, {sw: o for sw, o in swath_outs.items() if name in runs[sw]["pairs"]}, ram)
-        log.info("pair %s: swaths merged", name)
-        if cfg.unwrapping.activate:
-            _unwrap_merged(cfg, out / name, ram)
-            if swaths.ortho_unwrapped_merged(out, name, swath_outs, ram):
-                log.info("pair %s: %s written", name, layout.UNWRAPPED_ORTHO)
-    swaths.merge_master(out, first["master_date"], swath_outs, pairs[0] if pairs else None, ram)
+    t_merge = time.perf_counter()
+    import rasterio
+
+    # the merge runs alone: GDAL compresses the merged products' blocks on every core given (same bytes)
+    with rasterio.Env(GDAL_NUM_THREADS=str(executor.cores_given())):
+        for name in pairs:
+            if only.report and (out / name / layout.PAIR_JSON).is_file():
+                continue  # merged by its pair job
+            swaths.merge_pair(out, name, {sw: o for sw, o in swath_outs.items() if name in runs[sw]["pairs"]}, ram)
+            log.info("pair %s: swaths merged", name)
+            if cfg.unwrapping.activate:
+                _unwrap_merged(cfg, out / name, ram)
+                if swaths.ortho_unwrapped_merged(out, name, swath_outs, ram):
+                    log.info("pair %s: %s written", name, layout.UNWRAPPED_ORTHO)
+        swaths.merge_master(out, first["master_date"], swath_outs, pairs[0] if pairs else None, ram)
     build_dem_vrt([str(o / layout.DEM_SCENE) for o in swath_outs.values()], out / layout.DEM_SCENE)
-    timings = {"total": round(time.perf_counter() - t_start, 3)}
+    timings = {"total": round(time.perf_counter() - t_start, 3), "merge": round(time.perf_counter() - t_merge, 3)}
     timings.update({f"{sw}.{k}": v for sw, r in runs.items() for k, v in r["timings_s"].items()})
     run = {"software_version": __version__, "parameters": cfg.to_dict(), "swaths": list(swath_list),
            "master": {sw: r["master"] for sw, r in runs.items()}, "master_date": first["master_date"],

@@ -17,21 +17,24 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from .calibration import FLOOR_LINEAR, LUTS, lut_grid, to_db
+from .calibration import FLOOR_LINEAR, LUTS, lut_rows, to_db
 from .chains.context import gdal_cache_mb
 from .deburst import DeburstLayout, deburst_layout
 from .errors import ProductError, SelectionError
 from .io.blocks import row_blocks, rows_per_block
 from .io.raster import open_writer
-from .kernels.calibrate import calibrate_complex, calibrate_real
+from .kernels.calibrate import calibrate_stream_complex, calibrate_stream_real, mean_valid_power
 from .metadata import SwathMetadata
-from .multilook import check_factors, multilook
-from .noise import noise_grid
+from .multilook import check_factors
+from .noise import noise_rows
 
 # bytes per full-resolution pixel of one row block: complex64 read, float64 power, LUT, noise, mask and their
 # temporaries (measured: full S1B IW1 at -ram 1024 peaked at 2.0 GB with 64 and
 # GDAL's default block cache)
 _BYTES_PER_PIXEL = 160.0
+# the noise arguments of the streaming kernel when no noise is removed
+_NO_NOISE = (np.zeros((2, 1)), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64),
+             np.zeros(0, dtype=np.int64), np.zeros((0, 0)))
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,13 @@ def _pieces(meta: SwathMetadata, layout: DeburstLayout | None, r0: int, r1: int)
 
 def calibrated_rows(read, meta: SwathMetadata, layout: DeburstLayout | None, r0: int, r1: int, lut: str,
                     remove: bool, c0: int = 0, c1: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(calibrated power float64, valid bool) of output rows [r0, r1), samples [c0, c1) at full resolution;
+    """(calibrated power float32, 0 where not valid; valid bool) of output rows [r0, r1), samples [c0, c1) at full resolution;
     ``read(line0, nlines)`` returns image lines of every sample (``read(line0, nlines, c0, n)``: of samples
     [c0, c0 + n) when a sample window is asked)."""
     assert meta.calibration is not None
     c1 = meta.number_of_samples if c1 is None else c1
     n = c1 - c0
-    power = np.zeros((r1 - r0, n))
+    power = np.zeros((r1 - r0, n), dtype=np.float32)
     valid = np.zeros((r1 - r0, n), dtype=bool)
     for p in _pieces(meta, layout, r0, r1):
         rows = p.out1 - p.out0
@@ -79,28 +82,23 @@ def calibrated_rows(read, meta: SwathMetadata, layout: DeburstLayout | None, r0:
         if remove:
             assert meta.noise is not None
             tops = meta.bursts if meta.is_tops and meta.product_type == "SLC" else None
-            nz = noise_grid(meta.noise, p.line0, rows, c0, n, tops, meta.lines_per_burst)
+            nz = noise_rows(meta.noise, p.line0, rows, c0, n, tops, meta.lines_per_burst)
         else:
-            nz = np.zeros((0, 0))
-        lut_a = lut_grid(meta.calibration, lut, p.line0, rows, c0, n)
-        kernel = calibrate_complex if np.iscomplexobj(dn) else calibrate_real
-        # |DN|^2 - noise (clipped at 0), / A^2, floored: detected_power -> remove_noise -> calibrate in one pass
-        kernel(np.ascontiguousarray(dn), np.ascontiguousarray(nz, dtype=np.float64),
-               np.ascontiguousarray(lut_a, dtype=np.float64), max(p.s0 - c0, 0), max(p.s1 - c0, 0),
+            nz = _NO_NOISE
+        lut_a = lut_rows(meta.calibration, lut, p.line0, rows, c0, n)
+        kernel = calibrate_stream_complex if np.iscomplexobj(dn) else calibrate_stream_real
+        # |DN|^2 - noise (clipped at 0), / A^2, floored, the LUT and noise interpolated row by row in the kernel
+        kernel(np.ascontiguousarray(dn), *lut_a, *nz, remove, max(p.s0 - c0, 0), max(p.s1 - c0, 0),
                FLOOR_LINEAR, power[p.out0 - r0:p.out1 - r0], valid[p.out0 - r0:p.out1 - r0])
     return power, valid
 
 
 def multilook_power(power: np.ndarray, valid: np.ndarray, ml_rg: int, ml_az: int) -> np.ndarray:
-    """Mean of ``power`` over the valid pixels of each ml_rg x ml_az cell (``diapsar.multilook`` gives the
-    root mean square, so mean = rms(sqrt(p))^2 / rms(valid)^2); NaN where less than half the cell is valid."""
-    if ml_rg == 1 and ml_az == 1:
-        return np.where(valid, power, np.nan).astype(np.float32)
-    mean_p = multilook(np.sqrt(np.where(valid, power, 0.0)).astype(np.float32), ml_rg, ml_az).astype(np.float64) ** 2
-    frac = multilook(valid.astype(np.float32), ml_rg, ml_az).astype(np.float64) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(frac >= 0.5 - 1e-6, mean_p / frac, np.nan)
-    return out.astype(np.float32)
+    """Mean of ``power`` over the valid pixels of each ml_rg x ml_az cell (float64 sums, float32 result); NaN
+    where less than half the cell is valid (``kernels.calibrate.mean_valid_power``)."""
+    out = np.empty((power.shape[0] // ml_az, power.shape[1] // ml_rg), dtype=np.float32)
+    mean_valid_power(power, valid, ml_rg, ml_az, out)
+    return out
 
 
 def check_annotations(product, meta: SwathMetadata, remove: bool) -> None:

@@ -99,7 +99,8 @@ def noise_grid(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int
 
 
 def noise_rows(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int,
-               bursts: list[Burst] | None = None, lines_per_burst: int = 0) -> tuple[np.ndarray, ...]:
+               bursts: list[Burst] | None = None,
+               lines_per_burst: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`noise_grid` in factored form for the streaming kernel (``kernels.calibrate``), no full-size array:
     (``along``, ``k``, ``w``) of the range noise as ``calibration.vector_rows`` gives them (TOPS: the burst's
     vector, weight 0), and the azimuth blocks meeting the grid as (``c0``, ``c1``: first and last column,

@@ -76,12 +76,13 @@ def _azimuth_row(az_c0, az_c1, az_val, i, m, out):
 
 @numba.njit(cache=True, parallel=True)
 def calibrate_stream_complex(dn, lut_along, lut_k, lut_w, nz_along, nz_k, nz_w, az_c0, az_c1, az_val, use_noise,
-                             s0, s1, floor, power, valid):
+                             s0, s1, floor, fill, power, valid):
     """As :func:`calibrate_complex`, the LUT and the noise given as sparse vectors: row i uses the LUT vectors
     ``lut_along[lut_k[i]]`` and ``[lut_k[i] + 1]`` (pixel-interpolated on the block's columns) with weight
     ``lut_w[i]`` on the second, the range noise the same way (``nz_*``), times N_azimuth of the blocks
     ``az_c0/az_c1/az_val`` (``az_val[b, i]`` NaN: block b is not on row i). Same arithmetic as
-    ``lut_grid`` / ``noise_grid`` followed by :func:`calibrate_complex`."""
+    ``lut_grid`` / ``noise_grid`` followed by :func:`calibrate_complex`; pixels not valid get ``fill`` (0, or
+    NaN when ``power`` is the final full-resolution image)."""
     n, m = dn.shape
     for i in numba.prange(n):
         az = np.empty(m)
@@ -98,13 +99,13 @@ def calibrate_stream_complex(dn, lut_along, lut_k, lut_w, nz_along, nz_k, nz_w, 
                 p = max(p - _lerp_row(nz_along, kn, wn, j) * az[j], 0.0)
             a = _lerp_row(lut_along, kl, wl, j)
             c = np.float32(max(p / (a * a), floor))
-            power[i, j] = np.float64(c) if ok else 0.0
+            power[i, j] = c if ok else fill
             valid[i, j] = ok
 
 
 @numba.njit(cache=True, parallel=True)
 def calibrate_stream_real(dn, lut_along, lut_k, lut_w, nz_along, nz_k, nz_w, az_c0, az_c1, az_val, use_noise,
-                          s0, s1, floor, power, valid):
+                          s0, s1, floor, fill, power, valid):
     """GRD block ``dn`` (real amplitude): as :func:`calibrate_stream_complex`."""
     n, m = dn.shape
     for i in numba.prange(n):
@@ -121,7 +122,7 @@ def calibrate_stream_real(dn, lut_along, lut_k, lut_w, nz_along, nz_k, nz_w, az_
                 p = max(p - _lerp_row(nz_along, kn, wn, j) * az[j], 0.0)
             a = _lerp_row(lut_along, kl, wl, j)
             c = np.float32(max(p / (a * a), floor))
-            power[i, j] = np.float64(c) if ok else 0.0
+            power[i, j] = c if ok else fill
             valid[i, j] = ok
 
 

@@ -572,8 +572,6 @@ def mosaic_swaths(results: list[TerrainResult], out_dir, product_name: str, ram_
     """One map per product: the swaths' outputs (value, angles, layover/shadow) on the union of their grids,
     each cell from the swath ``pick_swaths`` chooses; COGs ``<product>_<pol>_<quantity>[...].tif``,
     ``<product>_<pol>_angles.tif``, ``<product>_<pol>_layover_shadow.tif`` (and a quicklook)."""
-    from rasterio.windows import from_bounds
-
     out = Path(out_dir)
     r0 = results[0]
     grid = union_grid([r.grid for r in results])
@@ -614,14 +612,14 @@ def mosaic_swaths(results: list[TerrainResult], out_dir, product_name: str, ram_
             s = gt[1]
             for a in range(0, grid.height, rows):
                 b = min(grid.height, a + rows)
-                top, bottom = gt[3] - a * s, gt[3] - b * s
-                left, right = gt[0], gt[0] + grid.width * s
+                top, left = gt[3] - a * s, gt[0]
                 n, shape = len(results), (b - a, grid.width)
                 value = np.full((n,) + shape, np.nan, dtype=np.float32)
                 angles = np.full((n, 2) + shape, np.nan, dtype=np.float32)
                 mask = np.full((n,) + shape, MASK_NODATA, dtype=np.uint8)
                 for k, src in enumerate(srcs):
-                    win = from_bounds(left, bottom, right, top, src["value"].transform).round_offsets().round_lengths()
+                    st = src["value"].transform  # on the same lattice: integer offsets
+                    win = Window(int(round((left - st.c) / s)), int(round((st.f - top) / s)), grid.width, b - a)
                     value[k] = src["value"].read(1, window=win, boundless=True, fill_value=np.nan)
                     angles[k] = src["angles"].read(window=win, boundless=True, fill_value=np.nan)
                     mask[k] = src["mask"].read(1, window=win, boundless=True, fill_value=MASK_NODATA)

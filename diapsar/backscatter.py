@@ -2,8 +2,9 @@
 
 Per output row block (within ``ram_mb``): read the measurement rows (TOPS: the burst rows the debursted frame
 keeps, ``diapsar.deburst.deburst_layout``), |DN|^2, minus the thermal noise (``diapsar.noise``), divided by the
-squared calibration LUT (``diapsar.calibration``), then the mean power over ``ml_rg`` x ``ml_az`` cells
-(``diapsar.multilook``), optionally in dB. Pixels outside the annotated valid samples of their burst, and zero
+squared calibration LUT (``diapsar.calibration``), in one streaming numba pass (``kernels.calibrate``: the LUT
+and the noise vectors are interpolated row by row, bilinear in line and pixel, never as full-size grids), then
+the mean power over ``ml_rg`` x ``ml_az`` cells (float64 sums), optionally in dB. Pixels outside the annotated valid samples of their burst, and zero
 DN (ESA's fill), are no data; a multilooked cell is data when at least half of its pixels are, and its value is
 the mean over those. The output is float32 with NaN as nodata, one band named ``<lut>_<pol>`` with its unit.
 """
@@ -36,6 +37,7 @@ from .noise import noise_rows
 # is read (8), float32 power (4), valid (1), the multilooked output and GDAL's copies (the LUT and the noise are
 # interpolated row by row in the kernel: no full-size grid)
 _BYTES_PER_PIXEL = 48.0
+_TILE = int(GTIFF_OPTIONS["blockysize"])  # rows of a tile of the written GeoTIFF
 # the noise arguments of the streaming kernel when no noise is removed
 _NO_NOISE = (np.zeros((2, 1)), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64),
              np.zeros(0, dtype=np.int64), np.zeros((0, 0)))
@@ -163,7 +165,13 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
     stem = output_stem(meta, lut, db)
     tif = out / f"{stem}.tif"
     cache_mb = gdal_cache_mb(ram_mb)  # GDAL's block cache (default 5 % of the machine) is taken from the budget
-    block = rows_per_block(c1 - c0, _BYTES_PER_PIXEL, max(ram_mb - cache_mb, 1.0), multiple=ml_az)
+    budget = max(ram_mb - cache_mb, 1.0)
+    # blocks of whole output tile rows when the budget allows: a tile is then compressed once, when complete
+    # (a block ending inside a tile row leaves those tiles to the GDAL cache, and flushed too early they are
+    # read back and compressed again)
+    tile_rows = _TILE * ml_az
+    aligned = rows_per_block(c1 - c0, _BYTES_PER_PIXEL, budget) >= tile_rows
+    block = rows_per_block(c1 - c0, _BYTES_PER_PIXEL, budget, multiple=tile_rows if aligned else ml_az)
     unit = "dB" if db else "linear power ratio (m2/m2)"
     tags = {"PRODUCT": meta.product_name, "SWATH": meta.swath, "POLARISATION": meta.polarisation, "LUT": lut,
             "THERMAL_NOISE_REMOVED": str(remove).lower(), "UNITS": "dB" if db else "linear",

@@ -29,6 +29,11 @@ Outputs, beside each other in ``out_dir`` (``<base>`` = ``<product>_<swath>_<pol
 the radar image or the DEM. The grid is snapped to multiples of the spacing, so the grids of the swaths of one
 product (and of products in the same CRS) are aligned.
 
+Orbit: the annotation's state vectors, or an EOF file / the best file of a folder (``resolve_orbit``); its
+name is the ``ORBIT`` tag and the STAC Item's ``diapsar:orbit``. Several swaths of a product: one CRS (UTM zone
+of their footprints together, ``product_epsg``), the same lattice, and ``mosaic_swaths`` writes one map per
+product on the union of their grids (``MOSAIC_RULE``); the STAC Item (``product_item``) then describes the mosaic.
+
 The DEM: a raster (heights above EGM96 unless ``geoid`` says otherwise) or a folder of tiles (assembled with
 ``diapsar.io.dem.build_scene_dem``; missing 1-degree cells are sea). The output covers the part of the scene
 the DEM covers; a DEM that does not meet the scene at all is a ``DemError``.

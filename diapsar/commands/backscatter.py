@@ -17,7 +17,15 @@ DESCRIPTION = (
     "<product>_<swath>_<pol>_gamma0_rtc.tif (--flattening rtc, the default: area projection, Small 2011),\n"
     "_sigma0_kellndorfer.tif (sigma0 sin(LIA)/sin(ellipsoid incidence)) or _<lut>_geo.tif (none), with\n"
     "_angles.tif (incidence, local incidence) and _layover_shadow.tif, and a STAC Item <product>.json.\n"
-    "Without --dem the output is in radar geometry (slant range for SLC, ground range for GRD)."
+    "With several swaths they share one CRS and lattice and are also mosaicked into <product>_<pol>_<...>.tif\n"
+    "(and _angles, _layover_shadow): a cell comes from the swath with data whose incidence-angle range has it\n"
+    "farthest from its edge (overlaps cut at their middle); the STAC Item describes the mosaic.\n"
+    "Without --dem the output is in radar geometry (slant range for SLC, ground range for GRD).\n\n"
+    "--orbit FILE: that orbit file must cover the acquisition (else an error); --orbit DIR: the best covering\n"
+    "file in it (POEORB before RESORB), else the annotation's state vectors with a warning. The source is\n"
+    "written in the ORBIT tag and the STAC Item (diapsar:orbit).\n"
+    "--config FILE.json: every option as a key (dashes as underscores, plus \"products\"), validated by\n"
+    "config/backscatter.schema.json (example: config/backscatter_example.json); flags override the keys."
 )
 
 

@@ -5,6 +5,12 @@ Same arithmetic, in the same order, as ``calibration.detected_power`` -> ``noise
 ``calibration.calibrate`` (float64, then rounded to float32 as ``calibrate`` returns it), so the results are
 identical to the numpy path (tests/test_66_rtc.py compares them). Rows are independent: ``prange`` over rows
 gives the same result whatever the thread count.
+
+``calibrate_stream_*`` (what ``diapsar.backscatter`` runs) take the LUT and the noise as the sparse vectors of
+the block (``calibration.vector_rows``, ``noise.noise_rows``: the vectors the rows need, interpolated in pixel,
+and per row the pair of vectors and the line weight) and interpolate them row by row, with the arithmetic of
+``calibration.bilinear_vectors``: the results are bit for bit those of the full-size grids (tests/test_69).
+``mean_valid_power`` is the multilook of the calibrated power over its valid pixels.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,20 +188,12 @@ def backscatter(product, swath: str | None, pol: str | None, out_dir: str | os.P
     with rasterio.Env(GDAL_CACHEMAX=cache_mb, GDAL_NUM_THREADS="ALL_CPUS"), \
             image_writer(tif, out_cols, out_rows, f"{lut}_{meta.polarisation}", tags, compress) as w:
         w.ds.set_band_unit(1, "dB" if db else "linear")
-        # one writer thread: block k is compressed and written while block k + 1 is read and calibrated (GDAL
-        # releases the GIL); blocks are written in order, by one thread, so the file is the same
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = None
-            for b in row_blocks(out_rows * ml_az, block):
-                full = ml_rg == 1 and ml_az == 1  # the kernel's image is the output (NaN where not valid)
-                power, valid = calibrated_rows(read, meta, layout, w0 + b.row0, w0 + b.row1, lut, remove, c0, c1,
-                                               fill=np.nan if full else 0.0)
-                v = power if full else multilook_power(power, valid, ml_rg, ml_az)[:, :out_cols]
-                if pending is not None:
-                    pending.result()  # at most one block waits: memory stays within the budget's two outputs
-                pending = pool.submit(w.write, b.row0 // ml_az, to_db(v) if db else v)
-            if pending is not None:
-                pending.result()
+        for b in row_blocks(out_rows * ml_az, block):
+            full = ml_rg == 1 and ml_az == 1  # the kernel's image is the output (NaN where not valid)
+            power, valid = calibrated_rows(read, meta, layout, w0 + b.row0, w0 + b.row1, lut, remove, c0, c1,
+                                           fill=np.nan if full else 0.0)
+            v = power if full else multilook_power(power, valid, ml_rg, ml_az)[:, :out_cols]
+            w.write(b.row0 // ml_az, to_db(v) if db else v)
     png = quicklook_png(tif, f"{stem}\n{lut} {meta.polarisation} {unit}", db, ram_mb) if quicklook else None
     return BackscatterResult(tif, png, (out_rows, out_cols), lut, remove, db)
 

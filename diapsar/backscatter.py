@@ -37,7 +37,7 @@ from .noise import noise_rows
 # is read (8), float32 power (4), valid (1), the multilooked output and GDAL's copies (the LUT and the noise are
 # interpolated row by row in the kernel: no full-size grid)
 _BYTES_PER_PIXEL = 48.0
-_TILE = int(GTIFF_OPTIONS["blockysize"])  # rows of a tile of the written GeoTIFF
+_TILE = int(str(GTIFF_OPTIONS["blockysize"]))  # rows of a tile of the written GeoTIFF (256)
 # the noise arguments of the streaming kernel when no noise is removed
 _NO_NOISE = (np.zeros((2, 1)), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64),
              np.zeros(0, dtype=np.int64), np.zeros((0, 0)))

@@ -278,6 +278,28 @@ def test_two_swaths_mosaicked_on_one_grid(two_swaths, tmp_path, capsys):
     assert math.isclose(props["proj:transform"][0], mt.c)
 
 
+def test_roi_skips_the_swaths_it_does_not_meet(two_swaths, tmp_path, capsys):
+    """--roi inside the part of IW2 that IW1 does not reach, no --swath: IW2 alone is processed (no error about
+    IW1, no mosaic); the STAC Item has the single swath's grid."""
+    from shapely.geometry import Point
+
+    from diapsar.geocode_backscatter import scene_footprint
+
+    p = open_product(two_swaths["safe"])
+    only2 = scene_footprint(p.swath("IW2", "VH")).difference(scene_footprint(p.swath("IW1", "VH")).buffer(0.01))
+    c = only2.representative_point()
+    box = Point(c.x, c.y).buffer(0.005).bounds
+    out = tmp_path / "roi"
+    code, txt, err = cli(capsys, two_swaths["safe"], "--out", out, "--pol", "VH", "--dem", two_swaths["dem"],
+                         "--dem-geoid", "none", "--no-noise", "--flattening", "none", "--spacing", 100,
+                         "--no-quicklook", "--roi", *box)
+    assert code == 0, err
+    names = sorted(f.name for f in out.glob("*.tif"))
+    assert len(names) == 3 and all("_IW2_VH_" in n for n in names), names
+    item = json.loads(next(out.glob("*.json")).read_text())
+    assert item["properties"]["diapsar:swaths"] == ["IW2"] and "diapsar:mosaic_rule" not in item["properties"]
+
+
 # ---------------------------------------------------------------------------------- streaming kernel
 
 def _grid_path(read, meta, layout, r0, r1, lut, remove, c0, c1):

@@ -168,8 +168,8 @@ def test_config_runs_and_flags_override_it(terceira, s1_data, tmp_path, capsys):
 # ----------------------------------------------------------------------------------------------- --orbit
 
 def test_orbit_file_folder_and_refusal(terceira, s1_data, tmp_path, capsys, caplog):
-    """The real RESORB: used (tags, STAC Item) and within 1 m / 1 mm/s of the annotation's state vectors over the
-    burst (restituted orbit: decimetres); a RESORB of 2023 given as a file: one line, exit 1, nothing written;
+    """The real RESORB: used (tags, STAC Item) and close to the annotation's state vectors over the
+    burst (measured 1.7 cm, 0.04 mm/s; asserted below 10 cm, 0.1 mm/s); a RESORB of 2023 given as a file: one line, exit 1, nothing written;
     in a folder: the annotation's vectors, a warning, ORBIT = annotation."""
     from diapsar.geocode_backscatter import resolve_orbit
 
@@ -181,8 +181,9 @@ def test_orbit_file_folder_and_refusal(terceira, s1_data, tmp_path, capsys, capl
                     meta.azimuth_time_interval_s, 20)
     (p1, v1), (p2, v2) = orb.position_velocity(t), ann.position_velocity(t)
     dp, dv = np.linalg.norm(p1 - p2, axis=1).max(), np.linalg.norm(v1 - v2, axis=1).max()
-    print(f"\nRESORB - annotation over the burst: position {dp:.3f} m, velocity {dv * 1e3:.3f} mm/s")
-    assert orb.source == RESORB and ann.source == "annotation" and dp < 1.0 and dv < 1e-3
+    with capsys.disabled():
+        print(f"\nRESORB - annotation over the burst: position {dp:.3f} m, velocity {dv * 1e3:.3f} mm/s")
+    assert orb.source == RESORB and ann.source == "annotation" and dp < 0.1 and dv < 1e-4
 
     old = next((s1_data / "zipped_safe_annotations" / "orbits").glob("*.EOF"))
     out = tmp_path / "bad"
@@ -256,8 +257,9 @@ def test_two_swaths_mosaicked_on_one_grid(two_swaths, tmp_path, capsys):
     both = valid[0] & valid[1]
     lo, hi = max(ranges[0][0], ranges[1][0]), min(ranges[0][1], ranges[1][1])
     mid = 0.5 * (lo + hi)
-    print(f"incidence IW1 {ranges[0][0]:.3f}..{ranges[0][1]:.3f}, IW2 {ranges[1][0]:.3f}..{ranges[1][1]:.3f} deg; "
-          f"overlap cells {both.sum()}, middle {mid:.3f} deg")
+    with capsys.disabled():
+        print(f"incidence IW1 {ranges[0][0]:.3f}..{ranges[0][1]:.3f}, IW2 {ranges[1][0]:.3f}..{ranges[1][1]:.3f} deg; "
+              f"overlap cells {both.sum()}, middle {mid:.3f} deg")
     assert both.sum() > 500 and ranges[0][0] < lo < mid < hi < ranges[1][1]
     from_iw1 = valid[0] & (mv[0] == stacks["v"][0]) & (ma[0] == stacks["t"][0]) & (mm[0] == masks[0])
     from_iw2 = valid[1] & (mv[0] == stacks["v"][1]) & (ma[0] == stacks["t"][1]) & (mm[0] == masks[1])

@@ -168,9 +168,9 @@ def test_config_runs_and_flags_override_it(terceira, s1_data, tmp_path, capsys):
 # ----------------------------------------------------------------------------------------------- --orbit
 
 def test_orbit_file_folder_and_refusal(terceira, s1_data, tmp_path, capsys, caplog):
-    """The real RESORB: used (tags, STAC Item) and close to the annotation's state vectors over the
-    burst (measured 1.7 cm, 0.04 mm/s; asserted below 10 cm, 0.1 mm/s); a RESORB of 2023 given as a file: one line, exit 1, nothing written;
-    in a folder: the annotation's vectors, a warning, ORBIT = annotation."""
+    """The real RESORB: used (tags, STAC Item) and close to the annotation's state vectors over the burst
+    (measured 1.7 cm, 0.04 mm/s; asserted below 10 cm, 0.1 mm/s); a RESORB of 2023 given as a file: one line,
+    exit 1, nothing written; in a folder: the annotation's vectors, a warning, ORBIT = annotation."""
     from diapsar.geocode_backscatter import resolve_orbit
 
     meta = open_product(terceira).swath(None, None)

@@ -14,9 +14,11 @@ Steps, each in a child process (peak RSS of the child from ``getrusage``):
    benchmarked bursts): seconds per step of each swath (window, calibrate, area, geocode, cog), whole run,
    peak RSS;
 2. calibration throughput: ``diapsar backscatter`` in radar geometry (noise removal + sigma0, TOPS deburst, no
-   multilook; on the full-size IW1 image, window = the lines of bursts 0..LAST) and ``otbcli_SARCalibration
-   -removenoise true`` (when installed) on those lines (a measurement TIFF of bursts 0..LAST, as OTB reads
-   whole images). Mpix/s of each, ratio.
+   multilook; on the full-size IW1 image, window = the lines of bursts 0..LAST), once per GeoTIFF codec
+   (deflate, the default; zstd; none), and ``otbcli_SARCalibration -removenoise true`` (when installed; its
+   output is uncompressed) on those lines (a measurement TIFF of bursts 0..LAST, as OTB reads whole images).
+   Wall seconds and CPU seconds (user + system, every thread) of each, Mpix/s and Mpix per CPU second, the
+   ratios, and the load average before and after (the machine may be shared).
 
 A reduced run (``--bursts 0-0``: one burst per swath) shows the benchmark works without loading a shared
 machine; the full run (default) is for an idle one.
@@ -105,18 +107,25 @@ def burst_roi(safe: Path, swaths: list[str], bursts: tuple[int, int]) -> tuple[f
 # runs a command and reports its own children's peak RSS (RUSAGE_CHILDREN of a fresh process: the figure of that
 # command alone, not the largest of every child this script started)
 RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-               "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True); "
+               "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+               "print('MAXRSS_KB', u.ru_maxrss, flush=True); print('CPU_S', u.ru_utime + u.ru_stime, flush=True); "
                "sys.exit(rc)")
+
+LAST_CPU_S = [0.0]  # CPU seconds (user + system, all threads) of the last ``child`` command
 
 
 def child(cmd: list[str], log: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS GB of the command, return code); its output goes to ``log``."""
+    """(seconds, peak RSS GB of the command, return code); its output goes to ``log``; its CPU seconds in
+    ``LAST_CPU_S[0]``."""
     t0 = time.perf_counter()
     with open(log, "w") as f:
         rc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *cmd], stdout=f, stderr=subprocess.STDOUT,
                             cwd=REPO, env=dict(os.environ, PYTHONWARNINGS="ignore")).returncode
     sec = time.perf_counter() - t0
-    kb = [int(ln.split()[1]) for ln in log.read_text().splitlines() if ln.startswith("MAXRSS_KB ")]
+    lines = log.read_text().splitlines()
+    kb = [int(ln.split()[1]) for ln in lines if ln.startswith("MAXRSS_KB ")]
+    cpu = [float(ln.split()[1]) for ln in lines if ln.startswith("CPU_S ")]
+    LAST_CPU_S[0] = cpu[-1] if cpu else float("nan")
     return sec, (kb[-1] if kb else 0) / 1024 ** 2, rc
 
 
@@ -139,19 +148,23 @@ print("RESULT " + json.dumps(res))
 """
 
 CAL_SCRIPT = """
-import json, sys, time
+import json, resource, sys, time
 from diapsar.backscatter import backscatter
 from diapsar.deburst import deburst_layout
 from diapsar.io.safe import open_product
-safe, out, ram, n_bursts = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+safe, out, ram, n_bursts, compress = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 with open_product(safe) as p:
     m = p.swath("IW1", "VV")
     lay = deburst_layout(m)
     rows = lay.segments[n_bursts - 1].out_line1 if n_bursts < len(m.bursts) else lay.lines
     t0 = time.perf_counter()
+    c0 = resource.getrusage(resource.RUSAGE_SELF)
     r = backscatter(p, "IW1", "VV", out, lut="sigma0", ram_mb=ram, quicklook=False,
-                    window=(0, rows, 0, m.number_of_samples))
-    print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "mpix": rows * m.number_of_samples / 1e6}))
+                    window=(0, rows, 0, m.number_of_samples), compress=compress)
+    c1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+    print("RESULT " + json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": cpu,
+                                  "mpix": rows * m.number_of_samples / 1e6}))
 """
 
 
@@ -242,17 +255,23 @@ def run_cal(out: Path, safe: Path, bursts: tuple[int, int], ram: int, res: dict)
     n_bursts = bursts[1] + 1
     otb_safe = out / "otb" / PRODUCT
     tif, npix = otb_product(safe, otb_safe, n_bursts)
-    # ours on the full-size image, limited to the same lines (``backscatter(window=...)``); OTB on the TIFF of
-    # those lines (it reads whole images)
-    sec, rss, rc = child([sys.executable, "-c", CAL_SCRIPT, str(safe), str(out / "cal"), str(ram),
-                          str(n_bursts)], out / "cal.log")
-    if rc != 0:
-        print((out / "cal.log").read_text()[-3000:])
-        return 1
-    cal = json.loads(next(ln for ln in (out / "cal.log").read_text().splitlines() if ln.startswith("RESULT "))[7:])
-    res["calibration"] = {"diapsar": dict(cal, peak_rss_gb=rss, mpix_s=cal["mpix"] / cal["seconds"])}
-    print(f"\ncalibration IW1 (noise removal + sigma0 + deburst), {cal['mpix']:.0f} Mpix: diapsar "
-          f"{cal['seconds']:.1f} s = {cal['mpix'] / cal['seconds']:.1f} Mpix/s, peak RSS {rss:.2f} GB")
+    # ours on the full-size image, limited to the same lines (``backscatter(window=...)``), with each GeoTIFF
+    # codec; OTB on the TIFF of those lines (it reads whole images; its output is not compressed)
+    res["calibration"] = {"load_average_before": os.getloadavg()}
+    for compress in ("deflate", "zstd", "none"):
+        sec, rss, rc = child([sys.executable, "-c", CAL_SCRIPT, str(safe), str(out / "cal"), str(ram),
+                              str(n_bursts), compress], out / "cal.log")
+        if rc != 0:
+            print((out / "cal.log").read_text()[-3000:])
+            return 1
+        cal = json.loads(next(ln for ln in (out / "cal.log").read_text().splitlines()
+                              if ln.startswith("RESULT "))[7:])
+        res["calibration"][f"diapsar_{compress}"] = dict(cal, peak_rss_gb=rss, mpix_s=cal["mpix"] / cal["seconds"],
+                                                        process_s=sec, process_cpu_s=LAST_CPU_S[0])
+        print(f"\ncalibration IW1 (noise removal + sigma0 + deburst, {compress}), {cal['mpix']:.0f} Mpix: diapsar "
+              f"{cal['seconds']:.2f} s = {cal['mpix'] / cal['seconds']:.1f} Mpix/s ({cal['cpu_s']:.2f} CPU s = "
+              f"{cal['mpix'] / cal['cpu_s']:.1f} Mpix per CPU s); whole process {sec:.2f} s, "
+              f"{LAST_CPU_S[0]:.2f} CPU s; peak RSS {rss:.2f} GB")
     otb = shutil.which("otbcli_SARCalibration")
     if otb is None:
         print("otbcli_SARCalibration not installed (Debian otb-bin): no side by side")
@@ -260,13 +279,21 @@ def run_cal(out: Path, safe: Path, bursts: tuple[int, int], ram: int, res: dict)
         sec, rss, rc = child([otb, "-in", str(tif), "-out", str(out / "otb.tif"), "float", "-lut", "sigma",
                               "-removenoise", "true", "-ram", str(ram)], out / "otb.log")
         if rc == 0:
-            res["calibration"]["otb"] = {"seconds": sec, "mpix": npix / 1e6, "mpix_s": npix / 1e6 / sec,
-                                         "peak_rss_gb": rss}
-            print(f"OTB SARCalibration: {sec:.1f} s = {npix / 1e6 / sec:.1f} Mpix/s, peak RSS {rss:.2f} GB; "
-                  f"diapsar / OTB throughput {cal['mpix'] / cal['seconds'] / (npix / 1e6 / sec):.2f}")
+            res["calibration"]["otb"] = {"seconds": sec, "cpu_s": LAST_CPU_S[0], "mpix": npix / 1e6,
+                                         "mpix_s": npix / 1e6 / sec, "peak_rss_gb": rss}
+            print(f"OTB SARCalibration: {sec:.2f} s = {npix / 1e6 / sec:.1f} Mpix/s ({LAST_CPU_S[0]:.2f} CPU s = "
+                  f"{npix / 1e6 / LAST_CPU_S[0]:.1f} Mpix per CPU s), peak RSS {rss:.2f} GB")
+            for compress in ("deflate", "zstd", "none"):
+                d = res["calibration"][f"diapsar_{compress}"]
+                print(f"  diapsar ({compress}) / OTB: throughput {d['mpix_s'] / (npix / 1e6 / sec):.2f} "
+                      f"(whole processes {sec / d['process_s']:.2f}), per CPU second "
+                      f"{d['mpix'] / d['cpu_s'] / (npix / 1e6 / LAST_CPU_S[0]):.2f}")
         else:
             print("OTB failed: " + (out / "otb.log").read_text()[-1000:])
         (out / "otb.tif").unlink(missing_ok=True)
+    res["calibration"]["load_average_after"] = os.getloadavg()
+    print(f"load average before {res['calibration']['load_average_before']}, after "
+          f"{res['calibration']['load_average_after']}")
     return 0
 
 

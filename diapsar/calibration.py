@@ -60,23 +60,48 @@ def _sorted_vectors(lines: np.ndarray, pixels: Sequence[np.ndarray], values: Seq
     return lines[keep], px, vals
 
 
+def vector_rows(lines: np.ndarray, pixels: Sequence[np.ndarray], values: Sequence[np.ndarray],
+                rows: np.ndarray, cols: np.ndarray,
+                what: str = "LUT") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bilinear interpolation of :func:`bilinear_vectors` in factored form, for streaming kernels:
+    (``along`` (k, len(cols)): the vectors the rows need, interpolated in pixel; ``k`` (len(rows),) int64:
+    row i lies between ``along[k[i]]`` and ``along[k[i] + 1]``; ``w`` (len(rows),): the weight of the second).
+    Row i of the grid is ``(1 - w[i]) * along[k[i]] + w[i] * along[k[i] + 1]``."""
+    vl, vp, vv = _sorted_vectors(lines, pixels, values, what)
+    rows = np.asarray(rows, dtype=np.float64)
+    cols = np.asarray(cols, dtype=np.float64)
+    if vl.size == 1:
+        one = np.interp(cols, vp[0], vv[0])
+        return np.stack([one, one]), np.zeros(rows.size, dtype=np.int64), np.zeros(rows.size)
+    k = np.clip(np.searchsorted(vl, rows, side="right") - 1, 0, vl.size - 2)
+    w = np.clip((rows - vl[k]) / (vl[k + 1] - vl[k]), 0.0, 1.0)
+    needed = np.unique(np.concatenate([k, k + 1]))  # k and k + 1 are neighbours in it
+    along = np.empty((needed.size, cols.size))
+    for n, i in enumerate(needed):  # pixel interpolation of the vectors the rows need only
+        along[n] = np.interp(cols, vp[i], vv[i])
+    return along, np.searchsorted(needed, k).astype(np.int64), w
+
+
 def bilinear_vectors(lines: np.ndarray, pixels: Sequence[np.ndarray], values: Sequence[np.ndarray],
                      rows: np.ndarray, cols: np.ndarray, what: str = "LUT") -> np.ndarray:
     """Values of the sparse vectors (one per annotated ``line``, each given at its ``pixels``) on the grid
     ``rows`` x ``cols`` (image lines and samples, 1-D arrays), bilinear in line and pixel; beyond the first or
     last vector / pixel the edge value is kept (no extrapolation). Returns float64 (len(rows), len(cols))."""
-    vl, vp, vv = _sorted_vectors(lines, pixels, values, what)
-    rows = np.asarray(rows, dtype=np.float64)
-    cols = np.asarray(cols, dtype=np.float64)
-    if vl.size == 1:
-        return np.broadcast_to(np.interp(cols, vp[0], vv[0]), (rows.size, cols.size)).copy()
-    k = np.clip(np.searchsorted(vl, rows, side="right") - 1, 0, vl.size - 2)
-    w = np.clip((rows - vl[k]) / (vl[k + 1] - vl[k]), 0.0, 1.0)
-    needed = np.unique(np.concatenate([k, k + 1]))
-    along = np.empty((vl.size, cols.size))
-    for i in needed:  # pixel interpolation of the vectors the rows need only
-        along[i] = np.interp(cols, vp[i], vv[i])
+    along, k, w = vector_rows(lines, pixels, values, rows, cols, what)
     return (1.0 - w)[:, None] * along[k] + w[:, None] * along[k + 1]
+
+
+def lut_rows(cal: CalibrationVectors, lut: str, row0: int, nrows: int, col0: int,
+             ncols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lut_grid` in the factored form of :func:`vector_rows` (no full-size array)."""
+    field = LUTS.get(lut, lut)
+    if field not in ("sigma_nought", "beta_nought", "gamma", "dn"):
+        raise SelectionError(f"unknown calibration LUT {lut!r} (expected one of {', '.join(LUTS)})")
+    values = getattr(cal, field)
+    if not values or any(v.size == 0 for v in values):
+        raise ProductError(f"calibration annotation has no {lut} LUT")
+    return vector_rows(cal.line, cal.pixel, values, np.arange(row0, row0 + nrows), np.arange(col0, col0 + ncols),
+                       what=f"calibration {lut}")
 
 
 def lut_grid(cal: CalibrationVectors, lut: str, row0: int, nrows: int, col0: int, ncols: int) -> np.ndarray:

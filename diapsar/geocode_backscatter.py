@@ -29,6 +29,11 @@ Outputs, beside each other in ``out_dir`` (``<base>`` = ``<product>_<swath>_<pol
 the radar image or the DEM. The grid is snapped to multiples of the spacing, so the grids of the swaths of one
 product (and of products in the same CRS) are aligned.
 
+Orbit: the annotation's state vectors, or an EOF file / the best file of a folder (``resolve_orbit``); its
+name is the ``ORBIT`` tag and the STAC Item's ``diapsar:orbit``. Several swaths of a product: one CRS (UTM zone
+of their footprints together, ``product_epsg``), the same lattice, and ``mosaic_swaths`` writes one map per
+product on the union of their grids (``MOSAIC_RULE``); the STAC Item (``product_item``) then describes the mosaic.
+
 The DEM: a raster (heights above EGM96 unless ``geoid`` says otherwise) or a folder of tiles (assembled with
 ``diapsar.io.dem.build_scene_dem``; missing 1-degree cells are sea). The output covers the part of the scene
 the DEM covers; a DEM that does not meet the scene at all is a ``DemError``.
@@ -55,12 +60,12 @@ from . import terrain as T
 from .backscatter import backscatter, check_annotations, quicklook_png
 from .calibration import to_db
 from .deburst import deburst_layout
-from .errors import DemError, ProductError, SelectionError
+from .errors import DemError, OrbitError, ProductError, SelectionError
 from .io.cog import write_cog
 from .io.dem import Dem, build_scene_dem, gdal_path, load_dem
 from .io.raster import open_writer
 from .metadata import SwathMetadata
-from .orbit import Orbit
+from .orbit import Orbit, orbit_for
 from .ortho import OrthoGrid, needed_rows, sample, to_ml
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,7 @@ class TerrainOptions:
     oversample: int = 2  # sub-facets per map cell and axis of the A_gamma splat
     geoid: str | None = None  # None / "egm96": DEM heights above EGM96; "none": ellipsoidal; else a geoid file
     roi: tuple[float, float, float, float] | None = None  # lon_min, lat_min, lon_max, lat_max: output limited to it
+    orbit: Path | None = None  # EOF file or folder of them (``resolve_orbit``); None: the annotation's vectors
 
 
 @dataclass
@@ -103,6 +109,8 @@ class TerrainResult:
     valid_fraction: float = 0.0
     swath: str = ""
     polarisation: str = ""
+    orbit_source: str = "annotation"  # EOF file name, or "annotation"
+    incidence_range_deg: tuple[float, float] = (math.nan, math.nan)  # of the valid output cells (mosaic rule)
 
 
 # ----------------------------------------------------------------------------------------------------- checks
@@ -161,6 +169,19 @@ def auto_looks(meta: SwathMetadata, spacing_m: float) -> tuple[int, int]:
     if meta.product_type != "GRD":
         rg /= math.sin(math.radians(meta.incidence_angle_mid_deg or 35.0))
     return (max(1, int(math.floor(spacing_m / rg + 0.5))), max(1, int(math.floor(spacing_m / meta.azimuth_pixel_spacing_m + 0.5))))
+
+
+def resolve_orbit(meta: SwathMetadata, orbit: str | Path | None) -> Orbit:
+    """The orbit of one swath (``--orbit``): None -> the annotation's state vectors; an EOF file -> that file,
+    which must cover the acquisition +/- 60 s (else OrbitError, one line); a folder -> the best covering file
+    in it (POEORB before RESORB, then the newest; ``diapsar.io.eof.select_orbit_file``), or the annotation's
+    vectors with a warning when none covers it. ``Orbit.source`` is the file name or "annotation"."""
+    if orbit is None:
+        return Orbit(meta.orbit)
+    p = Path(orbit)
+    if not p.exists():
+        raise OrbitError(f"--orbit {p}: no such file or folder")
+    return orbit_for(meta, p, fallback_to_annotation=p.is_dir())
 
 
 # --------------------------------------------------------------------------------------------------- the DEM
@@ -310,8 +331,9 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
 def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, opts: TerrainOptions,
                         lut: str | None = None, remove: bool = True, db: bool = False,
                         looks: tuple[int, int] | None = None, ram_mb: float = 512.0,
-                        quicklook: bool = True) -> TerrainResult:
-    """Terrain-corrected (and flattened) backscatter of one image of ``product`` (module doc)."""
+                        quicklook: bool = True, orbit: Orbit | None = None) -> TerrainResult:
+    """Terrain-corrected (and flattened) backscatter of one image of ``product`` (module doc); ``orbit``: the
+    swath's orbit when already resolved (else ``resolve_orbit(meta, opts.orbit)``)."""
     radar_lut = check_options(opts, lut)
     meta = product.swath(swath, pol)
     check_annotations(product, meta, remove)
@@ -329,7 +351,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         epsg = opts.epsg or T.utm_epsg(c.x, c.y)
         grid = map_grid(foot, epsg, opts.spacing_m)
         ml_rg, ml_az = looks or auto_looks(meta, opts.spacing_m)
-        orbit = Orbit(meta.orbit)
+        orbit = orbit if orbit is not None else resolve_orbit(meta, opts.orbit)
         layout = deburst_layout(meta) if meta.is_tops and meta.product_type == "SLC" else None
 
         t0 = time.perf_counter()
@@ -339,7 +361,8 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         with warnings.catch_warnings():  # the radar-geometry work image has no geotransform, on purpose
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             radar = backscatter(product, meta.swath, meta.polarisation, work, lut=radar_lut, remove=remove,
-                                db=False, ml_rg=ml_rg, ml_az=ml_az, ram_mb=ram_mb, quicklook=False, window=win)
+                                db=False, ml_rg=ml_rg, ml_az=ml_az, ram_mb=ram_mb, quicklook=False, window=win,
+                                compress="zstd")  # a work file, read once: the fast codec
         timings["calibrate"] = time.perf_counter() - t0
         n_rows, n_cols = radar.shape
         rows = _block_rows(grid, ram_mb)
@@ -383,7 +406,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                 "UNITS": unit, "SPACING_M": f"{opts.spacing_m:g}", "RADAR_LOOKS_RG_AZ": f"{ml_rg} {ml_az}",
                 "RADAR_WINDOW": " ".join(str(v) for v in win),
                 "DEM": str(Path(opts.dem).name), "DEM_COVERAGE": f"{coverage:.4f}",
-                "ORBIT": "annotation state vectors"}
+                "ORBIT": orbit.source}
         if opts.flattening == "rtc":
             tags.update(FACET_OVERSAMPLING=opts.oversample,
                         SOURCE="area projection, Small 2011 IEEE TGRS 49(8) 3081-3093 eq. 7-11")
@@ -393,6 +416,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
             tags.update(COSINE_REFERENCE_DEG=f"{opts.cosine_reference_deg:g}",
                         COSINE_EXPONENT=f"{opts.cosine_exponent:g}")
         n_valid = 0
+        inc_range = (math.inf, -math.inf)
         with contextlib.ExitStack() as stack, warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             src = stack.enter_context(rasterio.open(radar.tif))
@@ -416,7 +440,11 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                        else _geometry(grid, r0, r1, dem, meta, orbit, layout))
                 value, angles, mask = _geocode_block(blk, grid.width, r0, r1, meta, src, a_gamma, n_rows, n_cols,
                                                      ml_rg, ml_az, opts, win)
-                n_valid += int(np.isfinite(value).sum())
+                fin = np.isfinite(value)
+                n_valid += int(fin.sum())
+                if fin.any():
+                    inc = angles[0][fin]
+                    inc_range = (min(inc_range[0], float(inc.min())), max(inc_range[1], float(inc.max())))
                 wv.write(r0, to_db(value) if db else value)
                 wa.write(r0, angles)
                 wm.write(r0, mask)
@@ -434,7 +462,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                          ram_mb)
     return TerrainResult(final["value"], final["angles"], final["mask"], png, grid, (ml_rg, ml_az), quantity, db,
                          coverage, foot, timings, n_valid / float(grid.width * grid.height), meta.swath,
-                         meta.polarisation)
+                         meta.polarisation, orbit.source, inc_range)
 
 
 def output_base(meta: SwathMetadata) -> str:
@@ -486,10 +514,149 @@ def _geocode_block(blk: dict | None, width: int, r0: int, r1: int, meta: SwathMe
     return value, angles, mask
 
 
-def product_item(product, results: list[TerrainResult], out_dir) -> Path:
+# ------------------------------------------------------------------------------------------- swath mosaic
+
+MOSAIC_RULE = ("per map cell, the swath with valid data whose incidence-angle range has the cell farthest "
+               "from its near or far edge: min(theta - theta_min, theta_max - theta), theta_min/max of the "
+               "swath's valid cells (overlaps are cut at their middle); ties: the nearer swath")
+
+
+@dataclass
+class MosaicResult:
+    tif: Path
+    angles: Path
+    mask: Path
+    png: Path | None
+    grid: OrthoGrid
+    swaths: list[str]
+    counts: dict[str, int]  # valid cells taken from each swath
+
+
+def product_epsg(metas: list[SwathMetadata], roi=None) -> int:
+    """UTM zone (WGS84) of the centre of the swaths' footprints together (within ``roi``): one CRS for the
+    whole product, so that its swaths share a map grid."""
+    from shapely.geometry import box
+    from shapely.ops import unary_union
+
+    foot = unary_union([scene_footprint(m) for m in metas])
+    if roi is not None and foot.intersects(box(*roi)):
+        foot = foot.intersection(box(*roi))
+    c = foot.centroid
+    return T.utm_epsg(c.x, c.y)
+
+
+def union_grid(grids: list[OrthoGrid]) -> OrthoGrid:
+    """The grid covering every grid of the list (same CRS and spacing, edges on the same lattice)."""
+    g0 = grids[0]
+    s = g0.transform[1]
+    if any(g.epsg != g0.epsg or g.transform[1] != s for g in grids):
+        raise SelectionError("the swaths are not on one map grid (CRS or spacing differ): cannot mosaic them")
+    x0 = min(g.transform[0] for g in grids)
+    y0 = max(g.transform[3] for g in grids)
+    x1 = max(g.transform[0] + g.width * s for g in grids)
+    y1 = min(g.transform[3] - g.height * s for g in grids)
+    return OrthoGrid(g0.epsg, (x0, s, 0.0, y0, 0.0, -s), int(round((x1 - x0) / s)), int(round((y0 - y1) / s)))
+
+
+def pick_swaths(theta: np.ndarray, value: np.ndarray, ranges: list[tuple[float, float]]) -> np.ndarray:
+    """Index (along the first axis of ``theta`` / ``value``, one per swath) of the swath each cell is taken
+    from (MOSAIC_RULE); -1 where no swath covers the cell. Cells where a swath has angles but no value (off its
+    data) rank below every valid value."""
+    score = np.full(theta.shape, -np.inf)
+    for k, (lo, hi) in enumerate(ranges):
+        with np.errstate(invalid="ignore"):
+            margin = np.minimum(theta[k] - lo, hi - theta[k])
+        score[k] = np.where(np.isfinite(value[k]), margin, np.where(np.isfinite(theta[k]), margin - 1e3, -np.inf))
+        score[k] = np.where(np.isfinite(score[k]), score[k], -np.inf)
+    best = np.argmax(score, axis=0)  # first maximum: the nearer swath on ties
+    return np.where(np.isfinite(np.take_along_axis(score, best[None], 0)[0]), best, -1)
+
+
+def mosaic_swaths(results: list[TerrainResult], out_dir, product_name: str, ram_mb: float = 512.0,
+                  quicklook: bool = True) -> MosaicResult:
+    """One map per product: the swaths' outputs (value, angles, layover/shadow) on the union of their grids,
+    each cell from the swath ``pick_swaths`` chooses; COGs ``<product>_<pol>_<quantity>[...].tif``,
+    ``<product>_<pol>_angles.tif``, ``<product>_<pol>_layover_shadow.tif`` (and a quicklook)."""
+    out = Path(out_dir)
+    r0 = results[0]
+    grid = union_grid([r.grid for r in results])
+    pol = r0.polarisation
+    rest = r0.tif.name.split(f"_{r0.swath}_{pol}_", 1)[-1]
+    names = {"value": f"{product_name}_{pol}_{rest}", "angles": f"{product_name}_{pol}_angles.tif",
+             "mask": f"{product_name}_{pol}_layover_shadow.tif"}
+    ranges = [r.incidence_range_deg for r in results]
+    swaths = [r.swath for r in results]
+    counts = dict.fromkeys(swaths, 0)
+    gt = grid.transform
+    crs = f"EPSG:{grid.epsg}"
+    work = Path(tempfile.mkdtemp(prefix=".diapsar_mosaic_", dir=out))
+    try:
+        with contextlib.ExitStack() as stack:
+            srcs = [{k: stack.enter_context(rasterio.open(getattr(r, "tif" if k == "value" else k)))
+                     for k in ("value", "angles", "mask")} for r in results]
+            first = srcs[0]["value"]
+            tags = {k: v for k, v in first.tags().items()
+                    if k not in ("SWATH", "RADAR_LOOKS_RG_AZ", "RADAR_WINDOW", "DEM_COVERAGE")}
+            tags.update(SWATHS=" ".join(swaths), MOSAIC_RULE=MOSAIC_RULE,
+                        RADAR_LOOKS_RG_AZ=" ".join(f"{r.swath}:{r.looks[0]}x{r.looks[1]}" for r in results),
+                        ORBIT=" ".join(sorted({r.orbit_source for r in results})))
+            wv = stack.enter_context(open_writer(work / names["value"], grid.width, grid.height, 1, "float32",
+                                                 list(first.descriptions), float("nan"), gt, crs, tags=tags))
+            wa = stack.enter_context(open_writer(work / names["angles"], grid.width, grid.height, 2, "float32",
+                                                 ["incidence_angle", "local_incidence_angle"], float("nan"), gt,
+                                                 crs, tags={"PRODUCT": tags.get("PRODUCT", ""), "SWATHS": " ".join(swaths),
+                                                            "UNITS": "degrees"}))
+            wm = stack.enter_context(open_writer(work / names["mask"], grid.width, grid.height, 1, "uint8",
+                                                 ["layover_shadow"], MASK_NODATA, gt, crs,
+                                                 tags={"PRODUCT": tags.get("PRODUCT", ""), "SWATHS": " ".join(swaths),
+                                                       "VALUES": "0 clear, 1 layover, 2 shadow, 255 no data"}))
+            wv.ds.set_band_unit(1, first.units[0] or "")
+            for band in (1, 2):
+                wa.ds.set_band_unit(band, "deg")
+            rows = max(16, min(grid.height, int(ram_mb * 0.25 * 2**20 / (grid.width * 24 * len(results)))))
+            s = gt[1]
+            for a in range(0, grid.height, rows):
+                b = min(grid.height, a + rows)
+                top, left = gt[3] - a * s, gt[0]
+                n, shape = len(results), (b - a, grid.width)
+                value = np.full((n,) + shape, np.nan, dtype=np.float32)
+                angles = np.full((n, 2) + shape, np.nan, dtype=np.float32)
+                mask = np.full((n,) + shape, MASK_NODATA, dtype=np.uint8)
+                for k, src in enumerate(srcs):
+                    st = src["value"].transform  # on the same lattice: integer offsets
+                    win = Window(int(round((left - st.c) / s)), int(round((st.f - top) / s)), grid.width, b - a)
+                    value[k] = src["value"].read(1, window=win, boundless=True, fill_value=np.nan)
+                    angles[k] = src["angles"].read(window=win, boundless=True, fill_value=np.nan)
+                    mask[k] = src["mask"].read(1, window=win, boundless=True, fill_value=MASK_NODATA)
+                pick = pick_swaths(angles[:, 0], value, ranges)
+                idx = np.clip(pick, 0, None)[None]
+                v = np.take_along_axis(value, idx, 0)[0]
+                ang = np.stack([np.take_along_axis(angles[:, j], idx, 0)[0] for j in (0, 1)])
+                m = np.take_along_axis(mask, idx, 0)[0]
+                none = pick < 0
+                v[none], ang[:, none], m[none] = np.nan, np.nan, MASK_NODATA
+                for k, sw in enumerate(swaths):
+                    counts[sw] += int(np.count_nonzero((pick == k) & np.isfinite(v)))
+                wv.write(a, v)
+                wa.write(a, ang)
+                wm.write(a, m)
+        final = {k: write_cog(work / n, out / n, resampling="NEAREST" if k == "mask" else "AVERAGE",
+                              predictor=k != "mask") for k, n in names.items()}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    png = None
+    if quicklook:
+        unit = "dB" if r0.db else "linear"
+        png = quicklook_png(final["value"], f"{final['value'].stem}\n{r0.quantity} {pol} {unit} ({'+'.join(swaths)})",
+                            r0.db, ram_mb)
+    return MosaicResult(final["value"], final["angles"], final["mask"], png, grid, swaths, counts)
+
+
+def product_item(product, results: list[TerrainResult], out_dir, mosaic: MosaicResult | None = None) -> Path:
     """Write ``<out_dir>/<product>.json``, the STAC Item of the product's terrain-corrected outputs
-    (``diapsar.stac``); geometry = union of the outputs' footprints; ``proj:*`` of the first output's grid
-    (every output of one run shares the CRS and the lattice)."""
+    (``diapsar.stac``); geometry = union of the outputs' footprints; ``proj:*`` of the mosaic's grid when the
+    swaths were mosaicked (its assets first, roles ``data``...), else of the first output's grid; the per-swath
+    outputs are listed as assets with the role ``swath`` added."""
     from shapely.geometry import mapping
     from shapely.ops import unary_union
 
@@ -499,22 +666,30 @@ def product_item(product, results: list[TerrainResult], out_dir) -> Path:
     meta = product.swath(None, None)
     name = product.name.removesuffix(".SAFE").removesuffix(".zip")
     geom = unary_union([r.footprint for r in results])
-    g = results[0].grid
+    g = mosaic.grid if mosaic is not None else results[0].grid
     assets = []
-    for r in results:
+
+    def add(prefix: str, r: TerrainResult, tif: Path, angles: Path, mask: Path, png: Path | None, grid: OrthoGrid,
+            extra_role: list[str]) -> None:
         desc = "dB" if r.db else "linear power"
-        k = f"{r.swath}_{r.polarisation}".lower()
-        grid = {"proj:shape": [r.grid.height, r.grid.width], "proj:transform": list(r.grid.transform[:6])}
-        assets.append(stac.Asset(r.tif, f"{r.quantity} {r.polarisation} ({desc})", ["data"], extra=grid,
-                                 key=f"{k}_{r.quantity}"))
-        assets.append(stac.Asset(r.angles, "incidence angle and local incidence angle (degrees)",
-                                 ["metadata", "incidence-angle", "local-incidence-angle"], extra=grid,
-                                 key=f"{k}_angles"))
-        assets.append(stac.Asset(r.mask, "layover / shadow mask (0 clear, 1 layover, 2 shadow, 255 no data)",
-                                 ["metadata", "mask"], extra=grid, key=f"{k}_layover_shadow"))
-        if r.png is not None:
-            assets.append(stac.Asset(r.png, "quicklook", ["overview"], media_type="image/png",
-                                     key=f"{k}_quicklook"))
+        ext = {"proj:shape": [grid.height, grid.width], "proj:transform": list(grid.transform[:6])}
+        assets.append(stac.Asset(tif, f"{r.quantity} {r.polarisation} ({desc})", ["data", *extra_role], extra=ext,
+                                 key=f"{prefix}_{r.quantity}"))
+        assets.append(stac.Asset(angles, "incidence angle and local incidence angle (degrees)",
+                                 ["metadata", "incidence-angle", "local-incidence-angle", *extra_role], extra=ext,
+                                 key=f"{prefix}_angles"))
+        assets.append(stac.Asset(mask, "layover / shadow mask (0 clear, 1 layover, 2 shadow, 255 no data)",
+                                 ["metadata", "mask", *extra_role], extra=ext, key=f"{prefix}_layover_shadow"))
+        if png is not None:
+            assets.append(stac.Asset(png, "quicklook", ["overview", *extra_role], media_type="image/png",
+                                     key=f"{prefix}_quicklook"))
+
+    if mosaic is not None:
+        add(results[0].polarisation.lower(), results[0], mosaic.tif, mosaic.angles, mosaic.mask, mosaic.png,
+            mosaic.grid, [])
+    for r in results:
+        add(f"{r.swath}_{r.polarisation}".lower(), r, r.tif, r.angles, r.mask, r.png, r.grid,
+            ["swath"] if mosaic is not None else [])
     pols = sorted({r.polarisation for r in results})
     props = {
         "platform": f"sentinel-{meta.mission[1:].lower()}", "constellation": "sentinel-1",
@@ -522,9 +697,14 @@ def product_item(product, results: list[TerrainResult], out_dir) -> Path:
         "sar:center_frequency": meta.radar_frequency_hz / 1e9, "sar:polarizations": pols,
         "sar:product_type": meta.product_type, "sat:orbit_state": meta.pass_direction.lower(),
         "sat:relative_orbit": int(meta.relative_orbit), "sat:absolute_orbit": int(meta.absolute_orbit),
-        "proj:epsg": int(g.epsg), "processing:software": {"diapsar": _version()},
+        "proj:epsg": int(g.epsg), "proj:shape": [g.height, g.width], "proj:transform": list(g.transform[:6]),
+        "processing:software": {"diapsar": _version()},
         "diapsar:flattening": sorted({r.quantity for r in results}),
+        "diapsar:orbit": sorted({r.orbit_source for r in results}),
+        "diapsar:swaths": [r.swath for r in results],
     }
+    if mosaic is not None:
+        props["diapsar:mosaic_rule"] = MOSAIC_RULE
     item = stac.item(name, mapping(geom), list(geom.bounds), meta.start_time_s, meta.stop_time_s, props, assets,
                      out)
     return stac.write_item(out / f"{name}.json", item)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .calibration import bilinear_vectors
+from .calibration import bilinear_vectors, vector_rows
 from .errors import ProductError
 from .metadata import Burst, NoiseVectors
 
@@ -96,6 +96,55 @@ def noise_grid(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int
     if noise.azimuth_blocks:
         n *= azimuth_noise(noise, row0, nrows, col0, ncols)
     return n
+
+
+def noise_rows(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int,
+               bursts: list[Burst] | None = None,
+               lines_per_burst: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`noise_grid` in factored form for the streaming kernel (``kernels.calibrate``), no full-size array:
+    (``along``, ``k``, ``w``) of the range noise as ``calibration.vector_rows`` gives them (TOPS: the burst's
+    vector, weight 0), and the azimuth blocks meeting the grid as (``c0``, ``c1``: first and last column,
+    inclusive, relative to ``col0``; ``values`` (blocks, nrows): the profile on each row, NaN off the block)."""
+    rv = noise.range_vectors
+    if rv is None or len(rv.values) == 0:
+        raise ProductError("noise annotation has no range noise vector")
+    rows = np.arange(row0, row0 + nrows)
+    cols = np.arange(col0, col0 + ncols, dtype=np.float64)
+    if bursts:
+        if lines_per_burst <= 0:
+            raise ProductError("TOPS noise needs the burst list of the annotation")
+        times = np.asarray(rv.azimuth_time_s, dtype=np.float64)
+        bidx = np.clip(rows // lines_per_burst, 0, len(bursts) - 1)
+        used = np.unique(bidx)
+        along = np.empty((used.size + 1, ncols))
+        for n, b in enumerate(used):
+            k = int(np.argmin(np.abs(times - bursts[int(b)].azimuth_time_s)))
+            px, val = np.asarray(rv.pixel[k], dtype=np.float64), np.asarray(rv.values[k], dtype=np.float64)
+            if px.size == 0 or px.size != val.size:
+                raise ProductError(f"noise range vector {k} has {px.size} pixels and {val.size} values")
+            along[n] = np.interp(cols, px, val)
+        along[-1] = along[-2]  # the kernel reads row k + 1 (weight 0)
+        kk = np.searchsorted(used, bidx).astype(np.int64)
+        ww = np.zeros(nrows)
+    else:
+        along, kk, ww = vector_rows(rv.line, rv.pixel, rv.values, rows, cols, what="noise range vectors")
+    c0s, c1s, vals = [], [], []
+    for b in noise.azimuth_blocks:
+        r_a, r_b = max(b.first_azimuth_line, row0), min(b.last_azimuth_line, row0 + nrows - 1)
+        c_a, c_b = max(b.first_range_sample, col0), min(b.last_range_sample, col0 + ncols - 1)
+        if r_a > r_b or c_a > c_b:
+            continue
+        if b.line.size == 0 or b.line.size != b.values.size:
+            raise ProductError(f"noise azimuth block at line {b.first_azimuth_line} has {b.line.size} lines "
+                               f"and {b.values.size} values")
+        v = np.full(nrows, np.nan)
+        v[r_a - row0:r_b - row0 + 1] = np.interp(rows[r_a - row0:r_b - row0 + 1], b.line.astype(np.float64),
+                                                 b.values)
+        c0s.append(c_a - col0)
+        c1s.append(c_b - col0)
+        vals.append(v)
+    values = np.array(vals) if vals else np.zeros((0, nrows))
+    return (along, kk, ww, np.array(c0s, dtype=np.int64), np.array(c1s, dtype=np.int64), values)
 
 
 def remove_noise(power: np.ndarray, noise_power: np.ndarray) -> np.ndarray:

@@ -642,7 +642,7 @@ def _plain(v: Any) -> Any:
 
 # ---- validation ------------------------------------------------------------------------------------------------
 
-def _message(error: Any, key: str = "") -> str:
+def schema_error_message(error: Any, key: str = "") -> str:
     """One line for a jsonschema ValidationError, naming the key (``key``: where the validated value sits)."""
     path = [str(p) for p in error.absolute_path]
     where = ".".join([key, *path] if key else path) or "(top level)"
@@ -672,7 +672,7 @@ def _message(error: Any, key: str = "") -> str:
     return f"{where}: {error.message}"
 
 
-def _first_error(schema: JsonDict, instance: Any) -> Any:
+def first_schema_error(schema: JsonDict, instance: Any) -> Any:
     import jsonschema
 
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(instance))
@@ -684,16 +684,16 @@ def _first_error(schema: JsonDict, instance: Any) -> Any:
 
 def validate_dict(raw: JsonDict) -> None:
     """Validate a configuration dict against the schema; raise one ConfigError line for the first problem."""
-    error = _first_error(_schema(), raw)
+    error = first_schema_error(_schema(), raw)
     if error is not None:
-        raise ConfigError(_message(error))
+        raise ConfigError(schema_error_message(error))
 
 
 def validate_value(key: str, value: Any) -> None:
     """Validate the value of one key against its schema (ConfigError naming the key)."""
-    error = _first_error({"$defs": _schema()["$defs"], **schema_node(key)}, value)
+    error = first_schema_error({"$defs": _schema()["$defs"], **schema_node(key)}, value)
     if error is not None:
-        raise ConfigError(_message(error, key))
+        raise ConfigError(schema_error_message(error, key))
 
 
 def _fill_defaults(node: JsonDict, schema: JsonDict) -> JsonDict:

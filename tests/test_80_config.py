@@ -39,7 +39,8 @@ def test_schema_is_valid_draft_2020_12_and_documents_every_key():
 
 
 @pytest.mark.parametrize("path", sorted(p for p in (REPO / "config").glob("*.json")
-                                       if not p.name.endswith(".schema.json")),
+                                       if not p.name.endswith(".schema.json")
+                                       and not p.name.startswith("backscatter")),  # (tests/test_69)
                          ids=lambda p: p.name)
 def test_example_configs_validate(path):
     cfg = load_config(path)

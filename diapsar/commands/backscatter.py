@@ -104,14 +104,14 @@ def load_schema() -> dict:
 def validate_config(raw) -> None:
     """ConfigError (one line naming the key) for the first problem of a configuration dict; the messages of
     the SAR_MultiSlc configuration (``diapsar.config``)."""
-    from ..config import _first_error, _message
+    from ..config import first_schema_error, schema_error_message
     from ..errors import ConfigError
 
     if not isinstance(raw, dict):
         raise ConfigError("the top level of the configuration must be a JSON object")
-    error = _first_error(load_schema(), raw)
+    error = first_schema_error(load_schema(), raw)
     if error is not None:
-        raise ConfigError(_message(error))
+        raise ConfigError(schema_error_message(error))
 
 
 def read_config(path) -> tuple[dict, object]:

@@ -17,6 +17,22 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("DIAPSAR_TEST_DATA", REPO.parent / "shared" / "data" / "s1")).resolve()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_diapsar_logger():
+    """Each test starts with the ``diapsar`` logger as a new process has it: a test that ran a command in-process
+    left handlers on the stderr pytest had captured for it (closed since) and propagation off, which hid the log
+    records of later tests from ``caplog``, depending on the order tests run in."""
+    import logging
+
+    yield
+    logger = logging.getLogger("diapsar")
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+
+
 @pytest.fixture(scope="session")
 def s1_data() -> Path:
     """Folder of real Sentinel-1 test material; the test is skipped (with the reason) when absent."""

@@ -228,7 +228,7 @@ def _dem_projection(ctx: RunContext, unit: Unit) -> Outcome:
     # 80..120 bytes per DEM post measured (geo2rdr temporaries, the 5 float64 bands before the write)
     rows = rows_per_block(nx, 8 * 16, ctx.ram_mb)
     with open_writer(unit.folder / layout.DEM_PROJECTION, nx, ny, 5, "float32", descriptions=layout.DEMPROJ_BANDS,
-                     transform=dem.transform, crs="EPSG:4326") as w:
+                     transform=dem.transform, crs="EPSG:4326", compress=False, interleave="band") as w:
         for b in row_blocks(ny, rows):
             p = project_dem(ctx.master.meta, ctx.master.orbit, dem, slice(b.row0, b.row1))
             w.write(b.row0, np.concatenate([p.pixel[None], p.line[None], np.moveaxis(p.xyz, -1, 0)]))
@@ -246,11 +246,16 @@ def _cartesian_mean_params(ctx: RunContext, unit: Unit) -> Params:
     return {"dem": ctx.scene_dem.transform, "window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi]}
 
 
+def _gcp_rows(rows_ml: int) -> np.ndarray:
+    """The ML rows of the cartesian mean the GCPs are taken from."""
+    return np.unique(np.linspace(0, rows_ml - 1, 12).round().astype(int))
+
+
 def _read_gcps(ctx: RunContext, unit: Unit, record: dict[str, Any] | None = None) -> None:
-    """GCPs of the SAR-geometry products, from rows of the cartesian mean."""
+    """GCPs of the SAR-geometry products, from rows of the cartesian mean (resumed run)."""
     rows_ml = ctx.window.ml_shape[0]
     gcps = []
-    for i in np.unique(np.linspace(0, rows_ml - 1, 12).round().astype(int)):
+    for i in _gcp_rows(rows_ml):
         blk = read_raster(unit.folder / layout.CARTESIAN_MEAN, [1, 2, 3, 4], rows=(int(i), int(i) + 1))
         gcps += gcps_from_xyz(np.moveaxis(blk[:3], 0, -1), blk[3], row0=int(i), n=12)
     ctx.gcps = gcps
@@ -272,13 +277,21 @@ def _cartesian_mean(ctx: RunContext, unit: Unit) -> Outcome:
         del proj
     # ground points: 150..380 bytes per ML cell measured (rdr2geo_dem iterations, float64 temporaries)
     rows = rows_per_block(cols_ml, 480, ctx.ram_mb)
+    gcp_rows = _gcp_rows(rows_ml)
+    gcps = []
+    # an intermediate product (read back by the pair steps only): written without deflate, each band in tiles of
+    # its own (the interferogram reads isData alone)
     with open_writer(folder / layout.CARTESIAN_MEAN, cols_ml, rows_ml, 5, "float64",
-                     descriptions=layout.CM_BANDS) as w:
+                     descriptions=layout.CM_BANDS, compress=False, interleave="band") as w:
         for b in progress(list(row_blocks(rows_ml, rows)), "cartesian mean"):
             xyz, isdata = cartesian_mean(ctx.master.meta, ctx.master.orbit, ctx.scene_dem, win.ml_azi, win.ml_ran,
                                          b.row0, b.row1, cols_ml, win.line0, win.sample0)
+            # the GCPs from the rows just computed (the values written: float64, isData 0/1)
+            for i in gcp_rows[(gcp_rows >= b.row0) & (gcp_rows < b.row1)]:
+                gcps += gcps_from_xyz(xyz[i - b.row0:i - b.row0 + 1], isdata[i - b.row0:i - b.row0 + 1],
+                                      row0=int(i), n=12)
             w.write(b.row0, np.concatenate([np.moveaxis(xyz, -1, 0), isdata[None], count[b.row0:b.row1][None]]))
-    _read_gcps(ctx, unit)
+    ctx.gcps = gcps
     return Outcome(f"cartesian mean: {cols_ml}x{rows_ml} ML cells")
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from .. import layout
 from ..errors import DemError, SelectionError
 from ..geometry import RadarGrid, rdr2geo
-from ..io.blocks import row_blocks, rows_per_block
+from ..io.blocks import retain_freed_memory, row_blocks, rows_per_block
 from ..io.dem import Dem
 from ..io.raster import gcps_from_xyz, open_writer, raster_shape, read_raster
 from ..io.window import Window
@@ -178,6 +178,7 @@ def _ml_resume(ctx: RunContext, unit: Unit, record: dict[str, Any]) -> None:
 
 def _multilook_doppler(ctx: RunContext, unit: Unit) -> Outcome:
     """SARMultiLook + SARDoppler0 in one streaming pass over the unit's window."""
+    retain_freed_memory()
     from ..doppler0 import cde_sums, doppler0_from_sums
     from ..io.atomic import atomic_path
     from ..multilook import multilook
@@ -221,6 +222,7 @@ def _dem_projection(ctx: RunContext, unit: Unit) -> Outcome:
 
     Written as float32 like DiapOTB's product (sample/line to ~0.002 px, ECEF to ~0.5 m): the chain uses it
     for the DEM post count of the cartesian mean; geometry that needs precision is recomputed in float64."""
+    retain_freed_memory()
     from ..dem_projection import project_dem
 
     dem = ctx.scene_dem
@@ -263,6 +265,7 @@ def _read_gcps(ctx: RunContext, unit: Unit, record: dict[str, Any] | None = None
 
 def _cartesian_mean(ctx: RunContext, unit: Unit) -> Outcome:
     """SARCartesianMeanEstimation: ground point of every ML cell (+ isData and DiapOTB's DEM post count)."""
+    retain_freed_memory()
     from ..cartesian_mean import add_post_count, cartesian_mean
 
     folder, win = unit.folder, ctx.window
@@ -337,6 +340,7 @@ def _ortho_lookup(ctx: RunContext, unit: Unit) -> Outcome:
     """Ortho lookup table of the master (once per run): for each map cell its full-resolution master line and
     sample relative to the window origin (float32), by DEM height + zero-Doppler geo2rdr; every pair's ortho
     is then a resampling through it."""
+    retain_freed_memory()
     from .. import ortho
 
     win, m = ctx.window, ctx.master

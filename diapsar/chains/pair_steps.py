@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import layout
 from ..errors import SelectionError
-from ..io.blocks import row_blocks, rows_per_block
+from ..io.blocks import retain_freed_memory, row_blocks, rows_per_block
 from ..io.raster import open_writer, raster_shape, read_raster, scaled_gcps, write_raster
 from ..io.records import Steps
 from ..io.window import Window
@@ -86,6 +86,7 @@ def _topo_params(ctx: RunContext, unit: Unit) -> Params:
 
 def _topographic_phase(ctx: RunContext, unit: Unit) -> Outcome:
     """SARTopographicPhase on the ML grid: phi_topo of every cartesian-mean point with the slave orbit."""
+    retain_freed_memory()
     from ..topographic_phase import topographic_phase
 
     win, slave = ctx.window, unit.the_slave()
@@ -185,6 +186,7 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
     Grid_Advantage "dem" (default): DEM grid + the constant residual shift measured by coherent correlation
     of the complex images (``deformation_grid.refine_by_residual_shift``); "correlation": DiapOTB's correlation
     of the multilooked amplitudes (``deformation_grid.correlation_refined_grid``)."""
+    retain_freed_memory()
     from ..deformation_grid import correlation_refined_grid, refine_by_residual_shift
 
     cfg, win, swin, dem = ctx.cfg, ctx.window, unit.slave_window, unit.dem_grid
@@ -235,6 +237,7 @@ def _ifg_params(ctx: RunContext, unit: Unit) -> Params:
 def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
     """SARCoRegistration + SARInterferogram in one pass over master row blocks (the coregistered slave is kept
     on disk only in full mode)."""
+    retain_freed_memory()
     import time
 
     from ..interferogram import interferogram
@@ -291,6 +294,7 @@ def _coreg_params(ctx: RunContext, unit: Unit) -> Params:
 
 def _coregistration(ctx: RunContext, unit: Unit) -> Outcome:
     """SARCoRegistration alone (Activate_Interferogram = no): slave_coregistered.tif."""
+    retain_freed_memory()
     win, slave = ctx.window, unit.the_slave()
     cgrid = _resampler_grid(ctx, _grid(unit))
     rows = rows_per_block(max(win.n_samples, slave.meta.number_of_samples), 32, ctx.ram_mb)
@@ -316,6 +320,7 @@ def _filtering_params(ctx: RunContext, unit: Unit) -> Params:
 def _filtering(ctx: RunContext, unit: Unit) -> Outcome:
     """SARPhaseFiltering (Goldstein) + SARAddBandInterferogram -> interferogram_filtered.tif, streamed by row
     strips with a halo of one filter tile; optional extra multilook (Filtered_Interferogram_mlran/mlazi)."""
+    retain_freed_memory()
     from ..filtering import filter_lines, phase_filtering
     from ..multilook import multilook_bands
 
@@ -360,6 +365,7 @@ def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1),
     def body(ctx: RunContext, unit: Unit) -> Outcome:
         from .. import ortho
 
+        retain_freed_memory()
         ortho_lookup(ctx, ctx.master_unit())
         grid = ortho_grid(ctx)
         ml_azi, ml_ran = ml(ctx)

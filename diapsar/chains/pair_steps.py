@@ -22,6 +22,7 @@ from ..io.window import Window
 from ..log import progress
 from .context import Acquisition, RunContext, Unit
 from .master_steps import ortho_grid, ortho_lookup
+from .pair_inputs import topo_phase_ml_rows
 from .pair_inputs import topo_phase_rows as _topo_phase
 from .steps import Outcome, Params, Step
 
@@ -265,7 +266,8 @@ def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
                 wc.write(b.row0, coreg[b.inner])
             t1 = time.perf_counter()
             mst = m.read(win.rows(b.read0, b.read1))
-            phi = _topo_phase(ctx, unit, b.read0, b.read1)
+            # the topographic phase on its ML rows: upsampled row by row inside the interferogram's cell sums
+            phi_ml = topo_phase_ml_rows(ctx, unit, b.read0, b.read1)
             ml_rows = (b.row0 // win.ml_azi, b.row1 // win.ml_azi)
             valid = read_raster(ctx.master_dir / layout.CARTESIAN_MEAN, 4, rows=ml_rows) > 0.5
             if unit.tops is not None:  # IW: only ML cells whose master samples are all valid burst samples
@@ -274,9 +276,9 @@ def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
                 r0, r1 = ml_rows[0] * win.ml_azi, ml_rows[1] * win.ml_azi
                 ok = frame_valid(ctx, r0, r1)[:, :valid.shape[1] * win.ml_ran]
                 valid &= ok.reshape(valid.shape[0], win.ml_azi, valid.shape[1], win.ml_ran).all(axis=(1, 3))
-            ifg = interferogram(mst, coreg, phi, win.ml_ran, win.ml_azi, MARGIN_RAN, MARGIN_AZI,
+            ifg = interferogram(mst, coreg, None, win.ml_ran, win.ml_azi, MARGIN_RAN, MARGIN_AZI,
                                 cfg.interferogram_gain, valid_ml=valid, line0=b.read0, n_lines=win.n_lines,
-                                ml_rows=ml_rows)
+                                ml_rows=ml_rows, topo_phase_ml=phi_ml)
             wi.write(b.row0 // win.ml_azi, ifg)
             t_coreg += t1 - t0
             t_ifg += time.perf_counter() - t1

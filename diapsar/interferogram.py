@@ -39,7 +39,7 @@ def interferogram(master: np.ndarray, slave: np.ndarray, topo_phase: np.ndarray 
                   ml_azimuth: int, margin_range: int = 1, margin_azimuth: int = 1, gain: float = 0.1,
                   valid_ml: np.ndarray | None = None, line0: int = 0, n_lines: int | None = None,
                   ml_rows: tuple[int, int] | None = None, min_valid_fraction: float = 0.5,
-                  return_complex: bool = False):
+                  return_complex: bool = False, topo_phase_ml: tuple[np.ndarray, int] | None = None):
     """SARInterferogram bands (4, rows, cols) float32 for a strip; see the module docstring.
 
     master, slave: complex strips holding SLC lines [line0, line0 + len) (slave already coregistered);
@@ -47,7 +47,10 @@ def interferogram(master: np.ndarray, slave: np.ndarray, topo_phase: np.ndarray 
     :func:`upsample_ml_phase` for an ML-grid phase). n_lines: full image height (default: strip end).
     ml_rows: ML rows to produce (default: every ML row whose cell starts inside the strip). valid_ml: bool
     or 0/1 mask on those ML rows. With ``return_complex`` also returns the complex sum I (complex64), the
-    input of :func:`diapsar.filtering.goldstein`.
+    input of :func:`diapsar.filtering.goldstein`. ``topo_phase_ml`` = (φ on the ML grid of these ML factors,
+    its first ML row), instead of ``topo_phase``: the full-resolution φ of
+    :func:`diapsar.topographic_phase.upsample_phase` is then computed row by row inside the cell sums (the
+    same values, no full-resolution array).
     """
     check_factors(ml_range, ml_azimuth)
     if master.shape != slave.shape:
@@ -65,10 +68,18 @@ def interferogram(master: np.ndarray, slave: np.ndarray, topo_phase: np.ndarray 
         raise ValueError(f"ML rows [{r0}, {r1}) need SLC lines [{need0}, {need1}) but the strip holds "
                          f"[{line0}, {line0 + n_strip})")
     n_cells = n_cols // ml_range
-    phase = np.zeros((1, 1), np.float32) if topo_phase is None else np.ascontiguousarray(topo_phase)
-    ifg, pm, ps, nv, nt = interferogram_row_cells(np.ascontiguousarray(master), np.ascontiguousarray(slave),
-                                                  phase, topo_phase is not None, int(ml_range),
-                                                  int(margin_range), n_cells)
+    if topo_phase_ml is not None:
+        if topo_phase is not None:
+            raise ValueError("give topo_phase or topo_phase_ml, not both")
+        ifg, pm, ps, nv, nt = interferogram_row_cells(
+            np.ascontiguousarray(master), np.ascontiguousarray(slave),
+            np.ascontiguousarray(topo_phase_ml[0], dtype=np.float64), True, int(ml_range), int(margin_range),
+            n_cells, True, int(topo_phase_ml[1]), int(line0), int(ml_azimuth), int(ml_range))
+    else:
+        phase = np.zeros((1, 1), np.float32) if topo_phase is None else np.ascontiguousarray(topo_phase)
+        ifg, pm, ps, nv, nt = interferogram_row_cells(np.ascontiguousarray(master), np.ascontiguousarray(slave),
+                                                      phase, topo_phase is not None, int(ml_range),
+                                                      int(margin_range), n_cells)
     rows = np.arange(r0, r1)
     starts = np.maximum(rows * ml_azimuth - margin_azimuth, 0) - line0
     stops = np.minimum((rows + 1) * ml_azimuth + margin_azimuth, n_lines) - line0

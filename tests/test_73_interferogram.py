@@ -160,3 +160,25 @@ def test_chain_of_applications_on_a_synthetic_pair():
     limit = 1 / (1 + 0.3 ** 2)                           # coherence of the additive noise alone
     assert np.mean(good[2][inner]) > limit - 0.06, np.mean(good[2][inner])
     assert np.mean(bad[2][inner]) < 0.3
+
+
+def test_ml_topographic_phase_inside_the_cell_sums_equals_the_upsampled_phase():
+    """interferogram(topo_phase_ml=...) (the ML phase upsampled row by row inside the kernel, as the chain passes
+    it) gives the same bits as the full-resolution phase of ``upsample_phase``, NaN cells included."""
+    from diapsar.topographic_phase import ml_rows_for_lines, upsample_phase
+
+    rng = np.random.default_rng(3)
+    n_lines, n_cols, ml_azi, ml_ran, rows_ml = 60, 400, 2, 8, 50
+    phi_ml = np.cumsum(rng.standard_normal((rows_ml, n_cols // ml_ran)), axis=1) * 0.3 + 50.0
+    phi_ml[10:12, 5:9] = np.nan
+    m = (rng.standard_normal((n_lines, n_cols)) + 1j * rng.standard_normal((n_lines, n_cols))).astype(np.complex64)
+    s = (rng.standard_normal((n_lines, n_cols)) + 1j * rng.standard_normal((n_lines, n_cols))).astype(np.complex64)
+    m[:, :3] = 0
+    for line0 in (0, 17):
+        r0, r1 = ml_rows_for_lines(line0, line0 + n_lines, ml_azi, rows_ml)
+        full = upsample_phase(phi_ml[r0:r1], r0, line0, n_lines, n_cols, ml_azi, ml_ran)
+        kw = dict(line0=line0, n_lines=rows_ml * ml_azi, ml_rows=(-(-(line0 + 1) // 2), (line0 + n_lines - 1) // 2))
+        a = interferogram(m, s, full, ml_ran, ml_azi, 1, 1, 0.1, **kw)
+        b = interferogram(m, s, None, ml_ran, ml_azi, 1, 1, 0.1, topo_phase_ml=(phi_ml[r0:r1], r0), **kw)
+        assert np.array_equal(a, b, equal_nan=True)
+        assert (a[3] == 0).any() and (a[3] == 1).any()

@@ -19,7 +19,7 @@ import numpy as np
 from .. import layout
 from ..errors import DemError, SelectionError
 from ..geometry import RadarGrid, rdr2geo
-from ..io.blocks import row_blocks, rows_per_block
+from ..io.blocks import retain_freed_memory, row_blocks, rows_per_block
 from ..io.dem import Dem
 from ..io.raster import gcps_from_xyz, open_writer, raster_shape, read_raster
 from ..io.window import Window
@@ -178,6 +178,7 @@ def _ml_resume(ctx: RunContext, unit: Unit, record: dict[str, Any]) -> None:
 
 def _multilook_doppler(ctx: RunContext, unit: Unit) -> Outcome:
     """SARMultiLook + SARDoppler0 in one streaming pass over the unit's window."""
+    retain_freed_memory()
     from ..doppler0 import cde_sums, doppler0_from_sums
     from ..io.atomic import atomic_path
     from ..multilook import multilook
@@ -221,6 +222,7 @@ def _dem_projection(ctx: RunContext, unit: Unit) -> Outcome:
 
     Written as float32 like DiapOTB's product (sample/line to ~0.002 px, ECEF to ~0.5 m): the chain uses it
     for the DEM post count of the cartesian mean; geometry that needs precision is recomputed in float64."""
+    retain_freed_memory()
     from ..dem_projection import project_dem
 
     dem = ctx.scene_dem
@@ -228,7 +230,7 @@ def _dem_projection(ctx: RunContext, unit: Unit) -> Outcome:
     # 80..120 bytes per DEM post measured (geo2rdr temporaries, the 5 float64 bands before the write)
     rows = rows_per_block(nx, 8 * 16, ctx.ram_mb)
     with open_writer(unit.folder / layout.DEM_PROJECTION, nx, ny, 5, "float32", descriptions=layout.DEMPROJ_BANDS,
-                     transform=dem.transform, crs="EPSG:4326") as w:
+                     transform=dem.transform, crs="EPSG:4326", compress=False, interleave="band") as w:
         for b in row_blocks(ny, rows):
             p = project_dem(ctx.master.meta, ctx.master.orbit, dem, slice(b.row0, b.row1))
             w.write(b.row0, np.concatenate([p.pixel[None], p.line[None], np.moveaxis(p.xyz, -1, 0)]))
@@ -246,11 +248,16 @@ def _cartesian_mean_params(ctx: RunContext, unit: Unit) -> Params:
     return {"dem": ctx.scene_dem.transform, "window": win.as_dict(), "ml": [win.ml_ran, win.ml_azi]}
 
 
+def _gcp_rows(rows_ml: int) -> np.ndarray:
+    """The ML rows of the cartesian mean the GCPs are taken from."""
+    return np.unique(np.linspace(0, rows_ml - 1, 12).round().astype(int))
+
+
 def _read_gcps(ctx: RunContext, unit: Unit, record: dict[str, Any] | None = None) -> None:
-    """GCPs of the SAR-geometry products, from rows of the cartesian mean."""
+    """GCPs of the SAR-geometry products, from rows of the cartesian mean (resumed run)."""
     rows_ml = ctx.window.ml_shape[0]
     gcps = []
-    for i in np.unique(np.linspace(0, rows_ml - 1, 12).round().astype(int)):
+    for i in _gcp_rows(rows_ml):
         blk = read_raster(unit.folder / layout.CARTESIAN_MEAN, [1, 2, 3, 4], rows=(int(i), int(i) + 1))
         gcps += gcps_from_xyz(np.moveaxis(blk[:3], 0, -1), blk[3], row0=int(i), n=12)
     ctx.gcps = gcps
@@ -258,6 +265,7 @@ def _read_gcps(ctx: RunContext, unit: Unit, record: dict[str, Any] | None = None
 
 def _cartesian_mean(ctx: RunContext, unit: Unit) -> Outcome:
     """SARCartesianMeanEstimation: ground point of every ML cell (+ isData and DiapOTB's DEM post count)."""
+    retain_freed_memory()
     from ..cartesian_mean import add_post_count, cartesian_mean
 
     folder, win = unit.folder, ctx.window
@@ -272,13 +280,21 @@ def _cartesian_mean(ctx: RunContext, unit: Unit) -> Outcome:
         del proj
     # ground points: 150..380 bytes per ML cell measured (rdr2geo_dem iterations, float64 temporaries)
     rows = rows_per_block(cols_ml, 480, ctx.ram_mb)
+    gcp_rows = _gcp_rows(rows_ml)
+    gcps = []
+    # an intermediate product (read back by the pair steps only): written without deflate, each band in tiles of
+    # its own (the interferogram reads isData alone)
     with open_writer(folder / layout.CARTESIAN_MEAN, cols_ml, rows_ml, 5, "float64",
-                     descriptions=layout.CM_BANDS) as w:
+                     descriptions=layout.CM_BANDS, compress=False, interleave="band") as w:
         for b in progress(list(row_blocks(rows_ml, rows)), "cartesian mean"):
             xyz, isdata = cartesian_mean(ctx.master.meta, ctx.master.orbit, ctx.scene_dem, win.ml_azi, win.ml_ran,
                                          b.row0, b.row1, cols_ml, win.line0, win.sample0)
+            # the GCPs from the rows just computed (the values written: float64, isData 0/1)
+            for i in gcp_rows[(gcp_rows >= b.row0) & (gcp_rows < b.row1)]:
+                gcps += gcps_from_xyz(xyz[i - b.row0:i - b.row0 + 1], isdata[i - b.row0:i - b.row0 + 1],
+                                      row0=int(i), n=12)
             w.write(b.row0, np.concatenate([np.moveaxis(xyz, -1, 0), isdata[None], count[b.row0:b.row1][None]]))
-    _read_gcps(ctx, unit)
+    ctx.gcps = gcps
     return Outcome(f"cartesian mean: {cols_ml}x{rows_ml} ML cells")
 
 
@@ -324,6 +340,7 @@ def _ortho_lookup(ctx: RunContext, unit: Unit) -> Outcome:
     """Ortho lookup table of the master (once per run): for each map cell its full-resolution master line and
     sample relative to the window origin (float32), by DEM height + zero-Doppler geo2rdr; every pair's ortho
     is then a resampling through it."""
+    retain_freed_memory()
     from .. import ortho
 
     win, m = ctx.window, ctx.master

@@ -15,13 +15,14 @@ import numpy as np
 
 from .. import layout
 from ..errors import SelectionError
-from ..io.blocks import row_blocks, rows_per_block
+from ..io.blocks import retain_freed_memory, row_blocks, rows_per_block
 from ..io.raster import open_writer, raster_shape, read_raster, scaled_gcps, write_raster
 from ..io.records import Steps
 from ..io.window import Window
 from ..log import progress
 from .context import Acquisition, RunContext, Unit
 from .master_steps import ortho_grid, ortho_lookup
+from .pair_inputs import topo_phase_ml_rows
 from .pair_inputs import topo_phase_rows as _topo_phase
 from .steps import Outcome, Params, Step
 
@@ -86,13 +87,16 @@ def _topo_params(ctx: RunContext, unit: Unit) -> Params:
 
 def _topographic_phase(ctx: RunContext, unit: Unit) -> Outcome:
     """SARTopographicPhase on the ML grid: phi_topo of every cartesian-mean point with the slave orbit."""
+    retain_freed_memory()
     from ..topographic_phase import topographic_phase
 
     win, slave = ctx.window, unit.the_slave()
     rows_ml, cols_ml = win.ml_shape
     rows = rows_per_block(cols_ml, 8 * 30, ctx.ram_mb)
     ml_line = np.arange(rows_ml) * win.ml_azi + (win.ml_azi - 1) / 2.0 + win.line0
-    with open_writer(unit.folder / layout.TOPO, cols_ml, rows_ml, 1, "float64", descriptions=layout.TOPO_BANDS) as w:
+    # an intermediate product (read back by the pair steps only): written without deflate
+    with open_writer(unit.folder / layout.TOPO, cols_ml, rows_ml, 1, "float64", descriptions=layout.TOPO_BANDS,
+                     compress=False) as w:
         for b in row_blocks(rows_ml, rows):
             cm = read_raster(ctx.master_dir / layout.CARTESIAN_MEAN, [1, 2, 3, 4], rows=(b.row0, b.row1))
             xyz = np.moveaxis(cm[:3], 0, -1)
@@ -183,6 +187,7 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
     Grid_Advantage "dem" (default): DEM grid + the constant residual shift measured by coherent correlation
     of the complex images (``deformation_grid.refine_by_residual_shift``); "correlation": DiapOTB's correlation
     of the multilooked amplitudes (``deformation_grid.correlation_refined_grid``)."""
+    retain_freed_memory()
     from ..deformation_grid import correlation_refined_grid, refine_by_residual_shift
 
     cfg, win, swin, dem = ctx.cfg, ctx.window, unit.slave_window, unit.dem_grid
@@ -233,6 +238,7 @@ def _ifg_params(ctx: RunContext, unit: Unit) -> Params:
 def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
     """SARCoRegistration + SARInterferogram in one pass over master row blocks (the coregistered slave is kept
     on disk only in full mode)."""
+    retain_freed_memory()
     import time
 
     from ..interferogram import interferogram
@@ -260,7 +266,8 @@ def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
                 wc.write(b.row0, coreg[b.inner])
             t1 = time.perf_counter()
             mst = m.read(win.rows(b.read0, b.read1))
-            phi = _topo_phase(ctx, unit, b.read0, b.read1)
+            # the topographic phase on its ML rows: upsampled row by row inside the interferogram's cell sums
+            phi_ml = topo_phase_ml_rows(ctx, unit, b.read0, b.read1)
             ml_rows = (b.row0 // win.ml_azi, b.row1 // win.ml_azi)
             valid = read_raster(ctx.master_dir / layout.CARTESIAN_MEAN, 4, rows=ml_rows) > 0.5
             if unit.tops is not None:  # IW: only ML cells whose master samples are all valid burst samples
@@ -269,9 +276,9 @@ def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
                 r0, r1 = ml_rows[0] * win.ml_azi, ml_rows[1] * win.ml_azi
                 ok = frame_valid(ctx, r0, r1)[:, :valid.shape[1] * win.ml_ran]
                 valid &= ok.reshape(valid.shape[0], win.ml_azi, valid.shape[1], win.ml_ran).all(axis=(1, 3))
-            ifg = interferogram(mst, coreg, phi, win.ml_ran, win.ml_azi, MARGIN_RAN, MARGIN_AZI,
+            ifg = interferogram(mst, coreg, None, win.ml_ran, win.ml_azi, MARGIN_RAN, MARGIN_AZI,
                                 cfg.interferogram_gain, valid_ml=valid, line0=b.read0, n_lines=win.n_lines,
-                                ml_rows=ml_rows)
+                                ml_rows=ml_rows, topo_phase_ml=phi_ml)
             wi.write(b.row0 // win.ml_azi, ifg)
             t_coreg += t1 - t0
             t_ifg += time.perf_counter() - t1
@@ -289,6 +296,7 @@ def _coreg_params(ctx: RunContext, unit: Unit) -> Params:
 
 def _coregistration(ctx: RunContext, unit: Unit) -> Outcome:
     """SARCoRegistration alone (Activate_Interferogram = no): slave_coregistered.tif."""
+    retain_freed_memory()
     win, slave = ctx.window, unit.the_slave()
     cgrid = _resampler_grid(ctx, _grid(unit))
     rows = rows_per_block(max(win.n_samples, slave.meta.number_of_samples), 32, ctx.ram_mb)
@@ -314,6 +322,7 @@ def _filtering_params(ctx: RunContext, unit: Unit) -> Params:
 def _filtering(ctx: RunContext, unit: Unit) -> Outcome:
     """SARPhaseFiltering (Goldstein) + SARAddBandInterferogram -> interferogram_filtered.tif, streamed by row
     strips with a halo of one filter tile; optional extra multilook (Filtered_Interferogram_mlran/mlazi)."""
+    retain_freed_memory()
     from ..filtering import filter_lines, phase_filtering
     from ..multilook import multilook_bands
 
@@ -358,6 +367,7 @@ def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1),
     def body(ctx: RunContext, unit: Unit) -> Outcome:
         from .. import ortho
 
+        retain_freed_memory()
         ortho_lookup(ctx, ctx.master_unit())
         grid = ortho_grid(ctx)
         ml_azi, ml_ran = ml(ctx)

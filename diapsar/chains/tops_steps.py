@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import layout, tops
 from ..errors import SelectionError
+from ..io.blocks import retain_freed_memory
 from ..io.raster import read_raster, write_raster
 from ..io.records import Steps
 from ..io.window import Window
@@ -285,6 +286,7 @@ def _esd_estimate(looks: list[tops.OverlapLooks], threshold: float, dt: float) -
 
 def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
     """Burst deformation grids (geometry, burst frames) corrected by ESD on the burst overlaps."""
+    retain_freed_memory()
     cfg = ctx.cfg
     master, slave = ctx.master, unit.the_slave()
     assert isinstance(master, FrameAcquisition)

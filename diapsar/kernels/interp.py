@@ -19,16 +19,11 @@ SAMPLE_NEAREST = 1
 SAMPLE_PHASE = 2
 
 
-@numba.njit(cache=True, parallel=True)
-def upsample_bilinear(phi, ml_row0, line0, n_lines, n_cols, ml_azi, ml_ran, out):
-    """out (n_lines, n_cols): full-resolution lines [line0, line0 + n_lines) x columns [0, n_cols) from the ML
-    grid ``phi`` whose first row is ML row ``ml_row0``; ML cell (r, c) has its centre at full-resolution
-    (r * ml_azi + (ml_azi - 1) / 2, c * ml_ran + (ml_ran - 1) / 2). Bilinear between cell centres, linear
-    extrapolation beyond the outer ones; rows in parallel."""
-    n, m = phi.shape
-    ca = (ml_azi - 1) / 2.0
+@numba.njit(cache=True)
+def upsample_columns(m, n_cols, ml_ran):
+    """(col0, col1, wcol): the ML cells and weight of full-resolution columns [0, n_cols) for ``upsample_row``
+    (``m`` ML columns), the same for every row."""
     cr = (ml_ran - 1) / 2.0
-    # the column cells and weights, the same for every row (computed once)
     col0 = np.empty(n_cols, dtype=np.int64)
     col1 = np.empty(n_cols, dtype=np.int64)
     wcol = np.empty(n_cols)
@@ -38,17 +33,36 @@ def upsample_bilinear(phi, ml_row0, line0, n_lines, n_cols, ml_azi, ml_ran, out)
         col0[j] = c0
         col1[j] = min(c0 + 1, m - 1)
         wcol[j] = v - c0 if m > 1 else 0.0
+    return col0, col1, wcol
+
+
+@numba.njit(cache=True)
+def upsample_row(phi, ml_row0, line, ml_azi, col0, col1, wcol, out):
+    """out[j] (j < len(out)): full-resolution line ``line`` of ``upsample_bilinear`` (columns from
+    ``upsample_columns``)."""
+    n = phi.shape[0]
+    ca = (ml_azi - 1) / 2.0
+    u = (line - ca) / ml_azi - ml_row0
+    r0 = min(max(int(np.floor(u)), 0), max(n - 2, 0))
+    r1 = min(r0 + 1, n - 1)
+    tr = u - r0 if n > 1 else 0.0
+    for j in range(out.shape[0]):
+        c0 = col0[j]
+        c1 = col1[j]
+        tc = wcol[j]
+        out[j] = ((1 - tr) * ((1 - tc) * phi[r0, c0] + tc * phi[r0, c1])
+                  + tr * ((1 - tc) * phi[r1, c0] + tc * phi[r1, c1]))
+
+
+@numba.njit(cache=True, parallel=True)
+def upsample_bilinear(phi, ml_row0, line0, n_lines, n_cols, ml_azi, ml_ran, out):
+    """out (n_lines, n_cols): full-resolution lines [line0, line0 + n_lines) x columns [0, n_cols) from the ML
+    grid ``phi`` whose first row is ML row ``ml_row0``; ML cell (r, c) has its centre at full-resolution
+    (r * ml_azi + (ml_azi - 1) / 2, c * ml_ran + (ml_ran - 1) / 2). Bilinear between cell centres, linear
+    extrapolation beyond the outer ones; rows in parallel."""
+    col0, col1, wcol = upsample_columns(phi.shape[1], n_cols, ml_ran)
     for i in numba.prange(n_lines):
-        u = (line0 + i - ca) / ml_azi - ml_row0
-        r0 = min(max(int(np.floor(u)), 0), max(n - 2, 0))
-        r1 = min(r0 + 1, n - 1)
-        tr = u - r0 if n > 1 else 0.0
-        for j in range(n_cols):
-            c0 = col0[j]
-            c1 = col1[j]
-            tc = wcol[j]
-            out[i, j] = ((1 - tr) * ((1 - tc) * phi[r0, c0] + tc * phi[r0, c1])
-                         + tr * ((1 - tc) * phi[r1, c0] + tc * phi[r1, c1]))
+        upsample_row(phi, ml_row0, line0 + i, ml_azi, col0, col1, wcol, out[i])
 
 
 @numba.njit(cache=True)

@@ -91,6 +91,44 @@ def zero_doppler(px, py, pz, t, tg, nodes, coef, buf):
 
 
 @numba.njit(cache=True)
+def zero_doppler_from(px, py, pz, t, s0, tg, nodes, coef, buf):
+    """``zero_doppler`` from the start time t whose orbit state (``interp_pva``) is already in ``s0`` (left
+    unchanged: a caller solving many points from the same start time evaluates it once). The range is taken at
+    the last Newton step's time plus its step dt (|dt| < 1e-11 s) by the second-order Taylor expansion of the
+    orbit at the last evaluated state (not a new evaluation: they differ by ~1e-9 m). Returns (t, range_m), NaN
+    when the search leaves the orbit arc. ``buf``: scratch array of 9 floats."""
+    t_lo = tg[0]
+    t_hi = tg[tg.shape[0] - 1]
+    sv = s0
+    dt = 0.0
+    for k in range(40):
+        if k > 0:
+            interp_pva(t, tg, nodes, coef, buf)
+            sv = buf
+        dx = px - sv[0]
+        dy = py - sv[1]
+        dz = pz - sv[2]
+        f = dx * sv[3] + dy * sv[4] + dz * sv[5]
+        fp = -(sv[3] * sv[3] + sv[4] * sv[4] + sv[5] * sv[5]) + dx * sv[6] + dy * sv[7] + dz * sv[8]
+        dt = -f / fp
+        if dt > 30.0:
+            dt = 30.0
+        elif dt < -30.0:
+            dt = -30.0
+        t += dt
+        if t < t_lo - 30.0 or t > t_hi + 30.0:
+            return np.nan, np.nan
+        if abs(dt) < 1e-11:
+            break
+    if t < t_lo or t > t_hi:
+        return np.nan, np.nan
+    dx = px - (sv[0] + dt * (sv[3] + 0.5 * dt * sv[6]))
+    dy = py - (sv[1] + dt * (sv[4] + 0.5 * dt * sv[7]))
+    dz = pz - (sv[2] + dt * (sv[5] + 0.5 * dt * sv[8]))
+    return t, math.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@numba.njit(cache=True)
 def geo2rdr_llh_range(lat, lon, h, tguess, use_guess, tg, nodes, coef, node_pos, node_vel, t_ref, az, rg, i0, i1):
     """geo2rdr of geodetic points i0..i1-1: az[i] zero-Doppler time (s, absolute), rg[i] two-way range time.
 
@@ -300,10 +338,21 @@ def topographic_phase_chunks(xyz, t_m, t_s, use_guess, m_tg, m_nodes, m_coef, m_
     ``t_m``/``t_s``: absolute start times of the two searches (used when ``use_guess`` and finite, else the
     coarse search). Outputs per point: ``phase``, the slave zero-Doppler time ``az_s`` and two-way range time
     ``tau_s``, the ranges ``r_m``/``r_s`` (m); NaN where the point is not finite or outside an orbit.
+
+    Solves by ``zero_doppler_from``: the orbit state at a start time is evaluated once for consecutive points
+    with the same start (the ML cells of a row: the master solve of a cartesian-mean point, which lies on the
+    zero-Doppler plane of its row's time, then costs no orbit evaluation of its own), and the slave search of a
+    point starts from its given time plus the previous point's (t_slave - start) of the chunk: 2 instead of 6
+    orbit evaluations per point on the IW benchmark; the phase changes by < 1e-6 rad.
     """
     n = xyz.shape[0]
     for c in numba.prange((n + CHUNK - 1) // CHUNK):
         buf = np.empty(9)
+        m0 = np.empty(9)
+        s0 = np.empty(9)
+        m0_t = np.nan  # start times whose states m0, s0 hold
+        s0_t = np.nan
+        s_off = np.nan  # t_slave - start of the chunk's previous slave solve
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             px = xyz[i, 0]
             py = xyz[i, 1]
@@ -319,12 +368,21 @@ def topographic_phase_chunks(xyz, t_m, t_s, use_guess, m_tg, m_nodes, m_coef, m_
                 t0 = t_m[i] - m_ref
             else:
                 t0 = coarse_zero_doppler(px, py, pz, m_tg, m_pos, m_vel)
-            tm, rm = zero_doppler(px, py, pz, t0, m_tg, m_nodes, m_coef, buf)
+            if t0 != m0_t:
+                interp_pva(t0, m_tg, m_nodes, m_coef, m0)
+                m0_t = t0
+            tm, rm = zero_doppler_from(px, py, pz, t0, m0, m_tg, m_nodes, m_coef, buf)
             if use_guess and np.isfinite(t_s[i]):
                 t0 = t_s[i] - s_ref
+                g0 = t0 + s_off if np.isfinite(s_off) else t0
             else:
                 t0 = coarse_zero_doppler(px, py, pz, s_tg, s_pos, s_vel)
-            ts, rs = zero_doppler(px, py, pz, t0, s_tg, s_nodes, s_coef, buf)
+                g0 = t0
+            if g0 != s0_t:
+                interp_pva(g0, s_tg, s_nodes, s_coef, s0)
+                s0_t = g0
+            ts, rs = zero_doppler_from(px, py, pz, g0, s0, s_tg, s_nodes, s_coef, buf)
+            s_off = ts - t0 if np.isfinite(ts) else np.nan
             if np.isfinite(tm):
                 r_m[i] = rm
             if np.isfinite(ts):

@@ -12,6 +12,7 @@ import math
 import numba
 import numpy as np
 
+from diapsar.kernels.interp import upsample_columns, upsample_row
 from diapsar.kernels.trig import cexp
 
 
@@ -100,13 +101,25 @@ def box_sum(x: np.ndarray, half_az: int, half_r: int) -> np.ndarray:
 
 @numba.njit(cache=True, parallel=True)
 def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.ndarray, use_phase: bool,
-                            f_r: int, margin_r: int, n_cells: int):
+                            f_r: int, margin_r: int, n_cells: int, ml_phase: bool = False, ml_row0: int = 0,
+                            line0: int = 0, ml_azi: int = 1, ml_ran: int = 1):
     """Per strip row and range cell j, sums over columns [j·f_r − margin_r, (j+1)·f_r + margin_r) ∩ image.
 
     Returns (I, Pm, Ps, n_valid, n_total): I = Σ M·conj(S)·exp(−jφ), Pm = Σ|M|², Ps = Σ|S|² over valid
     pixels (M ≠ 0, S ≠ 0, φ finite), n_valid their number, n_total the (clipped) window size.
+
+    φ: ``phase`` at full resolution (same shape as the strip), or with ``ml_phase`` an ML-grid phase (float64)
+    whose first row is ML row ``ml_row0``, strip row a being full-resolution line ``line0 + a``: each row's φ
+    is then ``interp.upsample_bilinear``'s (the same values) computed row by row, without a full-resolution
+    array.
     """
     na, nr = master.shape
+    if ml_phase:
+        col0, col1, wcol = upsample_columns(phase.shape[1], nr, ml_ran)
+    else:
+        col0 = np.zeros(0, dtype=np.int64)
+        col1 = np.zeros(0, dtype=np.int64)
+        wcol = np.zeros(0)
     ifg = np.zeros((na, n_cells), dtype=np.complex128)
     pm = np.zeros((na, n_cells), dtype=np.float64)
     ps = np.zeros((na, n_cells), dtype=np.float64)
@@ -123,9 +136,15 @@ def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.nda
         # time); values at non-finite φ are not used
         z_re = np.empty(nr if use_phase else 0, dtype=np.float32)
         z_im = np.empty(nr if use_phase else 0, dtype=np.float32)
+        prow = np.empty(nr if use_phase else 0)
         if use_phase:
+            if ml_phase:
+                upsample_row(phase, ml_row0, line0 + a, ml_azi, col0, col1, wcol, prow)
+            else:
+                for c in range(nr):
+                    prow[c] = np.float64(phase[a, c])
             for c in range(nr):
-                z_re[c], z_im[c] = cexp(np.float64(phase[a, c]))
+                z_re[c], z_im[c] = cexp(prow[c])
         for c in range(nr):
             m = master[a, c]
             s = slave[a, c]
@@ -141,7 +160,7 @@ def interferogram_row_cells(master: np.ndarray, slave: np.ndarray, phase: np.nda
             valid = (mr != 0.0 or mi != 0.0) and (sr != 0.0 or si != 0.0)
             ph = 0.0
             if use_phase:
-                ph = np.float64(phase[a, c])
+                ph = prow[c]
                 if not np.isfinite(ph):
                     valid = False
             if valid:

@@ -257,10 +257,58 @@ rc = main([sys.argv[1]])
 cpu["total"] = time.process_time() - c0
 with open("/proc/self/status") as f:  # peak RSS since exec (ru_maxrss would carry the parent's peak over fork)
     hwm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+import resource
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)  # the swath processes (reaped when their pool shut down)
 with open(sys.argv[2], "w") as f:
-    json.dump({"cpu": cpu, "vmhwm_kb": hwm_kb}, f)
+    json.dump({"cpu": cpu, "vmhwm_kb": hwm_kb, "children_cpu_s": ru.ru_utime + ru.ru_stime}, f)
 sys.exit(rc)
 """
+
+
+def _proc_kb(pid: int, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run_tree(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], dict[int, float], float]:
+    """Run ``cmd``; returns its result, the peak RSS (VmHWM, MB) of it and of every descendant (the swath
+    processes), and the peak of their summed RSS (VmRSS sampled every 0.1 s, MB)."""
+    import threading
+
+    import psutil
+
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peaks: dict[int, float] = {}
+    total = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                pids = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
+            except psutil.Error:
+                pids = [proc.pid]
+            now = 0.0
+            for pid in pids:
+                hwm, rss = _proc_kb(pid, "VmHWM"), _proc_kb(pid, "VmRSS")
+                if hwm is not None:
+                    peaks[pid] = max(peaks.get(pid, 0.0), hwm / 1024.0)
+                now += (rss or 0) / 1024.0
+            total[0] = max(total[0], now)
+            stop.wait(0.1)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    stop.set()
+    th.join()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), peaks, total[0]
 
 
 def _mpix(px: float | None, sec: float) -> str:
@@ -280,6 +328,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--full", action="store_true",
                     help="full mode (clean no: the coregistered slave is written too); default light mode")
+    ap.add_argument("--swath-processes", type=int, default=0,
+                    help="Compute.swath_processes of the run (0: the chain's choice; 1: swaths one after the other, "
+                         "which gives CPU seconds per step)")
     ap.add_argument("--prepare-only", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the chain outputs")
     args = ap.parse_args()
@@ -302,12 +353,14 @@ def main() -> int:
     shutil.rmtree(res, ignore_errors=True)
     cfg = chain_config(out / "config.json", inp, res, dem, swaths, args.bursts, args.ram, args.esd_iter,
                        args.filtering, args.full)
+    raw_cfg = json.loads(cfg.read_text())
+    raw_cfg["Compute"] = {"swath_processes": args.swath_processes}
+    cfg.write_text(json.dumps(raw_cfg, indent=1))
     load0 = os.getloadavg()
     t1 = time.perf_counter()
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(REPO))
     cpu_file = out / "cpu.json"
-    r = subprocess.run([sys.executable, "-c", CHILD, str(cfg), str(cpu_file)], cwd=REPO, env=env,
-                       capture_output=True, text=True)
+    r, peaks, tree_peak = run_tree([sys.executable, "-c", CHILD, str(cfg), str(cpu_file)], env)
     wall = time.perf_counter() - t1
     load1 = os.getloadavg()
     if r.returncode != 0:
@@ -318,6 +371,7 @@ def main() -> int:
     run = json.loads((res / "run.json").read_text())
     child = json.loads(cpu_file.read_text())
     cpu, rss = child["cpu"], child["vmhwm_kb"] / 1024.0
+    children_cpu = float(child.get("children_cpu_s", 0.0))
     m = open_product(_products(inp)[0])
     first, last = (int(v) for v in args.bursts.split("-")) if args.bursts else (0, 8)
     rows: list[tuple[str, float, float | None]] = []
@@ -356,6 +410,12 @@ def main() -> int:
     for name, sec, px in rows:
         say(f"{name:52s} {sec:9.2f} {_mpix(px, sec)}  {px / 1e6 if px else 0:.0f} M")
     nb_all = max(1, total_bursts)
+    n_swath_proc = sum(1 for pid in peaks if peaks[pid] > 100) - 1
+    if children_cpu > 1.0:
+        say(f"swaths side by side in {n_swath_proc} processes: CPU seconds of the chain process "
+            f"{cpu.get('total', 0.0):.1f} (start-up, merge), of the swath processes {children_cpu:.1f}, together "
+            f"{cpu.get('total', 0.0) + children_cpu:.1f} ({(cpu.get('total', 0.0) + children_cpu) / nb_all:.2f} per "
+            "burst pair); per-step CPU seconds below are the chain process's only (--swath-processes 1 for them)")
     say(f"CPU seconds of the chain process (all threads; all swaths together), total and per burst pair "
         f"({nb_all} bursts):")
     for k, v in cpu.items():
@@ -369,8 +429,12 @@ def main() -> int:
             f"{args.timing_error:+.5f})")
     say(f"{'whole pair (chain wall, incl. start-up)':52s} {wall:9.2f} {_mpix(total_px, wall)}  "
         f"{total_px / 1e6:.0f} M SLC px per image ({total_bursts} bursts; {wall / total_bursts:.2f} s/burst)")
-    say(f"peak RSS of the chain (child process): {rss:.0f} MB (target <= 3000 MB with -ram {args.ram})")
+    say(f"peak RSS of the chain process: {rss:.0f} MB; of each process (VmHWM): "
+        + ", ".join(f"{mb:.0f}" for mb in sorted(peaks.values(), reverse=True) if mb > 100)
+        + f" MB; peak of their sum {tree_peak:.0f} MB (target <= 3000 MB with -ram {args.ram})")
     result = {"swaths": swaths, "bursts": [first, last], "ram_mb": args.ram, "wall_s": wall, "peak_rss_mb": rss,
+              "peak_rss_per_process_mb": sorted(peaks.values(), reverse=True), "peak_rss_sum_mb": tree_peak,
+              "children_cpu_s": children_cpu, "swath_processes": args.swath_processes,
               "per_swath": per_swath, "load_before": load0, "load_after": load1, "load_at_end": load_now,
               "timings_run": run.get("timings_s"), "prepare_s": t_prep, "cpu_s": cpu}
     (out / "bench.json").write_text(json.dumps(result, indent=2))

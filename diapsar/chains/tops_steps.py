@@ -204,10 +204,12 @@ def _grid_resume(ctx: RunContext, unit: Unit, record: dict[str, Any]) -> None:
 
 
 def _overlap_looks(ctx: RunContext, unit: Unit, tp: TopsPair, b: int, c: int, shift: float,
-                   cache: dict[tuple[int, int], Any] | None = None) -> tops.OverlapLooks | None:
+                   cache: dict[tuple[int, int], Any] | None = None, cache_mb: float = float("inf")
+                   ) -> tops.OverlapLooks | None:
     """Look cells of the overlap of master bursts b, c = b + 1 (window samples), with the azimuth ``shift`` added
     to both burst grids. ``cache``: what does not depend on the shift (the overlap's master lines, local Doppler
-    and topographic phase), kept between the ESD iterations."""
+    and topographic phase), kept between the ESD iterations while the cache holds less than ``cache_mb`` (an
+    overlap left out is computed again at each iteration: the same values)."""
     from ..deramp import TopsRamp, local_doppler_hz
 
     cfg, win = ctx.cfg, ctx.window
@@ -242,7 +244,7 @@ def _overlap_looks(ctx: RunContext, unit: Unit, tp: TopsPair, b: int, c: int, sh
                 df = per[b][3] - per[c][3]
                 per[b][3], per[c][3] = df, np.broadcast_to(np.float64(0.0), df.shape)
                 fixed = (phi, per)
-        if cache is not None:
+        if cache is not None and _fits(cache, fixed, cache_mb):
             cache[(b, c)] = fixed
     if fixed is None:
         return None
@@ -258,6 +260,23 @@ def _overlap_looks(ctx: RunContext, unit: Unit, tp: TopsPair, b: int, c: int, sh
         got[k] = (m, s, f)
     return tops.overlap_looks(b, got[b][0], got[b][1], got[c][0], got[c][1], got[b][2], got[c][2], phi,
                               ESD_LOOKS[0], ESD_LOOKS[1])
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return 0 if value.ndim and not any(value.strides) else int(value.nbytes)  # (a broadcast scalar: none)
+    if isinstance(value, (list, tuple)):
+        return sum(_nbytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_nbytes(v) for v in value.values())
+    return 0
+
+
+def _fits(cache: dict[tuple[int, int], Any], fixed: Any, cache_mb: float) -> bool:
+    """True when ``fixed`` can join the ESD overlap cache within ``cache_mb`` (a 9-burst swath's overlaps hold
+    ~0.1 GB each: kept whole they would exceed a small -ram share)."""
+    used = sum(_nbytes(v) for v in cache.values())
+    return (used + _nbytes(fixed)) / 2**20 <= cache_mb
 
 
 def _esd_estimate(looks: list[tops.OverlapLooks], threshold: float, dt: float) -> dict[str, Any]:
@@ -312,8 +331,9 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
         log.warning("%s: ESD not possible (no pair of consecutive common bursts): geometric coregistration",
                     unit.label)
     cache: dict[tuple[int, int], Any] = {}
+    cache_mb = 0.5 * ctx.ram_mb  # the rest of the budget: the overlap being resampled
     for it in range(cfg.esd_iter if pairs else 0):
-        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache) for b, c in pairs)
+        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache, cache_mb) for b, c in pairs)
                  if ol is not None]
         est = _esd_estimate(looks, threshold, dt)
         iterations.append({"iteration": it + 1, "status": est["status"], "shift_lines": est["shift_lines"],
@@ -329,7 +349,7 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
             break
     if iterations:
         # seam quality: the double-difference phase left in each overlap after the correction
-        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache) for b, c in pairs)
+        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache, cache_mb) for b, c in pairs)
                  if ol is not None]
         cache.clear()
         final = _esd_estimate(looks, threshold, dt)

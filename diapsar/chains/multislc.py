@@ -466,7 +466,8 @@ def _run_swaths(cfg: MultiSlcConfig, swath_list: tuple[str, ...], t_start: float
     if failed:
         run["failed_pairs"] = failed
     write_json(out / layout.RUN_JSON, run)
-    write_run_report(out)
+    with rasterio.Env(GDAL_NUM_THREADS=str(executor.cores_given())):  # (decoding the merged products)
+        write_run_report(out)
     remove_leftovers([out, *(out / p for p in pairs)], started)
     log.info("done in %.1f s: %d pair(s), swaths %s in %s", timings["total"], len(pairs), ",".join(swath_list), out)
     if failed:

@@ -64,6 +64,7 @@ from .errors import DemError, OrbitError, ProductError, SelectionError
 from .io.cog import write_cog
 from .io.dem import Dem, build_scene_dem, gdal_path, load_dem
 from .io.raster import open_writer
+from .kernels.area import SPLAT_TILE_ROWS
 from .metadata import SwathMetadata
 from .orbit import Orbit, orbit_for
 from .ortho import OrthoGrid, needed_rows, sample, to_ml
@@ -277,11 +278,11 @@ def _geometry(grid: OrthoGrid, r0: int, r1: int, dem: DemSource, meta: SwathMeta
               layout) -> dict | None:
     """``terrain.map_block`` of map rows [r0, r1) with the DEM window they need (None: off the DEM)."""
     a, b = max(r0 - 2, 0), min(r1 + 2, grid.height)
-    lon, lat = grid.lonlat(a, b)
+    lon, lat = T.grid_lonlat(grid, a, b)
     patch = dem.read(lon, lat)
     if patch is None:
         return None
-    return T.map_block(grid, r0, r1, patch, meta, orbit, layout)
+    return T.map_block(grid, r0, r1, patch, meta, orbit, layout, lonlat=(lon, lat, a))
 
 
 # map geometry kept between the area and the geocoding passes (rtc): float64 lookups, float32 angles
@@ -377,8 +378,10 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
             cache = {k: np.lib.format.open_memmap(work / f"{k}.npy", mode="w+", dtype=dt,
                                                   shape=(grid.height, grid.width))
                      for k, dt in CACHED.items()}
-            for r0 in range(0, grid.height, rows):
-                r1 = min(grid.height, r0 + rows)
+            tile = SPLAT_TILE_ROWS  # blocks on whole splat tiles: the sums do not depend on -ram
+            area_rows = max(tile, rows // tile * tile)
+            for r0 in range(0, grid.height, area_rows):
+                r1 = min(grid.height, r0 + area_rows)
                 g0, g1 = max(r0 - 1, 0), min(r1 + 1, grid.height)
                 blk = _geometry(grid, g0, g1, dem, meta, orbit, layout)
                 for k in CACHED:
@@ -387,7 +390,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                 if blk is not None:
                     blk["line"] = blk["line"] - win[0]
                     blk["sample"] = blk["sample"] - win[2]
-                    T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg)
+                    T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg, g0)
             a_gamma.flush()
             timings["area"] = time.perf_counter() - t0
 

@@ -63,8 +63,8 @@ from .deburst import deburst_layout
 from .errors import DemError, OrbitError, ProductError, SelectionError
 from .io.cog import write_cog
 from .io.dem import Dem, build_scene_dem, gdal_path, load_dem
-from .io.raster import open_writer
-from .kernels.area import SPLAT_TILE_ROWS
+from .io.raster import BlockWriter, open_writer
+from .kernels.area import SPLAT_TILE_ROWS, sample_ratio
 from .metadata import SwathMetadata
 from .orbit import Orbit, orbit_for
 from .ortho import OrthoGrid, needed_rows, sample, to_ml
@@ -329,6 +329,46 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
     return r0, r1, c0, c1
 
 
+@contextlib.contextmanager
+def _work_writer(path: Path, width: int, height: int, count: int, dtype: str, descriptions, nodata, transform,
+                 crs: str, tags: dict | None = None):
+    """A GeoTIFF of the work folder, tiled 256 x 256 as ``open_writer`` but not compressed: it is read once by
+    the COG copy, which compresses (the bytes of the COG do not depend on it)."""
+    ds = rasterio.open(path, "w", driver="GTiff", width=int(width), height=int(height), count=int(count),
+                       dtype=dtype, tiled=True, blockxsize=256, blockysize=256, compress="none", BIGTIFF="IF_SAFER",
+                       nodata=nodata, transform=rasterio.Affine.from_gdal(*transform), crs=crs)
+    try:
+        for k, d in enumerate(descriptions):
+            ds.set_band_description(k + 1, d)
+        if tags:
+            ds.update_tags(**{k: str(v) for k, v in tags.items()})
+        yield BlockWriter(ds)
+    finally:
+        ds.close()
+
+
+def _cogs(work: Path, out: Path, names: dict[str, str]) -> dict[str, Path]:
+    """The work GeoTIFFs ``names`` copied to COGs in ``out``, GDAL compressing with the numba thread count
+    (the bytes do not depend on it)."""
+    import numba
+
+    with rasterio.Env(GDAL_NUM_THREADS=str(numba.get_num_threads())):
+        return {k: write_cog(work / n, out / n, resampling="NEAREST" if k == "mask" else "AVERAGE",
+                             predictor=k != "mask") for k, n in names.items()}
+
+
+def _release(*arrays) -> None:
+    """Drop the pages of memory-mapped work arrays from the process (``madvise(MADV_DONTNEED)``): their data
+    stays in the file / page cache and comes back on the next access, but they no longer count in the RSS
+    between blocks (peak RSS bounded by the blocks, not by the size of the caches)."""
+    import mmap
+
+    for a in arrays:
+        m = getattr(a, "_mmap", None)
+        if m is not None and hasattr(mmap, "MADV_DONTNEED"):  # shared file mapping: dirty pages are kept
+            m.madvise(mmap.MADV_DONTNEED)
+
+
 def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, opts: TerrainOptions,
                         lut: str | None = None, remove: bool = True, db: bool = False,
                         looks: tuple[int, int] | None = None, ram_mb: float = 512.0,
@@ -391,6 +431,8 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                     blk["line"] = blk["line"] - win[0]
                     blk["sample"] = blk["sample"] - win[2]
                     T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg, g0)
+                del blk
+                _release(a_gamma, *cache.values())
             a_gamma.flush()
             timings["area"] = time.perf_counter() - t0
 
@@ -423,14 +465,14 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         with contextlib.ExitStack() as stack, warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             src = stack.enter_context(rasterio.open(radar.tif))
-            wv = stack.enter_context(open_writer(work / names["value"], grid.width, grid.height, 1, "float32",
+            wv = stack.enter_context(_work_writer(work / names["value"], grid.width, grid.height, 1, "float32",
                                                  [f"{quantity}_{meta.polarisation}"], float("nan"), gt, crs,
                                                  tags=tags))
-            wa = stack.enter_context(open_writer(work / names["angles"], grid.width, grid.height, 2, "float32",
+            wa = stack.enter_context(_work_writer(work / names["angles"], grid.width, grid.height, 2, "float32",
                                                  ["incidence_angle", "local_incidence_angle"], float("nan"), gt,
                                                  crs, tags={"PRODUCT": meta.product_name, "SWATH": meta.swath,
                                                             "UNITS": "degrees"}))
-            wm = stack.enter_context(open_writer(work / names["mask"], grid.width, grid.height, 1, "uint8",
+            wm = stack.enter_context(_work_writer(work / names["mask"], grid.width, grid.height, 1, "uint8",
                                                  ["layover_shadow"], MASK_NODATA, gt, crs,
                                                  tags={"PRODUCT": meta.product_name, "SWATH": meta.swath,
                                                        "VALUES": "0 clear, 1 layover, 2 shadow, 255 no data"}))
@@ -443,6 +485,9 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                        else _geometry(grid, r0, r1, dem, meta, orbit, layout))
                 value, angles, mask = _geocode_block(blk, grid.width, r0, r1, meta, src, a_gamma, n_rows, n_cols,
                                                      ml_rg, ml_az, opts, win)
+                del blk
+                if cache is not None:
+                    _release(a_gamma, *cache.values())
                 fin = np.isfinite(value)
                 n_valid += int(fin.sum())
                 if fin.any():
@@ -454,8 +499,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         timings["geocode"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        final = {k: write_cog(work / n, out / n, resampling="NEAREST" if k == "mask" else "AVERAGE",
-                              predictor=k != "mask") for k, n in names.items()}
+        final = _cogs(work, out, names)
         timings["cog"] = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -493,16 +537,16 @@ def _geocode_block(blk: dict | None, width: int, r0: int, r1: int, meta: SwathMe
     if span is None:
         return value, angles, mask
     ra, rb = span
-    img = src.read(1, window=Window(0, ra, n_cols, rb - ra)).astype(np.float64)
+    img = src.read(1, window=Window(0, ra, n_cols, rb - ra))
     theta_e, theta_l = blk["theta_e"], blk["theta_l"]
     if a_gamma is not None:
-        ag = np.asarray(a_gamma[ra:rb])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(ag > 0, img / ag, np.nan)
-        geo = sample(ratio, ra, u, v).astype(np.float64)
-        val = geo * T.beta_reference_area(meta, theta_e, ml_az, ml_rg)
+        # beta0 / A_gamma sampled bilinearly (``sample_ratio``: the ratio of each neighbour on the fly)
+        geo = np.empty(u.shape, dtype=np.float32)
+        sample_ratio(np.ascontiguousarray(img, dtype=np.float32), np.asarray(a_gamma[ra:rb]), ra,
+                     np.ascontiguousarray(u), np.ascontiguousarray(v), geo)
+        val = geo.astype(np.float64) * T.beta_reference_area(meta, theta_e, ml_az, ml_rg)
     else:
-        val = sample(img, ra, u, v).astype(np.float64)
+        val = sample(img.astype(np.float64), ra, u, v).astype(np.float64)
         if opts.flattening == "kellndorfer":
             with np.errstate(divide="ignore", invalid="ignore"):
                 val = val * np.sin(np.radians(theta_l)) / np.sin(np.radians(theta_e))

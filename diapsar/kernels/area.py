@@ -405,3 +405,43 @@ def splat_area_tiles(line, sample, area, row_first, row_stop, first_row, os, ml_
             o = start[k] + (r - r0) * w
             for c in range(w):
                 acc[r, c0 + c] += buf[o + c]
+
+
+# -------------------------------------------------------------------------------------- geocoding of rtc
+
+@numba.njit(cache=True, parallel=True)
+def sample_ratio(img, ag, row0, u, v, out):
+    """Bilinear sample at ML (u, v) of beta0 / A_gamma (NaN where A_gamma is not positive), ``img`` (float32)
+    and ``ag`` (float64) windows whose first row is ML row ``row0``; ``out`` float32, NaN off the window. The
+    arithmetic of ``np.where(ag > 0, img / ag, nan)`` sampled by ``diapsar.ortho.sample`` (the same values),
+    without the window-sized ratio. Rows in parallel (each cell alone)."""
+    n, m = img.shape
+    for i in numba.prange(u.shape[0]):
+        for j in range(u.shape[1]):
+            uu = u[i, j] - row0
+            vv = v[i, j]
+            if not (np.isfinite(uu) and np.isfinite(vv)) or uu < -0.5 or vv < -0.5 or uu > n - 0.5 \
+                    or vv > m - 0.5:
+                out[i, j] = np.nan
+                continue
+            uc = min(max(uu, 0.0), n - 1.0)
+            vc = min(max(vv, 0.0), m - 1.0)
+            r0 = min(int(np.floor(uc)), max(n - 2, 0))
+            c0 = min(int(np.floor(vc)), max(m - 2, 0))
+            r1 = min(r0 + 1, n - 1)
+            c1 = min(c0 + 1, m - 1)
+            tr = uc - r0
+            tc = vc - c0
+            w00 = (1 - tr) * (1 - tc)
+            w01 = (1 - tr) * tc
+            w10 = tr * (1 - tc)
+            w11 = tr * tc
+            a00 = ag[r0, c0]
+            a01 = ag[r0, c1]
+            a10 = ag[r1, c0]
+            a11 = ag[r1, c1]
+            q00 = np.float64(img[r0, c0]) / a00 if a00 > 0 else np.nan
+            q01 = np.float64(img[r0, c1]) / a01 if a01 > 0 else np.nan
+            q10 = np.float64(img[r1, c0]) / a10 if a10 > 0 else np.nan
+            q11 = np.float64(img[r1, c1]) / a11 if a11 > 0 else np.nan
+            out[i, j] = w00 * q00 + w01 * q01 + w10 * q10 + w11 * q11

@@ -234,6 +234,7 @@ def main() -> int:
 def run_rtc(out: Path, safe: Path, dem: Path, roi, swaths: list[str], ram: int, res: dict) -> int:
     rtc_out = out / "rtc"
     shutil.rmtree(rtc_out, ignore_errors=True)
+    load0 = os.getloadavg()
     sec, rss, rc = child([sys.executable, "-c", STEP_SCRIPT, str(safe), str(dem), str(rtc_out), str(ram),
                           json.dumps(roi), ",".join(swaths)], out / "rtc.log")
     if rc != 0:
@@ -241,8 +242,12 @@ def run_rtc(out: Path, safe: Path, dem: Path, roi, swaths: list[str], ram: int, 
         return 1
     steps = json.loads(next(ln for ln in (out / "rtc.log").read_text().splitlines()
                             if ln.startswith("RESULT "))[7:])
-    res["rtc"] = {"seconds": sec, "peak_rss_gb": rss, "swaths": steps}
-    print(f"\ngamma0-RTC 20 m, {len(swaths)} swaths: {sec:.1f} s (child, with imports), peak RSS {rss:.2f} GB")
+    load1 = os.getloadavg()
+    res["rtc"] = {"seconds": sec, "cpu_s": LAST_CPU_S[0], "peak_rss_gb": rss, "swaths": steps,
+                  "load_average_before": load0, "load_average_after": load1}
+    print(f"\ngamma0-RTC 20 m, {len(swaths)} swaths: {sec:.1f} s (child, with imports), {LAST_CPU_S[0]:.1f} CPU s, "
+          f"peak RSS {rss:.2f} GB; load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after "
+          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     for sw, s in steps.items():
         t = " ".join(f"{k} {v:.1f}" for k, v in s["timings_s"].items())
         print(f"  {sw}: grid {s['grid'][0]} x {s['grid'][1]}, looks {s['looks']}, valid {s['valid_fraction']:.2f}; "

@@ -175,14 +175,23 @@ def _utm_inverse_grid(x, y, scale_a, lon0_rad, false_e, false_n, beta, delta, lo
     """lon/lat (degrees) of the grid x (m) by y (m) (1-D axes; out (ny, nx)); rows in parallel, each cell alone."""
     ny = y.shape[0]
     nx = x.shape[0]
+    # xi depends on the row only, eta on the column only: their functions are computed once
+    etas = np.empty(nx)
+    sh2s = np.empty(nx)
+    ch2s = np.empty(nx)
+    for j in range(nx):
+        eta = (x[j] - false_e) / scale_a
+        e2 = math.exp(2.0 * eta)
+        etas[j] = eta
+        sh2s[j] = 0.5 * (e2 - 1.0 / e2)
+        ch2s[j] = 0.5 * (e2 + 1.0 / e2)
     for i in numba.prange(ny):
         xi = (y[i] - false_n) / scale_a
+        s2, c2 = math.sin(2.0 * xi), math.cos(2.0 * xi)
         for j in range(nx):
-            eta = (x[j] - false_e) / scale_a
+            eta = etas[j]
+            sh2, ch2 = sh2s[j], ch2s[j]
             # xi' + i eta' = zeta - sum beta_k sin(2 k zeta), by Clenshaw's recurrence in complex arithmetic
-            s2, c2 = math.sin(2.0 * xi), math.cos(2.0 * xi)
-            e2 = math.exp(2.0 * eta)
-            sh2, ch2 = 0.5 * (e2 - 1.0 / e2), 0.5 * (e2 + 1.0 / e2)
             cr, ci = c2 * ch2, -s2 * sh2  # cos(2 zeta)
             sr, si = s2 * ch2, c2 * sh2  # sin(2 zeta)
             b1r = 0.0

@@ -274,6 +274,14 @@ def _block_rows(grid: OrthoGrid, ram_mb: float) -> int:
     return max(8, min(grid.height, int(ram_mb * 0.4 * 2**20 / (grid.width * _BYTES_PER_CELL))))
 
 
+# Map rows per block of the passes whose results depend on the block layout (the zero-Doppler start times of
+# ``ortho.coarse_time_guess`` are interpolated within a block; the Newton search then stops within 1e-11 s of
+# different points): a constant, so that the outputs do not depend on -ram (down to ~1000 MB for a full IW
+# swath at 20 m; below, the blocks shrink). AREA_ROWS is a multiple of ``SPLAT_TILE_ROWS``.
+AREA_ROWS = 96
+WINDOW_ROWS = 128
+
+
 def _geometry(grid: OrthoGrid, r0: int, r1: int, dem: DemSource, meta: SwathMetadata, orbit: Orbit,
               layout) -> dict | None:
     """``terrain.map_block`` of map rows [r0, r1) with the DEM window they need (None: off the DEM)."""
@@ -304,7 +312,7 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
     n_cols = meta.number_of_samples
     lo = [np.inf, np.inf]
     hi = [-np.inf, -np.inf]
-    rows = _block_rows(cg, ram_mb)
+    rows = min(_block_rows(cg, ram_mb), WINDOW_ROWS)
     for r0 in range(0, cg.height, rows):
         blk = _geometry(cg, r0, min(cg.height, r0 + rows), dem, meta, orbit, layout)
         if blk is None:
@@ -419,7 +427,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                                                   shape=(grid.height, grid.width))
                      for k, dt in CACHED.items()}
             tile = SPLAT_TILE_ROWS  # blocks on whole splat tiles: the sums do not depend on -ram
-            area_rows = max(tile, rows // tile * tile)
+            area_rows = max(tile, min(rows, AREA_ROWS) // tile * tile)
             for r0 in range(0, grid.height, area_rows):
                 r1 = min(grid.height, r0 + area_rows)
                 g0, g1 = max(r0 - 1, 0), min(r1 + 1, grid.height)
@@ -510,6 +518,47 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
     return TerrainResult(final["value"], final["angles"], final["mask"], png, grid, (ml_rg, ml_az), quantity, db,
                          coverage, foot, timings, n_valid / float(grid.width * grid.height), meta.swath,
                          meta.polarisation, orbit.source, inc_range)
+
+
+def _swath_worker_init(threads: int) -> None:
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, int(getattr(numba.config, "NUMBA_NUM_THREADS", threads)))))
+
+
+def _swath_job(path: str, swath: str, pol: str | None, out_dir: str, opts: TerrainOptions, ram_mb: float,
+               kw: dict) -> TerrainResult:
+    from .io.safe import open_product
+
+    with open_product(path) as product:
+        return terrain_backscatter(product, swath, pol, out_dir, opts, ram_mb=ram_mb, **kw)
+
+
+def terrain_swaths(path, swaths: list[str], pol: str | None, out_dir, opts: TerrainOptions, ram_mb: float = 512.0,
+                   workers: int = 1, orbits: dict[str, Orbit] | None = None, **kw) -> list[TerrainResult]:
+    """``terrain_backscatter`` of several swaths of the product at ``path`` (results in the order of ``swaths``).
+    ``workers`` > 1: that many swaths side by side in spawned processes, each with ``ram_mb / workers`` and its
+    share of the numba (and GDAL) threads. The files are the same bytes as one after the other: the results
+    depend neither on the thread count nor on -ram (``AREA_ROWS``, ``SPLAT_TILE_ROWS``)."""
+    import numba
+
+    orbits = orbits or {}
+    workers = max(1, min(int(workers), len(swaths)))
+    if workers == 1:
+        from .io.safe import open_product
+
+        with open_product(path) as product:
+            return [terrain_backscatter(product, sw, pol, out_dir, opts, ram_mb=ram_mb, orbit=orbits.get(sw), **kw)
+                    for sw in swaths]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, numba.get_num_threads() // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_swath_worker_init, initargs=(threads,)) as ex:
+        futures = [ex.submit(_swath_job, str(path), sw, pol, str(out_dir), opts, ram_mb / workers,
+                             dict(kw, orbit=orbits.get(sw))) for sw in swaths]
+        return [f.result() for f in futures]
 
 
 def output_base(meta: SwathMetadata) -> str:

@@ -8,8 +8,10 @@ One (swath, polarisation) image of a product, in four steps (``TerrainResult.tim
 2. ``area`` (``rtc`` only): the illuminated area A_gamma of every multilooked radar cell, by area projection
    (Small 2011, IEEE TGRS 49(8) 3081-3093): each output map cell is a DEM facet (heights bilinear in the DEM,
    ellipsoidal), split into ``oversample`` x ``oversample`` sub-facets whose projected areas are splatted
-   bilinearly into the radar grid (``diapsar.terrain.splat_illuminated_area``). A float64 array of the
-   multilooked radar size, held in a memory-mapped file of the work folder (not in RAM).
+   bilinearly into the radar grid (``diapsar.terrain.splat_illuminated_area``, in parallel by fixed map tiles).
+   A float64 array of the multilooked radar size, held in a memory-mapped file of the work folder, as is the
+   map geometry kept for step 3; their pages are released after every block (``_release``), so they do not
+   stay in the RSS. Blocks of ``AREA_ROWS`` map rows: the outputs do not depend on -ram nor on the threads.
 3. ``geocode``: per block of output rows, every cell centre -> lon/lat -> DEM height -> zero-Doppler line and
    sample (``diapsar.terrain.map_block``; TOPS: line of the debursted frame), then
    - ``rtc``: gamma0_T = beta0 * A_beta / A_gamma computed in radar geometry (A_beta of ``beta_reference_area``

@@ -10,7 +10,11 @@ carries 1 / os^2 of the cell's projected area. The splat is the transpose of bil
 centres (``diapsar.ortho.to_ml``): the weights of the four surrounding cells sum to one, so on flat ground the
 accumulated area is the ground area of the cell times cos(theta) whatever the sub-facet lattice.
 
-Serial loop: the sums are added in one fixed order, so the result does not depend on the thread count.
+``splat_area`` is the serial loop (the sums in one fixed order); ``splat_area_tiles`` is the parallel one used by
+the runs: fixed map tiles, each into its own buffer, the buffers added in tile order, so its result does not
+depend on the thread count either (it differs from the serial sums by rounding only). Also here: the lon/lat
+of UTM map grids (``utm_lonlat_grid``), the debursted-frame line of TOPS lookups (``tops_lines``) and the
+sampling of beta0 / A_gamma (``sample_ratio``), all cell by cell in parallel.
 """
 
 from __future__ import annotations

@@ -132,20 +132,20 @@ def child(cmd: list[str], log: Path) -> tuple[float, float, int]:
 STEP_SCRIPT = """
 import json, sys, time
 from pathlib import Path
-from diapsar.geocode_backscatter import TerrainOptions, terrain_backscatter
-from diapsar.io.safe import open_product
-safe, dem, out, ram, roi = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), json.loads(sys.argv[5])
-swaths = sys.argv[6].split(",")
-opts = TerrainOptions(dem=Path(dem), spacing_m=20.0, geoid="none", roi=tuple(roi))
-res = {}
-with open_product(safe) as p:
-    for sw in swaths:
-        t0 = time.perf_counter()
-        r = terrain_backscatter(p, sw, "VV", out, opts, ram_mb=ram, quicklook=False)
-        res[sw] = {"timings_s": r.timings_s, "total_s": time.perf_counter() - t0, "grid": [r.grid.height, r.grid.width],
+sys.path.insert(0, REPO_PATH)
+from diapsar.geocode_backscatter import TerrainOptions, terrain_swaths
+if __name__ == "__main__":
+    safe, dem, out, ram, roi = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), json.loads(sys.argv[5])
+    swaths, workers = sys.argv[6].split(","), int(sys.argv[7])
+    opts = TerrainOptions(dem=Path(dem), spacing_m=20.0, geoid="none", roi=tuple(roi))
+    res = {}
+    t0 = time.perf_counter()
+    rs = terrain_swaths(safe, swaths, "VV", out, opts, ram_mb=ram, workers=workers, quicklook=False)
+    for sw, r in zip(swaths, rs):
+        res[sw] = {"timings_s": r.timings_s, "total_s": sum(r.timings_s.values()), "grid": [r.grid.height, r.grid.width],
                    "looks": r.looks, "valid_fraction": r.valid_fraction}
-print("RESULT " + json.dumps(res))
-"""
+    print("RESULT " + json.dumps(dict(res, wall_s=time.perf_counter() - t0)))
+""".replace("REPO_PATH", repr(str(REPO)))
 
 CAL_SCRIPT = """
 import json, resource, sys, time
@@ -203,6 +203,7 @@ def main() -> int:
     ap.add_argument("--swaths", default="IW1,IW2,IW3")
     ap.add_argument("--ram", type=int, default=2000, help="memory budget, MB")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=1, help="swaths side by side in processes (terrain_swaths)")
     ap.add_argument("--steps", default="rtc,cal", help="steps to run: rtc, cal (default both)")
     args = ap.parse_args()
     todo = set(args.steps.split(","))
@@ -219,7 +220,7 @@ def main() -> int:
 
     # 1. gamma0-RTC at 20 m
     if "rtc" in todo:
-        rc = run_rtc(out, safe, dem, roi, swaths, args.ram, res)
+        rc = run_rtc(out, safe, dem, roi, swaths, args.ram, res, args.workers)
         if rc:
             return rc
     if "cal" in todo:
@@ -231,18 +232,26 @@ def main() -> int:
     return 0
 
 
-def run_rtc(out: Path, safe: Path, dem: Path, roi, swaths: list[str], ram: int, res: dict) -> int:
+def run_rtc(out: Path, safe: Path, dem: Path, roi, swaths: list[str], ram: int, res: dict, workers: int = 1) -> int:
     rtc_out = out / "rtc"
     shutil.rmtree(rtc_out, ignore_errors=True)
-    sec, rss, rc = child([sys.executable, "-c", STEP_SCRIPT, str(safe), str(dem), str(rtc_out), str(ram),
-                          json.dumps(roi), ",".join(swaths)], out / "rtc.log")
+    load0 = os.getloadavg()
+    script = out / "rtc_step.py"  # a file, not -c: the spawned swath workers re-import the main module
+    script.write_text(STEP_SCRIPT)
+    sec, rss, rc = child([sys.executable, str(script), str(safe), str(dem), str(rtc_out), str(ram),
+                          json.dumps(roi), ",".join(swaths), str(workers)], out / "rtc.log")
     if rc != 0:
         print((out / "rtc.log").read_text()[-3000:])
         return 1
     steps = json.loads(next(ln for ln in (out / "rtc.log").read_text().splitlines()
                             if ln.startswith("RESULT "))[7:])
-    res["rtc"] = {"seconds": sec, "peak_rss_gb": rss, "swaths": steps}
-    print(f"\ngamma0-RTC 20 m, {len(swaths)} swaths: {sec:.1f} s (child, with imports), peak RSS {rss:.2f} GB")
+    steps.pop("wall_s", None)
+    load1 = os.getloadavg()
+    res["rtc"] = {"seconds": sec, "cpu_s": LAST_CPU_S[0], "workers": workers, "peak_rss_gb": rss, "swaths": steps,
+                  "load_average_before": load0, "load_average_after": load1}
+    print(f"\ngamma0-RTC 20 m, {len(swaths)} swaths: {sec:.1f} s (child, with imports), {LAST_CPU_S[0]:.1f} CPU s, "
+          f"peak RSS {rss:.2f} GB; load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after "
+          f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     for sw, s in steps.items():
         t = " ".join(f"{k} {v:.1f}" for k, v in s["timings_s"].items())
         print(f"  {sw}: grid {s['grid'][0]} x {s['grid'][1]}, looks {s['looks']}, valid {s['valid_fraction']:.2f}; "

@@ -8,8 +8,10 @@ One (swath, polarisation) image of a product, in four steps (``TerrainResult.tim
 2. ``area`` (``rtc`` only): the illuminated area A_gamma of every multilooked radar cell, by area projection
    (Small 2011, IEEE TGRS 49(8) 3081-3093): each output map cell is a DEM facet (heights bilinear in the DEM,
    ellipsoidal), split into ``oversample`` x ``oversample`` sub-facets whose projected areas are splatted
-   bilinearly into the radar grid (``diapsar.terrain.splat_illuminated_area``). A float64 array of the
-   multilooked radar size, held in a memory-mapped file of the work folder (not in RAM).
+   bilinearly into the radar grid (``diapsar.terrain.splat_illuminated_area``, in parallel by fixed map tiles).
+   A float64 array of the multilooked radar size, held in a memory-mapped file of the work folder, as is the
+   map geometry kept for step 3; their pages are released after every block (``_release``), so they do not
+   stay in the RSS. Blocks of ``AREA_ROWS`` map rows: the outputs do not depend on -ram nor on the threads.
 3. ``geocode``: per block of output rows, every cell centre -> lon/lat -> DEM height -> zero-Doppler line and
    sample (``diapsar.terrain.map_block``; TOPS: line of the debursted frame), then
    - ``rtc``: gamma0_T = beta0 * A_beta / A_gamma computed in radar geometry (A_beta of ``beta_reference_area``
@@ -63,7 +65,8 @@ from .deburst import deburst_layout
 from .errors import DemError, OrbitError, ProductError, SelectionError
 from .io.cog import write_cog
 from .io.dem import Dem, build_scene_dem, gdal_path, load_dem
-from .io.raster import open_writer
+from .io.raster import BlockWriter, open_writer
+from .kernels.area import SPLAT_TILE_ROWS, sample_ratio
 from .metadata import SwathMetadata
 from .orbit import Orbit, orbit_for
 from .ortho import OrthoGrid, needed_rows, sample, to_ml
@@ -273,15 +276,23 @@ def _block_rows(grid: OrthoGrid, ram_mb: float) -> int:
     return max(8, min(grid.height, int(ram_mb * 0.4 * 2**20 / (grid.width * _BYTES_PER_CELL))))
 
 
+# Map rows per block of the passes whose results depend on the block layout (the zero-Doppler start times of
+# ``ortho.coarse_time_guess`` are interpolated within a block; the Newton search then stops within 1e-11 s of
+# different points): a constant, so that the outputs do not depend on -ram (down to ~1000 MB for a full IW
+# swath at 20 m; below, the blocks shrink). AREA_ROWS is a multiple of ``SPLAT_TILE_ROWS``.
+AREA_ROWS = 96
+WINDOW_ROWS = 128
+
+
 def _geometry(grid: OrthoGrid, r0: int, r1: int, dem: DemSource, meta: SwathMetadata, orbit: Orbit,
               layout) -> dict | None:
     """``terrain.map_block`` of map rows [r0, r1) with the DEM window they need (None: off the DEM)."""
     a, b = max(r0 - 2, 0), min(r1 + 2, grid.height)
-    lon, lat = grid.lonlat(a, b)
+    lon, lat = T.grid_lonlat(grid, a, b)
     patch = dem.read(lon, lat)
     if patch is None:
         return None
-    return T.map_block(grid, r0, r1, patch, meta, orbit, layout)
+    return T.map_block(grid, r0, r1, patch, meta, orbit, layout, lonlat=(lon, lat, a))
 
 
 # map geometry kept between the area and the geocoding passes (rtc): float64 lookups, float32 angles
@@ -303,7 +314,7 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
     n_cols = meta.number_of_samples
     lo = [np.inf, np.inf]
     hi = [-np.inf, -np.inf]
-    rows = _block_rows(cg, ram_mb)
+    rows = min(_block_rows(cg, ram_mb), WINDOW_ROWS)
     for r0 in range(0, cg.height, rows):
         blk = _geometry(cg, r0, min(cg.height, r0 + rows), dem, meta, orbit, layout)
         if blk is None:
@@ -326,6 +337,46 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
     if r1 - r0 < ml_az or c1 - c0 < ml_rg:
         raise DemError(f"{meta.swath}: the DEM-covered part of the scene lies outside the image")
     return r0, r1, c0, c1
+
+
+@contextlib.contextmanager
+def _work_writer(path: Path, width: int, height: int, count: int, dtype: str, descriptions, nodata, transform,
+                 crs: str, tags: dict | None = None):
+    """A GeoTIFF of the work folder, tiled 256 x 256 as ``open_writer`` but not compressed: it is read once by
+    the COG copy, which compresses (the bytes of the COG do not depend on it)."""
+    ds = rasterio.open(path, "w", driver="GTiff", width=int(width), height=int(height), count=int(count),
+                       dtype=dtype, tiled=True, blockxsize=256, blockysize=256, compress="none", BIGTIFF="IF_SAFER",
+                       nodata=nodata, transform=rasterio.Affine.from_gdal(*transform), crs=crs)
+    try:
+        for k, d in enumerate(descriptions):
+            ds.set_band_description(k + 1, d)
+        if tags:
+            ds.update_tags(**{k: str(v) for k, v in tags.items()})
+        yield BlockWriter(ds)
+    finally:
+        ds.close()
+
+
+def _cogs(work: Path, out: Path, names: dict[str, str]) -> dict[str, Path]:
+    """The work GeoTIFFs ``names`` copied to COGs in ``out``, GDAL compressing with the numba thread count
+    (the bytes do not depend on it)."""
+    import numba
+
+    with rasterio.Env(GDAL_NUM_THREADS=str(numba.get_num_threads())):
+        return {k: write_cog(work / n, out / n, resampling="NEAREST" if k == "mask" else "AVERAGE",
+                             predictor=k != "mask") for k, n in names.items()}
+
+
+def _release(*arrays) -> None:
+    """Drop the pages of memory-mapped work arrays from the process (``madvise(MADV_DONTNEED)``): their data
+    stays in the file / page cache and comes back on the next access, but they no longer count in the RSS
+    between blocks (peak RSS bounded by the blocks, not by the size of the caches)."""
+    import mmap
+
+    for a in arrays:
+        m = getattr(a, "_mmap", None)
+        if m is not None and hasattr(mmap, "MADV_DONTNEED"):  # shared file mapping: dirty pages are kept
+            m.madvise(mmap.MADV_DONTNEED)
 
 
 def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, opts: TerrainOptions,
@@ -377,8 +428,10 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
             cache = {k: np.lib.format.open_memmap(work / f"{k}.npy", mode="w+", dtype=dt,
                                                   shape=(grid.height, grid.width))
                      for k, dt in CACHED.items()}
-            for r0 in range(0, grid.height, rows):
-                r1 = min(grid.height, r0 + rows)
+            tile = SPLAT_TILE_ROWS  # blocks on whole splat tiles: the sums do not depend on -ram
+            area_rows = max(tile, min(rows, AREA_ROWS) // tile * tile)
+            for r0 in range(0, grid.height, area_rows):
+                r1 = min(grid.height, r0 + area_rows)
                 g0, g1 = max(r0 - 1, 0), min(r1 + 1, grid.height)
                 blk = _geometry(grid, g0, g1, dem, meta, orbit, layout)
                 for k in CACHED:
@@ -387,7 +440,9 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                 if blk is not None:
                     blk["line"] = blk["line"] - win[0]
                     blk["sample"] = blk["sample"] - win[2]
-                    T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg)
+                    T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg, g0)
+                del blk
+                _release(a_gamma, *cache.values())
             a_gamma.flush()
             timings["area"] = time.perf_counter() - t0
 
@@ -420,14 +475,14 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         with contextlib.ExitStack() as stack, warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             src = stack.enter_context(rasterio.open(radar.tif))
-            wv = stack.enter_context(open_writer(work / names["value"], grid.width, grid.height, 1, "float32",
+            wv = stack.enter_context(_work_writer(work / names["value"], grid.width, grid.height, 1, "float32",
                                                  [f"{quantity}_{meta.polarisation}"], float("nan"), gt, crs,
                                                  tags=tags))
-            wa = stack.enter_context(open_writer(work / names["angles"], grid.width, grid.height, 2, "float32",
+            wa = stack.enter_context(_work_writer(work / names["angles"], grid.width, grid.height, 2, "float32",
                                                  ["incidence_angle", "local_incidence_angle"], float("nan"), gt,
                                                  crs, tags={"PRODUCT": meta.product_name, "SWATH": meta.swath,
                                                             "UNITS": "degrees"}))
-            wm = stack.enter_context(open_writer(work / names["mask"], grid.width, grid.height, 1, "uint8",
+            wm = stack.enter_context(_work_writer(work / names["mask"], grid.width, grid.height, 1, "uint8",
                                                  ["layover_shadow"], MASK_NODATA, gt, crs,
                                                  tags={"PRODUCT": meta.product_name, "SWATH": meta.swath,
                                                        "VALUES": "0 clear, 1 layover, 2 shadow, 255 no data"}))
@@ -440,6 +495,9 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                        else _geometry(grid, r0, r1, dem, meta, orbit, layout))
                 value, angles, mask = _geocode_block(blk, grid.width, r0, r1, meta, src, a_gamma, n_rows, n_cols,
                                                      ml_rg, ml_az, opts, win)
+                del blk
+                if cache is not None:
+                    _release(a_gamma, *cache.values())
                 fin = np.isfinite(value)
                 n_valid += int(fin.sum())
                 if fin.any():
@@ -451,8 +509,7 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         timings["geocode"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        final = {k: write_cog(work / n, out / n, resampling="NEAREST" if k == "mask" else "AVERAGE",
-                              predictor=k != "mask") for k, n in names.items()}
+        final = _cogs(work, out, names)
         timings["cog"] = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -463,6 +520,47 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
     return TerrainResult(final["value"], final["angles"], final["mask"], png, grid, (ml_rg, ml_az), quantity, db,
                          coverage, foot, timings, n_valid / float(grid.width * grid.height), meta.swath,
                          meta.polarisation, orbit.source, inc_range)
+
+
+def _swath_worker_init(threads: int) -> None:
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, int(getattr(numba.config, "NUMBA_NUM_THREADS", threads)))))
+
+
+def _swath_job(path: str, swath: str, pol: str | None, out_dir: str, opts: TerrainOptions, ram_mb: float,
+               kw: dict) -> TerrainResult:
+    from .io.safe import open_product
+
+    with open_product(path) as product:
+        return terrain_backscatter(product, swath, pol, out_dir, opts, ram_mb=ram_mb, **kw)
+
+
+def terrain_swaths(path, swaths: list[str], pol: str | None, out_dir, opts: TerrainOptions, ram_mb: float = 512.0,
+                   workers: int = 1, orbits: dict[str, Orbit] | None = None, **kw) -> list[TerrainResult]:
+    """``terrain_backscatter`` of several swaths of the product at ``path`` (results in the order of ``swaths``).
+    ``workers`` > 1: that many swaths side by side in spawned processes, each with ``ram_mb / workers`` and its
+    share of the numba (and GDAL) threads. The files are the same bytes as one after the other: the results
+    depend neither on the thread count nor on -ram (``AREA_ROWS``, ``SPLAT_TILE_ROWS``)."""
+    import numba
+
+    orbits = orbits or {}
+    workers = max(1, min(int(workers), len(swaths)))
+    if workers == 1:
+        from .io.safe import open_product
+
+        with open_product(path) as product:
+            return [terrain_backscatter(product, sw, pol, out_dir, opts, ram_mb=ram_mb, orbit=orbits.get(sw), **kw)
+                    for sw in swaths]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, numba.get_num_threads() // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_swath_worker_init, initargs=(threads,)) as ex:
+        futures = [ex.submit(_swath_job, str(path), sw, pol, str(out_dir), opts, ram_mb / workers,
+                             dict(kw, orbit=orbits.get(sw))) for sw in swaths]
+        return [f.result() for f in futures]
 
 
 def output_base(meta: SwathMetadata) -> str:
@@ -490,16 +588,16 @@ def _geocode_block(blk: dict | None, width: int, r0: int, r1: int, meta: SwathMe
     if span is None:
         return value, angles, mask
     ra, rb = span
-    img = src.read(1, window=Window(0, ra, n_cols, rb - ra)).astype(np.float64)
+    img = src.read(1, window=Window(0, ra, n_cols, rb - ra))
     theta_e, theta_l = blk["theta_e"], blk["theta_l"]
     if a_gamma is not None:
-        ag = np.asarray(a_gamma[ra:rb])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(ag > 0, img / ag, np.nan)
-        geo = sample(ratio, ra, u, v).astype(np.float64)
-        val = geo * T.beta_reference_area(meta, theta_e, ml_az, ml_rg)
+        # beta0 / A_gamma sampled bilinearly (``sample_ratio``: the ratio of each neighbour on the fly)
+        geo = np.empty(u.shape, dtype=np.float32)
+        sample_ratio(np.ascontiguousarray(img, dtype=np.float32), np.asarray(a_gamma[ra:rb]), ra,
+                     np.ascontiguousarray(u), np.ascontiguousarray(v), geo)
+        val = geo.astype(np.float64) * T.beta_reference_area(meta, theta_e, ml_az, ml_rg)
     else:
-        val = sample(img, ra, u, v).astype(np.float64)
+        val = sample(img.astype(np.float64), ra, u, v).astype(np.float64)
         if opts.flattening == "kellndorfer":
             with np.errstate(divide="ignore", invalid="ignore"):
                 val = val * np.sin(np.radians(theta_l)) / np.sin(np.radians(theta_e))

@@ -87,7 +87,33 @@ def ground_range_pixel(meta: SwathMetadata, t: np.ndarray, tau: np.ndarray) -> n
 
 def tops_line(meta: SwathMetadata, layout: DeburstLayout, rg: RadarGrid, t: np.ndarray,
               tau: np.ndarray) -> np.ndarray:
-    """Debursted-frame line of targets with zero-Doppler time ``t`` and range time ``tau`` (module doc)."""
+    """Debursted-frame line of targets with zero-Doppler time ``t`` and range time ``tau`` (module doc); one
+    parallel kernel (``diapsar.kernels.area.tops_lines``) doing ``rg.time_to_line`` of each segment's burst."""
+    from .kernels.area import tops_lines
+
+    segs = layout.segments
+    nseg = len(segs)
+    f64 = np.float64
+    first = np.array([rg.burst_first_lines[s.burst] for s in segs], dtype=f64)
+    times = np.array([rg.burst_times_s[s.burst] for s in segs], dtype=f64)
+    bfirst = np.array([meta.bursts[s.burst].first_line for s in segs], dtype=f64)
+    lo = np.array([-np.inf if k == 0 else s.burst_line0 - 0.5 for k, s in enumerate(segs)], dtype=f64)
+    hi = np.array([np.inf if k == nseg - 1 else s.burst_line1 - 0.5 for k, s in enumerate(segs)], dtype=f64)
+    out0 = np.array([s.out_line0 for s in segs], dtype=f64)
+    line0 = np.array([s.burst_line0 for s in segs], dtype=f64)
+    ref = rg.bistatic_reference_range_time_s
+    shape = np.shape(t)
+    tt = np.ascontiguousarray(np.asarray(t, dtype=f64).ravel())
+    out = np.empty(tt.size)
+    tops_lines(tt, np.ascontiguousarray(np.broadcast_to(np.asarray(tau, dtype=f64), shape).ravel()),
+               0.0 if ref is None else float(ref), ref is not None, first, times, float(rg.azimuth_time_interval_s),
+               bfirst, lo, hi, out0, line0, out)
+    return out.reshape(shape)
+
+
+def tops_line_numpy(meta: SwathMetadata, layout: DeburstLayout, rg: RadarGrid, t: np.ndarray,
+                    tau: np.ndarray) -> np.ndarray:
+    """Reference of ``tops_line`` (tests): ``rg.time_to_line`` segment by segment."""
     out = np.full(np.shape(t), np.nan)
     todo = np.isfinite(t)
     segs = layout.segments
@@ -224,13 +250,27 @@ def beta_reference_area(meta: SwathMetadata, theta_e_deg: np.ndarray | float, ml
     return np.asarray(az * rg, dtype=np.float64)
 
 
+def grid_lonlat(grid: OrthoGrid, row0: int, row1: int) -> tuple[np.ndarray, np.ndarray]:
+    """lon/lat of the cell centres of map rows [row0, row1): a parallel kernel for WGS84 UTM grids
+    (``diapsar.kernels.area.utm_lonlat_grid``, within 1e-9 degree of PROJ), else ``grid.lonlat`` (PROJ)."""
+    from .kernels.area import utm_lonlat_grid
+
+    x0, dx, _, y0, _, dy = grid.transform
+    out = utm_lonlat_grid(grid.epsg, x0 + (np.arange(grid.width) + 0.5) * dx, y0 + (np.arange(row0, row1) + 0.5) * dy)
+    return out if out is not None else grid.lonlat(row0, row1)
+
+
 def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathMetadata, orbit: Orbit,
-              layout: DeburstLayout | None = None) -> dict:
+              layout: DeburstLayout | None = None, lonlat: tuple[np.ndarray, np.ndarray, int] | None = None) -> dict:
     """All per-cell geometry of map rows [row0, row1): line, sample, theta_e, theta_l, mask, proj_area (m^2).
     Heights are read with one row of margin each side so the slopes are central across block edges. TOPS SLC:
-    lines of the debursted frame ``layout`` (see ``radar_coordinates``)."""
+    lines of the debursted frame ``layout`` (see ``radar_coordinates``). ``lonlat``: (lon, lat, first row) of
+    map rows already computed (``grid_lonlat``) covering those rows and their margin."""
     a, b = max(row0 - 1, 0), min(row1 + 1, grid.height)
-    lon, lat = grid.lonlat(a, b)
+    if lonlat is not None and lonlat[2] <= a and lonlat[2] + lonlat[0].shape[0] >= b:
+        lon, lat = lonlat[0][a - lonlat[2]:b - lonlat[2]], lonlat[1][a - lonlat[2]:b - lonlat[2]]
+    else:
+        lon, lat = grid_lonlat(grid, a, b)
     h = dem_heights_at(dem, lon, lat)
     dx, dy = abs(grid.transform[1]), abs(grid.transform[5])
     if grid.epsg == 4326:
@@ -246,16 +286,19 @@ def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathM
 
 
 def splat_illuminated_area(block: dict, row_first: int, row_stop: int, acc: np.ndarray, oversample: int = 4,
-                            ml_az: int = 1, ml_rg: int = 1) -> np.ndarray:
+                            ml_az: int = 1, ml_rg: int = 1, first_row: int = 0) -> np.ndarray:
     """A_gamma by bilinear splatting (``diapsar.kernels.area``): adds the projected areas of the block's rows
     [row_first, row_stop) (``map_block`` output; the other rows are neighbours for the sub-facet positions),
-    each map cell split into ``oversample`` x ``oversample`` sub-facets, into ``acc`` (ML radar grid)."""
-    from .kernels.area import splat_area
+    each map cell split into ``oversample`` x ``oversample`` sub-facets, into ``acc`` (ML radar grid).
+    ``first_row``: map row of the block's row 0; the parallel splat (``splat_area_tiles``) works on tiles aligned
+    on the map grid, so the sums do not depend on the thread count, nor on the blocks when these start on
+    multiples of ``SPLAT_TILE_ROWS``."""
+    from .kernels.area import splat_area_tiles
 
-    splat_area(np.ascontiguousarray(block["line"], dtype=np.float64),
-               np.ascontiguousarray(block["sample"], dtype=np.float64),
-               np.ascontiguousarray(block["proj_area"], dtype=np.float64), int(row_first), int(row_stop),
-               int(oversample), int(ml_az), int(ml_rg), acc)
+    splat_area_tiles(np.ascontiguousarray(block["line"], dtype=np.float64),
+                     np.ascontiguousarray(block["sample"], dtype=np.float64),
+                     np.ascontiguousarray(block["proj_area"], dtype=np.float64), int(row_first), int(row_stop),
+                     int(first_row), int(oversample), int(ml_az), int(ml_rg), acc)
     return acc
 
 

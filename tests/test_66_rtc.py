@@ -75,6 +75,78 @@ def test_splat_kernel_matches_numpy_reference():
     assert np.allclose(a, b, rtol=1e-12, atol=1e-12) and a.sum() > 0
 
 
+
+def test_parallel_splat_same_sums_whatever_the_threads_and_blocks():
+    """``splat_area_tiles`` (fixed map tiles, buffers added in tile order) against the serial ``splat_area``
+    (relative 1e-12: only the order of additions differs); bit for bit the same with 1 and 2 numba threads,
+    and when the rows are split into two blocks at a multiple of ``SPLAT_TILE_ROWS``."""
+    import numba
+
+    from diapsar.kernels.area import SPLAT_TILE_ROWS, splat_area, splat_area_tiles
+
+    rng = np.random.default_rng(3)
+    r, c = np.meshgrid(np.arange(150), np.arange(700), indexing="ij")
+    line = 3.0 + 2.1 * r + 0.3 * c + rng.normal(0, 0.2, r.shape)
+    sample = 1.0 + 0.4 * r + 1.7 * c + rng.normal(0, 0.2, r.shape)
+    area = rng.uniform(-0.2, 1.0, r.shape)
+    line[20:30, 40:45] = np.nan
+    ref = np.zeros((200, 420))
+    splat_area(line, sample, area, 1, 149, 3, 2, 3, ref)
+    got = []
+    n0 = numba.get_num_threads()
+    try:
+        for th in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(th)
+            a = np.zeros(ref.shape)
+            splat_area_tiles(line, sample, area, 1, 149, 0, 3, 2, 3, a)
+            got.append(a)
+    finally:
+        numba.set_num_threads(n0)
+    # two blocks: map rows [1, 64) and [64, 149), each with one row of neighbours
+    k = 2 * SPLAT_TILE_ROWS
+    b = np.zeros(ref.shape)
+    splat_area_tiles(line[:k + 1], sample[:k + 1], area[:k + 1], 1, k, 0, 3, 2, 3, b)
+    splat_area_tiles(line[k - 1:], sample[k - 1:], area[k - 1:], 1, 150 - k, k - 1, 3, 2, 3, b)
+    assert np.allclose(got[0], ref, rtol=1e-12, atol=1e-12) and ref.sum() > 0
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[0], b)
+
+
+def test_rtc_sampling_kernel_equals_ratio_then_sample():
+    """``sample_ratio`` (beta0 / A_gamma of the four neighbours on the fly) against the window-sized ratio
+    sampled by ``diapsar.ortho.sample``: the same float32 values, NaN where A_gamma is 0 or off the window."""
+    from diapsar.kernels.area import sample_ratio
+    from diapsar.ortho import sample
+
+    rng = np.random.default_rng(4)
+    img = rng.gamma(1.0, 0.1, (40, 60)).astype(np.float32)
+    ag = rng.uniform(0.0, 900.0, (40, 60))
+    ag[rng.random(ag.shape) < 0.05] = 0.0
+    u = rng.uniform(5.0, 46.0, (30, 50))
+    v = rng.uniform(-1.0, 61.0, (30, 50))
+    u[0, :5] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = sample(np.where(ag > 0, img.astype(np.float64) / ag, np.nan), 7, u, v)
+    got = np.empty(u.shape, dtype=np.float32)
+    sample_ratio(img, ag, 7, u, v, got)
+    assert np.array_equal(got, want, equal_nan=True) and np.isfinite(got).sum() > 1000
+
+
+def test_tops_line_kernel_equals_the_segment_by_segment_lookup(s1_data):
+    """``terrain.tops_line`` (one kernel) against ``tops_line_numpy`` (``RadarGrid.time_to_line`` segment by
+    segment) on zero-Doppler times across every burst of a real IW1 annotation: the same float64 lines."""
+    from diapsar.deburst import deburst_layout
+    from diapsar.geometry import RadarGrid
+
+    m = open_product(s1_data / "format_coverage/S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.SAFE").swath("IW1", "VV")
+    layout = deburst_layout(m)
+    rg = RadarGrid.from_metadata(m)
+    t0, t1 = rg.burst_times_s[0] - 1.0, rg.burst_times_s[-1] + 4.0
+    t = np.linspace(t0, t1, 200_099).reshape(401, 499)
+    tau = np.linspace(5.3e-3, 5.6e-3, t.size).reshape(t.shape)
+    got = T.tops_line(m, layout, rg, t, tau)
+    want = T.tops_line_numpy(m, layout, rg, t, tau)
+    assert np.array_equal(got, want, equal_nan=True) and np.isfinite(got).all()
+
 def test_fused_calibration_kernel_equals_the_numpy_steps():
     """``diapsar.kernels.calibrate`` against detected_power -> remove_noise -> calibrate (bit for bit), SLC and
     GRD, with and without noise, valid samples [s0, s1), zero DN invalid."""

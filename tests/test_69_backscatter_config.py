@@ -269,6 +269,16 @@ def test_two_swaths_mosaicked_on_one_grid(two_swaths, tmp_path, capsys):
     clear = both & (np.abs(theta - mid) > 0.005)  # away from the cut (the swaths' angles differ by < 0.005 deg)
     assert np.array_equal(from_iw1[clear], theta[clear] < mid)
     assert np.all(from_iw1[valid[0] & ~valid[1]]) and np.all(from_iw2[valid[1] & ~valid[0]])
+    # the swaths side by side in two processes: the same bytes
+    par = tmp_path / "par"
+    code, _, err = cli(capsys, two_swaths["safe"], "--out", par, "--pol", "VH", "--dem", two_swaths["dem"],
+                       "--dem-geoid", "none", "--no-noise", "--flattening", "none", "--spacing", 100,
+                       "--no-quicklook", "--workers", 2)
+    assert code == 0, err
+    tifs = sorted(p.name for p in out.glob("*.tif"))
+    assert tifs == sorted(p.name for p in par.glob("*.tif")) and len(tifs) == 9
+    for f in tifs:
+        assert (out / f).read_bytes() == (par / f).read_bytes(), f
     # STAC: the mosaic's grid, its assets first
     item = json.loads((out / f"{name}.json").read_text())
     props = item["properties"]

@@ -48,6 +48,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--db", action="store_true", default=None, help="write 10 log10 of the backscatter")
     parser.add_argument("-ml", nargs=2, type=int, default=None, metavar=("RG", "AZ"),
                         help="looks in range and azimuth (default 1 1; with --dem: about --spacing on the ground)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="with --dem: swaths side by side in N processes (-ram and the threads split between "
+                             "them; same bytes; default 1)")
     parser.add_argument("-ram", "--ram", dest="ram", type=float, default=None, metavar="MB",
                         help="memory budget in MB (default 512)")
     parser.add_argument("--no-quicklook", dest="quicklook", action="store_false", default=None, help="skip the PNG")
@@ -366,7 +369,7 @@ def _run_terrain(args) -> int:
         product_epsg,
         product_item,
         scene_footprint,
-        terrain_backscatter,
+        terrain_swaths,
     )
     from ..io.safe import open_product
 
@@ -391,12 +394,10 @@ def _run_terrain(args) -> int:
             popts = opts
             if len(swaths) > 1 and opts.epsg is None:  # one CRS for the product's swaths (the mosaic's)
                 popts = replace(opts, epsg=product_epsg([product.swath(sw, args.pol) for sw in swaths], opts.roi))
-            results = []
-            for sw in swaths:
-                res = terrain_backscatter(product, sw, args.pol, args.out, popts, lut=args.lut, remove=args.noise,
-                                          db=args.db, looks=args.ml, ram_mb=args.ram, quicklook=args.quicklook,
-                                          orbit=orbits[(path, sw)])
-                results.append(res)
+            results = terrain_swaths(path, swaths, args.pol, args.out, popts, ram_mb=args.ram, workers=args.workers,
+                                     orbits={sw: orbits[(path, sw)] for sw in swaths}, lut=args.lut,
+                                     remove=args.noise, db=args.db, looks=args.ml, quicklook=args.quicklook)
+            for res in results:
                 g = res.grid
                 print(f"wrote {res.tif} ({g.height} x {g.width}, EPSG:{g.epsg}, {g.transform[1]:g} m, "
                       f"{res.quantity}{', dB' if res.db else ''}, radar looks {res.looks[0]} x {res.looks[1]}, "

@@ -223,7 +223,8 @@ def _task_env(task: UnitTask) -> Iterator[None]:
     numba.set_num_threads(max(1, min(task.threads, pool)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(task.ram_mb or task.cfg.optram_mb)):
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(task.ram_mb or task.cfg.optram_mb),
+                          GDAL_NUM_THREADS=gdal_threads()):
             yield
 
 
@@ -261,6 +262,14 @@ def run_pair_task(task: UnitTask, master_done: Any = None) -> PairSummary:
 
 
 # ------------------------------------------------------------------------------------------------ executors
+
+def gdal_threads() -> str:
+    """GDAL's threads for compressing and decoding GeoTIFF blocks: numba's thread count of this unit (its share of
+    the cores; the bytes written do not depend on it)."""
+    import numba
+
+    return str(max(1, int(numba.get_num_threads())))
+
 
 def cores_given() -> int:
     try:

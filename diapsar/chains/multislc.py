@@ -513,7 +513,7 @@ def _swath_process(cfg: MultiSlcConfig, only: Only, ram_share_mb: float) -> dict
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(ram_share_mb)):
+        with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(ram_share_mb), GDAL_NUM_THREADS=executor.gdal_threads()):
             return _run_chain(cfg, top=False, only=only, ram_share_mb=ram_share_mb)
 
 
@@ -681,7 +681,7 @@ def run_chain(cfg: MultiSlcConfig, only: Only | None = None) -> dict[str, Any]:
         # SAR-geometry products carry GCPs, not a geotransform: GDAL's warning about it is expected
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         try:
-            with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(cfg.optram_mb)):
+            with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb(cfg.optram_mb), GDAL_NUM_THREADS=executor.gdal_threads()):
                 return _run_chain(cfg, only=only)
         except Exception as exc:
             file_log_only(f"stopped: {type(exc).__name__}: {exc}")

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -265,52 +264,6 @@ sys.exit(rc)
 """
 
 
-def _proc_kb(pid: int, field: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def run_tree(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], dict[int, float], float]:
-    """Run ``cmd``; returns its result, the peak RSS (VmHWM, MB) of it and of every descendant (the swath
-    processes), and the peak of their summed RSS (VmRSS sampled every 0.1 s, MB)."""
-    import threading
-
-    import psutil
-
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peaks: dict[int, float] = {}
-    total = [0.0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            try:
-                pids = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
-            except psutil.Error:
-                pids = [proc.pid]
-            now = 0.0
-            for pid in pids:
-                hwm, rss = _proc_kb(pid, "VmHWM"), _proc_kb(pid, "VmRSS")
-                if hwm is not None:
-                    peaks[pid] = max(peaks.get(pid, 0.0), hwm / 1024.0)
-                now += (rss or 0) / 1024.0
-            total[0] = max(total[0], now)
-            stop.wait(0.1)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    out, err = proc.communicate()
-    stop.set()
-    th.join()
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), peaks, total[0]
-
-
 def _mpix(px: float | None, sec: float) -> str:
     return f"{px / sec / 1e6:9.1f}" if px and sec > 0 else f"{'-':>9s}"
 
@@ -360,7 +313,10 @@ def main() -> int:
     t1 = time.perf_counter()
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(REPO))
     cpu_file = out / "cpu.json"
-    r, peaks, tree_peak = run_tree([sys.executable, "-c", CHILD, str(cfg), str(cpu_file)], env)
+    from bench_scale import run_measured  # the process-tree memory sampler of the scale benchmark
+
+    _, r, roles, tree_peak = run_measured([sys.executable, "-c", CHILD, str(cfg), str(cpu_file)], env, cwd=REPO)
+    peaks = {pid: mb for pid, (_role, mb) in roles.items()}
     wall = time.perf_counter() - t1
     load1 = os.getloadavg()
     if r.returncode != 0:

@@ -44,16 +44,20 @@ QUICK_STACK = (1000, 800)
 
 # ------------------------------------------------------------------------------------------------ peak RSS
 
-def _vmhwm_mb(pid: int) -> float | None:
-    """The peak resident set size of a live process (VmHWM of /proc/PID/status), MB."""
+def _status_mb(pid: int, field: str) -> float | None:
+    """A memory field of a live process's /proc/PID/status (VmHWM: its peak resident set size; VmRSS: now), MB."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         return None
     return None
+
+
+def _vmhwm_mb(pid: int) -> float | None:
+    return _status_mb(pid, "VmHWM")
 
 
 def _role(pid: int, top: int) -> str:
@@ -68,35 +72,47 @@ def _role(pid: int, top: int) -> str:
     return "child: " + cmd.strip()[:60]
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, dict[int, tuple[str, float]], str]:
-    """Run ``cmd``; returns (wall seconds, exit status, {pid: (role, peak RSS MB)} of the process and every
-    descendant, stderr tail). The peaks are the kernel's VmHWM read every 50 ms while each process lives."""
+def sample_tree(proc: subprocess.Popen, every_s: float = 0.05) -> tuple[dict[int, tuple[str, float]], float]:
+    """Sample ``proc`` and its descendants until it ends: {pid: (role, peak RSS MB)} (the kernel's VmHWM) and the
+    peak of their summed RSS (VmRSS), read every ``every_s`` seconds. Call after starting the process; returns once
+    it has exited (its output must be drained by the caller, e.g. in ``proc.communicate``, on another thread or
+    to DEVNULL)."""
     import psutil
 
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peaks: dict[int, tuple[str, float]] = {}
-    stop = threading.Event()
+    total = 0.0
+    while True:
+        done = proc.poll() is not None
+        try:
+            pids = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
+        except psutil.Error:
+            pids = [proc.pid]
+        now = 0.0
+        for pid in pids:
+            hwm = _vmhwm_mb(pid)
+            if hwm is not None:
+                role = peaks[pid][0] if pid in peaks else _role(pid, proc.pid)
+                peaks[pid] = (role, max(hwm, peaks.get(pid, ("", 0.0))[1]))
+            now += _status_mb(pid, "VmRSS") or 0.0
+        total = max(total, now)
+        if done:
+            return peaks, total
+        time.sleep(every_s)
 
-    def sample() -> None:
-        while not stop.is_set():
-            try:
-                pids = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
-            except psutil.Error:
-                pids = [proc.pid]
-            for pid in pids:
-                hwm = _vmhwm_mb(pid)
-                if hwm is not None:
-                    role = peaks[pid][0] if pid in peaks else _role(pid, proc.pid)
-                    peaks[pid] = (role, max(hwm, peaks.get(pid, ("", 0.0))[1]))
-            stop.wait(0.05)
 
-    th = threading.Thread(target=sample, daemon=True)
+def run_measured(cmd: list[str], env: dict[str, str], cwd: Path | None = None
+                 ) -> tuple[float, subprocess.CompletedProcess[str], dict[int, tuple[str, float]], float]:
+    """Run ``cmd``; returns (wall seconds, its completed process with stdout and stderr, {pid: (role, peak RSS
+    MB)} of the process and every descendant, peak of their summed RSS MB) (``sample_tree`` in a thread)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    result: list[Any] = []
+    th = threading.Thread(target=lambda: result.append(sample_tree(proc)), daemon=True)
     th.start()
-    _, err = proc.communicate()
-    stop.set()
+    out, err = proc.communicate()
     th.join()
-    return time.perf_counter() - t0, proc.returncode, peaks, err[-2000:]
+    peaks, total = result[0]
+    return time.perf_counter() - t0, subprocess.CompletedProcess(cmd, proc.returncode, out, err), peaks, total
 
 
 def print_peaks(peaks: dict[int, tuple[str, float]]) -> None:
@@ -254,7 +270,8 @@ def bench_pair(out: Path, size: tuple[int, int] | None, ram: int, threads: int, 
         raw = json.loads(cfg.read_text())
         raw["Global"]["in"].update(Polarisation="VH", Geoid="none")
         cfg.write_text(json.dumps(raw, indent=1))
-    wall, code, peaks, err = run_measured(chain_cmd(cfg), chain_env(threads))
+    wall, done, peaks, _ = run_measured(chain_cmd(cfg), chain_env(threads))
+    code, err = done.returncode, done.stderr[-2000:]
     if code != 0:
         raise SystemExit(f"bench_scale: the chain failed on the pair: {err}")
     run = json.loads((res / "run.json").read_text())
@@ -288,7 +305,8 @@ def bench_stack(out: Path, size: tuple[int, int], ram: int, keep: bool) -> dict[
         res = out / "stack_output"
         shutil.rmtree(res, ignore_errors=True)
         cfg = write_config(out / "stack.json", lake, res, ram, grid_step=60)
-        wall, code, peaks, err = run_measured(chain_cmd(cfg, *flags), chain_env(1))
+        wall, done, peaks, _ = run_measured(chain_cmd(cfg, *flags), chain_env(1))
+        code, err = done.returncode, done.stderr[-2000:]
         if code != 0:
             raise SystemExit(f"bench_scale: the chain failed ({label}): {err}")
         run = json.loads((res / "run.json").read_text())

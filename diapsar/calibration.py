@@ -91,15 +91,21 @@ def bilinear_vectors(lines: np.ndarray, pixels: Sequence[np.ndarray], values: Se
     return (1.0 - w)[:, None] * along[k] + w[:, None] * along[k + 1]
 
 
-def lut_rows(cal: CalibrationVectors, lut: str, row0: int, nrows: int, col0: int,
-             ncols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`lut_grid` in the factored form of :func:`vector_rows` (no full-size array)."""
+def _lut_vectors(cal: CalibrationVectors, lut: str) -> Sequence[np.ndarray]:
+    """The per-line vectors of the calibration LUT ``lut`` (SelectionError: unknown name; ProductError: absent)."""
     field = LUTS.get(lut, lut)
     if field not in ("sigma_nought", "beta_nought", "gamma", "dn"):
         raise SelectionError(f"unknown calibration LUT {lut!r} (expected one of {', '.join(LUTS)})")
     values = getattr(cal, field)
     if not values or any(v.size == 0 for v in values):
         raise ProductError(f"calibration annotation has no {lut} LUT")
+    return values  # type: ignore[no-any-return]
+
+
+def lut_rows(cal: CalibrationVectors, lut: str, row0: int, nrows: int, col0: int,
+             ncols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lut_grid` in the factored form of :func:`vector_rows` (no full-size array)."""
+    values = _lut_vectors(cal, lut)
     return vector_rows(cal.line, cal.pixel, values, np.arange(row0, row0 + nrows), np.arange(col0, col0 + ncols),
                        what=f"calibration {lut}")
 
@@ -107,12 +113,7 @@ def lut_rows(cal: CalibrationVectors, lut: str, row0: int, nrows: int, col0: int
 def lut_grid(cal: CalibrationVectors, lut: str, row0: int, nrows: int, col0: int, ncols: int) -> np.ndarray:
     """The calibration LUT ``lut`` (sigma0, beta0, gamma0 or dn) on image lines [row0, row0+nrows) and samples
     [col0, col0+ncols), bilinear in line and pixel (ESA calibration note, section 3). float64."""
-    field = LUTS.get(lut, lut)
-    if field not in ("sigma_nought", "beta_nought", "gamma", "dn"):
-        raise SelectionError(f"unknown calibration LUT {lut!r} (expected one of {', '.join(LUTS)})")
-    values = getattr(cal, field)
-    if not values or any(v.size == 0 for v in values):
-        raise ProductError(f"calibration annotation has no {lut} LUT")
+    values = _lut_vectors(cal, lut)
     return bilinear_vectors(cal.line, cal.pixel, values, np.arange(row0, row0 + nrows),
                             np.arange(col0, col0 + ncols), what=f"calibration {lut}")
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .calibration import bilinear_vectors, vector_rows
 from .errors import ProductError
-from .metadata import Burst, NoiseVectors
+from .metadata import Burst, NoiseAzimuthBlock, NoiseVectors
 
 
 def range_noise(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int) -> np.ndarray:
@@ -67,19 +67,30 @@ def range_noise_tops(noise: NoiseVectors, bursts: list[Burst], lines_per_burst: 
     return out
 
 
+def _block_span(b: NoiseAzimuthBlock, row0: int, nrows: int, col0: int, ncols: int
+                ) -> tuple[int, int, int, int] | None:
+    """Lines r_a..r_b and samples c_a..c_b (inclusive) of azimuth noise block ``b`` inside lines [row0, row0+nrows)
+    and samples [col0, col0+ncols), None when it has none there; ProductError when its vectors disagree."""
+    r_a, r_b = max(b.first_azimuth_line, row0), min(b.last_azimuth_line, row0 + nrows - 1)
+    c_a, c_b = max(b.first_range_sample, col0), min(b.last_range_sample, col0 + ncols - 1)
+    if r_a > r_b or c_a > c_b:
+        return None
+    if b.line.size == 0 or b.line.size != b.values.size:
+        raise ProductError(f"noise azimuth block at line {b.first_azimuth_line} has {b.line.size} lines "
+                           f"and {b.values.size} values")
+    return r_a, r_b, c_a, c_b
+
+
 def azimuth_noise(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int) -> np.ndarray:
     """N_azimuth on the same grid: each block's profile, linear in line, inside its lines and samples
     (inclusive bounds); 1 outside every block. float64."""
     out = np.ones((nrows, ncols))
     rows = np.arange(row0, row0 + nrows)
     for b in noise.azimuth_blocks:
-        r_a, r_b = max(b.first_azimuth_line, row0), min(b.last_azimuth_line, row0 + nrows - 1)
-        c_a, c_b = max(b.first_range_sample, col0), min(b.last_range_sample, col0 + ncols - 1)
-        if r_a > r_b or c_a > c_b:
+        span = _block_span(b, row0, nrows, col0, ncols)
+        if span is None:
             continue
-        if b.line.size == 0 or b.line.size != b.values.size:
-            raise ProductError(f"noise azimuth block at line {b.first_azimuth_line} has {b.line.size} lines "
-                               f"and {b.values.size} values")
+        r_a, r_b, c_a, c_b = span
         prof = np.interp(rows[r_a - row0:r_b - row0 + 1], b.line.astype(np.float64), b.values)
         out[r_a - row0:r_b - row0 + 1, c_a - col0:c_b - col0 + 1] = prof[:, None]
     return out
@@ -130,13 +141,10 @@ def noise_rows(noise: NoiseVectors, row0: int, nrows: int, col0: int, ncols: int
         along, kk, ww = vector_rows(rv.line, rv.pixel, rv.values, rows, cols, what="noise range vectors")
     c0s, c1s, vals = [], [], []
     for b in noise.azimuth_blocks:
-        r_a, r_b = max(b.first_azimuth_line, row0), min(b.last_azimuth_line, row0 + nrows - 1)
-        c_a, c_b = max(b.first_range_sample, col0), min(b.last_range_sample, col0 + ncols - 1)
-        if r_a > r_b or c_a > c_b:
+        span = _block_span(b, row0, nrows, col0, ncols)
+        if span is None:
             continue
-        if b.line.size == 0 or b.line.size != b.values.size:
-            raise ProductError(f"noise azimuth block at line {b.first_azimuth_line} has {b.line.size} lines "
-                               f"and {b.values.size} values")
+        r_a, r_b, c_a, c_b = span
         v = np.full(nrows, np.nan)
         v[r_a - row0:r_b - row0 + 1] = np.interp(rows[r_a - row0:r_b - row0 + 1], b.line.astype(np.float64),
                                                  b.values)

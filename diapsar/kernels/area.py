@@ -49,6 +49,21 @@ def _splat(acc, u, v, a):
 
 
 @numba.njit(cache=True)
+def _subfacet(line, sample, i, j, i2, j2, wy, wx):
+    """(line, sample) of a sub-facet centre of map cell (i, j): bilinear between the cell and its neighbours i2
+    (row) and j2 (column) with weights wy, wx; the cell's own position where a neighbour is not finite."""
+    l00, s00 = line[i, j], sample[i, j]
+    l10, l01, l11 = line[i2, j], line[i, j2], line[i2, j2]
+    s10, s01, s11 = sample[i2, j], sample[i, j2], sample[i2, j2]
+    if (np.isfinite(l10) and np.isfinite(l01) and np.isfinite(l11) and np.isfinite(s10)
+            and np.isfinite(s01) and np.isfinite(s11)):
+        li = ((1 - wy) * ((1 - wx) * l00 + wx * l01) + wy * ((1 - wx) * l10 + wx * l11))
+        si = ((1 - wy) * ((1 - wx) * s00 + wx * s01) + wy * ((1 - wx) * s10 + wx * s11))
+        return li, si
+    return l00, s00
+
+
+@numba.njit(cache=True)
 def splat_area(line, sample, area, row_first, row_stop, os, ml_az, ml_rg, acc):
     """Add the projected area of map rows [row_first, row_stop) of the block (``line``, ``sample``, ``area``:
     2-D, rows outside that range are neighbours only) into ``acc`` (ML radar grid, float64); facets whose area
@@ -75,15 +90,7 @@ def splat_area(line, sample, area, row_first, row_stop, os, ml_az, ml_rg, acc):
                     j2 = j + 1 if fx > 0 else j - 1
                     j2 = min(max(j2, 0), m - 1)
                     wx = abs(fx)
-                    l10, l01, l11 = line[i2, j], line[i, j2], line[i2, j2]
-                    s10, s01, s11 = sample[i2, j], sample[i, j2], sample[i2, j2]
-                    if (np.isfinite(l10) and np.isfinite(l01) and np.isfinite(l11) and np.isfinite(s10)
-                            and np.isfinite(s01) and np.isfinite(s11)):
-                        li = ((1 - wy) * ((1 - wx) * l00 + wx * l01) + wy * ((1 - wx) * l10 + wx * l11))
-                        si = ((1 - wy) * ((1 - wx) * s00 + wx * s01) + wy * ((1 - wx) * s10 + wx * s11))
-                    else:
-                        li = l00
-                        si = s00
+                    li, si = _subfacet(line, sample, i, j, i2, j2, wy, wx)
                     _splat(acc, (li - off_az) / ml_az, (si - off_rg) / ml_rg, ar)
 
 
@@ -329,15 +336,7 @@ def _splat_tile(line, sample, area, i0, i1, j0, j1, os, ml_az, ml_rg, nr, nc, bu
                     j2 = j + 1 if fx > 0 else j - 1
                     j2 = min(max(j2, 0), m - 1)
                     wx = abs(fx)
-                    l10, l01, l11 = line[i2, j], line[i, j2], line[i2, j2]
-                    s10, s01, s11 = sample[i2, j], sample[i, j2], sample[i2, j2]
-                    if (np.isfinite(l10) and np.isfinite(l01) and np.isfinite(l11) and np.isfinite(s10)
-                            and np.isfinite(s01) and np.isfinite(s11)):
-                        li = ((1 - wy) * ((1 - wx) * l00 + wx * l01) + wy * ((1 - wx) * l10 + wx * l11))
-                        si = ((1 - wy) * ((1 - wx) * s00 + wx * s01) + wy * ((1 - wx) * s10 + wx * s11))
-                    else:
-                        li = l00
-                        si = s00
+                    li, si = _subfacet(line, sample, i, j, i2, j2, wy, wx)
                     u = (li - off_az) / ml_az
                     v = (si - off_rg) / ml_rg
                     u0 = math.floor(u)

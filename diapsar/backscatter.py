@@ -27,7 +27,7 @@ from .deburst import DeburstLayout, deburst_layout
 from .errors import OutputError, ProductError, SelectionError
 from .io.atomic import atomic_path
 from .io.blocks import row_blocks, rows_per_block
-from .io.raster import GTIFF_OPTIONS, BlockWriter
+from .io.raster import GTIFF_OPTIONS, BlockWriter, block_writer
 from .kernels.calibrate import calibrate_stream_complex, calibrate_stream_real, mean_valid_power
 from .metadata import SwathMetadata
 from .multilook import check_factors
@@ -227,7 +227,8 @@ def image_writer(path: Path, width: int, height: int, description: str, tags: di
         try:
             ds.set_band_description(1, description)
             ds.update_tags(**{k: str(v) for k, v in tags.items()})
-            yield BlockWriter(ds)
+            with block_writer(ds) as w:
+                yield w
         finally:
             ds.close()
 

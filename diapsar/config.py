@@ -472,6 +472,9 @@ class MultiSlcConfig:
     compute: ComputeConfig
     source: str = ""  # the file it came from
     adjustments: tuple[str, ...] = ()
+    # a swath's run inside a multi-swath run (``chains.swaths.swath_config``): its pairs get no quicklooks of
+    # their own (the merged pair has them); not part of ``to_dict``
+    swath_part: bool = False
 
     # -- flat names (read-only) --
     @property

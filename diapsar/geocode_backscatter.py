@@ -65,7 +65,7 @@ from .deburst import deburst_layout
 from .errors import DemError, OrbitError, ProductError, SelectionError
 from .io.cog import write_cog
 from .io.dem import Dem, build_scene_dem, gdal_path, load_dem
-from .io.raster import BlockWriter, open_writer
+from .io.raster import block_writer, open_writer
 from .kernels.area import SPLAT_TILE_ROWS, sample_ratio
 from .metadata import SwathMetadata
 from .orbit import Orbit, orbit_for
@@ -352,7 +352,8 @@ def _work_writer(path: Path, width: int, height: int, count: int, dtype: str, de
             ds.set_band_description(k + 1, d)
         if tags:
             ds.update_tags(**{k: str(v) for k, v in tags.items()})
-        yield BlockWriter(ds)
+        with block_writer(ds) as w:
+            yield w
     finally:
         ds.close()
 

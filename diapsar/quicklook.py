@@ -326,8 +326,15 @@ def check_ml(ml_rg: int, ml_az: int) -> None:
 
 
 def _strip_cells(data: dict[str, np.ndarray], kind: str, nodata, ml_az: int, ml_rg: int,
-                 out_roles: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Final multilooked values of the cells of one strip (NaN where a cell has no valid pixel)."""
+                 out_roles: list[str], display: bool = False, stack: np.ndarray | None = None
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Final multilooked values of the cells of one strip (NaN where a cell has no valid pixel).
+
+    ``display``: an interferogram's cells for a quicklook only, by ``kernels.display.interferogram_cells`` (the
+    same rule, float64 sums and a float32 sine/cosine: within ~1e-6 of these values, several times faster);
+    ``stack``: the bands of ``data``, in its order, as one array (not copied again)."""
+    if display and kind == "interferogram" and all(a.dtype == np.float32 for a in data.values()):
+        return _display_cells(data, nodata, ml_az, ml_rg, out_roles, stack)
     bands: dict[str, np.ndarray] = {}
     if kind == "slc":
         s = data["slc"]
@@ -366,6 +373,23 @@ def _strip_cells(data: dict[str, np.ndarray], kind: str, nodata, ml_az: int, ml_
         if r != "isdata":
             v[~valid] = np.nan
         bands[r] = v
+    return bands, valid
+
+
+def _display_cells(data: dict[str, np.ndarray], nodata, ml_az: int, ml_rg: int, out_roles: list[str],
+                   stack: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    from .kernels.display import AMPLITUDE, ISDATA, MEAN, PHASE, interferogram_cells
+
+    roles = list(data)
+    code = {"amplitude": AMPLITUDE, "phase": PHASE, "isdata": ISDATA}
+    codes = np.array([code.get(r, MEAN) for r in roles], dtype=np.int64)
+    amp = roles.index("amplitude") if "amplitude" in roles else -1
+    use_nodata = nodata is not None and not np.isnan(nodata)
+    if stack is None or stack.dtype != np.float32 or stack.shape[0] != len(roles):
+        stack = np.stack([data[r] for r in roles])
+    cells, valid = interferogram_cells(stack, codes, amp, float(nodata) if use_nodata else 0.0, use_nodata,
+                                       int(ml_az), int(ml_rg))
+    bands = {r: cells[k] for k, r in enumerate(roles) if r in out_roles}
     return bands, valid
 
 
@@ -528,9 +552,12 @@ def multilook_image(src: ImageSource, ml_rg: int, ml_az: int, band: int | None =
         with writer as dst:
             for blk in row_blocks(used_rows, rows):
                 win = Window(0, blk.row0, used_cols, blk.rows)
-                data = {r: ds.read(i, window=win) for r, i in zip(read_roles, read_idx, strict=True)}
-                strip, ok = _strip_cells(data, kind, nodata, ml_az, ml_rg, out_roles)
-                del data
+                # every band in one read: a pixel-interleaved tile is decompressed once, not once per band
+                stack = ds.read(read_idx, window=win)
+                data = {r: stack[k] for k, r in enumerate(read_roles)}
+                strip, ok = _strip_cells(data, kind, nodata, ml_az, ml_rg, out_roles, display=dst is None,
+                                         stack=stack)
+                del data, stack
                 o0 = blk.row0 // ml_az
                 if dst is not None:
                     dst.write(strip, o0)
@@ -877,7 +904,9 @@ def render(mlk: Multilooked, out_png: str | os.PathLike, what: str = "auto", tit
     meta = {"Title": " | ".join(heads), "Software": "diapsar",
             "Description": f"x: {labels[0]}; y: {labels[1]}; colour scale: {cb_label}"}
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", facecolor="white", metadata=meta)
+        # zlib level 1: 4x faster than PIL's default 6 on a 1600 x 1092 noisy quicklook, and smaller (2.0 MB
+        # against 3.9 MB, measured on the IW benchmark's merged amplitude quicklook)
+        fig.savefig(tmp, format="png", facecolor="white", metadata=meta, pil_kwargs={"compress_level": 1})
     return out_png
 
 

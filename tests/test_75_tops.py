@@ -514,3 +514,26 @@ def test_frame_read_in_place_equals_copies(iw_sim):
         b = tops.read_frame(read, meta, frame, row0, col0, n_rows, n_cols, read_into=read_into)
         assert np.count_nonzero(a) > n_rows * n_cols // 2
         assert np.array_equal(a, b)
+
+
+def test_esd_residual_of_a_tiny_last_shift_follows_the_esd_model():
+    """The residual of the overlaps after a last ESD shift below RESIDUAL_MODEL_LINES is taken from the last
+    iteration's overlaps by the ESD model (phase 2 pi delta_f dt shift). On the IW demo stack the overlaps
+    resampled again gave (-0.00269, 0.00124) rad and (-1.2752e-4, 5.8636e-5) line where the model gives
+    (-0.00269, 0.00123) rad and (-1.2758e-4, 5.8660e-5) line (last shift -4.9e-6 line)."""
+    from diapsar.chains.tops_steps import RESIDUAL_MODEL_LINES, _shifted_estimate
+
+    dt, df = 2.0556e-3, 4800.0
+    shift = 0.0123
+    phase = 2.0 * np.pi * df * dt * shift
+    est = {"status": "ok", "shift_lines": shift,
+           "overlaps": [{"bursts": [1, 2], "status": "ok", "phase_rad": phase, "delta_f_hz": df, "shift_lines": shift,
+                         "cells": 40},
+                        {"bursts": [2, 3], "status": "too_few_points", "cells": 2}]}
+    out = _shifted_estimate(est, shift, dt)
+    assert out["overlaps"][0]["phase_rad"] == pytest.approx(0.0, abs=1e-5)
+    assert out["overlaps"][0]["shift_lines"] == pytest.approx(0.0, abs=1e-12)
+    assert out["overlaps"][1] == est["overlaps"][1] and est["overlaps"][0]["phase_rad"] == phase  # not modified
+    half = _shifted_estimate(est, shift / 2, dt)["overlaps"][0]
+    assert half["phase_rad"] == pytest.approx(phase / 2, abs=1e-5) and half["shift_lines"] == pytest.approx(shift / 2)
+    assert RESIDUAL_MODEL_LINES <= 1e-5

@@ -111,6 +111,9 @@ def test_iw_pair_with_timing_error_is_exact_after_esd(iw_stack: tuple[Path, dict
     print(f"\nESD: shift {info['esd_shift_lines']:+.5f} lines (hidden timing error {TIMING_ERROR}), iterations "
           f"{[round(i['shift_lines'], 6) for i in esd['iterations']]}")
     assert esd["status"] == "ok" and len(esd["residual"]) == 2
+    # the last iteration converged (< 1e-5 line): the residual comes from its overlaps by the ESD model
+    assert abs(esd["iterations"][-1]["shift_lines"]) < 1e-5 and "ESD model" in esd["residual_from"]
+    assert all(abs(r["residual_phase_rad"]) < 0.02 for r in esd["residual"])
     # coregistration error: final grid (geometry + ESD) against the true offsets at the grid nodes
     with rasterio.open(iw_run / sorted(p.name for p in iw_run.glob("*_m_*_s"))[0] / "deformation_grid.tif") as ds:
         grids = ds.read()
@@ -242,6 +245,11 @@ def test_two_swaths_are_merged_on_one_grid_without_a_step_at_the_cut(two_swaths_
     assert rows.sum() > 100 and abs(float(np.median(steps))) <= 0.1
     for name in ("interferogram_ortho.tif", "quicklook_phase.png"):
         assert (pair_dir / name).exists()
+    # the swaths' own pair folders: products and pair.json, no quicklooks (those of the merged pair only)
+    for sw in ("IW1", "IW2"):
+        swath_pair = out / sw / pair_dir.name
+        assert (swath_pair / "interferogram.tif").exists() and not list(swath_pair.glob("quicklook_*.png"))
+        assert "quicklooks" not in json.loads((swath_pair / "pair.json").read_text())
     assert (out / "IW1" / "run.json").exists() and (out / "IW2" / "run.json").exists()
     assert (out / "dem_scene.vrt").exists() and (out / "20230904_master_directory" / "master_ml_amplitude.tif").exists()
 

@@ -127,6 +127,13 @@ def master_window(cfg: MultiSlcConfig, master: Acquisition) -> Window:
     return Window(line0, sample0, n_lines, n_samples, cfg.ml_azi, cfg.ml_ran)
 
 
+def product_codec(cfg: MultiSlcConfig) -> bool | str:
+    """``open_writer``'s ``compress`` for the products of a pair or master folder: deflate, or ZSTD for a
+    swath's products in a multi-swath run (read back once by the merge, which writes the merged products with
+    deflate)."""
+    return "zstd" if cfg.swath_part else True
+
+
 def gdal_cache_mb(ram_mb: float) -> int:
     """GDAL's raster block cache of the run, taken from the budget (GDAL's default, 5 % of the machine's memory,
     is outside it): 1/16 of -ram, 16..256 MB."""

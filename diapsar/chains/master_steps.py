@@ -24,7 +24,7 @@ from ..io.dem import Dem
 from ..io.raster import gcps_from_xyz, open_writer, raster_shape, read_raster
 from ..io.window import Window
 from ..log import progress
-from .context import Acquisition, RunContext, Unit
+from .context import Acquisition, RunContext, Unit, product_codec
 from .steps import Outcome, Params, Step
 
 # ------------------------------------------------------------------------------------------------ scene DEM
@@ -189,7 +189,8 @@ def _multilook_doppler(ctx: RunContext, unit: Unit) -> Outcome:
     rows = rows_per_block(win.n_samples, 8 * 3, min(cfg.optram_mb, 512), multiple=win.ml_azi)
     sums = None
     prev = None
-    with open_writer(unit.folder / name, cols_ml, rows_ml, 1, "float32", descriptions=layout.ML_BANDS) as w:
+    with open_writer(unit.folder / name, cols_ml, rows_ml, 1, "float32", descriptions=layout.ML_BANDS,
+                     compress=product_codec(cfg)) as w:
         for b in progress(list(row_blocks(win.n_lines, rows)), f"{acq.date} multilook+Doppler0"):
             strip = acq.read(win.rows(b.row0, b.row1))
             s = cde_sums(strip, prev)

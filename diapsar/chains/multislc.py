@@ -613,7 +613,9 @@ def _pair(ctx: RunContext, unit: Unit) -> Outcome:
         info["grid"] = {k: v for k, v in stats.items() if k != "matches"}
     info["timings_s"] = unit.timings
     write_json(unit.folder / layout.PAIR_JSON, info)
-    if products["interferogram"]:  # quicklooks need pair.json's product names: written after, pair.json updated
+    # quicklooks need pair.json's product names: written after, pair.json updated (a swath of a multi-swath run:
+    # those of the merged pair only)
+    if products["interferogram"] and not cfg.swath_part:
         try:
             from ..report import write_pair_quicklooks
 

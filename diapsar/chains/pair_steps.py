@@ -20,7 +20,7 @@ from ..io.raster import open_writer, raster_shape, read_raster, scaled_gcps, wri
 from ..io.records import Steps
 from ..io.window import Window
 from ..log import progress
-from .context import Acquisition, RunContext, Unit
+from .context import Acquisition, RunContext, Unit, product_codec
 from .master_steps import ortho_grid, ortho_lookup
 from .pair_inputs import topo_phase_ml_rows
 from .pair_inputs import topo_phase_rows as _topo_phase
@@ -255,7 +255,8 @@ def _coregistration_interferogram(ctx: RunContext, unit: Unit) -> Outcome:
             "ml_azimuth": win.ml_azi, "first_line": win.line0, "first_sample": win.sample0}
     with contextlib.ExitStack() as stack:
         wi = stack.enter_context(open_writer(unit.folder / layout.IFG, cols_ml, rows_ml, 4, "float32",
-                                             descriptions=layout.IFG_BANDS, gcps=ctx.gcps, tags=tags))
+                                             descriptions=layout.IFG_BANDS, gcps=ctx.gcps, tags=tags,
+                                             compress=product_codec(cfg)))
         wc = (None if cfg.clean else
               stack.enter_context(open_writer(unit.folder / layout.COREG, win.n_samples, win.n_lines, 1,
                                               "complex64", descriptions=layout.COREG_BANDS)))
@@ -333,7 +334,8 @@ def _filtering(ctx: RunContext, unit: Unit) -> Outcome:
     _, n_rows, n_cols = raster_shape(src)
     rows = rows_per_block(n_cols, 4 * 4 * 6, ctx.ram_mb, multiple=max(step * f_a, step), minimum=4 * tile)
     with open_writer(unit.folder / layout.IFG_FILTERED, n_cols // f_r, n_rows // f_a, 4, "float32",
-                     descriptions=layout.IFG_BANDS, gcps=scaled_gcps(ctx.gcps, f_r, f_a)) as w:
+                     descriptions=layout.IFG_BANDS, gcps=scaled_gcps(ctx.gcps, f_r, f_a),
+                     compress=product_codec(cfg)) as w:
         for b in row_blocks(n_rows, rows):
             l0, l1 = filter_lines(b.row0, b.row1, tile, n_rows)
             bands = read_raster(src, None, rows=(l0, l1))
@@ -376,7 +378,7 @@ def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1),
         rows = rows_per_block(grid.width, 8 * 12, ctx.ram_mb)
         with open_writer(unit.folder / dst, grid.width, grid.height, count, "float32",
                          descriptions=descriptions[:count], transform=grid.transform,
-                         crs=f"EPSG:{grid.epsg}", nodata=np.nan) as w:
+                         crs=f"EPSG:{grid.epsg}", nodata=np.nan, compress=product_codec(ctx.cfg)) as w:
             for b in row_blocks(grid.height, rows):
                 lut = read_raster(ctx.master_dir / layout.ORTHO_LOOKUP, [1, 2], rows=(b.row0, b.row1)).astype(np.float64)
                 u, v = ortho.to_ml(lut[0], lut[1], ml_azi, ml_ran)

@@ -13,7 +13,9 @@ whose side of the cut its radar position falls (from each swath's ortho lookup).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,12 +40,13 @@ IW_SWATHS = ("IW1", "IW2", "IW3")
 
 
 def swath_config(cfg: MultiSlcConfig, swath: str) -> MultiSlcConfig:
-    """The configuration of one swath's run: that swath only, output in ``<out>/<swath>``."""
+    """The configuration of one swath's run: that swath only, output in ``<out>/<swath>``, no quicklooks of its
+    own (those of the merged pair are made from the merged products)."""
     inputs = dataclasses.replace(cfg.inputs, swaths=(swath,))
     run = dataclasses.replace(cfg.run, output_path=Path(cfg.output_path) / swath)
     # the merged interferogram is unwrapped once (one reference for every swath), not each swath
     unwrapping = dataclasses.replace(cfg.unwrapping, activate=False)
-    return dataclasses.replace(cfg, inputs=inputs, run=run, unwrapping=unwrapping)
+    return dataclasses.replace(cfg, inputs=inputs, run=run, unwrapping=unwrapping, swath_part=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +68,13 @@ class Placement:
 
 def _valid_columns(path: Path) -> tuple[int, int]:
     """Columns whose isData band is set on at least half of the rows holding any data: [first, last + 1)."""
+    st = path.stat()
+    return _valid_columns_of(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _valid_columns_of(path: str, size: int, mtime_ns: int) -> tuple[int, int]:
+    """``_valid_columns`` of one version of a file (the pair's merge and the master's read it once)."""
     with rasterio.open(path) as ds:
         isd = ds.read(4) > 0.5
     rows = isd.any(axis=1)
@@ -128,19 +138,18 @@ def merge_radar(places: list[Placement], product: str, dst: Path, ram_mb: float)
                                                    id=f"{p.swath}_{g.id}"))
     tags = {k: v for k, v in tags.items() if k in ("master", "slave", "ml_range", "ml_azimuth")}
     tags["swaths"] = ",".join(p.swath for p in places)
-    rows = rows_per_block(n_cols, 4 * count * 3, ram_mb)
-    with open_writer(dst, n_cols, n_rows, count, dtype, descriptions=[d or "" for d in descriptions],
-                     gcps=gcps, tags=tags) as w:
+    rows = rows_per_block(n_cols, 4 * count * 3, ram_mb, multiple=256, minimum=256)  # whole rows of tiles
+    with contextlib.ExitStack() as stack, open_writer(dst, n_cols, n_rows, count, dtype, gcps=gcps, tags=tags,
+                                                      descriptions=[d or "" for d in descriptions]) as w:
+        srcs = [stack.enter_context(rasterio.open(p.folder / product)) for p in places]
         for b in row_blocks(n_rows, rows):
             block = np.zeros((count, b.rows, n_cols), dtype=dtype)
-            for p in places:
+            for p, ds in zip(places, srcs, strict=True):
                 r0, r1 = max(b.row0, p.row_offset), min(b.row1, p.row_offset + p.rows)
                 if r1 <= r0 or p.col1 <= p.col0:
                     continue
-                with rasterio.open(p.folder / product) as ds:
-                    data = ds.read(window=RioWindow(p.col0 - p.col_offset, r0 - p.row_offset, p.col1 - p.col0,
-                                                    r1 - r0))
-                block[:, r0 - b.row0:r1 - b.row0, p.col0:p.col1] = data
+                ds.read(window=RioWindow(p.col0 - p.col_offset, r0 - p.row_offset, p.col1 - p.col0, r1 - r0),
+                        out=block[:, r0 - b.row0:r1 - b.row0, p.col0:p.col1])
             w.write(b.row0, block)
 
 

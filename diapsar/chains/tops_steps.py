@@ -303,6 +303,24 @@ def _esd_estimate(looks: list[tops.OverlapLooks], threshold: float, dt: float) -
             "overlaps": per, "message": est.message}
 
 
+# a last ESD shift below this (lines) is not resampled again for the residual of the overlaps: its phase, at most
+# 2 pi x 4.8 kHz x 2.06 ms x 1e-5 = 6e-4 rad for IW's overlap Doppler difference, is removed by the ESD model
+RESIDUAL_MODEL_LINES = 1e-5
+
+
+def _shifted_estimate(est: dict[str, Any], shift: float, dt: float) -> dict[str, Any]:
+    """``_esd_estimate``'s overlaps after a further slave shift of ``shift`` lines, by the ESD model: the
+    double-difference phase of an overlap falls by 2 pi delta_f dt shift, its shift estimate by ``shift``."""
+    out = []
+    for o in est["overlaps"]:
+        o = dict(o)
+        if o.get("status") == "ok" and shift:
+            o["phase_rad"] = round(o["phase_rad"] - 2.0 * math.pi * o["delta_f_hz"] * dt * shift, 5)
+            o["shift_lines"] = o["shift_lines"] - shift
+        out.append(o)
+    return dict(est, overlaps=out)
+
+
 def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
     """Burst deformation grids (geometry, burst frames) corrected by ESD on the burst overlaps."""
     retain_freed_memory()
@@ -332,27 +350,39 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
                     unit.label)
     cache: dict[tuple[int, int], Any] = {}
     cache_mb = 0.5 * ctx.ram_mb  # the rest of the budget: the overlap being resampled
+    last: dict[str, Any] | None = None  # the last iteration's estimate, and the shift added after it
+    added = 0.0
     for it in range(cfg.esd_iter if pairs else 0):
         looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache, cache_mb) for b, c in pairs)
                  if ol is not None]
-        est = _esd_estimate(looks, threshold, dt)
-        iterations.append({"iteration": it + 1, "status": est["status"], "shift_lines": est["shift_lines"],
-                           "overlaps": est["overlaps"]})
-        if est["status"] != "ok":
+        last, added = _esd_estimate(looks, threshold, dt), 0.0
+        iterations.append({"iteration": it + 1, "status": last["status"], "shift_lines": last["shift_lines"],
+                           "overlaps": last["overlaps"]})
+        if last["status"] != "ok":
             log.warning("%s: ESD iteration %d: too few coherent overlap points (threshold %.2f): the geometric "
                         "solution is kept", unit.label, it + 1, threshold)
             break
-        total += est["shift_lines"]
+        added = last["shift_lines"]
+        total += added
         log.info("%s: ESD iteration %d: %+.5f lines (total %+.5f) from %d overlap(s)", unit.label, it + 1,
-                 est["shift_lines"], total, len(looks))
-        if abs(est["shift_lines"]) < 1e-5:
+                 added, total, len(looks))
+        if abs(added) < RESIDUAL_MODEL_LINES:
             break
-    if iterations:
-        # seam quality: the double-difference phase left in each overlap after the correction
-        looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache, cache_mb) for b, c in pairs)
-                 if ol is not None]
+    if last is not None:
+        # seam quality: the double-difference phase left in each overlap after the correction. When the last
+        # iteration added nothing (too few points) or less than RESIDUAL_MODEL_LINES, its own overlap estimates
+        # give it (exactly, or corrected for that shift by the ESD model: the phase of a shift is linear in it);
+        # else the overlaps are resampled once more with the final shift
+        if abs(added) < RESIDUAL_MODEL_LINES:
+            final = _shifted_estimate(last, added, dt)
+            esd["residual_from"] = (f"the overlaps of iteration {len(iterations)}, corrected by the ESD model for the "
+                                    f"{added:+.2e} line it added")
+        else:
+            looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache, cache_mb) for b, c in pairs)
+                     if ol is not None]
+            final = _esd_estimate(looks, threshold, dt)
+            esd["residual_from"] = "the overlaps resampled again with the final shift"
         cache.clear()
-        final = _esd_estimate(looks, threshold, dt)
         esd["residual"] = [{"bursts": o["bursts"], "cells": o["cells"],
                             "residual_phase_rad": o.get("phase_rad"),
                             "residual_shift_lines": o.get("shift_lines"),

@@ -26,33 +26,92 @@ GTIFF_OPTIONS = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysiz
 
 
 class BlockWriter:
-    """An open GeoTIFF being written by row blocks (see ``open_writer``)."""
+    """An open GeoTIFF being written by row blocks (see ``open_writer``).
+
+    Rows are handed to GDAL in whole rows of tiles: a block ending inside a row of tiles keeps its last rows
+    until the next block completes that tile row (or ``flush``, at the end). A tile GDAL receives in pieces may
+    leave its block cache half-written when other rasters are read meanwhile: it is then compressed, written,
+    read back, decompressed and written again at the end of the file (the old copy stays as dead bytes; IW
+    interferograms were twice the size of their tiles). Blocks that do not follow the previous one are written
+    as they come, after the rows kept."""
 
     def __init__(self, ds: Any) -> None:
         self.ds = ds
+        self._tile_rows = max(1, int(ds.block_shapes[0][0])) if ds.count else 1
+        self._kept: list[np.ndarray] = []
+        self._kept_row0 = 0
+        self._kept_end = 0
 
     def write(self, row0: int, data: np.ndarray) -> None:
         """Write a (bands, rows, cols) or (rows, cols) block whose first row is ``row0``."""
         a = data if data.ndim == 3 else data[None]
-        self.ds.write(a.astype(self.ds.dtypes[0], copy=False),
-                      window=Window(0, row0, a.shape[2], a.shape[1]))
+        a = a.astype(self.ds.dtypes[0], copy=False)
+        if self._kept and row0 != self._kept_end:
+            self.flush()
+        if self._tile_rows == 1 or a.shape[2] != self.ds.width:
+            self.flush()
+            self._put(row0, a)
+            return
+        t, height = self._tile_rows, self.ds.height
+        pos, k, n = int(row0), 0, a.shape[1]
+        while k < n:
+            if not self._kept and pos % t == 0:  # whole rows of tiles straight from the block
+                m = n - k if pos + n - k >= height else (n - k) // t * t
+                if m:
+                    self._put(pos, a[:, k:k + m])
+                    pos, k = pos + m, k + m
+                    continue
+            end = min((pos // t + 1) * t, height)  # end of the tile row holding row pos
+            take = min(end - pos, n - k)
+            if not self._kept:
+                self._kept_row0 = pos
+            self._kept.append(a[:, k:k + take].copy())
+            pos, k = pos + take, k + take
+            self._kept_end = pos
+            if pos == end:
+                self.flush()
+
+    def flush(self) -> None:
+        """Hand the rows kept to GDAL (called when the writer is closed after a complete write)."""
+        if self._kept:
+            block = self._kept[0] if len(self._kept) == 1 else np.concatenate(self._kept, axis=1)
+            self._kept = []
+            self._put(self._kept_row0, block)
+
+    def _put(self, row0: int, a: np.ndarray) -> None:
+        self.ds.write(a, window=Window(0, row0, a.shape[2], a.shape[1]))
+
+
+@contextlib.contextmanager
+def block_writer(ds: Any) -> Iterator[BlockWriter]:
+    """A BlockWriter on ``ds``, whose kept rows are written when the body ends without an error."""
+    w = BlockWriter(ds)
+    yield w
+    w.flush()
 
 
 @contextlib.contextmanager
 def open_writer(path: str | os.PathLike[str], width: int, height: int, count: int, dtype: str,
                 descriptions: Sequence[str] = (), nodata: float | None = None, transform: Any = None, crs: str | None = None,
                 gcps: list[GroundControlPoint] | None = None, tags: dict[str, Any] | None = None,
-                compress: bool = True, interleave: str | None = None) -> Iterator[BlockWriter]:
+                compress: bool | str = True, interleave: str | None = None) -> Iterator[BlockWriter]:
     """Create ``path`` (under a temporary name, renamed on success) and yield a BlockWriter.
 
     ``compress=False``: no deflate, for the intermediate products only the chain reads back (cartesian mean,
     DEM projection, topographic phase): their deflate was one of the chain's largest CPU costs, for ~1.5x on
-    float64 ground coordinates; the values are the same. ``interleave="band"``: each band in tiles of its own
-    (a single band is then read without the others)."""
+    float64 ground coordinates; the values are the same. ``compress="zstd"``: ZSTD level 1, for products another
+    step of the run reads back and merges (a swath's products in a multi-swath run): on an IW interferogram,
+    0.9 s to write and 0.6 s to read against 2.4 s and 0.8 s for deflate, 5 % smaller. ``interleave="band"``:
+    each band in tiles of its own (a single band is then read without the others)."""
     profile: dict[str, Any] = dict(GTIFF_OPTIONS, width=int(width), height=int(height), count=int(count), dtype=dtype)
     if not compress:
         for key in ("compress", "zlevel", "predictor"):
             profile.pop(key)
+    elif compress == "zstd":
+        profile.pop("zlevel")
+        profile.update(compress="zstd", zstd_level=1)
+    elif compress is not True:
+        raise ValueError(f"open_writer: compress={compress!r}")
     if interleave is not None:
         profile["interleave"] = interleave
     if width < 256 or height < 256:
@@ -78,7 +137,8 @@ def open_writer(path: str | os.PathLike[str], width: int, height: int, count: in
                 ds.gcps = (gcps, CRS.from_epsg(4326))
             if tags:
                 ds.update_tags(**{k: str(v) for k, v in tags.items()})
-            yield BlockWriter(ds)
+            with block_writer(ds) as w:
+                yield w
         finally:
             ds.close()
 

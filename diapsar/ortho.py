@@ -154,20 +154,25 @@ KINDS = {"bilinear": SAMPLE_BILINEAR, "nearest": SAMPLE_NEAREST, "phase": SAMPLE
 
 
 def sample(image: np.ndarray, row0: int, u: np.ndarray, v: np.ndarray, kind: str = "bilinear",
-           nodata: float = np.nan) -> np.ndarray:
-    """Sample a 2-D ML window whose first row is ML row ``row0`` at fractional (u, v); float32."""
-    out = np.empty(u.shape, dtype=np.float64)
-    sample_ml(np.ascontiguousarray(image, dtype=np.float64), int(row0), np.ascontiguousarray(u, dtype=np.float64),
-            np.ascontiguousarray(v, dtype=np.float64), KINDS[kind], float(nodata), out)
-    return out.astype(np.float32)
+           nodata: float = np.nan, out: np.ndarray | None = None) -> np.ndarray:
+    """Sample a 2-D ML window whose first row is ML row ``row0`` at fractional (u, v); float32 (into ``out``
+    when given). The values are those of the window in float64, rounded once to float32; a float32 window is
+    read as it is (no float64 copy of it) except for the phase, whose sine and cosine are taken in float64."""
+    if out is None:
+        out = np.empty(u.shape, dtype=np.float32)
+    img = np.ascontiguousarray(image, dtype=np.float64 if kind == "phase" or image.dtype != np.float32 else None)
+    sample_ml(img, int(row0), np.ascontiguousarray(u, dtype=np.float64), np.ascontiguousarray(v, dtype=np.float64),
+              KINDS[kind], float(nodata), out)
+    return out
 
 
 def ortho_bands(bands: np.ndarray, row0: int, u: np.ndarray, v: np.ndarray, kinds: list[str],
                 isdata_band: int | None = None) -> np.ndarray:
     """Orthorectify a (nb, rows, cols) ML window: each band with its kind; cells whose nearest ML cell has
     isData 0 (band ``isdata_band``) get NaN in the value bands and 0 in the isData band."""
-    out = np.stack([sample(bands[k], row0, u, v, kinds[k], nodata=(0.0 if k == isdata_band else np.nan))
-                    for k in range(bands.shape[0])])
+    out = np.empty((bands.shape[0], *np.shape(u)), dtype=np.float32)
+    for k in range(bands.shape[0]):
+        sample(bands[k], row0, u, v, kinds[k], nodata=(0.0 if k == isdata_band else np.nan), out=out[k])
     if isdata_band is not None:
         bad = out[isdata_band] < 0.5
         for k in range(bands.shape[0]):

@@ -380,7 +380,7 @@ def _ortho_step(src: str, dst: str, ml_extra: tuple[int, int] = (1, 1),
                          descriptions=descriptions[:count], transform=grid.transform,
                          crs=f"EPSG:{grid.epsg}", nodata=np.nan, compress=product_codec(ctx.cfg)) as w:
             for b in row_blocks(grid.height, rows):
-                lut = read_raster(ctx.master_dir / layout.ORTHO_LOOKUP, [1, 2], rows=(b.row0, b.row1)).astype(np.float64)
+                lut = read_raster(ctx.master_dir / layout.ORTHO_LOOKUP, [1, 2], rows=(b.row0, b.row1))  # (to_ml: f64)
                 u, v = ortho.to_ml(lut[0], lut[1], ml_azi, ml_ran)
                 need = ortho.needed_rows(u, n_rows)
                 if need is None:

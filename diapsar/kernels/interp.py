@@ -65,13 +65,15 @@ def upsample_bilinear(phi, ml_row0, line0, n_lines, n_cols, ml_azi, ml_ran, out)
         upsample_row(phi, ml_row0, line0 + i, ml_azi, col0, col1, wcol, out[i])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def sample_ml(img, row0, u, v, kind, nodata, out):
     """Sample img (rows of a window starting at ML row ``row0``) at (u, v) (2-D arrays of ML row, col) into
     out; ``kind`` ``SAMPLE_BILINEAR``, ``SAMPLE_NEAREST`` or ``SAMPLE_PHASE`` (bilinear on the phasor).
-    Positions more than half a cell outside the window, or not finite, get ``nodata``."""
+    Positions more than half a cell outside the window, or not finite, get ``nodata``. Rows in parallel (each
+    value is computed alone: the same whatever the threads); a float32 ``img`` is read as float64 values
+    (bilinear, nearest), ``out`` may be float32 (each value rounded once when stored)."""
     n, m = img.shape
-    for i in range(u.shape[0]):
+    for i in numba.prange(u.shape[0]):
         for j in range(u.shape[1]):
             uu = u[i, j] - row0
             vv = v[i, j]

@@ -12,6 +12,10 @@
   interpolated without loss. ``range_carrier`` (cycles/pixel) does the same in range. A range-varying
   Doppler is exact per column up to a tiny range-frequency shift (see
   :func:`diapsar.kernels.sinc.resample_grid_sinc`).
+- Kernel: :func:`diapsar.kernels.sinc.resample_grid_sinc_rows`, the separable form (azimuth taps per slave
+  column, then range taps; 16 instead of 72 complex multiply-adds per pixel) when the grid's azimuth shift
+  changes slowly enough along range (:func:`separable_error_lines` <= ``SEPARABLE_MAX_LINES``), else the 2-D
+  :func:`~diapsar.kernels.sinc.resample_grid_sinc` (tests/test_72_coregistration.py compares them).
 - Output: complex64, 0 where the slave position falls outside the slave image.
 
 Streaming: :func:`slave_lines_needed` tells which slave lines an output block needs; :func:`coregister_block`
@@ -24,7 +28,7 @@ import math
 
 import numpy as np
 
-from diapsar.kernels.sinc import dense_shift, resample_grid_sinc, sinc_lut
+from diapsar.kernels.sinc import dense_shift, resample_grid_sinc, resample_grid_sinc_rows, sinc_lut
 
 _LUT_CACHE: dict[tuple[int, int, float], np.ndarray] = {}
 
@@ -81,6 +85,22 @@ def _doppler_array(doppler_cycles: float | np.ndarray, n_cols_slave: int) -> tup
     return np.ascontiguousarray(d), bool(np.any(d != 0.0))
 
 
+# largest azimuth position error (lines) accepted from the separable kernel: a fifth of the table step 1/2048
+SEPARABLE_MAX_LINES = 1e-4
+
+
+def separable_error_lines(grid: np.ndarray, step_range: float, n_taps: int = 8) -> float:
+    """Bound on the azimuth position error of the separable kernel (``resample_grid_sinc_rows``) for this grid:
+    the taps of a pixel take the azimuth shift of columns up to n_taps/2 + 1 away, so the error is at most
+    that many times the largest change of the azimuth shift per column. Sentinel-1 grids: ~1e-6 line per
+    column; grids with steep shift gradients (synthetic tests) get the 2-D kernel."""
+    g = np.asarray(grid, dtype=np.float64)
+    if g.shape[2] < 2:
+        return 0.0
+    slope = float(np.nanmax(np.abs(np.diff(g[1], axis=1)))) / float(step_range)
+    return slope * (n_taps // 2 + 1)
+
+
 def coregister_block(slave_strip: np.ndarray, strip_line0: int, n_lines_slave: int, grid: np.ndarray,
                      step_range: float, step_azimuth: float, row0: int, row1: int, n_cols: int,
                      doppler_cycles: float | np.ndarray = 0.0, range_carrier: float = 0.0,
@@ -99,7 +119,9 @@ def coregister_block(slave_strip: np.ndarray, strip_line0: int, n_lines_slave: i
         raise ValueError(f"slave strip covers lines [{strip_line0}, {strip_line0 + strip.shape[0]}) but "
                          f"master rows [{row0}, {row1}) need [{l0}, {l1})")
     dop, use_dop = _doppler_array(doppler_cycles, strip.shape[1])
-    return resample_grid_sinc(strip, int(strip_line0), int(n_lines_slave), int(row0), int(row1 - row0),
+    kernel = resample_grid_sinc_rows if separable_error_lines(grid, step_range, n_taps) <= SEPARABLE_MAX_LINES \
+        else resample_grid_sinc
+    return kernel(strip, int(strip_line0), int(n_lines_slave), int(row0), int(row1 - row0),
                               int(n_cols), grid, float(step_range), float(step_azimuth),
                               _lut(n_taps, n_phases, beta), dop, use_dop, float(range_carrier))
 

@@ -13,7 +13,9 @@ Tiles sit on absolute positions (multiples of ``step`` minus tile − step), so 
 
 from __future__ import annotations
 
+import collections
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -59,29 +61,44 @@ def goldstein(ifg: np.ndarray, alpha: float = 0.7, tile: int = 64, step: int = 1
     acc = np.zeros((rows_p, cols_p), dtype=np.complex64)
     wsum = np.zeros((rows_p, cols_p), dtype=np.float32)
     groups = tile // step
-    for tr in range(n_tr):
+
+    def filtered(tr: int) -> np.ndarray:
+        """The windowed, filtered tiles of tile row ``tr`` (n_tc, tile, tile)."""
         r = tr * step
         tiles = sliding_window_view(padded[r:r + tile], (tile, tile), axis=(0, 1))[0, ::step]   # (n_tc, t, t)
         if alpha > 0:
-            spec = sfft.fft2(tiles, axes=(1, 2), workers=_WORKERS)
+            spec = sfft.fft2(tiles, axes=(1, 2), workers=1)
             mag = np.abs(spec)
             if smooth > 1:
                 mag = ndimage.uniform_filter(mag, size=(1, smooth, smooth), mode="wrap")
             peak = mag.max(axis=(1, 2), keepdims=True)
             resp = np.power(mag / np.where(peak > 0, peak, np.float32(1.0)), np.float32(alpha))
-            filt = sfft.ifft2(spec * resp.astype(np.float32), axes=(1, 2), workers=_WORKERS)
+            filt = sfft.ifft2(spec * resp.astype(np.float32), axes=(1, 2), workers=1)
         else:
             filt = tiles.astype(np.complex64)
         filt *= window
-        # overlap-add: tiles q, q + groups, … do not overlap, so each group is added as one block
-        for q in range(groups):
-            sel = filt[q::groups]
-            if sel.shape[0] == 0:
-                continue
-            c = q * step
-            block = np.concatenate(list(sel), axis=1)
-            acc[r:r + tile, c:c + block.shape[1]] += block
-            wsum[r:r + tile, c:c + block.shape[1]] += np.tile(window, (1, sel.shape[0]))
+        return filt
+
+    # tile rows filtered by _WORKERS threads (FFTs and array operations release the GIL), a few ahead of the
+    # overlap-add, which adds them in order (the same sums as one thread)
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        pending: collections.deque = collections.deque()
+        nxt = 0
+        for tr in range(n_tr):
+            while nxt < n_tr and len(pending) < 2 * _WORKERS:
+                pending.append(pool.submit(filtered, nxt))
+                nxt += 1
+            filt = pending.popleft().result()
+            r = tr * step
+            # overlap-add: tiles q, q + groups, … do not overlap, so each group is added as one block
+            for q in range(groups):
+                sel = filt[q::groups]
+                if sel.shape[0] == 0:
+                    continue
+                c = q * step
+                block = np.concatenate(list(sel), axis=1)
+                acc[r:r + tile, c:c + block.shape[1]] += block
+                wsum[r:r + tile, c:c + block.shape[1]] += np.tile(window, (1, sel.shape[0]))
     out = acc[top:top + n_rows, left:left + n_cols] / np.maximum(wsum[top:top + n_rows, left:left + n_cols],
                                                                   np.float32(1e-12))
     out[z == 0] = 0

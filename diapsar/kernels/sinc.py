@@ -221,6 +221,108 @@ def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, 
     return out
 
 
+@numba.njit(cache=True, parallel=True)
+def resample_grid_sinc_rows(strip: np.ndarray, strip_line0: int, n_lines_slave: int, row0: int, n_rows: int,
+                            n_cols: int, grid: np.ndarray, step_r: float, step_az: float, lut: np.ndarray,
+                            doppler: np.ndarray, use_doppler: bool, range_carrier: float) -> np.ndarray:
+    """:func:`resample_grid_sinc` (same inputs, same demodulation and remodulation) with the separable 8 x 8
+    sinc of :func:`resample_grid_sinc_reramp`: per output row, the azimuth taps of every slave column k the row
+    needs at the azimuth position of the output column nearest to the one that samples k, then the range taps
+    at each pixel's own range position; 16 instead of 72 complex multiply-adds per pixel. The azimuth positions
+    differ from each pixel's own by the change of the azimuth shift over |range shift| columns (~1e-5 line for
+    Sentinel-1 grids, far below the table step 1/2048). Rows are independent: the result does not depend on the
+    thread count."""
+    n_phases = lut.shape[0] - 1
+    n_taps = lut.shape[1]
+    half = n_taps // 2
+    ns, nc = strip.shape
+    out = np.zeros((n_rows, n_cols), dtype=np.complex64)
+    n_nodes_r = grid.shape[2]
+    n_dense = max(n_cols, nc)
+    two_pi = 2.0 * math.pi
+    modulated = use_doppler or range_carrier != 0.0
+    k_ref = strip_line0 + ns // 2
+    if modulated:
+        data = _demodulate(strip, doppler, ns // 2, range_carrier)
+    else:
+        data = strip
+    for i in numba.prange(n_rows):
+        gr = np.empty(n_nodes_r)
+        ga = np.empty(n_nodes_r)
+        line = float(row0 + i)
+        grid_row(grid[0], line, step_az, gr)
+        grid_row(grid[1], line, step_az, ga)
+        dr = np.empty(n_dense)
+        da = np.empty(n_dense)
+        fill_row_shifts(gr, step_r, dr)
+        fill_row_shifts(ga, step_r, da)
+        lo = math.inf
+        hi = -math.inf
+        for c in range(n_cols):
+            xr = c + dr[c]
+            lo = min(lo, xr)
+            hi = max(hi, xr)
+        k0 = max(0, int(math.floor(lo)) - half + 1)
+        k1 = min(nc, int(math.floor(hi)) + half + 1)
+        if k1 <= k0:
+            continue
+        t_re = np.zeros(k1 - k0, dtype=np.float32)
+        t_im = np.zeros(k1 - k0, dtype=np.float32)
+        for k in range(k0, k1):
+            ck = min(max(int(math.floor(k - dr[k] + 0.5)), 0), n_cols - 1)
+            xa = line + da[ck]
+            if xa < -1.0 or xa > n_lines_slave:
+                continue
+            ia = int(math.floor(xa))
+            pa = int((xa - ia) * n_phases + 0.5)
+            kl = ia - half + 1 - strip_line0
+            a_re = np.float32(0.0)
+            a_im = np.float32(0.0)
+            if n_taps == 8 and kl >= 0 and kl + 8 <= ns:
+                for t in range(8):
+                    v = data[kl + t, k]
+                    w = lut[pa, t]
+                    a_re += w * v.real
+                    a_im += w * v.imag
+            else:
+                for t in range(n_taps):
+                    if 0 <= kl + t < ns:
+                        v = data[kl + t, k]
+                        w = lut[pa, t]
+                        a_re += w * v.real
+                        a_im += w * v.imag
+            t_re[k - k0] = a_re
+            t_im[k - k0] = a_im
+        for c in range(n_cols):
+            xr = c + dr[c]
+            xa = line + da[c]
+            if xa < 0.0 or xa > n_lines_slave - 1 or xr < 0.0 or xr > nc - 1:
+                continue
+            ir = int(math.floor(xr))
+            pr = int((xr - ir) * n_phases + 0.5)
+            u0 = ir - half + 1 - k0
+            acc_re = np.float32(0.0)
+            acc_im = np.float32(0.0)
+            if n_taps == 8 and u0 >= 0 and u0 + 8 <= k1 - k0:
+                for u in range(8):
+                    w = lut[pr, u]
+                    acc_re += w * t_re[u0 + u]
+                    acc_im += w * t_im[u0 + u]
+            else:
+                for u in range(n_taps):
+                    if 0 <= u0 + u < k1 - k0:
+                        w = lut[pr, u]
+                        acc_re += w * t_re[u0 + u]
+                        acc_im += w * t_im[u0 + u]
+            if modulated:
+                ci = min(max(int(xr + 0.5), 0), nc - 1)
+                f = doppler[ci] if use_doppler else 0.0
+                zr, zi = cexp(two_pi * (f * (xa - k_ref) + range_carrier * xr))
+                acc_re, acc_im = acc_re * zr - acc_im * zi, acc_re * zi + acc_im * zr
+            out[i, c] = complex(acc_re, acc_im)
+    return out
+
+
 @numba.njit(cache=True)
 def fill_row_shifts(row: np.ndarray, step_r: float, out: np.ndarray) -> None:
     """out[c] = linear interpolation along range of one grid row (``grid_row``'s output) at integer columns

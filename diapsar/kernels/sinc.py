@@ -171,6 +171,18 @@ def tops_ramp_phase(line: float, x: float, n_lines: int, dt_az: float, kt: np.nd
     return math.pi * k_t * d * d + 2.0 * math.pi * f * d
 
 
+@numba.njit(cache=True, inline="always")
+def remodulate(acc_re: np.float32, acc_im: np.float32, xa: float, xr: float, doppler: np.ndarray,
+               use_doppler: bool, range_carrier: float, k_ref: int) -> tuple[np.float32, np.float32]:
+    """A value interpolated from the demodulated strip (``_demodulate``) times exp(j2π(f·(x_a − k_ref) +
+    f_r·x_r)), f the Doppler of the nearest slave column."""
+    nc = doppler.shape[0]
+    ci = min(max(int(xr + 0.5), 0), nc - 1)
+    f = doppler[ci] if use_doppler else 0.0
+    zr, zi = cexp(2.0 * math.pi * (f * (xa - k_ref) + range_carrier * xr))
+    return acc_re * zr - acc_im * zi, acc_re * zi + acc_im * zr
+
+
 @numba.njit(cache=True, parallel=True)
 def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, row0: int, n_rows: int,
                        n_cols: int, grid: np.ndarray, step_r: float, step_az: float, lut: np.ndarray,
@@ -193,7 +205,6 @@ def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, 
     ns, nc = strip.shape
     out = np.zeros((n_rows, n_cols), dtype=np.complex64)
     n_nodes_r = grid.shape[2]
-    two_pi = 2.0 * math.pi
     modulated = use_doppler or range_carrier != 0.0
     k_ref = strip_line0 + ns // 2
     if modulated:
@@ -213,12 +224,102 @@ def resample_grid_sinc(strip: np.ndarray, strip_line0: int, n_lines_slave: int, 
                 continue
             acc_re, acc_im = sinc_taps(data, strip_line0, xa, xr, lut)
             if modulated:
-                ci = min(max(int(xr + 0.5), 0), nc - 1)
-                f = doppler[ci] if use_doppler else 0.0
-                zr, zi = cexp(two_pi * (f * (xa - k_ref) + range_carrier * xr))
-                acc_re, acc_im = acc_re * zr - acc_im * zi, acc_re * zi + acc_im * zr
+                acc_re, acc_im = remodulate(acc_re, acc_im, xa, xr, doppler, use_doppler, range_carrier, k_ref)
             out[i, c] = complex(acc_re, acc_im)
     return out
+
+
+@numba.njit(cache=True, inline="always")
+def separable_row(grid: np.ndarray, line: float, step_r: float, step_az: float, n_cols: int, nc: int, half: int
+                  ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Range and azimuth shifts of one output row at every column (:func:`fill_row_shifts`, over
+    max(n_cols, nc) columns) and the slave columns [k0, k1) its range taps reach."""
+    n_nodes_r = grid.shape[2]
+    gr = np.empty(n_nodes_r)
+    ga = np.empty(n_nodes_r)
+    grid_row(grid[0], line, step_az, gr)
+    grid_row(grid[1], line, step_az, ga)
+    n_dense = max(n_cols, nc)
+    dr = np.empty(n_dense)
+    da = np.empty(n_dense)
+    fill_row_shifts(gr, step_r, dr)
+    fill_row_shifts(ga, step_r, da)
+    lo = math.inf
+    hi = -math.inf
+    for c in range(n_cols):
+        xr = c + dr[c]
+        lo = min(lo, xr)
+        hi = max(hi, xr)
+    k0 = max(0, int(math.floor(lo)) - half + 1)
+    k1 = min(nc, int(math.floor(hi)) + half + 1)
+    return dr, da, k0, k1
+
+
+@numba.njit(cache=True, inline="always")
+def azimuth_taps(data: np.ndarray, strip_line0: int, n_lines_slave: int, line: float, dr: np.ndarray,
+                 da: np.ndarray, k0: int, k1: int, n_cols: int, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The azimuth taps of slave columns [k0, k1) for one output row: each at the azimuth position of the
+    output column nearest to the one sampling it (kept inside the row); float32 real and imaginary parts (0 for
+    a column whose position is off the slave image)."""
+    n_phases = lut.shape[0] - 1
+    n_taps = lut.shape[1]
+    half = n_taps // 2
+    ns = data.shape[0]
+    t_re = np.zeros(k1 - k0, dtype=np.float32)
+    t_im = np.zeros(k1 - k0, dtype=np.float32)
+    for k in range(k0, k1):
+        ck = min(max(int(math.floor(k - dr[k] + 0.5)), 0), n_cols - 1)
+        xa = line + da[ck]
+        if xa < -1.0 or xa > n_lines_slave:
+            continue
+        ia = int(math.floor(xa))
+        pa = int((xa - ia) * n_phases + 0.5)
+        kl = ia - half + 1 - strip_line0
+        a_re = np.float32(0.0)
+        a_im = np.float32(0.0)
+        if n_taps == 8 and kl >= 0 and kl + 8 <= ns:
+            for t in range(8):
+                v = data[kl + t, k]
+                w = lut[pa, t]
+                a_re += w * v.real
+                a_im += w * v.imag
+        else:
+            for t in range(n_taps):
+                if 0 <= kl + t < ns:
+                    v = data[kl + t, k]
+                    w = lut[pa, t]
+                    a_re += w * v.real
+                    a_im += w * v.imag
+        t_re[k - k0] = a_re
+        t_im[k - k0] = a_im
+    return t_re, t_im
+
+
+@numba.njit(cache=True, inline="always")
+def range_taps(t_re: np.ndarray, t_im: np.ndarray, k0: int, xr: float, lut: np.ndarray
+               ) -> tuple[np.float32, np.float32]:
+    """The range taps at slave column ``xr`` over a row's azimuth taps (``azimuth_taps`` of columns k0...)."""
+    n_phases = lut.shape[0] - 1
+    n_taps = lut.shape[1]
+    half = n_taps // 2
+    n = t_re.shape[0]
+    ir = int(math.floor(xr))
+    pr = int((xr - ir) * n_phases + 0.5)
+    u0 = ir - half + 1 - k0
+    acc_re = np.float32(0.0)
+    acc_im = np.float32(0.0)
+    if n_taps == 8 and u0 >= 0 and u0 + 8 <= n:
+        for u in range(8):
+            w = lut[pr, u]
+            acc_re += w * t_re[u0 + u]
+            acc_im += w * t_im[u0 + u]
+    else:
+        for u in range(n_taps):
+            if 0 <= u0 + u < n:
+                w = lut[pr, u]
+                acc_re += w * t_re[u0 + u]
+                acc_im += w * t_im[u0 + u]
+    return acc_re, acc_im
 
 
 @numba.njit(cache=True, parallel=True)
@@ -232,14 +333,9 @@ def resample_grid_sinc_rows(strip: np.ndarray, strip_line0: int, n_lines_slave: 
     differ from each pixel's own by the change of the azimuth shift over |range shift| columns (~1e-5 line for
     Sentinel-1 grids, far below the table step 1/2048). Rows are independent: the result does not depend on the
     thread count."""
-    n_phases = lut.shape[0] - 1
-    n_taps = lut.shape[1]
-    half = n_taps // 2
+    half = lut.shape[1] // 2
     ns, nc = strip.shape
     out = np.zeros((n_rows, n_cols), dtype=np.complex64)
-    n_nodes_r = grid.shape[2]
-    n_dense = max(n_cols, nc)
-    two_pi = 2.0 * math.pi
     modulated = use_doppler or range_carrier != 0.0
     k_ref = strip_line0 + ns // 2
     if modulated:
@@ -247,78 +343,19 @@ def resample_grid_sinc_rows(strip: np.ndarray, strip_line0: int, n_lines_slave: 
     else:
         data = strip
     for i in numba.prange(n_rows):
-        gr = np.empty(n_nodes_r)
-        ga = np.empty(n_nodes_r)
         line = float(row0 + i)
-        grid_row(grid[0], line, step_az, gr)
-        grid_row(grid[1], line, step_az, ga)
-        dr = np.empty(n_dense)
-        da = np.empty(n_dense)
-        fill_row_shifts(gr, step_r, dr)
-        fill_row_shifts(ga, step_r, da)
-        lo = math.inf
-        hi = -math.inf
-        for c in range(n_cols):
-            xr = c + dr[c]
-            lo = min(lo, xr)
-            hi = max(hi, xr)
-        k0 = max(0, int(math.floor(lo)) - half + 1)
-        k1 = min(nc, int(math.floor(hi)) + half + 1)
+        dr, da, k0, k1 = separable_row(grid, line, step_r, step_az, n_cols, nc, half)
         if k1 <= k0:
             continue
-        t_re = np.zeros(k1 - k0, dtype=np.float32)
-        t_im = np.zeros(k1 - k0, dtype=np.float32)
-        for k in range(k0, k1):
-            ck = min(max(int(math.floor(k - dr[k] + 0.5)), 0), n_cols - 1)
-            xa = line + da[ck]
-            if xa < -1.0 or xa > n_lines_slave:
-                continue
-            ia = int(math.floor(xa))
-            pa = int((xa - ia) * n_phases + 0.5)
-            kl = ia - half + 1 - strip_line0
-            a_re = np.float32(0.0)
-            a_im = np.float32(0.0)
-            if n_taps == 8 and kl >= 0 and kl + 8 <= ns:
-                for t in range(8):
-                    v = data[kl + t, k]
-                    w = lut[pa, t]
-                    a_re += w * v.real
-                    a_im += w * v.imag
-            else:
-                for t in range(n_taps):
-                    if 0 <= kl + t < ns:
-                        v = data[kl + t, k]
-                        w = lut[pa, t]
-                        a_re += w * v.real
-                        a_im += w * v.imag
-            t_re[k - k0] = a_re
-            t_im[k - k0] = a_im
+        t_re, t_im = azimuth_taps(data, strip_line0, n_lines_slave, line, dr, da, k0, k1, n_cols, lut)
         for c in range(n_cols):
             xr = c + dr[c]
             xa = line + da[c]
             if xa < 0.0 or xa > n_lines_slave - 1 or xr < 0.0 or xr > nc - 1:
                 continue
-            ir = int(math.floor(xr))
-            pr = int((xr - ir) * n_phases + 0.5)
-            u0 = ir - half + 1 - k0
-            acc_re = np.float32(0.0)
-            acc_im = np.float32(0.0)
-            if n_taps == 8 and u0 >= 0 and u0 + 8 <= k1 - k0:
-                for u in range(8):
-                    w = lut[pr, u]
-                    acc_re += w * t_re[u0 + u]
-                    acc_im += w * t_im[u0 + u]
-            else:
-                for u in range(n_taps):
-                    if 0 <= u0 + u < k1 - k0:
-                        w = lut[pr, u]
-                        acc_re += w * t_re[u0 + u]
-                        acc_im += w * t_im[u0 + u]
+            acc_re, acc_im = range_taps(t_re, t_im, k0, xr, lut)
             if modulated:
-                ci = min(max(int(xr + 0.5), 0), nc - 1)
-                f = doppler[ci] if use_doppler else 0.0
-                zr, zi = cexp(two_pi * (f * (xa - k_ref) + range_carrier * xr))
-                acc_re, acc_im = acc_re * zr - acc_im * zi, acc_re * zi + acc_im * zr
+                acc_re, acc_im = remodulate(acc_re, acc_im, xa, xr, doppler, use_doppler, range_carrier, k_ref)
             out[i, c] = complex(acc_re, acc_im)
     return out
 
@@ -365,62 +402,15 @@ def resample_grid_sinc_reramp(strip: np.ndarray, strip_line0: int, n_lines_slave
     x_off)) (:func:`tops_ramp_phase`, the slave ramp at the slave coordinates, as
     ``diapsar.deramp.reramp(grid=...)``). Rows are independent: the result does not depend on the thread
     count."""
-    n_phases = lut.shape[0] - 1
-    n_taps = lut.shape[1]
-    half = n_taps // 2
+    half = lut.shape[1] // 2
     ns, nc = strip.shape
     out = np.zeros((n_rows, n_cols), dtype=np.complex64)
-    n_nodes_r = grid.shape[2]
-    n_dense = max(n_cols, nc)
     for i in numba.prange(n_rows):
-        gr = np.empty(n_nodes_r)
-        ga = np.empty(n_nodes_r)
         line = float(row0 + i)
-        grid_row(grid[0], line, step_az, gr)
-        grid_row(grid[1], line, step_az, ga)
-        dr = np.empty(n_dense)
-        da = np.empty(n_dense)
-        fill_row_shifts(gr, step_r, dr)
-        fill_row_shifts(ga, step_r, da)
-        # slave columns [k0, k1) the row's range taps reach
-        lo = math.inf
-        hi = -math.inf
-        for c in range(n_cols):
-            xr = c + dr[c]
-            lo = min(lo, xr)
-            hi = max(hi, xr)
-        k0 = max(0, int(math.floor(lo)) - half + 1)
-        k1 = min(nc, int(math.floor(hi)) + half + 1)
+        dr, da, k0, k1 = separable_row(grid, line, step_r, step_az, n_cols, nc, half)
         if k1 <= k0:
             continue
-        t_re = np.zeros(k1 - k0, dtype=np.float32)
-        t_im = np.zeros(k1 - k0, dtype=np.float32)
-        for k in range(k0, k1):
-            # the output column sampling k, kept inside the block (whose azimuth positions the strip covers)
-            ck = min(max(int(math.floor(k - dr[k] + 0.5)), 0), n_cols - 1)
-            xa = line + da[ck]
-            if xa < -1.0 or xa > n_lines_slave:
-                continue
-            ia = int(math.floor(xa))
-            pa = int((xa - ia) * n_phases + 0.5)
-            kl = ia - half + 1 - strip_line0
-            a_re = np.float32(0.0)
-            a_im = np.float32(0.0)
-            if n_taps == 8 and kl >= 0 and kl + 8 <= ns:
-                for t in range(8):
-                    v = strip[kl + t, k]
-                    w = lut[pa, t]
-                    a_re += w * v.real
-                    a_im += w * v.imag
-            else:
-                for t in range(n_taps):
-                    if 0 <= kl + t < ns:
-                        v = strip[kl + t, k]
-                        w = lut[pa, t]
-                        a_re += w * v.real
-                        a_im += w * v.imag
-            t_re[k - k0] = a_re
-            t_im[k - k0] = a_im
+        t_re, t_im = azimuth_taps(strip, strip_line0, n_lines_slave, line, dr, da, k0, k1, n_cols, lut)
         # the ramp of the row: phases, then their complex exponentials in a loop of its own (which the compiler
         # vectorises: the same IEEE operations, the same bits as one at a time)
         ph = np.empty(n_cols)
@@ -435,22 +425,7 @@ def resample_grid_sinc_reramp(strip: np.ndarray, strip_line0: int, n_lines_slave
             xa = line + da[c]
             if xa < 0.0 or xa > n_lines_slave - 1 or xr < 0.0 or xr > nc - 1:
                 continue
-            ir = int(math.floor(xr))
-            pr = int((xr - ir) * n_phases + 0.5)
-            u0 = ir - half + 1 - k0
-            acc_re = np.float32(0.0)
-            acc_im = np.float32(0.0)
-            if n_taps == 8 and u0 >= 0 and u0 + 8 <= k1 - k0:
-                for u in range(8):
-                    w = lut[pr, u]
-                    acc_re += w * t_re[u0 + u]
-                    acc_im += w * t_im[u0 + u]
-            else:
-                for u in range(n_taps):
-                    if 0 <= u0 + u < k1 - k0:
-                        w = lut[pr, u]
-                        acc_re += w * t_re[u0 + u]
-                        acc_im += w * t_im[u0 + u]
+            acc_re, acc_im = range_taps(t_re, t_im, k0, xr, lut)
             zr = z_re[c]
             zi = z_im[c]
             out[i, c] = complex(acc_re * zr - acc_im * zi, acc_re * zi + acc_im * zr)

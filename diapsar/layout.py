@@ -6,7 +6,8 @@ Other tools (the report, QuickMlView, users' scripts) rely on these names and ba
         dem_scene.vrt                      DEM of the scene (tiles mosaic or the one DEM)
         run.json, info.log, index.html     run record, log, report
         <M>_master_directory/              master products (M = master date YYYYMMDD)
-            master_ml_amplitude.tif, <Doppler file>, dem_projection.tif, cartesian_mean.tif, ortho_lookup.tif
+            master_ml_amplitude.tif, <Doppler file>, dem_projection.tif, cartesian_mean.tif,
+            cartesian_mean_dem_posts.tif, ortho_lookup.tif
         <M>_m_<S>_s/                       one pair (S = slave date)
             slave_ml_amplitude.tif, <Doppler file>, topographic_phase.tif, deformation_grid.tif,
             slave_coregistered.tif, interferogram.tif, interferogram_filtered.tif, interferogram_ortho.tif,
@@ -43,6 +44,7 @@ def dem_scratch(pid: int) -> str:
 MASTER_ML = "master_ml_amplitude.tif"
 DEM_PROJECTION = "dem_projection.tif"
 CARTESIAN_MEAN = "cartesian_mean.tif"
+CM_COUNT = "cartesian_mean_dem_posts.tif"
 ORTHO_LOOKUP = "ortho_lookup.tif"
 
 # ---- pair directory
@@ -62,7 +64,8 @@ QUICKLOOK_DISPLACEMENT = "quicklook_displacement.png"
 # ---- band lists
 ML_BANDS = ("amplitude",)
 IFG_BANDS = ("amplitude", "phase", "coherence", "isData")
-CM_BANDS = ("X", "Y", "Z", "isData", "dem_post_count")
+CM_BANDS = ("X", "Y", "Z", "isData")  # DiapOTB's layout; the DEM post count in CM_COUNT
+CM_COUNT_BANDS = ("dem_post_count",)
 DEMPROJ_BANDS = ("sample", "line", "X", "Y", "Z")
 ORTHO_LOOKUP_BANDS = ("master_line", "master_sample")
 GRID_BANDS = ("shift_range", "shift_azimuth", "dem_shift_range", "dem_shift_azimuth")

@@ -90,7 +90,9 @@ def test_cartesian_mean_streams_the_dem_projection(tmp_path, monkeypatch):
     with rasterio.open(mdir / layout.DEM_PROJECTION) as ds:
         proj = ds.read([1, 2])
     with rasterio.open(mdir / layout.CARTESIAN_MEAN) as ds:
-        count = ds.read(5)
+        assert ds.count == 4 and ds.descriptions == ("X", "Y", "Z", "isData")
+    with rasterio.open(mdir / layout.CM_COUNT) as ds:
+        count = ds.read(1)
     _, ref = post_mean(DemProjection(line=proj[1], pixel=proj[0], xyz=np.empty((0,))), win.ml_shape, win.ml_azi,
                        win.ml_ran, win.line0, win.sample0)
     assert ref.sum() > 0

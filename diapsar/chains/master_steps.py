@@ -284,9 +284,12 @@ def _cartesian_mean(ctx: RunContext, unit: Unit) -> Outcome:
     gcp_rows = _gcp_rows(rows_ml)
     gcps = []
     # an intermediate product (read back by the pair steps only): written without deflate, each band in tiles of
-    # its own (the interferogram reads isData alone)
-    with open_writer(folder / layout.CARTESIAN_MEAN, cols_ml, rows_ml, 5, "float64",
-                     descriptions=layout.CM_BANDS, compress=False, interleave="band") as w:
+    # its own (the interferogram reads isData alone); DiapOTB's post count in a file of its own (int32,
+    # compressed: as a fifth float64 band it was a fifth of the bytes written, never read by the chain)
+    with open_writer(folder / layout.CARTESIAN_MEAN, cols_ml, rows_ml, 4, "float64",
+                     descriptions=layout.CM_BANDS, compress=False, interleave="band") as w, \
+            open_writer(folder / layout.CM_COUNT, cols_ml, rows_ml, 1, "int32",
+                        descriptions=layout.CM_COUNT_BANDS) as wc:
         for b in progress(list(row_blocks(rows_ml, rows)), "cartesian mean"):
             xyz, isdata = cartesian_mean(ctx.master.meta, ctx.master.orbit, ctx.scene_dem, win.ml_azi, win.ml_ran,
                                          b.row0, b.row1, cols_ml, win.line0, win.sample0)
@@ -294,12 +297,13 @@ def _cartesian_mean(ctx: RunContext, unit: Unit) -> Outcome:
             for i in gcp_rows[(gcp_rows >= b.row0) & (gcp_rows < b.row1)]:
                 gcps += gcps_from_xyz(xyz[i - b.row0:i - b.row0 + 1], isdata[i - b.row0:i - b.row0 + 1],
                                       row0=int(i), n=12)
-            w.write(b.row0, np.concatenate([np.moveaxis(xyz, -1, 0), isdata[None], count[b.row0:b.row1][None]]))
+            w.write(b.row0, np.concatenate([np.moveaxis(xyz, -1, 0), isdata[None]]))
+            wc.write(b.row0, count[b.row0:b.row1])
     ctx.gcps = gcps
     return Outcome(f"cartesian mean: {cols_ml}x{rows_ml} ML cells")
 
 
-cartesian_mean = Step("cartesian_mean", _cartesian_mean, lambda ctx, unit: [layout.CARTESIAN_MEAN],
+cartesian_mean = Step("cartesian_mean", _cartesian_mean, lambda ctx, unit: [layout.CARTESIAN_MEAN, layout.CM_COUNT],
                       _cartesian_mean_params, title="cartesian mean", resume=_read_gcps)
 
 # ------------------------------------------------------------------------------------------------ ortho lookup

@@ -375,8 +375,9 @@ def _deformation_grid(ctx: RunContext, unit: Unit) -> Outcome:
         # else the overlaps are resampled once more with the final shift
         if abs(added) < RESIDUAL_MODEL_LINES:
             final = _shifted_estimate(last, added, dt)
-            esd["residual_from"] = (f"the overlaps of iteration {len(iterations)}, corrected by the ESD model for the "
-                                    f"{added:+.2e} line it added")
+            esd["residual_from"] = (f"the overlaps of iteration {len(iterations)}" + (
+                f", corrected by the ESD model for the {added:+.2e} line it added" if added else
+                " (no shift added after it)"))
         else:
             looks = [ol for ol in (_overlap_looks(ctx, unit, tp, b, c, total, cache, cache_mb) for b, c in pairs)
                      if ol is not None]

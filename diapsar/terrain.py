@@ -333,17 +333,16 @@ def lines_samples(meta: SwathMetadata, t: np.ndarray, tau: np.ndarray, layout: D
     tops = meta.is_tops and meta.product_type == "SLC"
     if tops and layout is None:
         layout = deburst_layout(meta)
+    rg = RadarGrid.from_metadata(meta)
+    if tops:  # NaN times give NaN lines in the kernel: no selection
+        assert layout is not None
+        return tops_line(meta, layout, rg, t, tau), np.where(np.isfinite(t), rg.range_time_to_pixel(tau), np.nan)
     line = np.full(t.shape, np.nan)
     sample = np.full(t.shape, np.nan)
     good = np.isfinite(t)
     if not good.any():
         return line, sample
-    rg = RadarGrid.from_metadata(meta)
-    if tops:
-        assert layout is not None
-        line[good] = tops_line(meta, layout, rg, t[good], tau[good])
-    else:
-        line[good] = rg.time_to_line(t[good], range_time=tau[good])
+    line[good] = rg.time_to_line(t[good], range_time=tau[good])
     if meta.product_type == "GRD":
         sample[good] = ground_range_pixel(meta, t[good], tau[good])
     else:

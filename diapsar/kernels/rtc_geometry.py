@@ -23,7 +23,7 @@ import math
 import numba
 import numpy as np
 
-from .geodesy import llh_to_ecef_1
+from .geodesy import WGS84_A, WGS84_E2
 from .orbit_state import interp_pva
 from .range_doppler import coarse_zero_doppler
 
@@ -53,7 +53,17 @@ def block_geometry(lon, lat, h, hx, hy, kr, wr, kc, wc, g_lo, g_hi, h_lo, inv_dh
             hh = h[i, j]
             c0 = kc[j]
             fx = wc[j]
-            px, py, pz = llh_to_ecef_1(lat[i, j], lon[i, j], hh)
+            # ECEF of the cell (the arithmetic of ``llh_to_ecef_1``), its sines and cosines kept for the ENU frame
+            la = math.radians(lat[i, j])
+            lo = math.radians(lon[i, j])
+            sla = math.sin(la)
+            cla = math.cos(la)
+            slo = math.sin(lo)
+            clo = math.cos(lo)
+            nn = WGS84_A / math.sqrt(1.0 - WGS84_E2 * sla * sla)
+            px = (nn + hh) * cla * clo
+            py = (nn + hh) * cla * slo
+            pz = (nn * (1.0 - WGS84_E2) + hh) * sla
             ok = np.isfinite(px) and np.isfinite(py) and np.isfinite(pz)
             t = np.nan
             dt = 0.0
@@ -107,11 +117,9 @@ def block_geometry(lon, lat, h, hx, hy, kr, wr, kc, wc, g_lo, g_hi, h_lo, inv_dh
             t_out[i, j] = t
             tau_out[i, j] = 2.0 * r / _C
             dx, dy, dz = dx / r, dy / r, dz / r
-            lo = math.radians(lon[i, j])
-            la = math.radians(lat[i, j])
-            le = -math.sin(lo) * dx + math.cos(lo) * dy
-            ln = -math.sin(la) * math.cos(lo) * dx - math.sin(la) * math.sin(lo) * dy + math.cos(la) * dz
-            lu = math.cos(la) * math.cos(lo) * dx + math.cos(la) * math.sin(lo) * dy + math.sin(la) * dz
+            le = -slo * dx + clo * dy
+            ln = -sla * clo * dx - sla * slo * dy + cla * dz
+            lu = cla * clo * dx + cla * slo * dy + sla * dz
             gx = hx[i, j]
             gy = hy[i, j]
             te = math.acos(min(max(lu, -1.0), 1.0)) * _DEG

@@ -9,9 +9,10 @@ One (swath, polarisation) image of a product, in four steps (``TerrainResult.tim
    (Small 2011, IEEE TGRS 49(8) 3081-3093): each output map cell is a DEM facet (heights bilinear in the DEM,
    ellipsoidal), split into ``oversample`` x ``oversample`` sub-facets whose projected areas are splatted
    bilinearly into the radar grid (``diapsar.terrain.splat_illuminated_area``, in parallel by fixed map tiles).
-   A float64 array of the multilooked radar size, held in a memory-mapped file of the work folder, as is the
-   map geometry kept for step 3; their pages are released after every block (``_release``), so they do not
-   stay in the RSS. Blocks of ``AREA_ROWS`` map rows: the outputs do not depend on -ram nor on the threads.
+   A float64 array of the multilooked radar size, in memory. Blocks of ``AREA_ROWS`` map rows: the outputs do
+   not depend on -ram nor on the threads. The geometry of a block is kept in memory only until no later block
+   can add to the A_gamma rows its geocoding samples; step 3 then runs on it (``_area_and_geocode``: one sweep
+   over the map rows, the geometry computed once, nothing cached on disk).
 3. ``geocode``: per block of output rows, every cell centre -> lon/lat -> DEM height -> zero-Doppler line and
    sample (``diapsar.terrain.map_block``; TOPS: line of the debursted frame), then
    - ``rtc``: gamma0_T = beta0 * A_beta / A_gamma computed in radar geometry (A_beta of ``beta_reference_area``
@@ -21,7 +22,8 @@ One (swath, polarisation) image of a product, in four steps (``TerrainResult.tim
    - ``none``: the calibrated LUT sampled at the cell (range-Doppler terrain correction only);
    and optionally the cosine normalisation to a reference angle, value * (cos(theta_ref) / cos(theta_ell))^n
    (n = 2 by default, as documented for SNAP's chain), then dB if asked.
-4. ``cog``: the three outputs copied to Cloud-Optimized GeoTIFFs (``diapsar.io.cog``).
+4. ``cog``: the three outputs (work GeoTIFFs in ZSTD) copied to Cloud-Optimized GeoTIFFs (``diapsar.io.cog``).
+For ``rtc`` the seconds of steps 2 and 3 are those of their own parts of the sweep.
 
 Outputs, beside each other in ``out_dir`` (``<base>`` = ``<product>_<swath>_<pol>``):
 ``<base>_<quantity>[_cos<ref>][_db].tif`` (float32, NaN = no data), ``<base>_angles.tif`` (float32 band 1

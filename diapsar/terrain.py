@@ -1,6 +1,10 @@
 """Terrain geometry of a radar-geometry backscatter image on a map grid: range-Doppler lookup, incidence angles,
 a local layover/shadow mask and the illuminated-area normalisation of terrain flattening.
 
+Map blocks (``map_block``) solve the lookup, look vectors and angles of each cell in one kernel
+(``block_geometry``, ``diapsar.kernels.rtc_geometry``), started from a lattice of exact solves; they agree with
+the per-step functions below within 1e-4 pixel (the rounding of the absolute float64 time) and 1e-6 degree.
+
 Lookup (inverse mapping, as ``diapsar.ortho``): each map cell centre -> lon/lat (pyproj) -> ellipsoidal DEM height
 (bilinear) -> zero-Doppler geo2rdr (azimuth time t, two-way range time tau) -> image line and sample. Lines:
 ``RadarGrid.time_to_line``. Samples: slant-range images (SLC stripmap) ``(tau - tau0) * fs``; GRD images from the

@@ -254,34 +254,14 @@ def beta_reference_area(meta: SwathMetadata, theta_e_deg: np.ndarray | float, ml
     return np.asarray(az * rg, dtype=np.float64)
 
 
-# lattice step (map cells) of the UTM inverse of ``grid_lonlat``: the bilinear interpolation error grows with the
-# curvature of the parallels on the UTM grid (~tan(lat) / R^2) and the square of the step; over 2 cells of 20 m it
-# is < 1e-9 degree, the kernel's own agreement with PROJ (1.7e-10 at 31 N, 5.8e-10 at 64 N, 0.06 mm on the
-# ground; over 4 cells 2.3e-9 at 64 N; tests/test_66b_rtc_geometry.py)
-LONLAT_STEP = 2
-
-
 def grid_lonlat(grid: OrthoGrid, row0: int, row1: int) -> tuple[np.ndarray, np.ndarray]:
-    """lon/lat of the cell centres of map rows [row0, row1): for WGS84 UTM grids, the parallel kernel
-    ``diapsar.kernels.area.utm_lonlat_grid`` (within 1e-9 degree of PROJ) on the cells of every ``LONLAT_STEP``-th
-    row and column of the grid (a lattice anchored on the grid, so the values do not depend on the blocks),
-    bilinear in between (``lattice_bilinear``); else ``grid.lonlat`` (PROJ)."""
-    from .kernels.area import lattice_bilinear, utm_lonlat_grid
+    """lon/lat of the cell centres of map rows [row0, row1): a parallel kernel for WGS84 UTM grids
+    (``diapsar.kernels.area.utm_lonlat_grid``, within 1e-9 degree of PROJ), else ``grid.lonlat`` (PROJ)."""
+    from .kernels.area import utm_lonlat_grid
 
     x0, dx, _, y0, _, dy = grid.transform
-    st = LONLAT_STEP
-    n0 = row0 // st * st
-    rn = np.arange(n0, (row1 - 1) // st * st + 2 * st, st)
-    cn = np.arange(0, (grid.width - 1) // st * st + 2 * st, st)
-    nodes = utm_lonlat_grid(grid.epsg, x0 + (cn + 0.5) * dx, y0 + (rn + 0.5) * dy)
-    if nodes is None:
-        return grid.lonlat(row0, row1)
-    out = []
-    for v in nodes:
-        o = np.empty((row1 - row0, grid.width))
-        lattice_bilinear(v, n0, st, row0, o)
-        out.append(o)
-    return out[0], out[1]
+    out = utm_lonlat_grid(grid.epsg, x0 + (np.arange(grid.width) + 0.5) * dx, y0 + (np.arange(row0, row1) + 0.5) * dy)
+    return out if out is not None else grid.lonlat(row0, row1)
 
 
 def map_block(grid: OrthoGrid, row0: int, row1: int, dem: DemPatch, meta: SwathMetadata, orbit: Orbit,

@@ -110,33 +110,6 @@ def test_block_geometry_same_bytes_with_one_and_two_threads(s1_data):
     assert outs[0] == outs[1]
 
 
-@pytest.mark.parametrize("lat0", [31.0, 64.0])
-def test_grid_lonlat_lattice_within_1e9_degree_and_independent_of_the_blocks(lat0):
-    """``grid_lonlat`` (UTM inverse on every 2nd row/column, bilinear between) against the kernel on every cell
-    of a 20 m grid 128 km wide (zone 29 N at 31 N and 64 N: the error grows with tan(lat)): within 1e-9 degree
-    (measured 1.7e-10 at 31 N, 5.8e-10 at 64 N); rows of a block are the same bytes whatever block they are
-    computed in."""
-    from pyproj import Transformer
-
-    from diapsar.kernels.area import utm_lonlat_grid
-    from diapsar.ortho import OrthoGrid
-
-    x, y = Transformer.from_crs(4326, 32629, always_xy=True).transform(-9.0, lat0)
-    g = OrthoGrid(32629, (x - 64000.0, 20.0, 0.0, y, 0.0, -20.0), 6401, 500)
-    worst = 0.0
-    for r0, r1 in ((0, 102), (201, 303), (397, 500)):
-        lon, lat = T.grid_lonlat(g, r0, r1)
-        ex = utm_lonlat_grid(32629, g.transform[0] + (np.arange(g.width) + 0.5) * 20.0,
-                             g.transform[3] - (np.arange(r0, r1) + 0.5) * 20.0)
-        assert ex is not None
-        worst = max(worst, float(np.abs(lon - ex[0]).max()), float(np.abs(lat - ex[1]).max()))
-    print(f"\nlat {lat0}: lattice lon/lat within {worst:.1e} degree of the kernel")
-    assert 0 < worst < 1e-9
-    a = T.grid_lonlat(g, 100, 300)
-    b = T.grid_lonlat(g, 197, 300)
-    assert np.array_equal(a[0][97:], b[0]) and np.array_equal(a[1][97:], b[1])
-
-
 def test_lattice_weights():
     from diapsar.kernels.rtc_geometry import lattice_weights
 

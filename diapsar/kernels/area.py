@@ -250,24 +250,6 @@ def utm_lonlat_grid(epsg: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
 
 
 @numba.njit(cache=True, parallel=True)
-def lattice_bilinear(vals, node_row0, step, row0, out):
-    """``out`` (rows, cols): bilinear interpolation of ``vals`` given on the nodes of a lattice every ``step``
-    cells (node (k, l) at global row node_row0 + k * step, column l * step) at the cells of global rows row0 ..
-    row0 + rows - 1 and columns 0 .. cols - 1; a cell on a node row / column takes the node values exactly.
-    Rows in parallel (each cell alone)."""
-    n, m = out.shape
-    for i in numba.prange(n):
-        r = row0 + i
-        k = (r - node_row0) // step
-        fy = ((r - node_row0) - k * step) / step
-        for j in range(m):
-            kc = j // step
-            fx = (j - kc * step) / step
-            out[i, j] = (1.0 - fy) * ((1.0 - fx) * vals[k, kc] + fx * vals[k, kc + 1]) + \
-                fy * ((1.0 - fx) * vals[k + 1, kc] + fx * vals[k + 1, kc + 1])
-
-
-@numba.njit(cache=True, parallel=True)
 def tops_lines(t, tau, bist_ref, use_bist, seg_first, seg_time, ati, seg_burst_first, seg_lo, seg_hi, seg_out0,
                seg_line0, out):
     """Debursted-frame line of zero-Doppler time ``t`` / range time ``tau`` (1-D) for ``diapsar.terrain.tops_line``:

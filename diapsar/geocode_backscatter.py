@@ -419,6 +419,7 @@ def _area_and_geocode(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbi
     pending: list[tuple[int, int, dict | None, tuple[int, int] | None]] = []
     done_rows: list[tuple[int, int]] = []  # A_gamma rows already sampled by the geocoding
     t_area = 0.0
+    most = 0
 
     def flush(k_next: int) -> None:
         """Geocode the pending blocks, in order, whose rows no block from ``k_next`` on can reach."""
@@ -458,8 +459,11 @@ def _area_and_geocode(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbi
         del blk
         t_area += time.perf_counter() - t0
         pending.append((r0, r1, kept, need))
+        most = max(most, len(pending))
         flush(k + 1)
     flush(nb)
+    log.debug("%s: %d area blocks of %d rows, at most %d kept at once (%d without coarse bounds)", meta.swath, nb,
+              area_rows, most, int(np.count_nonzero(~np.isfinite(lo))))
     return t_area
 
 

@@ -9,9 +9,10 @@ One (swath, polarisation) image of a product, in four steps (``TerrainResult.tim
    (Small 2011, IEEE TGRS 49(8) 3081-3093): each output map cell is a DEM facet (heights bilinear in the DEM,
    ellipsoidal), split into ``oversample`` x ``oversample`` sub-facets whose projected areas are splatted
    bilinearly into the radar grid (``diapsar.terrain.splat_illuminated_area``, in parallel by fixed map tiles).
-   A float64 array of the multilooked radar size, held in a memory-mapped file of the work folder, as is the
-   map geometry kept for step 3; their pages are released after every block (``_release``), so they do not
-   stay in the RSS. Blocks of ``AREA_ROWS`` map rows: the outputs do not depend on -ram nor on the threads.
+   A float64 array of the multilooked radar size, in memory. Blocks of ``AREA_ROWS`` map rows: the outputs do
+   not depend on -ram nor on the threads. The geometry of a block is kept in memory only until no later block
+   can add to the A_gamma rows its geocoding samples; step 3 then runs on it (``_area_and_geocode``: one sweep
+   over the map rows, the geometry computed once, nothing cached on disk).
 3. ``geocode``: per block of output rows, every cell centre -> lon/lat -> DEM height -> zero-Doppler line and
    sample (``diapsar.terrain.map_block``; TOPS: line of the debursted frame), then
    - ``rtc``: gamma0_T = beta0 * A_beta / A_gamma computed in radar geometry (A_beta of ``beta_reference_area``
@@ -21,7 +22,8 @@ One (swath, polarisation) image of a product, in four steps (``TerrainResult.tim
    - ``none``: the calibrated LUT sampled at the cell (range-Doppler terrain correction only);
    and optionally the cosine normalisation to a reference angle, value * (cos(theta_ref) / cos(theta_ell))^n
    (n = 2 by default, as documented for SNAP's chain), then dB if asked.
-4. ``cog``: the three outputs copied to Cloud-Optimized GeoTIFFs (``diapsar.io.cog``).
+4. ``cog``: the three outputs (work GeoTIFFs in ZSTD) copied to Cloud-Optimized GeoTIFFs (``diapsar.io.cog``).
+For ``rtc`` the seconds of steps 2 and 3 are those of their own parts of the sweep.
 
 Outputs, beside each other in ``out_dir`` (``<base>`` = ``<product>_<swath>_<pol>``):
 ``<base>_<quantity>[_cos<ref>][_db].tif`` (float32, NaN = no data), ``<base>_angles.tif`` (float32 band 1
@@ -295,17 +297,19 @@ def _geometry(grid: OrthoGrid, r0: int, r1: int, dem: DemSource, meta: SwathMeta
     return T.map_block(grid, r0, r1, patch, meta, orbit, layout, lonlat=(lon, lat, a))
 
 
-# map geometry kept between the area and the geocoding passes (rtc): float64 lookups, float32 angles
+# map geometry kept between the area splat and the geocoding of a block (rtc): float64 lookups, float32 angles
 CACHED = {"line": np.float64, "sample": np.float64, "theta_e": np.float32, "theta_l": np.float32,
           "mask": np.uint8}
 COARSE = 8  # cells of the output grid per cell of the lookup that bounds the radar window
 
 
 def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Orbit, layout, looks: tuple[int, int],
-                 ram_mb: float) -> tuple[int, int, int, int]:
+                 ram_mb: float, row_lines: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """(row0, row1, sample0, sample1) of the full-resolution (debursted) image the grid needs: the lookup on a
     grid ``COARSE`` times coarser, widened by a margin that covers what the heights between its cells can
-    move a target (2 * COARSE output cells on the ground, at least 64 pixels), snapped to the looks."""
+    move a target (2 * COARSE output cells on the ground, at least 64 pixels), snapped to the looks.
+    ``row_lines`` ((grid.height // COARSE + 2, 2) float64, when given): per row of the coarse grid, the least
+    and greatest image line of its lookups, widened by that margin (NaN where none maps into the image)."""
     ml_rg, ml_az = looks
     x0, s, _, y0, _, _ = grid.transform
     cg = OrthoGrid(grid.epsg, (x0, COARSE * s, 0.0, y0, 0.0, -COARSE * s), grid.width // COARSE + 2,
@@ -315,6 +319,12 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
     lo = [np.inf, np.inf]
     hi = [-np.inf, -np.inf]
     rows = min(_block_rows(cg, ram_mb), WINDOW_ROWS)
+    ground_rg = meta.range_pixel_spacing_m if meta.product_type == "GRD" else \
+        meta.range_pixel_spacing_m / math.sin(math.radians(meta.incidence_angle_mid_deg or 35.0))
+    m_rg = max(64, int(2 * COARSE * s / ground_rg))
+    m_az = max(64, int(2 * COARSE * s / meta.azimuth_pixel_spacing_m))
+    if row_lines is not None:
+        row_lines[:] = np.nan
     for r0 in range(0, cg.height, rows):
         blk = _geometry(cg, r0, min(cg.height, r0 + rows), dem, meta, orbit, layout)
         if blk is None:
@@ -324,12 +334,14 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
         if ok.any():
             lo = [min(lo[0], float(ln[ok].min())), min(lo[1], float(sp[ok].min()))]
             hi = [max(hi[0], float(ln[ok].max())), max(hi[1], float(sp[ok].max()))]
+        if row_lines is not None:
+            lr = np.where(ok, ln, np.nan)
+            has = ok.any(axis=1)
+            k = np.flatnonzero(has)
+            row_lines[r0 + k, 0] = np.nanmin(lr[k], axis=1) - m_az
+            row_lines[r0 + k, 1] = np.nanmax(lr[k], axis=1) + m_az
     if not np.isfinite(lo[0]):
         raise DemError(f"{meta.swath}: no cell of the DEM-covered grid maps into the image")
-    ground_rg = meta.range_pixel_spacing_m if meta.product_type == "GRD" else \
-        meta.range_pixel_spacing_m / math.sin(math.radians(meta.incidence_angle_mid_deg or 35.0))
-    m_rg = max(64, int(2 * COARSE * s / ground_rg))
-    m_az = max(64, int(2 * COARSE * s / meta.azimuth_pixel_spacing_m))
     r0 = max(0, int(math.floor(lo[0])) - m_az) // ml_az * ml_az
     c0 = max(0, int(math.floor(lo[1])) - m_rg) // ml_rg * ml_rg
     r1 = min(n_rows, int(math.ceil(hi[0])) + m_az + 1)
@@ -342,11 +354,13 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
 @contextlib.contextmanager
 def _work_writer(path: Path, width: int, height: int, count: int, dtype: str, descriptions, nodata, transform,
                  crs: str, tags: dict | None = None):
-    """A GeoTIFF of the work folder, tiled 256 x 256 as ``open_writer`` but not compressed: it is read once by
-    the COG copy, which compresses (the bytes of the COG do not depend on it)."""
+    """A GeoTIFF of the work folder, tiled 256 x 256 as ``open_writer``, in ZSTD level 1 without predictor: it is
+    read once by the COG copy, which compresses (the bytes of the COG do not depend on it). Compressed rather
+    than raw because fresh file pages are slow to obtain on the benchmark machine: the angles of a full IW
+    swath (485 MB raw) took 8.8 s to write raw, 4.3 s in ZSTD (258 MB)."""
     ds = rasterio.open(path, "w", driver="GTiff", width=int(width), height=int(height), count=int(count),
-                       dtype=dtype, tiled=True, blockxsize=256, blockysize=256, compress="none", BIGTIFF="IF_SAFER",
-                       nodata=nodata, transform=rasterio.Affine.from_gdal(*transform), crs=crs)
+                       dtype=dtype, tiled=True, blockxsize=256, blockysize=256, compress="zstd", zstd_level=1,
+                       BIGTIFF="IF_SAFER", nodata=nodata, transform=rasterio.Affine.from_gdal(*transform), crs=crs)
     try:
         for k, d in enumerate(descriptions):
             ds.set_band_description(k + 1, d)
@@ -368,16 +382,89 @@ def _cogs(work: Path, out: Path, names: dict[str, str]) -> dict[str, Path]:
                              predictor=k != "mask") for k, n in names.items()}
 
 
-def _release(*arrays) -> None:
-    """Drop the pages of memory-mapped work arrays from the process (``madvise(MADV_DONTNEED)``): their data
-    stays in the file / page cache and comes back on the next access, but they no longer count in the RSS
-    between blocks (peak RSS bounded by the blocks, not by the size of the caches)."""
-    import mmap
+def _ml_rows(line: np.ndarray | float, win0: int, ml_az: int) -> np.ndarray:
+    """floor of the ML row coordinate (``ortho.to_ml``) of full-resolution image lines (window row ``win0``)."""
+    return np.floor((np.asarray(line, dtype=np.float64) - win0 - (ml_az - 1) / 2.0) / ml_az)
 
-    for a in arrays:
-        m = getattr(a, "_mmap", None)
-        if m is not None and hasattr(mmap, "MADV_DONTNEED"):  # shared file mapping: dirty pages are kept
-            m.madvise(mmap.MADV_DONTNEED)
+
+def _area_and_geocode(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Orbit, layout,
+                      win: tuple[int, int, int, int], a_gamma: np.ndarray, opts: TerrainOptions, ml_rg: int,
+                      ml_az: int, rows: int, row_lines: np.ndarray, put) -> float:
+    """The ``rtc`` area pass and the geocoding in one sweep over the map rows; returns the seconds of the area
+    part (geometry and splat).
+
+    Blocks of ``AREA_ROWS`` map rows: the geometry of each is computed once, splatted into ``a_gamma`` and kept
+    (``CACHED`` dtypes, in memory) until no later block can add to the A_gamma rows its geocoding samples; it
+    is then geocoded (``put(row0, row1, geometry)``, blocks in map-row order) and dropped. What a later block
+    can reach is bounded from the coarse lookup of ``radar_window`` (``row_lines``: image lines of each coarse
+    row, widened by its margin): the coarse rows covering the block and two more each side; a block without
+    coarse lookups may reach any row. Geocoding only reads finished A_gamma rows, so the values are those of a
+    complete area pass followed by the geocoding; a splat landing on rows already geocoded would break that
+    and is an error (never seen: the bounds are wide)."""
+    n_rows = a_gamma.shape[0]
+    tile = SPLAT_TILE_ROWS  # blocks on whole splat tiles: the sums do not depend on -ram
+    area_rows = max(tile, min(rows, AREA_ROWS) // tile * tile)
+    starts = list(range(0, grid.height, area_rows))
+    nb = len(starts)
+    # ML rows [lo, hi) each block's splat may reach (from the coarse lookup)
+    lo = np.full(nb, -np.inf)
+    hi = np.full(nb, np.inf)
+    nc = row_lines.shape[0]
+    for k, r0 in enumerate(starts):
+        g0, g1 = max(r0 - 1, 0), min(min(grid.height, r0 + area_rows) + 1, grid.height)
+        c = row_lines[max(g0 // COARSE - 2, 0):min(g1 // COARSE + 3, nc)]
+        if c.size and np.isfinite(c).all():
+            lo[k] = float(_ml_rows(c[:, 0].min(), win[0], ml_az)) - 2
+            hi[k] = float(_ml_rows(c[:, 1].max(), win[0], ml_az)) + 4
+    pending: list[tuple[int, int, dict | None, tuple[int, int] | None]] = []
+    done_rows: list[tuple[int, int]] = []  # A_gamma rows already sampled by the geocoding
+    t_area = 0.0
+    most = 0
+
+    def flush(k_next: int) -> None:
+        """Geocode the pending blocks, in order, whose rows no block from ``k_next`` on can reach."""
+        while pending:
+            r0, r1, blk, need = pending[0]
+            if need is not None and k_next < nb and bool(np.any((lo[k_next:] < need[1]) & (hi[k_next:] > need[0]))):
+                return
+            pending.pop(0)
+            if need is not None:
+                done_rows.append(need)
+            put(r0, r1, blk)
+
+    for k, r0 in enumerate(starts):
+        t0 = time.perf_counter()
+        r1 = min(grid.height, r0 + area_rows)
+        g0, g1 = max(r0 - 1, 0), min(r1 + 1, grid.height)
+        blk = _geometry(grid, g0, g1, dem, meta, orbit, layout)
+        kept = None
+        need = None
+        if blk is not None:
+            kept = {key: np.ascontiguousarray(blk[key][r0 - g0:r1 - g0], dtype=dt) for key, dt in CACHED.items()}
+            line = blk["line"] - win[0]
+            fin = np.isfinite(line)
+            if fin.any():
+                reach = (float(_ml_rows(line[fin].min() + win[0], win[0], ml_az)) - 1,
+                         float(_ml_rows(line[fin].max() + win[0], win[0], ml_az)) + 3)
+                if any(reach[0] < b and reach[1] > a for a, b in done_rows):
+                    raise RuntimeError(f"{meta.swath}: terrain flattening: map rows {r0}-{r1} reach A_gamma rows "
+                                       "already geocoded (bounds of the coarse lookup too narrow)")
+            blk["line"] = line
+            blk["sample"] = blk["sample"] - win[2]
+            T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg, g0)
+            u = (kept["line"] - win[0] - (ml_az - 1) / 2.0) / ml_az
+            ok = np.isfinite(u) & np.isfinite(kept["sample"]) & (u >= -0.5) & (u <= n_rows - 0.5)
+            if ok.any():
+                need = (max(0, int(np.floor(u[ok].min())) - 1), min(n_rows, int(np.ceil(u[ok].max())) + 2))
+        del blk
+        t_area += time.perf_counter() - t0
+        pending.append((r0, r1, kept, need))
+        most = max(most, len(pending))
+        flush(k + 1)
+    flush(nb)
+    log.debug("%s: %d area blocks of %d rows, at most %d kept at once (%d without coarse bounds)", meta.swath, nb,
+              area_rows, most, int(np.count_nonzero(~np.isfinite(lo))))
+    return t_area
 
 
 def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, opts: TerrainOptions,
@@ -407,7 +494,8 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         layout = deburst_layout(meta) if meta.is_tops and meta.product_type == "SLC" else None
 
         t0 = time.perf_counter()
-        win = radar_window(grid, dem, meta, orbit, layout, (ml_rg, ml_az), ram_mb)
+        row_lines = np.empty((grid.height // COARSE + 2, 2))
+        win = radar_window(grid, dem, meta, orbit, layout, (ml_rg, ml_az), ram_mb, row_lines)
         timings["window"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with warnings.catch_warnings():  # the radar-geometry work image has no geotransform, on purpose
@@ -420,33 +508,8 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         rows = _block_rows(grid, ram_mb)
 
         a_gamma = None
-        cache: dict[str, np.ndarray] | None = None
         if opts.flattening == "rtc":
-            t0 = time.perf_counter()
-            a_gamma = np.lib.format.open_memmap(work / "a_gamma.npy", mode="w+", dtype=np.float64,
-                                                shape=(n_rows, n_cols))
-            # the map geometry of this pass is kept (memory-mapped files of the work folder) for the geocoding
-            cache = {k: np.lib.format.open_memmap(work / f"{k}.npy", mode="w+", dtype=dt,
-                                                  shape=(grid.height, grid.width))
-                     for k, dt in CACHED.items()}
-            tile = SPLAT_TILE_ROWS  # blocks on whole splat tiles: the sums do not depend on -ram
-            area_rows = max(tile, min(rows, AREA_ROWS) // tile * tile)
-            for r0 in range(0, grid.height, area_rows):
-                r1 = min(grid.height, r0 + area_rows)
-                g0, g1 = max(r0 - 1, 0), min(r1 + 1, grid.height)
-                blk = _geometry(grid, g0, g1, dem, meta, orbit, layout)
-                for k in CACHED:
-                    cache[k][r0:r1] = blk[k][r0 - g0:r1 - g0] if blk is not None else \
-                        (MASK_NODATA if k == "mask" else np.nan)
-                if blk is not None:
-                    blk["line"] = blk["line"] - win[0]
-                    blk["sample"] = blk["sample"] - win[2]
-                    T.splat_illuminated_area(blk, r0 - g0, r1 - g0, a_gamma, opts.oversample, ml_az, ml_rg, g0)
-                del blk
-                _release(a_gamma, *cache.values())
-            a_gamma.flush()
-            timings["area"] = time.perf_counter() - t0
-
+            a_gamma = np.zeros((n_rows, n_cols))
         t0 = time.perf_counter()
         quantity = quantity_name(opts, radar_lut)
         base = output_base(meta)
@@ -475,6 +538,10 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
         inc_range = (math.inf, -math.inf)
         with contextlib.ExitStack() as stack, warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            import numba
+
+            # GDAL compresses the work tiles with the numba thread count (the bytes do not depend on it)
+            stack.enter_context(rasterio.Env(GDAL_NUM_THREADS=str(numba.get_num_threads())))
             src = stack.enter_context(rasterio.open(radar.tif))
             wv = stack.enter_context(_work_writer(work / names["value"], grid.width, grid.height, 1, "float32",
                                                  [f"{quantity}_{meta.polarisation}"], float("nan"), gt, crs,
@@ -490,15 +557,10 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
             wv.ds.set_band_unit(1, unit)
             for band in (1, 2):
                 wa.ds.set_band_unit(band, "deg")
-            for r0 in range(0, grid.height, rows):
-                r1 = min(grid.height, r0 + rows)
-                blk = ({k: np.asarray(v[r0:r1]) for k, v in cache.items()} if cache is not None
-                       else _geometry(grid, r0, r1, dem, meta, orbit, layout))
+            def put(r0: int, r1: int, blk: dict | None) -> None:
+                nonlocal n_valid, inc_range
                 value, angles, mask = _geocode_block(blk, grid.width, r0, r1, meta, src, a_gamma, n_rows, n_cols,
                                                      ml_rg, ml_az, opts, win)
-                del blk
-                if cache is not None:
-                    _release(a_gamma, *cache.values())
                 fin = np.isfinite(value)
                 n_valid += int(fin.sum())
                 if fin.any():
@@ -507,7 +569,16 @@ def terrain_backscatter(product, swath: str | None, pol: str | None, out_dir, op
                 wv.write(r0, to_db(value) if db else value)
                 wa.write(r0, angles)
                 wm.write(r0, mask)
-        timings["geocode"] = time.perf_counter() - t0
+
+            if a_gamma is None:
+                for r0 in range(0, grid.height, rows):
+                    r1 = min(grid.height, r0 + rows)
+                    put(r0, r1, _geometry(grid, r0, r1, dem, meta, orbit, layout))
+            else:
+                t_area = _area_and_geocode(grid, dem, meta, orbit, layout, win, a_gamma, opts, ml_rg, ml_az, rows,
+                                           row_lines, put)
+                timings["area"] = t_area
+        timings["geocode"] = time.perf_counter() - t0 - timings.get("area", 0.0)
 
         t0 = time.perf_counter()
         final = _cogs(work, out, names)

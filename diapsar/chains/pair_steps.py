@@ -94,9 +94,9 @@ def _topographic_phase(ctx: RunContext, unit: Unit) -> Outcome:
     rows_ml, cols_ml = win.ml_shape
     rows = rows_per_block(cols_ml, 8 * 30, ctx.ram_mb)
     ml_line = np.arange(rows_ml) * win.ml_azi + (win.ml_azi - 1) / 2.0 + win.line0
-    # an intermediate product (read back by the pair steps only): written without deflate
+    # an intermediate product (read back by the pair steps only): ZSTD level 1 (as the cartesian mean)
     with open_writer(unit.folder / layout.TOPO, cols_ml, rows_ml, 1, "float64", descriptions=layout.TOPO_BANDS,
-                     compress=False) as w:
+                     compress="zstd") as w:
         for b in row_blocks(rows_ml, rows):
             cm = read_raster(ctx.master_dir / layout.CARTESIAN_MEAN, [1, 2, 3, 4], rows=(b.row0, b.row1))
             xyz = np.moveaxis(cm[:3], 0, -1)

@@ -97,11 +97,11 @@ def open_writer(path: str | os.PathLike[str], width: int, height: int, count: in
                 compress: bool | str = True, interleave: str | None = None) -> Iterator[BlockWriter]:
     """Create ``path`` (under a temporary name, renamed on success) and yield a BlockWriter.
 
-    ``compress=False``: no deflate, for the intermediate products only the chain reads back (cartesian mean,
-    DEM projection, topographic phase): their deflate was one of the chain's largest CPU costs, for ~1.5x on
-    float64 ground coordinates; the values are the same. ``compress="zstd"``: ZSTD level 1, for products another
-    step of the run reads back and merges (a swath's products in a multi-swath run): on an IW interferogram,
-    0.9 s to write and 0.6 s to read against 2.4 s and 0.8 s for deflate, 5 % smaller. ``interleave="band"``:
+    ``compress=False``: no compression (the DEM projection, which only the chain reads back). ``compress=
+    "zstd"``: ZSTD level 1, for products another step of the run reads back (cartesian mean, topographic phase,
+    a swath's products in a multi-swath run): on an IW interferogram, 0.9 s to write and 0.6 s to read against
+    2.4 s and 0.8 s for deflate, 5 % smaller; deflate of the float64 intermediates was one of the chain's
+    largest CPU costs. ``interleave="band"``:
     each band in tiles of its own (a single band is then read without the others)."""
     profile: dict[str, Any] = dict(GTIFF_OPTIONS, width=int(width), height=int(height), count=int(count), dtype=dtype)
     if not compress:

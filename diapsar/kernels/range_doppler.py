@@ -58,12 +58,14 @@ def coarse_zero_doppler(px, py, pz, tg, node_pos, node_vel):
     return best
 
 
-@numba.njit(cache=True)
-def zero_doppler(px, py, pz, t, tg, nodes, coef, buf):
-    """Newton iteration on f(t) = (P - S(t)).V(t) from the start time t (relative to t_ref); returns
-    (t, range_m), NaN when it leaves the orbit arc. ``buf``: scratch array of 9 floats."""
+@numba.njit(cache=True, inline="always")
+def newton_zero_doppler(px, py, pz, t, tol, tg, nodes, coef, buf):
+    """Newton steps on f(t) = (P - S(t)).V(t) from the start time t (relative to t_ref, steps clamped to 30 s)
+    until a step is below ``tol`` s (at most 40); returns (t, last step), t NaN when it leaves the orbit arc by
+    more than 30 s. ``buf`` keeps the orbit state (``interp_pva``) at t minus the last step."""
     t_lo = tg[0]
     t_hi = tg[tg.shape[0] - 1]
+    dt = 0.0
     for _ in range(40):
         interp_pva(t, tg, nodes, coef, buf)
         dx = px - buf[0]
@@ -78,10 +80,20 @@ def zero_doppler(px, py, pz, t, tg, nodes, coef, buf):
             dt = -30.0
         t += dt
         if t < t_lo - 30.0 or t > t_hi + 30.0:
-            return np.nan, np.nan
-        if abs(dt) < 1e-11:
+            return np.nan, dt
+        if abs(dt) < tol:
             break
-    if t < t_lo or t > t_hi:
+    return t, dt
+
+
+@numba.njit(cache=True)
+def zero_doppler(px, py, pz, t, tg, nodes, coef, buf):
+    """Newton iteration on f(t) = (P - S(t)).V(t) from the start time t (relative to t_ref); returns
+    (t, range_m), NaN when it leaves the orbit arc. ``buf``: scratch array of 9 floats."""
+    t_lo = tg[0]
+    t_hi = tg[tg.shape[0] - 1]
+    t, _ = newton_zero_doppler(px, py, pz, t, 1e-11, tg, nodes, coef, buf)
+    if not (t >= t_lo and t <= t_hi):
         return np.nan, np.nan
     interp_pva(t, tg, nodes, coef, buf)
     dx = px - buf[0]

@@ -24,8 +24,7 @@ import numba
 import numpy as np
 
 from .geodesy import WGS84_A, WGS84_E2
-from .orbit_state import interp_pva
-from .range_doppler import coarse_zero_doppler
+from .range_doppler import coarse_zero_doppler, newton_zero_doppler
 
 _C = 299_792_458.0
 LAYOVER = 1
@@ -78,25 +77,7 @@ def block_geometry(lon, lat, h, hx, hy, kr, wr, kc, wc, g_lo, g_hi, h_lo, inv_dh
                     t = a
                 if not np.isfinite(t):
                     t = coarse_zero_doppler(px, py, pz, tg, node_pos, node_vel)
-                for _ in range(40):
-                    interp_pva(t, tg, nodes, coef, buf)
-                    dx = px - buf[0]
-                    dy = py - buf[1]
-                    dz = pz - buf[2]
-                    f = dx * buf[3] + dy * buf[4] + dz * buf[5]
-                    fp = -(buf[3] * buf[3] + buf[4] * buf[4] + buf[5] * buf[5]) + dx * buf[6] + dy * buf[7] \
-                        + dz * buf[8]
-                    dt = -f / fp
-                    if dt > 30.0:
-                        dt = 30.0
-                    elif dt < -30.0:
-                        dt = -30.0
-                    t += dt
-                    if t < t_lo - 30.0 or t > t_hi + 30.0:
-                        ok = False
-                        break
-                    if abs(dt) < tol:
-                        break
+                t, dt = newton_zero_doppler(px, py, pz, t, tol, tg, nodes, coef, buf)
                 if not (t >= t_lo and t <= t_hi):
                     ok = False
             if not ok:

@@ -67,7 +67,7 @@ from .deburst import deburst_layout
 from .errors import DemError, OrbitError, ProductError, SelectionError
 from .io.cog import write_cog
 from .io.dem import Dem, build_scene_dem, gdal_path, load_dem
-from .io.raster import block_writer, open_writer
+from .io.raster import open_writer
 from .kernels.area import SPLAT_TILE_ROWS, sample_ratio
 from .metadata import SwathMetadata
 from .orbit import Orbit, orbit_for
@@ -351,25 +351,14 @@ def radar_window(grid: OrthoGrid, dem: DemSource, meta: SwathMetadata, orbit: Or
     return r0, r1, c0, c1
 
 
-@contextlib.contextmanager
 def _work_writer(path: Path, width: int, height: int, count: int, dtype: str, descriptions, nodata, transform,
                  crs: str, tags: dict | None = None):
-    """A GeoTIFF of the work folder, tiled 256 x 256 as ``open_writer``, in ZSTD level 1 without predictor: it is
-    read once by the COG copy, which compresses (the bytes of the COG do not depend on it). Compressed rather
-    than raw because fresh file pages are slow to obtain on the benchmark machine: the angles of a full IW
-    swath (485 MB raw) took 8.8 s to write raw, 4.3 s in ZSTD (258 MB)."""
-    ds = rasterio.open(path, "w", driver="GTiff", width=int(width), height=int(height), count=int(count),
-                       dtype=dtype, tiled=True, blockxsize=256, blockysize=256, compress="zstd", zstd_level=1,
-                       BIGTIFF="IF_SAFER", nodata=nodata, transform=rasterio.Affine.from_gdal(*transform), crs=crs)
-    try:
-        for k, d in enumerate(descriptions):
-            ds.set_band_description(k + 1, d)
-        if tags:
-            ds.update_tags(**{k: str(v) for k, v in tags.items()})
-        with block_writer(ds) as w:
-            yield w
-    finally:
-        ds.close()
+    """A GeoTIFF of the work folder (``open_writer``) in ZSTD level 1: it is read once by the COG copy, which
+    compresses (the bytes of the COG do not depend on it). Compressed rather than raw because fresh file pages are
+    slow to obtain on the benchmark machine: the angles of a full IW swath (485 MB raw) took 8.8 s to write raw,
+    4.3 s in ZSTD (258 MB)."""
+    return open_writer(path, width, height, count, dtype, descriptions=descriptions, nodata=nodata,
+                       transform=transform, crs=crs, tags=tags, compress="zstd")
 
 
 def _cogs(work: Path, out: Path, names: dict[str, str]) -> dict[str, Path]:
